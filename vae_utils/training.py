@@ -1,0 +1,386 @@
+"""Train a VAE from one frozen ``TrainConfig``: a compiled, deterministic loop.
+
+    from vae_utils import TrainConfig, train
+    result = train(TrainConfig(dataset="digits", batch_size=64, learning_rate=1e-3, epochs=30))
+    result.history      # one row per epoch: loss, reconstruction_loss, kl_loss, val_elbo, ...
+    result.metrics      # test_elbo, test_nll (IWAE), active_units, samples_per_s, diverged, ...
+
+Speed: a whole epoch runs inside one ``tf.function`` (shuffle, dynamic binarization,
+forward, backward and update for every step), so Python is entered once per epoch, not
+once per step as in ``model.fit`` with a custom ``train_step``.
+
+Determinism: initial weights, shuffles, binarization and reparameterization noise are
+all drawn from ``config.seed`` (stateless ops keyed by seed, epoch and step), and
+TensorFlow op determinism is on, so one config gives a bit-identical history on one machine.
+
+Divergence is a result: when the training loss turns NaN or infinite the epoch stops at
+that step, ``metrics["diverged"]`` is True with the epoch and step recorded, and the call
+returns normally.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import keras
+
+from .data import DATASETS, TRAIN_SIZES, Dataset, load_dataset
+from .evaluation import check_array, evaluate
+from .model import VAE, ModelConfig, build_vae
+from .objective import KL_SCHEDULES, free_bits_kl, gaussian_kl, kl_weight, reconstruction_loss
+
+__all__ = ["TrainConfig", "TrainResult", "train", "OPTIMIZERS", "LR_SCHEDULES", "make_optimizer", "learning_rate_at"]
+
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
+LR_SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _fail(name, value, allowed):
+    raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one training run. Validated on creation; hashable; ``asdict``-able."""
+
+    dataset: str = "digits"  # one of DATASETS
+    batch_size: int = 64  # examples per update; 1 .. training-set size
+    learning_rate: float = 1e-3  # peak learning rate
+    optimizer: str = "adam"  # sgd, momentum (SGD + 0.9 momentum), rmsprop, adam, adamw
+    epochs: int = 30  # passes over the training set (the last partial batch is dropped)
+    seed: int = 0  # initial weights, shuffles, binarization and sampling noise
+    latent_dim: int = 8  # latent dimensions
+    hidden_units: tuple[int, ...] = (256,)  # encoder widths; the decoder mirrors them
+    beta: float = 1.0  # KL weight; 1 is the ELBO
+    kl_schedule: str = "constant"  # constant, linear (warm-up), cyclical, free_bits
+    kl_warmup_epochs: int = 10  # linear: epochs to ramp the KL weight from 0 to beta
+    kl_cycles: int = 4  # cyclical: number of cycles M over the run (Fu et al. 2019)
+    kl_ratio: float = 0.5  # cyclical: fraction R of each cycle spent ramping up
+    free_bits: float = 0.25  # free_bits: nats per latent dimension below which KL is not penalized
+    lr_schedule: str = "constant"  # constant, warmup (linear, then constant), cosine (to 0), warmup_cosine
+    lr_warmup_epochs: int = 5  # warmup and warmup_cosine: epochs of linear warm-up
+    momentum: float = 0.9  # momentum optimizer only
+    weight_decay: float = 0.004  # adamw only (the Keras default)
+    decoder_variance: float | None = 1.0  # Gaussian data: fixed decoder variance; None: learned
+    eval_k: int = 500  # importance samples for the test NLL (IWAE bound)
+    split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
+
+    def __post_init__(self):
+        if isinstance(self.hidden_units, (list, np.ndarray)):
+            object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
+        for f in fields(self):  # normalise numpy scalars so configs hash and serialise alike
+            v = getattr(self, f.name)
+            if isinstance(v, np.integer) and not isinstance(v, np.bool_):
+                object.__setattr__(self, f.name, int(v))
+            elif isinstance(v, np.floating):
+                object.__setattr__(self, f.name, float(v))
+        self._validate()
+
+    def _validate(self):
+        c = self
+        if c.dataset not in DATASETS:
+            _fail("dataset", c.dataset, ", ".join(DATASETS))
+        for name in ("batch_size", "epochs", "latent_dim", "kl_warmup_epochs", "kl_cycles", "lr_warmup_epochs", "eval_k"):
+            v = getattr(c, name)
+            if not _is_int(v) or v < 1:
+                _fail(name, v, "an integer >= 1")
+        for name in ("seed", "split_seed"):
+            v = getattr(c, name)
+            if not _is_int(v) or v < 0:
+                _fail(name, v, "an integer >= 0")
+        n_train = TRAIN_SIZES[c.dataset]
+        if c.batch_size > n_train:
+            _fail("batch_size", c.batch_size, f"1 .. {n_train} (the {c.dataset} training set)")
+        if not _is_real(c.learning_rate) or not math.isfinite(c.learning_rate) or c.learning_rate <= 0:
+            _fail("learning_rate", c.learning_rate, "a finite number > 0")
+        if not isinstance(c.optimizer, str) or c.optimizer not in OPTIMIZERS:
+            _fail("optimizer", c.optimizer, ", ".join(OPTIMIZERS))
+        if not isinstance(c.kl_schedule, str) or c.kl_schedule not in KL_SCHEDULES:
+            _fail("kl_schedule", c.kl_schedule, ", ".join(KL_SCHEDULES))
+        if not isinstance(c.lr_schedule, str) or c.lr_schedule not in LR_SCHEDULES:
+            _fail("lr_schedule", c.lr_schedule, ", ".join(LR_SCHEDULES))
+        if not _is_real(c.beta) or not math.isfinite(c.beta) or c.beta < 0:
+            _fail("beta", c.beta, "a finite number >= 0")
+        if not _is_real(c.free_bits) or not math.isfinite(c.free_bits) or c.free_bits < 0:
+            _fail("free_bits", c.free_bits, "a finite number >= 0")
+        if not _is_real(c.kl_ratio) or not 0 < c.kl_ratio <= 1:
+            _fail("kl_ratio", c.kl_ratio, "a number in (0, 1]")
+        if not _is_real(c.momentum) or not 0 <= c.momentum < 1:
+            _fail("momentum", c.momentum, "a number in [0, 1)")
+        if not _is_real(c.weight_decay) or not math.isfinite(c.weight_decay) or c.weight_decay < 0:
+            _fail("weight_decay", c.weight_decay, "a finite number >= 0")
+        if c.decoder_variance is not None and (
+            not _is_real(c.decoder_variance) or not math.isfinite(c.decoder_variance) or c.decoder_variance <= 0
+        ):
+            _fail("decoder_variance", c.decoder_variance, "a finite number > 0, or None (learned)")
+        if not isinstance(c.hidden_units, tuple) or not all(_is_int(u) and u >= 1 for u in c.hidden_units):
+            _fail("hidden_units", c.hidden_units, "a tuple of integers >= 1 (may be empty: linear maps)")
+
+    def model_config(self, input_dim: int, likelihood: str) -> ModelConfig:
+        return ModelConfig(input_dim, self.latent_dim, self.hidden_units, likelihood, self.decoder_variance)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden_units"] = list(self.hidden_units)
+        return d
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns."""
+
+    config: TrainConfig
+    history: pd.DataFrame  # one row per epoch
+    metrics: dict  # held-out metrics, cost, divergence
+    model: VAE = field(repr=False)  # the trained encoder/decoder
+    step_loss: np.ndarray = field(repr=False, default=None)  # training loss of every update, in order
+
+
+def make_optimizer(config: TrainConfig):
+    """The Keras optimizer of ``config``; its learning rate is set at every step by the loop."""
+    o, lr = config.optimizer, config.learning_rate
+    if o == "sgd":
+        return keras.optimizers.SGD(lr)
+    if o == "momentum":
+        return keras.optimizers.SGD(lr, momentum=config.momentum)
+    if o == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    if o == "adam":
+        return keras.optimizers.Adam(lr)
+    return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
+
+
+def learning_rate_at(schedule, step, learning_rate, warmup_steps, total_steps):
+    """Learning rate at optimizer ``step`` (0-based); works on tensors and numbers.
+
+    1) warm-up (``warmup``, ``warmup_cosine``): linear from lr/W to lr over the first W steps;
+    2) then constant (``warmup``), or cosine decay to 0 at the last step (``cosine``, ``warmup_cosine``).
+    """
+    step = tf.cast(step, tf.float32)
+    lr = tf.cast(learning_rate, tf.float32)
+    if schedule == "constant":
+        return lr
+    warm = tf.cast(warmup_steps, tf.float32) if schedule.startswith("warmup") else tf.constant(0.0)
+    factor = tf.minimum(1.0, (step + 1.0) / tf.maximum(warm, 1.0))
+    if schedule in ("cosine", "warmup_cosine"):
+        progress = tf.clip_by_value((step - warm) / tf.maximum(tf.cast(total_steps, tf.float32) - warm, 1.0), 0.0, 1.0)
+        factor = factor * 0.5 * (1.0 + tf.cos(math.pi * progress))
+    return lr * factor
+
+
+def _check_data(data: Dataset, config: TrainConfig):
+    if not isinstance(data, Dataset):
+        _fail("data", type(data).__name__, "a vae_utils.Dataset (or None: load config.dataset)")
+    for split in ("train", "val", "test"):
+        check_array(f"data.{split}", getattr(data, split), dim=data.dim if split != "train" else None)
+    if data.likelihood == "bernoulli" and (data.train.min() < 0 or data.train.max() > 1):
+        _fail("data.train", "values outside [0, 1]", "intensities in [0, 1] for Bernoulli data")
+    if config.batch_size > len(data.train):
+        _fail("batch_size", config.batch_size, f"1 .. {len(data.train)} (the training set)")
+
+
+class _Trainer:
+    """A model, an optimizer and one compiled epoch function, reused by every run of the same graph.
+
+    Tracing a ``tf.function`` costs more than training a small VAE for an epoch, so runs that
+    differ only in numbers (seed, learning rate, beta, schedule lengths) share one trace: the
+    numbers enter as tensors, and each run starts by loading freshly seeded initial weights and
+    zeroed optimizer slots. Results are identical to a fresh trainer's.
+    """
+
+    def __init__(self, model_config: ModelConfig, config: TrainConfig, n_train: int):
+        self.vae = build_vae(model_config, seed=0)
+        self.optimizer = make_optimizer(config)
+        self.optimizer.build(self.vae.trainable_variables)
+        self.run_epoch = self._compile(config, n_train)
+
+    def reset(self, initial: VAE):
+        self.vae.set_weights(initial.get_weights())
+        for v in self.optimizer.variables:  # iterations, slots (momenta, velocities) to zero
+            v.assign(np.zeros(v.shape, v.dtype))
+
+    def _compile(self, config: TrainConfig, n: int):
+        vae, optimizer = self.vae, self.optimizer
+        variables = vae.trainable_variables
+        bs, bernoulli = config.batch_size, vae.likelihood == "bernoulli"
+        kl_schedule, lr_schedule = config.kl_schedule, config.lr_schedule
+
+        @tf.function
+        def run_epoch(x_train, epoch, seed, steps_per_epoch, h):
+            # 1) a fresh shuffle per epoch, keyed by (seed, epoch)
+            order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
+            sums = tf.zeros([3])
+            losses = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+            done, finite = tf.constant(0), tf.constant(True)
+            for i in tf.range(steps_per_epoch):
+                step = epoch * steps_per_epoch + i
+                xb = tf.gather(x_train, order[i * bs : (i + 1) * bs])
+                if bernoulli:  # 2) dynamic binarization, keyed by (seed, step)
+                    u = tf.random.stateless_uniform(tf.shape(xb), seed=tf.stack([seed + 7919, step]))
+                    xb = tf.cast(u < xb, tf.float32)
+                optimizer.learning_rate.assign(
+                    learning_rate_at(lr_schedule, step, h["learning_rate"], h["lr_warmup_steps"], h["total_steps"])
+                )
+                with tf.GradientTape() as tape:
+                    z_mean, z_log_var = vae.posterior(xb, training=True)
+                    # 3) reparameterization, noise keyed by (seed, step)
+                    eps = tf.random.stateless_normal(tf.shape(z_mean), seed=tf.stack([seed + 104729, step]))
+                    decoded = vae.decoder(z_mean + tf.exp(0.5 * z_log_var) * eps, training=True)
+                    recon = tf.reduce_mean(reconstruction_loss(xb, decoded, vae.likelihood, vae.decoder_log_var))
+                    kl_dim = gaussian_kl(z_mean, z_log_var)
+                    kl = tf.reduce_mean(tf.reduce_sum(kl_dim, axis=-1))
+                    kl_term = free_bits_kl(kl_dim, h["free_bits"]) if kl_schedule == "free_bits" else kl
+                    weight = kl_weight(kl_schedule, step, h["total_steps"], h["beta"], h["kl_warmup_steps"],
+                                       h["kl_cycles"], h["kl_ratio"])
+                    loss = recon + weight * kl_term
+                if not tf.math.is_finite(loss):  # 4) divergence: stop here, report it
+                    finite = tf.constant(False)
+                    break
+                grads = tape.gradient(loss, variables)
+                optimizer.apply(grads, variables)
+                sums += tf.stack([loss, recon, kl])
+                losses = losses.write(i, loss)
+                done += 1
+            return sums, done, finite, losses.stack()
+
+        return run_epoch
+
+
+_TRAINERS: dict = {}  # graph key -> _Trainer
+
+
+def _trainer(model_config: ModelConfig, config: TrainConfig, n_train: int) -> _Trainer:
+    key = (model_config, n_train, config.batch_size, config.optimizer, config.momentum, config.weight_decay,
+           config.kl_schedule, config.lr_schedule)
+    if key not in _TRAINERS:
+        if len(_TRAINERS) >= 32:  # bound memory in long sweeps
+            _TRAINERS.pop(next(iter(_TRAINERS)))
+        _TRAINERS[key] = _Trainer(model_config, config, n_train)
+    return _TRAINERS[key]
+
+
+def _hyper(config: TrainConfig, steps_per_epoch: int) -> dict:
+    f = lambda v: tf.constant(float(v), tf.float32)
+    return {
+        "learning_rate": f(config.learning_rate),
+        "beta": f(config.beta),
+        "free_bits": f(config.free_bits),
+        "total_steps": f(config.epochs * steps_per_epoch),
+        "kl_warmup_steps": f(config.kl_warmup_epochs * steps_per_epoch),
+        "kl_cycles": f(config.kl_cycles),
+        "kl_ratio": f(config.kl_ratio),
+        "lr_warmup_steps": f(config.lr_warmup_epochs * steps_per_epoch),
+    }
+
+
+def _determinism_enabled() -> bool:
+    from tensorflow.python.framework import config as tf_config  # no public getter in TF 2.x
+
+    return tf_config.is_op_determinism_enabled()
+
+
+def _val_elbo(vae, x, seed):
+    """Single-sample ELBO on held-out data with fixed noise (cheap, for the per-epoch curve)."""
+    return evaluate(vae, x, k=1, seed=seed, activity=False)["elbo"]
+
+
+def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
+    """Train a VAE as ``config`` says; evaluate it on held-out data. See the module docstring."""
+    if not isinstance(config, TrainConfig):
+        _fail("config", type(config).__name__, "a TrainConfig")
+    if not _determinism_enabled():
+        tf.config.experimental.enable_op_determinism()  # once: re-enabling re-instantiates compiled functions
+    data = data if data is not None else load_dataset(config.dataset, config.split_seed)
+    _check_data(data, config)
+    steps_per_epoch = len(data.train) // config.batch_size
+
+    model_config = config.model_config(data.dim, data.likelihood)
+    vae = build_vae(model_config, seed=config.seed)  # the initial weights, and the model returned
+    trainer = _trainer(model_config, config, len(data.train))
+    trainer.reset(vae)
+    x_train = tf.constant(data.train, tf.float32)
+    x_val = tf.constant(data.val, tf.float32)
+    hyper = _hyper(config, steps_per_epoch)
+    seed_t, steps_t = tf.constant(config.seed), tf.constant(steps_per_epoch)
+
+    rows, step_losses = [], []
+    diverged_epoch = diverged_step = None
+    steps = examples = 0
+    train_time = steady_time = 0.0
+    steady_examples = 0
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        t0 = time.perf_counter()
+        sums, done, finite, losses = trainer.run_epoch(x_train, tf.constant(epoch), seed_t, steps_t, hyper)
+        sums, done, finite, losses = sums.numpy(), int(done), bool(finite), losses.numpy()
+        dt = time.perf_counter() - t0
+        train_time += dt
+        if epoch > 0:  # steady state: the first epoch includes tracing
+            steady_time += dt
+            steady_examples += done * config.batch_size
+        steps += done
+        examples += done * config.batch_size
+        step_losses.append(losses)
+        val_elbo = _val_elbo(trainer.vae, x_val, seed=config.seed) if finite else float("nan")
+        means = sums / max(done, 1) if done else np.full(3, np.nan)
+        rows.append({
+            "epoch": epoch + 1, "steps": steps, "examples_seen": examples,
+            "wall_time_s": time.perf_counter() - start,
+            "loss": float(means[0]), "reconstruction_loss": float(means[1]), "kl_loss": float(means[2]),
+            "val_elbo": val_elbo,
+            "learning_rate": float(learning_rate_at(config.lr_schedule, max(steps - 1, 0), config.learning_rate,
+                                                    config.lr_warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch)),
+        })
+        if not finite or not math.isfinite(val_elbo):
+            diverged_epoch, diverged_step = epoch + 1, steps + (1 if not finite else 0)  # 1-based global step
+            break
+    history = pd.DataFrame(rows)
+    vae.set_weights(trainer.vae.get_weights())  # hand back a model of its own; the trainer is reused
+    diverged = diverged_epoch is not None
+
+    metrics = {
+        "diverged": diverged,
+        "diverged_epoch": diverged_epoch,
+        "diverged_step": diverged_step,
+        "epochs_completed": int(len(rows) - (1 if diverged else 0)),
+        "steps": steps,
+        "examples_seen": examples,
+        "wall_time_s": time.perf_counter() - start,
+        "train_time_s": train_time,
+        "samples_per_s": (steady_examples / steady_time) if steady_time > 0 else examples / max(train_time, 1e-9),
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "eval_k": config.eval_k,
+    }
+    if diverged:
+        nan = float("nan")
+        metrics.update(test_elbo=nan, test_nll=nan, test_reconstruction_loss=nan, test_kl_loss=nan,
+                       val_elbo=nan, train_elbo=nan, active_units=0, kl_per_dim=[nan] * config.latent_dim)
+    else:
+        model = trainer.vae  # its compiled evaluation is cached
+        test = evaluate(model, data.test, k=config.eval_k, seed=config.seed)
+        val = evaluate(model, data.val, k=1, seed=config.seed, activity=False)
+        x_fit = data.train
+        if data.likelihood == "bernoulli":  # a fixed binarization of the training set, for the generalization gap
+            x_fit = (np.random.default_rng(config.seed).random(x_fit.shape) < x_fit).astype(np.float32)
+        fit = evaluate(model, x_fit, k=1, seed=config.seed, activity=False)
+        metrics.update(
+            test_elbo=test["elbo"], test_nll=test["nll"],
+            test_reconstruction_loss=test["reconstruction_loss"], test_kl_loss=test["kl_loss"],
+            val_elbo=val["elbo"], train_elbo=fit["elbo"],
+            active_units=test["active_units"], kl_per_dim=test["kl_per_dim"],
+        )
+    return TrainResult(config, history, metrics, vae, np.concatenate(step_losses) if step_losses else np.zeros(0))

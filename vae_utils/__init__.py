@@ -17,13 +17,24 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from .data import DATASETS, Dataset, load_dataset  # noqa: E402
 from .evaluation import evaluate, independent_bernoulli_nll  # noqa: E402
 from .model import ModelConfig, build_vae  # noqa: E402
-from .training import LR_SCHEDULES, OPTIMIZERS, TrainConfig, TrainResult, train  # noqa: E402
 from .objective import KL_SCHEDULES  # noqa: E402
+from .training import LR_SCHEDULES, OPTIMIZERS, TrainConfig, TrainResult, train  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DATASETS", "Dataset", "load_dataset", "evaluate", "independent_bernoulli_nll",
-    "ModelConfig", "build_vae", "LR_SCHEDULES", "OPTIMIZERS", "KL_SCHEDULES",
-    "TrainConfig", "TrainResult", "train", "__version__",
+    "DATASETS",
+    "Dataset",
+    "load_dataset",
+    "evaluate",
+    "independent_bernoulli_nll",
+    "ModelConfig",
+    "build_vae",
+    "LR_SCHEDULES",
+    "OPTIMIZERS",
+    "KL_SCHEDULES",
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "__version__",
 ]

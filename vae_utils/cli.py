@@ -1,6 +1,6 @@
 """Command line: ``python -m vae_utils train ...`` (one run).
 
-    python -m vae_utils train --dataset digits --batch-size 64 --learning-rate 1e-3 --epochs 30
+python -m vae_utils train --dataset digits --batch-size 64 --learning-rate 1e-3 --epochs 30
 """
 
 from __future__ import annotations
@@ -22,8 +22,12 @@ def _add_train(sub):
         if f.name == "hidden_units":
             p.add_argument(flag, type=int, nargs="*", default=list(f.default))
         elif f.name == "decoder_variance":
-            p.add_argument(flag, type=lambda s: None if s == "learned" else float(s), default=f.default,
-                           help="a variance > 0, or 'learned'")
+            p.add_argument(
+                flag,
+                type=lambda s: None if s == "learned" else float(s),
+                default=f.default,
+                help="a variance > 0, or 'learned'",
+            )
         else:
             p.add_argument(flag, type=type(f.default), default=f.default)
     p.add_argument("--history", metavar="CSV", help="also write the per-epoch history to this CSV file")

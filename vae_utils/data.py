@@ -111,7 +111,7 @@ def _keras_images(name, seed):
     if not cached and (os.environ.get("VAE_UTILS_OFFLINE") or not _network_reachable()):
         raise RuntimeError(
             f"dataset={name!r} is not in the Keras cache ({cache}) and no network is reachable. "
-            f"Download it once on a connected machine with `python -c \"import keras; keras.datasets.{name}.load_data()\"` "
+            f'Download it once on a connected machine with `python -c "import keras; keras.datasets.{name}.load_data()"` '
             f"and copy {_KERAS_FILES[name]!r} into {cache}, or use an offline dataset: 'digits', 'moons', 'gaussian2d'."
         )
     import keras
@@ -122,8 +122,16 @@ def _keras_images(name, seed):
     order = np.random.default_rng(seed).permutation(len(xtr))
     tr, va = order[10000:], order[:10000]
     return Dataset(
-        name, xtr[tr], _binarize(xtr[va], BINARIZE_SEED), _binarize(xte, BINARIZE_SEED + 1), "bernoulli",
-        (28, 28), ytr[tr], ytr[va], yte, meta={"source": f"keras.datasets.{name}"},
+        name,
+        xtr[tr],
+        _binarize(xtr[va], BINARIZE_SEED),
+        _binarize(xte, BINARIZE_SEED + 1),
+        "bernoulli",
+        (28, 28),
+        ytr[tr],
+        ytr[va],
+        yte,
+        meta={"source": f"keras.datasets.{name}"},
     )
 
 

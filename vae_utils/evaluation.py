@@ -56,7 +56,12 @@ def _eval_function(model):
     """The model's compiled evaluation step, built once per model and kept on it."""
     fn = getattr(model, "_vae_eval_fn", None)
     if fn is None:
-        fn = tf.function(lambda x, k, seed: _eval_chunk(model.posterior, model.decoder, model.likelihood, model.decoder_log_var, x, k, seed), reduce_retracing=True)
+        fn = tf.function(
+            lambda x, k, seed: _eval_chunk(
+                model.posterior, model.decoder, model.likelihood, model.decoder_log_var, x, k, seed
+            ),
+            reduce_retracing=True,
+        )
         model._vae_eval_fn = fn
     return fn
 
@@ -84,8 +89,10 @@ def evaluate(model, x, k: int = 100, seed: int = 0, activity: bool = True, max_b
     chunk = max(1, min(n, max_batch_elements // (k * d)))
     recon, kl_dim, iwae, z_mean = [], [], [], []
     for j, start in enumerate(range(0, n, chunk)):
-        out = _eval_function(model)(tf.constant(x[start : start + chunk]), tf.constant(k), tf.constant([seed, j], tf.int64))
-        for acc, v in zip((recon, kl_dim, iwae, z_mean), out):
+        out = _eval_function(model)(
+            tf.constant(x[start : start + chunk]), tf.constant(k), tf.constant([seed, j], tf.int64)
+        )
+        for acc, v in zip((recon, kl_dim, iwae, z_mean), out, strict=True):
             acc.append(v.numpy().astype(np.float64))
     recon, kl_dim, iwae, z_mean = (np.concatenate(a) for a in (recon, kl_dim, iwae, z_mean))
     kl = kl_dim.sum(axis=1)

@@ -39,7 +39,9 @@ class ModelConfig:
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood={self.likelihood!r} is not known; allowed: {', '.join(LIKELIHOODS)}")
         if self.decoder_variance is not None and not self.decoder_variance > 0:
-            raise ValueError(f"decoder_variance={self.decoder_variance!r} is not allowed; allowed: > 0 or None (learned)")
+            raise ValueError(
+                f"decoder_variance={self.decoder_variance!r} is not allowed; allowed: > 0 or None (learned)"
+            )
 
 
 class Sampling(layers.Layer):
@@ -58,8 +60,9 @@ class Sampling(layers.Layer):
 def _dense(width, name, seed, activation=None):
     # Seeded initializer per layer: no global seed, whose reset would also flush TensorFlow's
     # kernel caches and force every compiled function to be re-instantiated.
-    return layers.Dense(width, activation=activation, name=name,
-                        kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
+    return layers.Dense(
+        width, activation=activation, name=name, kernel_initializer=keras.initializers.GlorotUniform(seed=seed)
+    )
 
 
 def _mlp(x, units, prefix, seed):

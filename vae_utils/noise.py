@@ -30,8 +30,9 @@ def noise_scale_from_norms(b_small: float, g2_small: float, b_big: float, g2_big
     return {"g2": float(g2), "trace_sigma": float(trace_sigma), "b_simple": float(trace_sigma / g2)}
 
 
-def gradient_noise_scale(model, x, b_small: int = 8, b_big: int = 512, n_batches: int = 64,
-                         beta: float = 1.0, seed: int = 0) -> dict:
+def gradient_noise_scale(
+    model, x, b_small: int = 8, b_big: int = 512, n_batches: int = 64, beta: float = 1.0, seed: int = 0
+) -> dict:
     """Estimate B_simple of the negative ELBO at ``model``'s current weights on data ``x``.
 
     Averages |G_B|^2 over ``n_batches`` random batches at each size (without replacement within
@@ -61,7 +62,9 @@ def gradient_noise_scale(model, x, b_small: int = 8, b_big: int = 512, n_batches
     g2 = {}
     for b in (b_small, b_big):
         norms = [
-            float(squared_norm(tf.constant(x[rng.choice(n, size=b, replace=False)]), tf.constant([seed, 2 * i], tf.int64)))
+            float(
+                squared_norm(tf.constant(x[rng.choice(n, size=b, replace=False)]), tf.constant([seed, 2 * i], tf.int64))
+            )
             for i in range(n_batches)
         ]
         g2[b] = float(np.mean(norms))

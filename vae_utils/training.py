@@ -25,17 +25,27 @@ import resource
 import time
 from dataclasses import asdict, dataclass, field, fields
 
+import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-import keras
 
 from .data import DATASETS, TRAIN_SIZES, Dataset, load_dataset
 from .evaluation import check_array, evaluate
 from .model import VAE, ModelConfig, build_vae
 from .objective import KL_SCHEDULES, free_bits_kl, gaussian_kl, kl_weight, reconstruction_loss
 
-__all__ = ["TrainConfig", "TrainResult", "train", "OPTIMIZERS", "LR_SCHEDULES", "make_optimizer", "learning_rate_at"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "OPTIMIZERS",
+    "LR_SCHEDULES",
+    "make_optimizer",
+    "learning_rate_at",
+    "step_noise",
+    "activation_memory_mb",
+]
 
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
 LR_SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
@@ -94,7 +104,15 @@ class TrainConfig:
         c = self
         if c.dataset not in DATASETS:
             _fail("dataset", c.dataset, ", ".join(DATASETS))
-        for name in ("batch_size", "epochs", "latent_dim", "kl_warmup_epochs", "kl_cycles", "lr_warmup_epochs", "eval_k"):
+        for name in (
+            "batch_size",
+            "epochs",
+            "latent_dim",
+            "kl_warmup_epochs",
+            "kl_cycles",
+            "lr_warmup_epochs",
+            "eval_k",
+        ):
             v = getattr(c, name)
             if not _is_int(v) or v < 1:
                 _fail(name, v, "an integer >= 1")
@@ -244,8 +262,15 @@ class _Trainer:
                     kl_dim = gaussian_kl(z_mean, z_log_var)
                     kl = tf.reduce_mean(tf.reduce_sum(kl_dim, axis=-1))
                     kl_term = free_bits_kl(kl_dim, h["free_bits"]) if kl_schedule == "free_bits" else kl
-                    weight = kl_weight(kl_schedule, step, h["total_steps"], h["beta"], h["kl_warmup_steps"],
-                                       h["kl_cycles"], h["kl_ratio"])
+                    weight = kl_weight(
+                        kl_schedule,
+                        step,
+                        h["total_steps"],
+                        h["beta"],
+                        h["kl_warmup_steps"],
+                        h["kl_cycles"],
+                        h["kl_ratio"],
+                    )
                     loss = recon + weight * kl_term
                 if not tf.math.is_finite(loss):  # 4) divergence: stop here, report it
                     finite = tf.constant(False)
@@ -264,8 +289,16 @@ _TRAINERS: dict = {}  # graph key -> _Trainer
 
 
 def _trainer(model_config: ModelConfig, config: TrainConfig, n_train: int) -> _Trainer:
-    key = (model_config, n_train, config.batch_size, config.optimizer, config.momentum, config.weight_decay,
-           config.kl_schedule, config.lr_schedule)
+    key = (
+        model_config,
+        n_train,
+        config.batch_size,
+        config.optimizer,
+        config.momentum,
+        config.weight_decay,
+        config.kl_schedule,
+        config.lr_schedule,
+    )
     if key not in _TRAINERS:
         if len(_TRAINERS) >= 32:  # bound memory in long sweeps
             _TRAINERS.pop(next(iter(_TRAINERS)))
@@ -285,6 +318,27 @@ def _hyper(config: TrainConfig, steps_per_epoch: int) -> dict:
         "kl_ratio": f(config.kl_ratio),
         "lr_warmup_steps": f(config.lr_warmup_epochs * steps_per_epoch),
     }
+
+
+def step_noise(step_loss: np.ndarray, tail: float = 0.25) -> float:
+    """Step-to-step noise of the training loss: std of successive differences / sqrt(2),
+    over the last ``tail`` of the updates (the trend cancels in the differences)."""
+    x = np.asarray(step_loss, np.float64)
+    x = x[int(len(x) * (1 - tail)) :]
+    x = x[np.isfinite(x)]
+    return float(np.std(np.diff(x)) / math.sqrt(2)) if len(x) > 2 else float("nan")
+
+
+def activation_memory_mb(model_config: ModelConfig, batch_size: int) -> float:
+    """Estimated memory of one step's activations and their gradients (float32), in MB.
+
+    Every layer's output is kept for the backward pass and gets a gradient of the same size:
+    2 x 4 bytes x batch x (sum of layer widths, plus the input, the noise and the sample).
+    The parameter and optimizer memory does not depend on the batch and is left out.
+    """
+    c = model_config
+    widths = 2 * sum(c.hidden_units) + 5 * c.latent_dim + 2 * c.input_dim
+    return 2 * 4 * batch_size * widths / 1e6
 
 
 def _determinism_enabled() -> bool:
@@ -337,14 +391,27 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         step_losses.append(losses)
         val_elbo = _val_elbo(trainer.vae, x_val, seed=config.seed) if finite else float("nan")
         means = sums / max(done, 1) if done else np.full(3, np.nan)
-        rows.append({
-            "epoch": epoch + 1, "steps": steps, "examples_seen": examples,
-            "wall_time_s": time.perf_counter() - start,
-            "loss": float(means[0]), "reconstruction_loss": float(means[1]), "kl_loss": float(means[2]),
-            "val_elbo": val_elbo,
-            "learning_rate": float(learning_rate_at(config.lr_schedule, max(steps - 1, 0), config.learning_rate,
-                                                    config.lr_warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch)),
-        })
+        rows.append(
+            {
+                "epoch": epoch + 1,
+                "steps": steps,
+                "examples_seen": examples,
+                "wall_time_s": time.perf_counter() - start,
+                "loss": float(means[0]),
+                "reconstruction_loss": float(means[1]),
+                "kl_loss": float(means[2]),
+                "val_elbo": val_elbo,
+                "learning_rate": float(
+                    learning_rate_at(
+                        config.lr_schedule,
+                        max(steps - 1, 0),
+                        config.learning_rate,
+                        config.lr_warmup_epochs * steps_per_epoch,
+                        config.epochs * steps_per_epoch,
+                    )
+                ),
+            }
+        )
         if not finite or not math.isfinite(val_elbo):
             diverged_epoch, diverged_step = epoch + 1, steps + (1 if not finite else 0)  # 1-based global step
             break
@@ -352,6 +419,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     vae.set_weights(trainer.vae.get_weights())  # hand back a model of its own; the trainer is reused
     diverged = diverged_epoch is not None
 
+    step_loss = np.concatenate(step_losses) if step_losses else np.zeros(0)
     metrics = {
         "diverged": diverged,
         "diverged_epoch": diverged_epoch,
@@ -362,13 +430,23 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         "wall_time_s": time.perf_counter() - start,
         "train_time_s": train_time,
         "samples_per_s": (steady_examples / steady_time) if steady_time > 0 else examples / max(train_time, 1e-9),
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,  # whole process
+        "activation_memory_mb": activation_memory_mb(model_config, config.batch_size),
+        "step_noise": step_noise(step_loss),
         "eval_k": config.eval_k,
     }
     if diverged:
         nan = float("nan")
-        metrics.update(test_elbo=nan, test_nll=nan, test_reconstruction_loss=nan, test_kl_loss=nan,
-                       val_elbo=nan, train_elbo=nan, active_units=0, kl_per_dim=[nan] * config.latent_dim)
+        metrics.update(
+            test_elbo=nan,
+            test_nll=nan,
+            test_reconstruction_loss=nan,
+            test_kl_loss=nan,
+            val_elbo=nan,
+            train_elbo=nan,
+            active_units=0,
+            kl_per_dim=[nan] * config.latent_dim,
+        )
     else:
         model = trainer.vae  # its compiled evaluation is cached
         test = evaluate(model, data.test, k=config.eval_k, seed=config.seed)
@@ -378,9 +456,13 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
             x_fit = (np.random.default_rng(config.seed).random(x_fit.shape) < x_fit).astype(np.float32)
         fit = evaluate(model, x_fit, k=1, seed=config.seed, activity=False)
         metrics.update(
-            test_elbo=test["elbo"], test_nll=test["nll"],
-            test_reconstruction_loss=test["reconstruction_loss"], test_kl_loss=test["kl_loss"],
-            val_elbo=val["elbo"], train_elbo=fit["elbo"],
-            active_units=test["active_units"], kl_per_dim=test["kl_per_dim"],
+            test_elbo=test["elbo"],
+            test_nll=test["nll"],
+            test_reconstruction_loss=test["reconstruction_loss"],
+            test_kl_loss=test["kl_loss"],
+            val_elbo=val["elbo"],
+            train_elbo=fit["elbo"],
+            active_units=test["active_units"],
+            kl_per_dim=test["kl_per_dim"],
         )
-    return TrainResult(config, history, metrics, vae, np.concatenate(step_losses) if step_losses else np.zeros(0))
+    return TrainResult(config, history, metrics, vae, step_loss)

@@ -237,27 +237,32 @@ class _Trainer:
         bs, bernoulli = config.batch_size, vae.likelihood == "bernoulli"
         kl_schedule, lr_schedule = config.kl_schedule, config.lr_schedule
 
+        def lr_at(step, h):
+            return learning_rate_at(lr_schedule, step, h["learning_rate"], h["lr_warmup_steps"], h["total_steps"])
+
         @tf.function
         def run_epoch(x_train, epoch, seed, steps_per_epoch, h):
-            # 1) a fresh shuffle per epoch, keyed by (seed, epoch)
+            # 1) the epoch's randomness up front, keyed by (seed, epoch): shuffle, binarization, noise
             order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
-            sums = tf.zeros([3])
-            losses = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
-            done, finite = tf.constant(0), tf.constant(True)
-            for i in tf.range(steps_per_epoch):
+            x_epoch = tf.gather(x_train, order[: steps_per_epoch * bs])
+            if bernoulli:  # dynamic binarization (Burda et al. 2016)
+                u = tf.random.stateless_uniform(tf.shape(x_epoch), seed=tf.stack([seed + 7919, epoch]))
+                x_epoch = tf.cast(u < x_epoch, tf.float32)
+            noise = tf.random.stateless_normal(
+                tf.stack([steps_per_epoch, bs, vae.config.latent_dim]), seed=tf.stack([seed + 104729, epoch])
+            )
+            if lr_schedule == "constant":
+                optimizer.learning_rate.assign(h["learning_rate"])
+
+            def step_fn(i, sums, losses, finite):
                 step = epoch * steps_per_epoch + i
-                xb = tf.gather(x_train, order[i * bs : (i + 1) * bs])
-                if bernoulli:  # 2) dynamic binarization, keyed by (seed, step)
-                    u = tf.random.stateless_uniform(tf.shape(xb), seed=tf.stack([seed + 7919, step]))
-                    xb = tf.cast(u < xb, tf.float32)
-                optimizer.learning_rate.assign(
-                    learning_rate_at(lr_schedule, step, h["learning_rate"], h["lr_warmup_steps"], h["total_steps"])
-                )
+                xb = x_epoch[i * bs : (i + 1) * bs]
+                if lr_schedule != "constant":
+                    optimizer.learning_rate.assign(lr_at(step, h))
                 with tf.GradientTape() as tape:
                     z_mean, z_log_var = vae.posterior(xb, training=True)
-                    # 3) reparameterization, noise keyed by (seed, step)
-                    eps = tf.random.stateless_normal(tf.shape(z_mean), seed=tf.stack([seed + 104729, step]))
-                    decoded = vae.decoder(z_mean + tf.exp(0.5 * z_log_var) * eps, training=True)
+                    # 2) reparameterization: z = z_mean + exp(z_log_var / 2) * eps
+                    decoded = vae.decoder(z_mean + tf.exp(0.5 * z_log_var) * noise[i], training=True)
                     recon = tf.reduce_mean(reconstruction_loss(xb, decoded, vae.likelihood, vae.decoder_log_var))
                     kl_dim = gaussian_kl(z_mean, z_log_var)
                     kl = tf.reduce_mean(tf.reduce_sum(kl_dim, axis=-1))
@@ -272,15 +277,21 @@ class _Trainer:
                         h["kl_ratio"],
                     )
                     loss = recon + weight * kl_term
-                if not tf.math.is_finite(loss):  # 4) divergence: stop here, report it
-                    finite = tf.constant(False)
-                    break
                 grads = tape.gradient(loss, variables)
                 optimizer.apply(grads, variables)
-                sums += tf.stack([loss, recon, kl])
-                losses = losses.write(i, loss)
-                done += 1
-            return sums, done, finite, losses.stack()
+                # 3) divergence: a non-finite loss ends the loop after this step (the update is void anyway)
+                finite = tf.math.is_finite(loss)
+                values = tf.stack([loss, recon, kl])
+                sums += tf.where(finite, values, tf.zeros_like(values))
+                return i + 1, sums, losses.write(i, loss), finite
+
+            i, sums, losses, finite = tf.while_loop(
+                lambda i, sums, losses, finite: tf.logical_and(i < steps_per_epoch, finite),
+                step_fn,
+                (tf.constant(0), tf.zeros([3]), tf.TensorArray(tf.float32, size=steps_per_epoch), tf.constant(True)),
+            )
+            done = i - tf.cast(tf.logical_not(finite), tf.int32)  # completed (finite) updates
+            return sums, done, finite, losses.gather(tf.range(i))
 
         return run_epoch
 

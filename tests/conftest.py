@@ -1,0 +1,38 @@
+"""Shared fixtures for the vae_utils tests: one digits dataset and one short trained run per session.
+
+Every test runs offline on the CPU. Training a model costs seconds, so tests that only need
+*a* trained digits VAE share ``trained_digits`` instead of training their own.
+"""
+
+import os
+
+os.environ.setdefault("VAE_UTILS_OFFLINE", "1")  # no test may reach for the network
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+import vae_utils  # noqa: E402
+
+# Metrics that measure the machine, not the computation: excluded from determinism checks.
+TIMING_KEYS = frozenset({"wall_time_s", "train_time_s", "samples_per_s", "peak_memory_mb"})
+
+# The short digits run shared by the tests (issue 2: "a short digits run").
+DIGITS_RUN = dict(dataset="digits", batch_size=64, learning_rate=1e-3, optimizer="adam", epochs=20, eval_k=200)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The digits dataset with the default split."""
+    return vae_utils.load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def trained_digits():
+    """A TrainResult of 20 epochs of Adam (1e-3, batch 64) on digits; shared, never modified."""
+    return vae_utils.train(vae_utils.TrainConfig(**DIGITS_RUN))
+
+
+@pytest.fixture(scope="session")
+def timing_keys():
+    """Names of the metrics that depend on the machine's speed rather than on the config."""
+    return TIMING_KEYS

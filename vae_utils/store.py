@@ -1,0 +1,375 @@
+"""The results store of a sweep: one directory per run, written atomically, locked while trained.
+
+    from vae_utils import store
+    store.run_id(config)                          # hash of the resolved config + the training code
+    with store.claim(out, config) as run:          # None-safe: run.skip when complete or taken
+        if not run.skip:
+            run.record(train(config))              # or run.record_failure(traceback_text)
+
+Layout of a store ``out``::
+
+    out/runs/<run_id>/record.json        config, metrics, per-epoch history, status, error, timings,
+                                         library versions; written last (temp file + os.replace), so
+                                         its presence is the completion marker
+    out/runs/<run_id>/step_loss.parquet  the training loss of every update
+    out/runs/<run_id>/train_vae.ipynb    the executed notebook that trained it (a hard link)
+    out/runs/<run_id>/lock               flock()ed while a process trains the run
+    out/notebooks/<sweep>-w<k>-<n>.ipynb executed notebooks, one per kernel (a slice of runs)
+    out/workers/<sweep>-w<k>.json        heartbeat of a kernel: its pid and the run it is training
+    out/sweeps/<sweep>.json              manifest of one ``sweep`` call: its runs, kernels, summary
+
+A run's identity (``run_id``) is a hash of its fully resolved config and of ``code_version()``:
+the source of every ``vae_utils`` module the training imports (found by following imports from
+``training.py`` and this module) and the template notebook. A changed module gives new run ids;
+an unchanged one finds the old records. Records are JSON (non-finite numbers as null), the step
+losses Parquet; never pickle.
+
+Locks are ``fcntl.flock`` on ``runs/<run_id>/lock``: the kernel releases them when it dies
+(even by SIGKILL), so a crash never leaves a run locked, and two sweeps on one store never
+train the same run at once. Without NFS-safe flock, use one store per machine.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+__all__ = [
+    "SCHEMA",
+    "TEMPLATE",
+    "code_version",
+    "run_id",
+    "normalise",
+    "run_dir",
+    "read_record",
+    "is_done",
+    "claim",
+    "Run",
+    "write_json",
+    "read_json",
+    "write_heartbeat",
+    "is_locked",
+    "try_lock",
+    "read_runs",
+]
+
+SCHEMA = 1  # record format; part of the code version
+PACKAGE = Path(__file__).resolve().parent
+TEMPLATE = PACKAGE.parent / "experiments" / "train_vae.ipynb"
+FLOAT_FIELDS = ("learning_rate", "beta", "kl_ratio", "free_bits", "momentum", "weight_decay", "decoder_variance")
+DONE = ("ok", "diverged")  # statuses that are results; "failed" runs are retried by the next sweep
+
+
+# -- identity -------------------------------------------------------------------------------
+
+
+def _imports(path: Path) -> set[str]:
+    """vae_utils modules imported by a source file (relative or absolute imports)."""
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.level == 1:  # from .x import y, from . import x
+                names = [mod] if mod else [a.name for a in node.names]
+            elif mod == "vae_utils":
+                names = [a.name for a in node.names]
+            elif mod.startswith("vae_utils."):
+                names = [mod.split(".")[1]]
+            else:
+                continue
+            found.update(n.split(".")[0] for n in names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("vae_utils."))
+    return {n for n in found if (PACKAGE / f"{n}.py").exists()}
+
+
+def training_modules() -> list[str]:
+    """The modules whose source defines a run's result: ``training``, ``store`` and what they import."""
+    todo, seen = ["training", "store"], set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_imports(PACKAGE / f"{name}.py"))
+    return sorted(seen)
+
+
+def _template_source(path: Path) -> str:
+    """The template's code cells only: outputs and metadata do not change what it computes."""
+    nb = json.loads(path.read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def code_version(template: str | os.PathLike = TEMPLATE) -> str:
+    """A short hash of the training code: the modules of ``training_modules()`` and the template."""
+    h = hashlib.sha256(f"schema={SCHEMA}\n".encode())
+    for name in training_modules():
+        h.update(f"--- {name}.py\n".encode())
+        h.update((PACKAGE / f"{name}.py").read_bytes())
+    h.update(b"--- template\n")
+    h.update(_template_source(Path(template)).encode())
+    return h.hexdigest()[:12]
+
+
+def normalise(d: dict) -> dict:
+    """A config dict in canonical form: floats as floats (``beta=1`` and ``beta=1.0`` are one run),
+    ``hidden_units`` as a list, ``decoder_variance`` "learned"/"None" as None."""
+    d = dict(d)
+    if "seeds" in d:  # a friendly alias
+        d.setdefault("seed", d.pop("seeds"))
+    for k in FLOAT_FIELDS:
+        v = d.get(k)
+        if k == "decoder_variance" and isinstance(v, str) and v.lower() in ("learned", "none", "null"):
+            d[k] = None
+        elif isinstance(v, int) and not isinstance(v, bool):
+            d[k] = float(v)
+    hu = d.get("hidden_units")
+    if isinstance(hu, str):
+        d["hidden_units"] = tuple(int(u) for u in hu.replace(" ", "").split(",") if u)
+    elif isinstance(hu, int) and not isinstance(hu, bool):
+        d["hidden_units"] = (hu,)
+    return d
+
+
+def run_id(config, version: str | None = None) -> str:
+    """Identity of a run: hash of the resolved config (every field, defaults included) and the code version."""
+    payload = {"config": normalise(config.to_dict()), "code": version or code_version()}
+    payload["config"]["hidden_units"] = list(payload["config"]["hidden_units"])
+    blob = json.dumps(payload, sort_keys=True, allow_nan=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def _finite(x):
+    """JSON-safe: NaN/inf to None, numpy scalars and arrays to Python values."""
+    if isinstance(x, dict):
+        return {str(k): _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):  # numpy scalar or array
+        return _finite(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """Write JSON atomically: a temporary file in the same directory, fsync, then os.replace."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(_finite(obj), f, indent=1, allow_nan=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: str | os.PathLike):
+    """The parsed file, or None when it is missing or not valid JSON (half-written by a foreign tool)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def run_dir(out, rid: str) -> Path:
+    return Path(out) / "runs" / rid
+
+
+def read_record(out, rid: str) -> dict | None:
+    """A run's record if it is complete, else None (missing, partial or unreadable: the run is re-run)."""
+    rec = read_json(run_dir(out, rid) / "record.json")
+    if not isinstance(rec, dict) or rec.get("complete") is not True or rec.get("run_id") != rid:
+        return None
+    return rec
+
+
+def is_done(rec: dict | None, sweep_id: str | None = None) -> bool:
+    """True when a record ends the run: ok or diverged; failed only within the sweep that failed it."""
+    if rec is None:
+        return False
+    return rec["status"] in DONE or (sweep_id is not None and rec.get("sweep_id") == sweep_id)
+
+
+def try_lock(path: Path):
+    """An open file holding an exclusive flock on ``path``, or None when another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def unlock(fd) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def is_locked(out, rid: str) -> bool:
+    """Whether some process trains the run now."""
+    fd = try_lock(run_dir(out, rid) / "lock")
+    if fd is None:
+        return True
+    unlock(fd)
+    return False
+
+
+def write_heartbeat(out, sweep_id: str, worker: str, **info) -> None:
+    """The kernel's heartbeat, read by its supervisor for the per-run timeout and crash reports."""
+    if out and worker:
+        d = Path(out) / "workers"
+        d.mkdir(parents=True, exist_ok=True)
+        write_json(d / f"{sweep_id}-{worker}.json", {"pid": os.getpid(), "time": time.time(), **info})
+
+
+def read_runs(runs_json: str) -> list[dict]:
+    """The slice of runs a kernel trains: a JSON list of config dicts, or a path to a file holding one."""
+    text = runs_json.strip()
+    if not text.startswith("["):
+        text = Path(text).read_text()
+    runs = json.loads(text)
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise ValueError(f"runs_json={runs_json[:80]!r} is not allowed; allowed: a JSON list of config dicts")
+    return runs
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "papermill", "vae-utils"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[name] = md.version(name)
+    return out
+
+
+# -- a run, claimed ---------------------------------------------------------------------------
+
+
+class Run:
+    """One claimed run: its lock is held until the ``claim`` block ends. ``skip``: nothing to do."""
+
+    def __init__(self, out, config, sweep_id="", worker="", notebook="", version=None):
+        self.out, self.config, self.sweep_id, self.worker, self.notebook = out, config, sweep_id, worker, notebook
+        self.version = version or code_version()
+        self.run_id = run_id(config, self.version)
+        self.dir = run_dir(out, self.run_id) if out else None
+        self.skip = False
+        self.result = None
+        self.started = time.time()
+        self._fd = None
+
+    def _acquire(self) -> None:
+        if self.dir is None:
+            return
+        if is_done(read_record(self.out, self.run_id), self.sweep_id):
+            self.skip = True
+            return
+        self._fd = try_lock(self.dir / "lock")
+        # look again under the lock: another process may have finished it in between
+        if self._fd is None or is_done(read_record(self.out, self.run_id), self.sweep_id):
+            self.skip = True
+            return
+        self.started = time.time()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+        write_heartbeat(self.out, self.sweep_id, self.worker, run_id=self.run_id, started=self.started)
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            unlock(self._fd)
+            self._fd = None
+        if not self.skip:
+            write_heartbeat(self.out, self.sweep_id, self.worker, run_id=None)
+
+    def _base(self, status: str) -> dict:
+        return {
+            "schema": SCHEMA,
+            "run_id": self.run_id,
+            "code_version": self.version,
+            "sweep_id": self.sweep_id,
+            "status": status,
+            "config": self.config.to_dict(),
+            "started": self.started,
+            "finished": time.time(),
+            "run_wall_s": time.time() - self.started,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "worker": self.worker,
+            "notebook": self.notebook,
+            "versions": versions(),
+        }
+
+    def record(self, result) -> dict:
+        """Write the record of a finished ``TrainResult`` (ok or diverged); the record goes last."""
+        self.result = result
+        m = result.metrics
+        rec = self._base("diverged" if m["diverged"] else "ok")
+        rec.update(
+            error=f"diverged at epoch {m['diverged_epoch']}, step {m['diverged_step']}" if m["diverged"] else None,
+            traceback=None,
+            metrics=m,
+            history={c: result.history[c].tolist() for c in result.history.columns},
+            step_loss="step_loss.parquet",
+            complete=True,
+        )
+        if self.dir is not None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            losses = [float(v) for v in (result.step_loss if result.step_loss is not None else [])]
+            tmp = self.dir / f".step_loss.{os.getpid()}.tmp"
+            pq.write_table(pa.table({"step": list(range(1, len(losses) + 1)), "loss": losses}), tmp)
+            os.replace(tmp, self.dir / "step_loss.parquet")
+            write_json(self.dir / "record.json", rec)
+        return rec
+
+    def record_failure(self, error: str, traceback: str = "") -> dict:
+        """Write a failed record: the error's last line and its traceback."""
+        rec = self._base("failed")
+        rec.update(error=error, traceback=traceback, metrics={}, history={}, step_loss=None, complete=True)
+        if self.dir is not None:
+            write_json(self.dir / "record.json", rec)
+        return rec
+
+
+@contextlib.contextmanager
+def claim(out, config, sweep_id: str = "", worker: str = "", notebook: str = "", version: str | None = None):
+    """Lock a run for training; ``run.skip`` is True when it is complete already or another process has it.
+
+    With ``out=""`` nothing is locked or written: the run is trained for display only.
+    """
+    run = Run(out, config, sweep_id, worker, notebook, version)
+    try:
+        run._acquire()
+        yield run
+    finally:
+        run._release()
+
+
+def config_fields() -> list[str]:
+    from .training import TrainConfig
+
+    return [f.name for f in fields(TrainConfig)]
+
+
+if __name__ == "__main__":  # python -m vae_utils.store: print the code version and the modules in it
+    print(code_version(), " ".join(training_modules()), file=sys.stdout)

@@ -93,7 +93,7 @@ def figure_bytes(fig) -> tuple[bytes, bytes]:
     import matplotlib
 
     svg, png = io.BytesIO(), io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": "vae-utils", "svg.fonttype": "path"}):
+    with matplotlib.rc_context({"svg.hashsalt": "vae-utils"}):
         fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
     fig.savefig(png, format="png", dpi=PNG_DPI, bbox_inches="tight", metadata={"Software": None})
     return svg.getvalue(), png.getvalue()

@@ -289,7 +289,7 @@ def stage(paths: BookPaths, params: dict[str, dict], origin: str = "parameters",
         "# Staged by vae_utils.book from ../../_toc.yml (missing chapters dropped)\n"
         + yaml.safe_dump(toc, sort_keys=False, allow_unicode=True)
     ).encode()
-    for entry, path in sources.items():
+    for path in sources.values():
         rel = path.relative_to(root).as_posix()
         if path.suffix != ".ipynb":
             wanted[rel] = path
@@ -307,7 +307,9 @@ def stage(paths: BookPaths, params: dict[str, dict], origin: str = "parameters",
             nb.metadata.pop("papermill", None)  # keep the staged notebook's metadata stable
         wanted[rel] = nbformat.writes(nb).encode()
     for src, rel in _mathjax_files():
-        wanted[f"_extra/mathjax/{rel}"] = src  # html_extra_path: not in _static, whose .js Jupyter Book loads on every page
+        wanted[f"_extra/mathjax/{rel}"] = (
+            src  # html_extra_path: not in _static, whose .js Jupyter Book loads on every page
+        )
     changed = _sync_tree(paths.src, wanted)
     if verbose:
         print(f"[book] staged {len(sources)} pages into {paths.src} ({changed} files changed)", file=sys.stderr)

@@ -137,17 +137,22 @@ def _long(records, make) -> pd.DataFrame:
 def histories_frame(records) -> pd.DataFrame:
     def make(rec):
         h = rec.get("history") or {}
-        return pd.DataFrame({c: [_nan(v) for v in h.get(c, [])] for c in HISTORY_COLUMNS if c in h})
+        part = pd.DataFrame({c: [_nan(v) for v in h.get(c, [])] for c in HISTORY_COLUMNS if c in h})
+        return part.rename(columns={"learning_rate": "lr"})  # "learning_rate" is the config's column
 
     df = _long(records, make)
-    for c in HISTORY_COLUMNS:
+    for c in [*HISTORY_COLUMNS, "lr"]:
         if c in df:
             df[c] = pd.to_numeric(df[c], errors="coerce")
     return df
 
 
 def load_histories(out) -> pd.DataFrame:
-    """One row per (run, epoch): run_id, the config columns, status, then the history columns."""
+    """One row per (run, epoch): run_id, the config columns, status, then the history columns.
+
+    The history's ``learning_rate`` (the rate at the epoch's last update, which schedules move)
+    is the column ``lr`` here: ``learning_rate`` is the config's (peak) rate, as in ``load_results``.
+    """
     return histories_frame(read_records(out))
 
 

@@ -1,0 +1,300 @@
+"""Tests of the sweep machinery: grids, run identity, the store, and tiny sweeps through real papermill.
+
+Run: ``.venv/bin/pytest tests/test_sweeps.py`` (the fault tests are in ``test_sweeps_faults.py``).
+Grids are tiny (digits, 1 epoch, small ``eval_k``): a kernel start (~7-15 s) dominates each sweep.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vae_utils import TrainConfig, store
+from vae_utils.sweeps import (
+    default_store,
+    expand_grid,
+    load_histories,
+    load_results,
+    load_step_losses,
+    plan,
+    sweep,
+)
+
+TINY = {"dataset": "digits", "epochs": 1, "eval_k": 10}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snapshot(out):
+    """Every file of a store with its size and modification time (to see that nothing changed)."""
+    out = Path(out)
+    if not out.exists():
+        return {}
+    return {str(p.relative_to(out)): (p.stat().st_size, p.stat().st_mtime_ns) for p in out.rglob("*") if p.is_file()}
+
+
+# -- grids --------------------------------------------------------------------------------------
+
+
+def test_a_grid_dict_expands_to_the_cartesian_product_of_its_lists():
+    """Lists multiply, scalars are shared, and seeds give one run each, in grid order."""
+    configs = expand_grid({"batch_size": [32, 64], "learning_rate": [1e-3, 3e-3], "seed": [0, 1, 2], "epochs": 2})
+    assert len(configs) == 12
+    assert {(c.batch_size, c.learning_rate, c.seed) for c in configs} == {
+        (b, lr, s) for b in (32, 64) for lr in (1e-3, 3e-3) for s in (0, 1, 2)
+    }
+    assert all(c.epochs == 2 for c in configs)
+    assert [c.seed for c in configs[:3]] == [0, 1, 2]
+
+
+def test_a_list_of_grids_is_their_union_without_duplicates():
+    """Dicts and TrainConfigs mix; the same run given twice (beta=1 and beta=1.0) is run once."""
+    configs = expand_grid(
+        [
+            {"batch_size": [32, 64], "beta": 1},
+            {"batch_size": 64, "beta": 1.0},
+            TrainConfig(batch_size=128),
+            {"batch_size": 32, "seeds": [0, 5]},
+        ]
+    )
+    assert [(c.batch_size, c.seed) for c in configs] == [(32, 0), (64, 0), (128, 0), (32, 5)]
+    assert all(isinstance(c.beta, float) for c in configs)
+
+
+def test_hidden_units_lists_of_ints_are_one_architecture_and_lists_of_tuples_are_several():
+    """``hidden_units: [256, 128]`` is one two-layer net; ``[(256,), "128,64"]`` is two nets."""
+    assert [c.hidden_units for c in expand_grid({"hidden_units": [256, 128]})] == [(256, 128)]
+    assert [c.hidden_units for c in expand_grid({"hidden_units": [(256,), "128,64"]})] == [(256,), (128, 64)]
+
+
+@pytest.mark.parametrize(
+    "grid, name",
+    [
+        ({"batch_size": [32, 0]}, "batch_size"),
+        ({"learning_rate": [1e-3, -1.0]}, "learning_rate"),
+        ({"optimizer": ["adam", "adamx"]}, "optimizer"),
+        ({"beta": [1.0, float("nan")]}, "beta"),
+        ({"batchsize": [32]}, "batchsize"),
+        ({"seed": []}, "seed"),
+        ([{"epochs": 1}, {"kl_schedule": "sometimes"}], "kl_schedule"),
+    ],
+)
+def test_an_invalid_grid_value_fails_before_any_run_naming_the_parameter(tmp_path, grid, name):
+    """ValueError names the bad parameter; the store is left exactly as it was (here: not even created)."""
+    out = tmp_path / "store"
+    with pytest.raises(ValueError, match=name):
+        sweep(grid, out, progress=False)
+    assert not out.exists()
+
+
+def test_invalid_workers_and_timeouts_are_refused_before_any_run(tmp_path):
+    """workers must be an integer >= 1 and timeout_s a positive number."""
+    for kwargs, name in (({"workers": 0}, "workers"), ({"timeout_s": -1}, "timeout_s")):
+        with pytest.raises(ValueError, match=name):
+            sweep(TINY, tmp_path / "s", progress=False, **kwargs)
+    assert not (tmp_path / "s").exists()
+
+
+def test_plan_cuts_runs_into_blocks_of_similar_cost_keeping_graphs_together():
+    """Every run lands in exactly one block; a batch size is not split while blocks stay balanced."""
+    configs = expand_grid({"batch_size": [16, 512], "learning_rate": [1e-3, 3e-3, 1e-2], "seed": [0, 1]})
+    runs = [(store.run_id(c, "v"), c) for c in configs]
+    blocks = plan(runs, 2)
+    assert sorted(r for b in blocks for r, _ in b) == sorted(r for r, _ in runs)
+    assert len(blocks) == 2
+    assert plan(runs[:1], 4) == [runs[:1]]
+
+
+# -- identity ------------------------------------------------------------------------------------
+
+
+def test_the_run_id_changes_with_every_config_field_and_with_the_code_version():
+    """Same config, same id; one field changed, another id; another code version, another id."""
+    base = TrainConfig()
+    rid = store.run_id(base, "v1")
+    assert store.run_id(TrainConfig(), "v1") == rid
+    changed = dict(
+        dataset="moons",
+        batch_size=32,
+        learning_rate=2e-3,
+        optimizer="sgd",
+        epochs=3,
+        seed=1,
+        latent_dim=2,
+        hidden_units=(64,),
+        beta=0.5,
+        kl_schedule="linear",
+        kl_warmup_epochs=3,
+        kl_cycles=2,
+        kl_ratio=0.25,
+        free_bits=0.5,
+        lr_schedule="cosine",
+        lr_warmup_epochs=2,
+        momentum=0.5,
+        weight_decay=0.01,
+        decoder_variance=None,
+        eval_k=10,
+        split_seed=1,
+    )
+    assert set(changed) == set(base.to_dict()), "a TrainConfig field is missing from this test"
+    ids = {store.run_id(TrainConfig(**{**base.to_dict(), k: v}), "v1") for k, v in changed.items()}
+    assert len(ids) == len(changed) and rid not in ids
+    assert store.run_id(base, "v2") != rid
+    assert store.run_id(TrainConfig(beta=1), "v1") == store.run_id(TrainConfig(beta=1.0), "v1")
+
+
+def test_the_code_version_follows_the_template_code_but_not_its_outputs(tmp_path):
+    """Editing a code cell of the template changes the version; outputs and metadata do not."""
+    nb = json.loads(store.TEMPLATE.read_text())
+    v0 = store.code_version(store.TEMPLATE)
+    nb["cells"][-1].setdefault("outputs", []).append({"output_type": "stream", "name": "stdout", "text": "hi"})
+    nb["metadata"]["papermill"] = {"duration": 1.0}
+    (tmp_path / "a.ipynb").write_text(json.dumps(nb))
+    assert store.code_version(tmp_path / "a.ipynb") == v0
+    nb["cells"][-1]["source"] = "pd.DataFrame(rows).T"
+    (tmp_path / "b.ipynb").write_text(json.dumps(nb))
+    assert store.code_version(tmp_path / "b.ipynb") != v0
+
+
+def test_the_code_version_covers_the_modules_training_imports_and_not_presentation_ones():
+    """training, its imports and the record writer are in; plots, the CLI and the sweep driver are not."""
+    mods = store.training_modules()
+    assert {"training", "model", "data", "objective", "evaluation", "store"} <= set(mods)
+    assert not {"plots", "cli", "sweeps", "results", "__init__"} & set(mods)
+
+
+def test_the_template_parameters_cell_names_every_trainconfig_field():
+    """A new TrainConfig field must reach the papermill CLI path too."""
+    nb = json.loads(store.TEMPLATE.read_text())
+    params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1 and all(c.get("outputs", []) == [] for c in nb["cells"] if c["cell_type"] == "code")
+    names = {line.split("=")[0].strip() for line in "".join(params[0]["source"]).splitlines() if "=" in line}
+    assert set(store.config_fields()) <= names
+    assert {"runs_json", "out", "threads"} <= names
+
+
+# -- the store -------------------------------------------------------------------------------------
+
+
+def test_default_store_is_under_the_repo_root_unless_vae_results_dir_says_otherwise(tmp_path, monkeypatch):
+    """From any folder inside the repo: <root>/results/sweeps/<name>; $VAE_RESULTS_DIR replaces <root>/results."""
+    monkeypatch.delenv("VAE_RESULTS_DIR", raising=False)
+    monkeypatch.chdir(REPO / "vae_utils")
+    assert default_store("batch-size") == REPO / "results" / "sweeps" / "batch-size"
+    monkeypatch.chdir(tmp_path)
+    assert default_store("x") == tmp_path / "results" / "sweeps" / "x"
+    monkeypatch.setenv("VAE_RESULTS_DIR", str(tmp_path / "elsewhere"))
+    assert default_store("x") == tmp_path / "elsewhere" / "sweeps" / "x"
+    with pytest.raises(ValueError, match="name"):
+        default_store("../up")
+
+
+def test_a_record_without_its_completion_marker_counts_as_missing(tmp_path):
+    """Truncated JSON, a record lacking ``complete: true``, or one of another run: all re-run."""
+    d = store.run_dir(tmp_path, "abc")
+    d.mkdir(parents=True)
+    good = {"run_id": "abc", "status": "ok", "complete": True}
+    store.write_json(d / "record.json", good)
+    assert store.read_record(tmp_path, "abc") == good
+    (d / "record.json").write_text(json.dumps(good)[:20])
+    assert store.read_record(tmp_path, "abc") is None
+    store.write_json(d / "record.json", {**good, "complete": False})
+    assert store.read_record(tmp_path, "abc") is None
+    store.write_json(d / "record.json", {**good, "run_id": "xyz"})
+    assert store.read_record(tmp_path, "abc") is None
+    assert [p.name for p in d.iterdir()] == ["record.json"], "write_json left a temporary file behind"
+
+
+def test_a_claimed_run_is_skipped_by_every_other_claim_until_released(tmp_path):
+    """flock: a second claim (another open file, as another process would have) skips; after release it gets it."""
+    c = TrainConfig(**TINY)
+    with store.claim(tmp_path, c, "s1", version="v") as first:
+        assert not first.skip
+        assert store.is_locked(tmp_path, first.run_id)
+        with store.claim(tmp_path, c, "s2", version="v") as second:
+            assert second.skip
+    assert not store.is_locked(tmp_path, first.run_id)
+    with store.claim(tmp_path, c, "s3", version="v") as third:
+        assert not third.skip
+        third.record_failure("RuntimeError: boom", "Traceback ...")
+    with store.claim(tmp_path, c, "s3", version="v") as same_sweep:
+        assert same_sweep.skip, "a run failed by this sweep is done for this sweep"
+    with store.claim(tmp_path, c, "s4", version="v") as next_sweep:
+        assert not next_sweep.skip, "a failed run is retried by the next sweep"
+
+
+def test_records_are_strict_json_with_non_finite_numbers_as_null(tmp_path):
+    """NaN and inf become null, so any JSON reader can load a store."""
+    store.write_json(tmp_path / "r.json", {"a": float("nan"), "b": [1.0, float("inf")]})
+    text = (tmp_path / "r.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": None, "b": [1.0, None]}
+
+
+# -- tiny sweeps through papermill ------------------------------------------------------------------
+
+
+def test_a_tiny_sweep_leaves_records_and_notebooks_and_a_second_call_is_all_cache_hits(tmp_path):
+    """Records, step losses and executed notebooks exist; the same call again trains nothing and
+    takes seconds; a grid with one more value trains only the new runs."""
+    out = tmp_path / "store"
+    grid = {**TINY, "batch_size": [32, 64]}
+    df = sweep(grid, out, workers=1, progress=False)
+    assert list(df["status"]) == ["ok", "ok"] and list(df["batch_size"]) == [32, 64]
+    assert df.attrs["summary"]["ran"] == 2 and df.attrs["summary"]["cached"] == 0
+    for rid in df["run_id"]:
+        d = store.run_dir(out, rid)
+        assert {"record.json", "step_loss.parquet", "train_vae.ipynb"} <= {p.name for p in d.iterdir()}
+        nb = json.loads((d / "train_vae.ipynb").read_text())
+        assert rid in json.dumps(nb["cells"]), "the executed notebook shows the run it trained"
+    cols = set(store.config_fields()) | {"run_id", "status", "error", "test_elbo", "test_nll", "kl_per_dim"}
+    assert cols <= set(df.columns)
+    assert df["hidden_units"].iloc[0] == (256,) and len(df["kl_per_dim"].iloc[0]) == 8
+    assert df["test_elbo"].notna().all() and (df["test_nll"] > 0).all()
+
+    before = snapshot(out / "runs")
+    t0 = time.perf_counter()
+    again = sweep(grid, out, workers=1, progress=False)
+    assert time.perf_counter() - t0 < 5
+    assert again.attrs["summary"]["ran"] == 0 and again.attrs["summary"]["cached"] == 2
+    pd.testing.assert_frame_equal(again, df)
+    assert snapshot(out / "runs") == before
+
+    wider = sweep({**grid, "learning_rate": [1e-3, 3e-3]}, out, workers=1, progress=False)
+    s = wider.attrs["summary"]
+    assert (s["ran"], s["cached"], s["ok"]) == (2, 2, 4)
+    assert {k: v for k, v in snapshot(out / "runs").items() if k in before} == before
+
+    runs, hist, steps = load_results(out), load_histories(out), load_step_losses(out)
+    assert sorted(runs["run_id"]) == sorted(wider["run_id"])
+    assert len(hist) == 4 and set(hist["epoch"]) == {1}
+    assert {"run_id", "batch_size", "learning_rate", "loss", "val_elbo", "lr"} <= set(hist.columns)
+    assert np.allclose(hist["lr"], hist["learning_rate"], rtol=1e-6), (
+        "constant schedule: the epoch's rate is the config's"
+    )
+    per_run = steps.groupby("run_id").size()
+    assert dict(per_run) == dict(zip(runs["run_id"], runs["steps"].astype(int), strict=True))
+
+
+def test_the_template_runs_under_the_plain_papermill_cli_with_p_overrides(tmp_path):
+    """``papermill train_vae.ipynb out.ipynb -p batch_size 128 ...`` trains those runs and, with
+    ``-p out``, writes their records where ``load_results`` finds them."""
+    out_nb, out = tmp_path / "run.ipynb", tmp_path / "store"
+    cmd = [sys.executable, "-m", "papermill", str(store.TEMPLATE), str(out_nb), "--no-progress-bar"]
+    cmd += ["-p", "batch_size", "128", "-p", "learning_rate", "0.003", "-p", "epochs", "1", "-p", "eval_k", "10"]
+    cmd += ["-p", "seeds", "0,1", "-p", "out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    nb = json.loads(out_nb.read_text())
+    text = json.dumps([c.get("outputs", []) for c in nb["cells"]])
+    assert "2 run(s)" in text
+    df = load_results(out)
+    assert sorted(df["seed"]) == [0, 1]
+    assert set(df["batch_size"]) == {128} and set(df["learning_rate"]) == {0.003} and set(df["status"]) == {"ok"}
+    assert set(df["run_id"]) == {
+        store.run_id(TrainConfig(batch_size=128, learning_rate=0.003, epochs=1, eval_k=10, seed=s)) for s in (0, 1)
+    }

@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lint bench clean demo
+.PHONY: book book-smoke test lint bench bench-book clean demo venv
+PARAMS ?=
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,9 +17,15 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Until the book exists: a demo training run that prints its held-out metrics.
+# The HTML book into _build/html (full profile). `make book PARAMS=my.yaml` applies a reader's
+# parameter file (YAML keyed by chapter stem). Unchanged chapters come from the execution cache.
+# Run as a file, not `-m vae_utils.book`, so the driver itself does not import TensorFlow.
 book: $(STAMP)
-	$(PY) -m vae_utils train --dataset digits --epochs 30
+	$(PY) vae_utils/book.py build --profile full $(if $(PARAMS),--params $(PARAMS))
+
+# Every chapter with tiny grids, into _build/smoke (never touches _build/html); `make test` runs it too.
+book-smoke: $(STAMP)
+	$(PY) vae_utils/book.py build --profile smoke $(if $(PARAMS),--params $(PARAMS))
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -29,6 +36,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/throughput.py
+
+# Cold `make book` and a no-change rebuild, timed (moves _build/ aside and restores it).
+bench-book: $(STAMP)
+	$(PY) benchmarks/book_build.py
 
 clean:
 	rm -rf _build results artifacts

@@ -68,7 +68,8 @@ __all__ = [
 RESULTS_ENV = "VAE_RESULTS_DIR"  # overrides <repo root>/results
 POLL_S = 0.25  # how often supervisors and the progress bar look at the store
 STARTUP_TIMEOUT_S = 300.0  # a kernel that has not said hello by then is killed
-KILL_GRACE_S = 30.0  # how long papermill may take to notice its kernel died
+KILL_GRACE_S = 30.0
+MAX_IDLE_ROUNDS = 3  # rounds of kernels that finish none of the remaining runs before those are failed  # how long papermill may take to notice its kernel died
 THREAD_ENV = (
     "TF_NUM_INTRAOP_THREADS",
     "TF_NUM_INTEROP_THREADS",
@@ -425,7 +426,7 @@ def _execute(out, pending, workers, scheduler, timeout_s, progress, sweep_id, ve
             threads = max(1, _cores() // min(slots, len(pending)))
         bar = _Progress(out, [rid for rid, _ in pending], sweep_id, progress, out.name)
         kernels: list[dict] = []
-        todo = pending
+        todo, idle_rounds = pending, 0
         while todo:
             free = [(rid, c) for rid, c in todo if not store.is_locked(out, rid)]
             if not free:  # another sweep trains them: wait for it (or for its death)
@@ -461,17 +462,25 @@ def _execute(out, pending, workers, scheduler, timeout_s, progress, sweep_id, ve
                         time.sleep(POLL_S)
                         bar.poll()
                     outcomes = [(f.exception() or f.result()) for f in futures]
-            for o in outcomes:
-                if isinstance(o, BaseException):
-                    print(f"sweep: a worker raised {type(o).__name__}: {o}", file=sys.stderr)
+            for spec, o in zip(specs, outcomes, strict=True):
+                if isinstance(o, BaseException):  # the supervisor itself failed: fail its block, say why
+                    error = f"WorkerError: {type(o).__name__}: {o}"
+                    for rid, c in spec["runs"]:
+                        if rid in spec["own"] and not store.is_locked(out, rid):
+                            _fail(out, rid, TrainConfig(**store.normalise(c)), spec, error, "", "")
                 else:
                     kernels.extend(o["kernels"])
             left = [(rid, c) for rid, c in todo if not store.is_done(store.read_record(out, rid), sweep_id)]
-            if len(left) == len(todo) and all(not store.is_locked(out, rid) for rid, _ in left):
-                for rid, c in left:  # a round that ran nothing: give up on these, say why
-                    spec = {"sweep_id": sweep_id, "worker": "sweep", "version": version}
-                    _fail(out, rid, c, spec, "NotRun: no worker could run it (see the sweep's notebooks)", "", "")
-                left = []
+            # A round that finished nothing happens when another sweep held these runs as we passed
+            # them; try again, but not forever.
+            idle_rounds = idle_rounds + 1 if len(left) == len(todo) else 0
+            if idle_rounds >= MAX_IDLE_ROUNDS:
+                for rid, c in left:
+                    if not store.is_locked(out, rid):
+                        spec = {"sweep_id": sweep_id, "worker": "sweep", "version": version}
+                        _fail(out, rid, c, spec, "NotRun: no worker could run it (see the sweep's notebooks)", "", "")
+                idle_rounds = 0
+                left = [(rid, c) for rid, c in left if not store.is_done(store.read_record(out, rid), sweep_id)]
             todo = left
         bar.close()
         return kernels

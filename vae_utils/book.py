@@ -19,9 +19,13 @@ must change the notebook itself. The driver
    effective parameters, so its table is re-executed whenever any of them changes;
 3) copies MathJax 3 (the ``django-static-mathjax`` wheel) into ``_extra/mathjax`` (served as
    ``<html>/mathjax``, see ``_config.yml``): no CDN;
-4) runs ``jupyter-book build <out>/src --path-output <out> -W -n --keep-going``: warnings are
-   errors, every failing chapter is reported, execution reports land in ``<html>/reports``;
-5) extracts every glued figure of the executed pages into ``<html>/_static/figures/``
+4) executes the chapters that the execution cache does not hold, ``--jobs`` at a time (default 2),
+   into that cache (jupyter-cache, as MyST-NB would, one kernel per chapter, in the chapter's
+   folder): MyST-NB alone executes one chapter after the other;
+5) runs ``jupyter-book build <out>/src --path-output <out> -W -n --keep-going``: warnings are
+   errors, every failing chapter is reported (a chapter that failed in step 4 is executed again
+   here, so its report lands in ``<html>/reports``);
+6) extracts every glued figure of the executed pages into ``<html>/_static/figures/``
    as ``<name>.svg`` and ``<name>.png``, with ``index.json`` and ``index.html`` listing the
    captions (see ``vae_utils.figures``).
 
@@ -301,6 +305,7 @@ def stage(paths: BookPaths, params: dict[str, dict], origin: str = "parameters",
         if inject:
             for cell in nb.cells:  # papermill expects a tags list on every cell
                 cell.metadata.setdefault("tags", [])
+            nb.metadata.setdefault("papermill", {})  # and a papermill metadata section
             nb = parameterize_notebook(
                 nb, inject, comment=f"Parameters injected by `python -m vae_utils.book` ({origin})"
             )
@@ -370,6 +375,66 @@ def _figure_index_html(figures: list[dict]) -> str:
     )
 
 
+# ---------------------------------------------------------------- execution
+
+
+def execute_missing(paths: BookPaths, jobs: int = 2, timeout: int | None = None) -> dict[str, str]:
+    """Execute the staged notebooks missing from the execution cache, ``jobs`` at a time; cache them.
+
+    Returns {notebook: "cached" | "executed" | "failed: <error>"}. Uses jupyter-cache exactly as
+    MyST-NB's ``cache`` mode does, so the build then finds every successful chapter in the cache.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import nbformat
+    import yaml
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    if timeout is None:
+        cfg = yaml.safe_load((paths.src / "_config.yml").read_text(encoding="utf-8")) or {}
+        timeout = int(cfg.get("execute", {}).get("timeout", 1200))
+    cache = get_cache(str(paths.build / ".jupyter_cache"))
+    status, todo = {}, []
+    for path in sorted(paths.src.glob("chapters/*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        try:
+            cache.match_cache_notebook(nb)
+            status[path.name] = "cached"
+        except KeyError:
+            todo.append((path, nb))
+    if not todo:
+        return status
+    print(f"[book] executing {len(todo)} chapters, {jobs} at a time", file=sys.stderr)
+    # "spawn": a fresh interpreter per worker (never a fork of a process that may hold TensorFlow);
+    # the workers import only jupyter-cache and nbclient.
+    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {
+            path: pool.submit(single_nb_execution, nb, cwd=str(path.parent), timeout=timeout, allow_errors=False)
+            for path, nb in todo
+        }
+        for path, future in futures.items():
+            try:
+                result = future.result()
+            except Exception as e:  # the worker itself failed
+                status[path.name] = f"failed: {type(e).__name__}: {e}"
+                continue
+            if result.err is not None:
+                status[path.name] = f"failed: {type(result.err).__name__}"
+                continue
+            stage_record = cache.add_nb_to_project(str(path))
+            cache.cache_notebook_bundle(
+                CacheBundleIn(result.nb, stage_record.uri, data={"execution_seconds": result.time}),
+                check_validity=False,
+                overwrite=True,
+            )
+            status[path.name] = f"executed in {result.time:.1f} s"
+            print(f"[book] {path.name}: {status[path.name]}", file=sys.stderr)
+    return status
+
+
 # ---------------------------------------------------------------- build
 
 
@@ -384,6 +449,7 @@ def build(
     root: Path = ROOT,
     all_pages: bool = False,
     quiet: bool = False,
+    jobs: int = 2,
 ) -> int:
     """Stage, execute and build the book; return jupyter-book's exit code (0: success)."""
     t0 = time.perf_counter()
@@ -391,16 +457,21 @@ def build(
     params = load_parameters(profile, params_file, root)
     origin = f"profile {profile}" + (f", file {Path(params_file).name}" if params_file else "")
     stage(paths, params, origin)
-    env = dict(os.environ)
+    # Inherited by every kernel (the pre-execution workers' and MyST-NB's).
+    env = os.environ
     env["VAE_BOOK_FIGURES"] = ""  # the driver extracts figures from the executed notebooks
     env["VAE_BOOK_PROFILE"] = profile
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
+    if jobs > 1:
+        for name, state in execute_missing(paths, jobs).items():
+            if state.startswith("failed"):
+                print(f"[book] {name}: {state}; the build executes it again and reports", file=sys.stderr)
     cmd = [*_jupyter_book(), "build", str(paths.src), "--path-output", str(paths.path_output)]
     cmd += ["-W", "-n", "--keep-going"] + (["--all"] if all_pages else []) + (["-q"] if quiet else [])
     print(f"[book] {' '.join(cmd)}", file=sys.stderr)
-    rc = subprocess.call(cmd, cwd=root, env=env)
+    rc = subprocess.call(cmd, cwd=root)
     figures = collect_figures(paths) if paths.html.exists() else []
     dt = time.perf_counter() - t0
     reports = sorted(paths.reports.glob("**/*.log")) if paths.reports.exists() else []
@@ -427,10 +498,13 @@ def main(argv=None) -> int:
         if name == "build":
             p.add_argument("--all", action="store_true", help="re-write every page (the execution cache still holds)")
             p.add_argument("-q", "--quiet", action="store_true")
+            p.add_argument(
+                "-j", "--jobs", type=int, default=2, help="chapters executed at once (default 2; 1: MyST-NB alone)"
+            )
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            return build(args.profile, args.params, args.root, args.all, args.quiet)
+            return build(args.profile, args.params, args.root, args.all, args.quiet, args.jobs)
         paths = book_paths(args.profile, args.root)
         effective = stage(paths, load_parameters(args.profile, args.params, args.root), verbose=False)
         print(json.dumps({"profile": args.profile, "digest": _digest(effective), "chapters": effective}, indent=2))

@@ -110,19 +110,19 @@ def _with_nan(a):
 
 
 BAD_DATA = [
-    ("data.train", dict(train=_with_nan(_GOOD)), r"data\.train holds 1 NaN.*allowed"),
-    ("data.val", dict(val=_with_nan(_GOOD[:10])), r"data\.val holds 1 NaN.*allowed"),
+    ("data.train", dict(train=_with_nan(_GOOD)), r" holds 1 NaN.*allowed"),
+    ("data.val", dict(val=_with_nan(_GOOD[:10])), r" holds 1 NaN.*allowed"),
     (
         "data.test",
         dict(test=np.where(_GOOD[:10] > 1, np.inf, _GOOD[:10])),
-        r"data\.test holds \d+ NaN or infinite.*allowed",
+        r" holds \d+ NaN or infinite.*allowed",
     ),
-    ("data.train", dict(train=_GOOD[:, 0]), r"data\.train has shape \(40,\).*allowed"),
-    ("data.train", dict(train=_GOOD[:, :, None]), r"data\.train has shape \(40, 2, 1\).*allowed"),
-    ("data.train", dict(train=_GOOD[:0]), r"data\.train has shape \(0, 2\).*allowed"),
-    ("data.val", dict(val=_RNG.normal(size=(10, 3))), r"data\.val has 3 features; allowed: 2"),
-    ("data.test", dict(test=_RNG.normal(size=(10, 1))), r"data\.test has 1 features; allowed: 2"),
-    ("data.train", dict(train=np.full((40, 2), "a")), r"data\.train has dtype <U1.*allowed"),
+    ("data.train", dict(train=_GOOD[:, 0]), r" has shape \(40,\).*allowed"),
+    ("data.train", dict(train=_GOOD[:, :, None]), r" has shape \(40, 2, 1\).*allowed"),
+    ("data.train", dict(train=_GOOD[:0]), r" has shape \(0, 2\).*allowed"),
+    ("data.val", dict(val=_RNG.normal(size=(10, 3))), r" has 3 features; allowed: 2"),
+    ("data.test", dict(test=_RNG.normal(size=(10, 1))), r" has 1 features; allowed: 2"),
+    ("data.train", dict(train=np.full((40, 2), "a")), r" has dtype <U1.*allowed"),
 ]
 
 
@@ -133,7 +133,7 @@ def test_train_refuses_a_dataset_with_nan_or_the_wrong_shape(field, change, mess
     """train(config, data=Dataset(...)) with a NaN, infinite, non-2-D, empty or mis-sized split raises ValueError."""
     splits = {"train": _GOOD, "val": _GOOD[:10], "test": _GOOD[10:20], **change}
     data = Dataset("custom", splits["train"], splits["val"], splits["test"], "gaussian")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(field) + message):
         train(TrainConfig(batch_size=8, epochs=1, hidden_units=(4,), latent_dim=2), data=data)
 
 

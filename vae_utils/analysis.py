@@ -51,6 +51,8 @@ __all__ = [
     "verdict",
     "consistency_verdict",
     "combine_verdicts",
+    "glue_verdict",
+    "best_per_group",
     "SUPPORTED",
     "NOT_SUPPORTED",
     "INSUFFICIENT",
@@ -608,3 +610,31 @@ def combine_verdicts(claim: str, by_condition: Mapping[str, Verdict], condition:
     yes = ", ".join(k for k, v in voting.items() if v.supported)
     no = ", ".join(k for k, v in voting.items() if not v.supported)
     return Verdict(claim, f"depends on {condition}", f"supported for {yes}, not for {no}. {parts}.", effects)
+
+
+def glue_verdict(name: str, v: Verdict) -> Verdict:
+    """Glue ``v`` for a chapter: its Markdown body under ``name`` (``{glue:md}`name```) and its
+    label under ``<name>-label``. Returns ``v``."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(name, Markdown(v.markdown), display=False)
+    glue(f"{name}-label", v.label, display=False)
+    return v
+
+
+def best_per_group(
+    summary: pd.DataFrame, group: str, over: str = "learning_rate", metric: str = "mean", higher_is_better=True
+) -> pd.DataFrame:
+    """For each value of ``group`` (e.g. batch_size) in a ``summarize`` table over (group, over),
+    the row whose ``metric`` is best (NaN counts as worst), with ``interior`` (False when that
+    ``over`` value is an edge of the group's grid) and ``best_interpolated`` (see ``best_lr``)."""
+    rows = []
+    for _, sub in summary.groupby(group, sort=True):
+        check = best_lr(sub[over], sub[metric], higher_is_better)
+        if not math.isfinite(check.best):
+            continue
+        row = sub[np.isclose(sub[over], check.best)].iloc[0].to_dict()
+        row.update(interior=check.interior, edge=check.edge, best_interpolated=check.best_interpolated)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -241,3 +241,24 @@ def test_combined_verdict_depends_on_the_condition_when_conditions_disagree():
 def test_fmt_writes_numbers_for_prose():
     assert A.fmt(-0.31234) == "−0.312" and A.fmt(float("nan")) == "n/a" and A.fmt(12345.6) == "12,346"
     assert A.fmt(0.0001234) == "0.000123"
+
+
+def test_best_per_group_picks_the_best_rate_per_batch_size_and_flags_edges():
+    """Batch 16: best at the middle rate (interior); batch 64: best at the largest (edge)."""
+    s = pd.DataFrame(
+        {
+            "batch_size": [16, 16, 16, 64, 64, 64],
+            "learning_rate": [1e-3, 2e-3, 4e-3, 1e-3, 2e-3, 4e-3],
+            "mean": [-25.0, -24.0, -26.0, -27.0, -26.0, -25.0],
+        }
+    )
+    b = A.best_per_group(s, "batch_size").set_index("batch_size")
+    assert b.loc[16, "learning_rate"] == 2e-3 and b.loc[16, "interior"]
+    assert b.loc[64, "learning_rate"] == 4e-3 and not b.loc[64, "interior"] and b.loc[64, "edge"] == "high"
+
+
+def test_verdict_markdown_capitalizes_the_label_for_the_boxed_verdict():
+    v = A.combine_verdicts(
+        "c", {"a": A.verdict("c", _effect(1, 0.5, 2), 1), "b": A.verdict("c", _effect(-1, -2, -0.5), 1)}, "x"
+    )
+    assert v.markdown.startswith("**Depends on x.**")

@@ -186,7 +186,8 @@ def learning_rate_at(schedule, step, learning_rate, warmup_steps, total_steps):
     """Learning rate at optimizer ``step`` (0-based); works on tensors and numbers.
 
     1) warm-up (``warmup``, ``warmup_cosine``): linear from lr/W to lr over the first W steps;
-    2) then constant (``warmup``), or cosine decay to 0 at the last step (``cosine``, ``warmup_cosine``).
+    2) then constant (``warmup``), or cosine decay towards 0, reached at step T = epochs x steps_per_epoch,
+       one past the last update (``cosine``, ``warmup_cosine``).
     """
     step = tf.cast(step, tf.float32)
     lr = tf.cast(learning_rate, tf.float32)

@@ -309,7 +309,10 @@ def stage(paths: BookPaths, params: dict[str, dict], origin: str = "parameters",
             nb = parameterize_notebook(
                 nb, inject, comment=f"Parameters injected by `python -m vae_utils.book` ({origin})"
             )
-            nb.metadata.pop("papermill", None)  # keep the staged notebook's metadata stable
+            nb.metadata.pop("papermill", None)  # keep the staged notebook stable between builds:
+            for cell in nb.cells:  # papermill gives the injected cell a random id
+                if "injected-parameters" in cell.metadata.get("tags", []):
+                    cell["id"] = "injected-parameters"
         wanted[rel] = nbformat.writes(nb).encode()
     for src, rel in _mathjax_files():
         wanted[f"_extra/mathjax/{rel}"] = (

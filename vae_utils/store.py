@@ -34,6 +34,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import math
@@ -167,14 +168,18 @@ def _finite(x):
     return x
 
 
-def write_json(path: str | os.PathLike, obj) -> None:
-    """Write JSON atomically: a temporary file in the same directory, fsync, then os.replace."""
+def write_json(path: str | os.PathLike, obj, durable: bool = True) -> None:
+    """Write JSON atomically: a temporary file in the same directory, then os.replace.
+
+    ``durable``: fsync before the rename, so a power cut cannot leave an empty file under the
+    final name (a killed process cannot either way: the rename is atomic)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     with open(tmp, "w") as f:
         json.dump(_finite(obj), f, indent=1, allow_nan=False)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -237,7 +242,7 @@ def write_heartbeat(out, sweep_id: str, worker: str, **info) -> None:
     if out and worker:
         d = Path(out) / "workers"
         d.mkdir(parents=True, exist_ok=True)
-        write_json(d / f"{sweep_id}-{worker}.json", {"pid": os.getpid(), "time": time.time(), **info})
+        write_json(d / f"{sweep_id}-{worker}.json", {"pid": os.getpid(), "time": time.time(), **info}, durable=False)
 
 
 def read_runs(runs_json: str) -> list[dict]:
@@ -251,6 +256,7 @@ def read_runs(runs_json: str) -> list[dict]:
     return runs
 
 
+@functools.cache
 def versions() -> dict:
     import importlib.metadata as md
 

@@ -368,6 +368,7 @@ def run_slice(spec: dict) -> dict:
             _link_notebook(out, nb_rel, [rid for rid, _ in pending])
             break
         _link_notebook(out, nb_rel, [rid for rid, _ in pending])
+    heartbeat.unlink(missing_ok=True)
     return {"worker": worker, "kernels": kernels}
 
 
@@ -397,10 +398,17 @@ class _Progress:
     """A tqdm bar over this sweep's pending runs, advanced by watching the store."""
 
     def __init__(self, out, rids, sweep_id, enabled, name):
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # plain text: no widget dependency in notebooks
 
         self.out, self.rids, self.sweep_id = out, list(rids), sweep_id
-        self.bar = tqdm(total=len(self.rids), desc=f"sweep {name}", unit="run", disable=not enabled, file=sys.stderr)
+        self.bar = tqdm(
+            total=len(self.rids),
+            desc=f"sweep {name}",
+            unit="run",
+            disable=not enabled,
+            file=sys.stderr,
+            mininterval=1.0,
+        )
         self.done: set = set()
 
     def poll(self) -> None:
@@ -503,8 +511,11 @@ def sweep(grid, out=None, workers=None, scheduler=None, timeout_s=None, progress
 
     Returns one row per run (config, seed) in grid order, with the ``TrainConfig`` columns,
     ``run_id``, ``status`` (ok, diverged, failed), ``error``, the scalar metrics and
-    ``kl_per_dim``. ``df.attrs["summary"]`` holds ran / cached / diverged / failed counts and
-    the overhead (kernel time not spent inside ``train``). See the module docstring.
+    ``kl_per_dim``. ``df.attrs["summary"]`` holds ran / cached / diverged / failed counts, the
+    failures, and the cost: ``kernel_s`` (kernel process time, summed over workers), ``run_s``
+    (time inside runs: ``train`` with its evaluation, and the record), ``train_loop_s`` (the
+    epoch loops alone) and ``overhead = 1 - run_s / kernel_s`` (kernel starts, imports, idle
+    tails). See the module docstring.
     """
     configs = expand_grid(grid)  # 1) validate everything before touching the store
     _check_args(workers, timeout_s)
@@ -540,8 +551,9 @@ def sweep(grid, out=None, workers=None, scheduler=None, timeout_s=None, progress
 
 
 def _summary(df, pending, kernels, recs, wall_s) -> dict:
-    trained = {rid for k in kernels for rid in k["trained"]}
-    train_s = sum((recs[rid] or {}).get("metrics", {}).get("wall_time_s") or 0.0 for rid in trained if rid in recs)
+    trained = [recs.get(rid) or {} for rid in {rid for k in kernels for rid in k["trained"]}]
+    run_s = sum(r.get("run_wall_s") or 0.0 for r in trained)  # train(): loop, evaluation; + the record
+    loop_s = sum(r.get("metrics", {}).get("wall_time_s") or 0.0 for r in trained)  # the epoch loop alone
     kernel_s = sum(k["wall_s"] for k in kernels)
     failed = df.loc[df["status"] == "failed", ["run_id", "error"]]
     return {
@@ -555,8 +567,9 @@ def _summary(df, pending, kernels, recs, wall_s) -> dict:
         "wall_s": wall_s,
         "kernels": len(kernels),
         "kernel_s": kernel_s,
-        "train_s": train_s,
-        "overhead": (1 - train_s / kernel_s) if kernel_s > 0 else math.nan,
+        "run_s": run_s,
+        "train_loop_s": loop_s,
+        "overhead": (1 - run_s / kernel_s) if kernel_s > 0 else math.nan,
     }
 
 

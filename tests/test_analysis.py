@@ -225,6 +225,14 @@ def test_two_sided_verdict_and_consistency_verdict():
     assert A.consistency_verdict("linear rule", _effect(0.4, 0.2, 0.6), 1.0).label == "not supported"
 
 
+def test_consistency_verdict_with_a_margin_is_an_equivalence_test():
+    """Within +-0.5: kept; excludes 0: changed; contains 0 but reaches past the margin: undecided."""
+    assert A.consistency_verdict("kept", _effect(-0.1, -0.3, 0.2), 0.0, margin=0.5).supported
+    assert A.consistency_verdict("kept", _effect(-0.1, -0.2, -0.05), 0.0, margin=0.5).supported  # small, real
+    assert A.consistency_verdict("kept", _effect(-1.3, -3.1, 0.5), 0.0, margin=0.5).label == "insufficient data"
+    assert A.consistency_verdict("kept", _effect(-3.4, -3.8, -3.0), 0.0, margin=0.5).label == "not supported"
+
+
 def test_combined_verdict_depends_on_the_condition_when_conditions_disagree():
     """Larger batches help at a fixed number of updates but not at a fixed number of epochs."""
     up = A.verdict("bigger is better", _effect(0.5, 0.2, 0.8), direction=1)
@@ -236,6 +244,7 @@ def test_combined_verdict_depends_on_the_condition_when_conditions_disagree():
     assert A.combine_verdicts("c", {"a": up, "b": up}, "x").label == "supported"
     assert A.combine_verdicts("c", {"a": down, "b": none}, "x").label == "not supported"
     assert A.combine_verdicts("c", {"a": none}, "x").label == "insufficient data"
+    assert A.combine_verdicts("c", {"a": up, "b": none}, "x").label == "insufficient data"  # not shown everywhere
 
 
 def test_fmt_writes_numbers_for_prose():

@@ -580,36 +580,59 @@ def verdict(
     )
 
 
-def consistency_verdict(claim: str, effect: Effect, value: float, measured_as: str | None = None) -> Verdict:
-    """Judge a claim that ``effect`` equals ``value`` (e.g. a scaling exponent of 1): supported
-    when the interval contains it, not supported when it excludes it."""
+def consistency_verdict(
+    claim: str, effect: Effect, value: float, measured_as: str | None = None, margin: float | None = None
+) -> Verdict:
+    """Judge a claim that ``effect`` equals ``value`` (e.g. a change of 0, a scaling exponent of 1).
+
+    Without ``margin``: supported when the interval contains ``value``, not supported when it
+    excludes it. With ``margin`` (an equivalence test): supported when the whole interval lies
+    within ``value`` +- ``margin``; not supported when it excludes ``value``; otherwise
+    insufficient data (the interval contains ``value`` but is too wide to call it equal).
+    """
     what = measured_as or effect.name
     shown = f"{what} = {effect.format()}"
     if not effect.has_ci:
         return Verdict(claim, INSUFFICIENT, f"{shown}: no confidence interval, so no verdict.", (effect,))
+    if margin is not None and value - margin <= effect.low and effect.high <= value + margin:
+        return Verdict(claim, SUPPORTED, f"{shown}: the interval lies within {fmt(value)} ± {fmt(margin)}.", (effect,))
     if effect.low <= value <= effect.high:
-        return Verdict(claim, SUPPORTED, f"{shown}: the interval contains {fmt(value)}.", (effect,))
+        if margin is None:
+            return Verdict(claim, SUPPORTED, f"{shown}: the interval contains {fmt(value)}.", (effect,))
+        return Verdict(
+            claim,
+            INSUFFICIENT,
+            f"{shown}: the interval contains {fmt(value)} but reaches beyond ± {fmt(margin)}: too wide to decide.",
+            (effect,),
+        )
     side = "below" if effect.high < value else "above"
     return Verdict(claim, NOT_SUPPORTED, f"{shown}: the interval lies {side} {fmt(value)}.", (effect,))
 
 
 def combine_verdicts(claim: str, by_condition: Mapping[str, Verdict], condition: str) -> Verdict:
-    """One verdict from verdicts under several values of ``condition`` (e.g. the budget):
-    supported if all are, not supported if none is, otherwise 'depends on <condition>'.
-    Verdicts with insufficient data are named but do not vote; all insufficient gives insufficient."""
-    voting = {k: v for k, v in by_condition.items() if v.label != INSUFFICIENT}
+    """One verdict from verdicts under several values of ``condition`` (e.g. the budget).
+
+    supported: all are; depends on <condition>: some are supported and some not supported;
+    not supported: none is supported and at least one is not supported; insufficient data:
+    otherwise (all insufficient, or supported ones beside insufficient ones: not shown everywhere).
+    """
+    labels = [v.label for v in by_condition.values()]
     parts = "; ".join(f"{k}: {v.label} ({v.text.rstrip('.')})" for k, v in by_condition.items())
     effects = tuple(e for v in by_condition.values() for e in v.effects)
-    if not voting:
-        return Verdict(claim, INSUFFICIENT, parts + ".", effects)
-    labels = {v.label for v in voting.values()}
-    if labels == {SUPPORTED}:
+    yes = [k for k, v in by_condition.items() if v.label == SUPPORTED]
+    no = [k for k, v in by_condition.items() if v.label == NOT_SUPPORTED]
+    if labels and all(lab == SUPPORTED for lab in labels):
         return Verdict(claim, SUPPORTED, parts + ".", effects)
-    if SUPPORTED not in labels:
+    if yes and no:
+        return Verdict(
+            claim,
+            f"depends on {condition}",
+            f"supported for {', '.join(yes)}, not for {', '.join(no)}. {parts}.",
+            effects,
+        )
+    if no:
         return Verdict(claim, NOT_SUPPORTED, parts + ".", effects)
-    yes = ", ".join(k for k, v in voting.items() if v.supported)
-    no = ", ".join(k for k, v in voting.items() if not v.supported)
-    return Verdict(claim, f"depends on {condition}", f"supported for {yes}, not for {no}. {parts}.", effects)
+    return Verdict(claim, INSUFFICIENT, parts + ".", effects)
 
 
 def glue_verdict(name: str, v: Verdict) -> Verdict:

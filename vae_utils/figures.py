@@ -47,6 +47,7 @@ from pathlib import Path
 
 __all__ = [
     "publish_figure",
+    "Caption",
     "format_provenance",
     "code_version",
     "source_hash",
@@ -135,6 +136,13 @@ def format_provenance(provenance: dict) -> str:
     return " ".join(parts)
 
 
+class Caption(str):
+    """The caption string; as a cell's last value it displays nothing (it is shown under the figure)."""
+
+    def _ipython_display_(self):
+        pass
+
+
 class _FigureBundle:
     """What IPython displays for a published figure: SVG (shown in HTML), PNG, and an alt text."""
 
@@ -152,8 +160,9 @@ class _FigureBundle:
 def publish_figure(fig, name: str, caption: str, provenance: dict | None = None, close: bool = True) -> str:
     """Glue ``fig`` under ``name`` and its caption under ``<name>-caption``; write SVG and PNG.
 
-    Returns the caption: ``caption`` followed by the provenance (see ``format_provenance``)
-    and the download file names. ``close`` closes the figure so the notebook shows it once.
+    Returns the caption (a ``str`` that displays nothing as a cell's last value): ``caption``
+    followed by the provenance (see ``format_provenance``) and the download file names.
+    ``close`` closes the figure so the notebook shows it once, under its caption.
     """
     from myst_nb import glue
 
@@ -167,9 +176,9 @@ def publish_figure(fig, name: str, caption: str, provenance: dict | None = None,
     text = caption.strip()
     if text[-1] not in ".!?":
         text += "."
-    full = f"{text} {format_provenance(provenance or {})} Files: {name}.svg, {name}.png."
+    full = Caption(f"{text} {format_provenance(provenance or {})} Files: {name}.svg, {name}.png.")
     glue(name, _FigureBundle(svg, png, alt=text), display=False)
-    glue(f"{name}-caption", full, display=False)
+    glue(f"{name}-caption", str(full), display=False)
     out = figures_dir()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

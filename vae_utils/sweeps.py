@@ -222,13 +222,21 @@ def _steal_order(blocks, k) -> list:
 # -- one worker: a supervised papermill kernel over a slice -------------------------------------
 
 
-def _die_with_parent():  # pragma: no cover - runs in the child between fork and exec
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+# papermill is started through this stub: it asks Linux to SIGKILL it when its supervisor dies
+# (PR_SET_PDEATHSIG), so a killed sweep leaves no orphans (the kernel follows papermill: ipykernel
+# exits when its parent goes). Done in the child itself, not in a preexec_fn, which is unsafe in
+# a process with threads.
+_LAUNCH = """
+import ctypes, os, runpy, sys
+try:
+    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+except (AttributeError, OSError):
+    pass
+if os.getppid() != int(sys.argv.pop(1)):  # the supervisor died before prctl took effect
+    os._exit(1)
+sys.argv[0] = "papermill"
+runpy.run_module("papermill", run_name="__main__", alter_sys=True)
+"""
 
 
 def _kill(pid: int) -> None:
@@ -312,13 +320,14 @@ def run_slice(spec: dict) -> dict:
         runs_file = out / "notebooks" / f"{stem}.runs.json"
         store.write_json(runs_file, [c.to_dict() for _, c in pending])
         log = out / "notebooks" / f"{stem}.log"
-        cmd = [sys.executable, "-m", "papermill", str(spec["template"]), str(out / nb_rel), "--no-progress-bar"]
+        cmd = [sys.executable, "-c", _LAUNCH, str(os.getpid()), str(spec["template"]), str(out / nb_rel)]
+        cmd += ["--no-progress-bar"]
         cmd += ["-r", "runs_json", str(runs_file), "-r", "out", str(out), "-r", "sweep_id", sweep_id]
         cmd += ["-r", "worker", worker, "-r", "notebook", nb_rel, "-p", "threads", str(threads)]
         launched = time.time()
         timed_out = None
         with open(log, "w") as logf:
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
+            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
             killed_at = None
             while proc.poll() is None:
                 time.sleep(POLL_S)

@@ -5,6 +5,7 @@ Grids are tiny (digits, 1 epoch, small ``eval_k``): a kernel start (~7-15 s) dom
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import pytest
 from vae_utils import TrainConfig, store
 from vae_utils.sweeps import (
     default_store,
+    default_workers,
     expand_grid,
     load_histories,
     load_results,
@@ -97,6 +99,17 @@ def test_invalid_workers_and_timeouts_are_refused_before_any_run(tmp_path):
         with pytest.raises(ValueError, match=name):
             sweep(TINY, tmp_path / "s", progress=False, **kwargs)
     assert not (tmp_path / "s").exists()
+
+
+def test_the_default_worker_count_is_one_per_core_unless_vae_sweep_workers_says_otherwise(monkeypatch):
+    """A driver running chapters side by side can share the cores out through the environment."""
+    monkeypatch.delenv("VAE_SWEEP_WORKERS", raising=False)
+    assert 1 <= default_workers() <= len(os.sched_getaffinity(0))
+    monkeypatch.setenv("VAE_SWEEP_WORKERS", "3")
+    assert default_workers() == 3
+    monkeypatch.setenv("VAE_SWEEP_WORKERS", "0")
+    with pytest.raises(ValueError, match="VAE_SWEEP_WORKERS"):
+        default_workers()
 
 
 def test_plan_cuts_runs_into_blocks_of_similar_cost_keeping_graphs_together():

@@ -23,7 +23,7 @@ How it runs
    kernel killed and is recorded as failed; a kernel that dies mid-run fails that run only, and
    a fresh kernel goes on with the rest. A run that raises is recorded as failed by the kernel.
 5) Workers are threads of this process supervising papermill subprocesses (``workers``, default:
-   one per core, TensorFlow threads = cores / workers), or tasks on a Dask cluster
+   ``$VAE_SWEEP_WORKERS`` or one per core; TensorFlow threads = cores / workers), or tasks on a Dask cluster
    (``scheduler="tcp://host:8786"`` or a ``distributed.Client``), submitted with ``client.submit``;
    the store must then be on a filesystem the workers share.
 
@@ -66,6 +66,7 @@ __all__ = [
 ]
 
 RESULTS_ENV = "VAE_RESULTS_DIR"  # overrides <repo root>/results
+WORKERS_ENV = "VAE_SWEEP_WORKERS"  # overrides the default worker count (one per core)
 POLL_S = 0.25  # how often supervisors and the progress bar look at the store
 STARTUP_TIMEOUT_S = 300.0  # a kernel that has not said hello by then is killed
 KILL_GRACE_S = 30.0
@@ -175,7 +176,13 @@ def expand_grid(grid) -> list[TrainConfig]:
 
 
 def default_workers() -> int:
-    """One worker per core this process may use, at most one per 1.5 GB of memory."""
+    """``$VAE_SWEEP_WORKERS`` if set (e.g. by a driver running several chapters at once), else one
+    worker per core this process may use, at most one per 1.5 GB of memory."""
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"{WORKERS_ENV}={env!r} is not allowed; allowed: an integer >= 1")
+        return int(env)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9

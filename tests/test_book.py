@@ -12,12 +12,14 @@ Run: ``.venv/bin/pytest tests/test_book.py`` (a few minutes: every chapter is ex
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -213,3 +215,25 @@ def test_no_page_shows_an_error_except_the_articles_expected_ones(browser_pages)
 def test_the_pages_make_no_network_request(browser_pages):
     """Offline-capable: MathJax, fonts and scripts all come from the built folder."""
     assert browser_pages["_external_requests"] == []
+
+
+def test_a_chapter_runs_under_the_plain_papermill_cli_with_overrides(tmp_path):
+    """From the repository root, `papermill chapter out -p name value` runs a chapter with the new values."""
+    out = tmp_path / "outlook.ipynb"
+    cmd = [str(Path(sys.executable).parent / "papermill"), "chapters/10_outlook.ipynb", str(out)]
+    cmd += ["-p", "batch_sizes", "32,128", "-p", "epochs", "2", "--cwd", str(REPO)]
+    env = dict(os.environ, VAE_BOOK_FIGURES=str(tmp_path / "figures"))
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    nb = nbformat.read(out, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and 'batch_sizes = "32,128"' in injected[0].source
+    glued = {
+        o["metadata"]["scrapbook"]["name"]: o["data"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "scrapbook" in o.get("metadata", {})
+    }
+    assert glued["n-sizes"]["application/papermill.record/text/plain"] == "'2'"

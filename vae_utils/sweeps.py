@@ -451,7 +451,9 @@ def _execute(out, pending, workers, scheduler, timeout_s, progress, sweep_id, ve
         bar = _Progress(out, [rid for rid, _ in pending], sweep_id, progress, out.name)
         kernels: list[dict] = []
         todo, idle_rounds = pending, 0
-        while todo:
+        for round_ in itertools.count(1):
+            if not todo:
+                break
             free = [(rid, c) for rid, c in todo if not store.is_locked(out, rid)]
             if not free:  # another sweep trains them: wait for it (or for its death)
                 time.sleep(POLL_S * 2)
@@ -463,7 +465,7 @@ def _execute(out, pending, workers, scheduler, timeout_s, progress, sweep_id, ve
                 {
                     "out": str(out),
                     "sweep_id": sweep_id,
-                    "worker": f"w{k}",
+                    "worker": f"w{k}" if round_ == 1 else f"w{k}r{round_}",  # names files: unique per sweep
                     "version": version,
                     "template": str(store.TEMPLATE),
                     "timeout_s": timeout_s,

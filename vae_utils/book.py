@@ -476,6 +476,13 @@ def build(
     print(f"[book] {' '.join(cmd)}", file=sys.stderr)
     rc = subprocess.call(cmd, cwd=root)
     figures = collect_figures(paths) if paths.html.exists() else []
+    pages_of: dict[str, set] = {}
+    for f in figures:
+        pages_of.setdefault(f["name"], set()).add(f["page"])
+    clashes = {name: sorted(pages) for name, pages in pages_of.items() if len(pages) > 1}
+    if clashes:  # one file name, two figures: a download would show the wrong one
+        print(f"[book] error: figure names used on several pages: {clashes}", file=sys.stderr)
+        rc = rc or 1
     dt = time.perf_counter() - t0
     reports = sorted(paths.reports.glob("**/*.log")) if paths.reports.exists() else []
     print(f"[book] {len(figures)} figures in {paths.figures}", file=sys.stderr)

@@ -5,6 +5,8 @@
     python -m vae_utils.book build --profile smoke          # tiny grids  -> _build/smoke/_build/html
     python -m vae_utils.book params --profile smoke         # print every chapter's parameters
 
+``python vae_utils/book.py ...`` is the same without importing TensorFlow (what ``make book`` runs).
+
 Why a driver: Jupyter Book's cache (jupyter-cache) keys on a notebook's code, so parameters
 must change the notebook itself. The driver
 
@@ -36,14 +38,6 @@ never touches the full book.
 
 from __future__ import annotations
 
-import sys
-
-if __name__ == "__main__" and not __package__:
-    # Run as a file (`python vae_utils/book.py`, what `make book` does): no `vae_utils` package
-    # import, so no TensorFlow start-up; and this folder must not shadow top-level modules.
-    _here = __import__("os").path.dirname(__import__("os").path.abspath(__file__))
-    sys.path = [p for p in sys.path if __import__("os").path.abspath(p or ".") != _here]
-
 import argparse
 import ast
 import base64
@@ -54,8 +48,16 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+if __name__ == "__main__" and not __package__:
+    # Run as a file (`python vae_utils/book.py`, what `make book` does): the `vae_utils` package is
+    # not imported, so TensorFlow does not start; and this folder must not shadow top-level modules
+    # for the third-party imports below (all made inside functions).
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 
 __all__ = [
     "ROOT",
@@ -65,6 +67,7 @@ __all__ = [
     "notebook_parameters",
     "toc_files",
     "stage",
+    "execute_missing",
     "collect_figures",
     "build",
     "main",

@@ -4,37 +4,45 @@
     result = train(TrainConfig(dataset="digits", batch_size=64, learning_rate=1e-3, epochs=30))
     print(result.metrics["test_elbo"], result.metrics["test_nll"])
 
-Modules: ``data`` (datasets), ``model`` (encoder/decoder), ``objective`` (the ELBO and KL
-schedules), ``training`` (``TrainConfig``, ``train``), ``evaluation`` (ELBO, IWAE NLL,
-active units, reconstructions, samples), ``noise`` (gradient-noise scale), ``plots``.
+Modules: ``config`` (``TrainConfig``), ``data`` (datasets), ``model`` (encoder/decoder),
+``objective`` (the ELBO and KL schedules), ``training`` (``train``), ``evaluation`` (ELBO,
+IWAE NLL, active units, reconstructions, samples), ``noise`` (gradient-noise scale),
+``sweeps`` and ``results`` (papermill grids and their store), ``analysis`` (CIs, verdicts),
+``plots``, ``figures`` and ``book`` (the book's figures and build).
+
+Names are imported on first use, so ``import vae_utils`` (and validating a config or a grid)
+does not pay TensorFlow's ~6 s import; ``train``, ``evaluate`` and the model do.
 """
 
+import importlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of notebooks
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from .data import DATASETS, Dataset, load_dataset  # noqa: E402
-from .evaluation import evaluate, independent_bernoulli_nll  # noqa: E402
-from .model import ModelConfig, build_vae  # noqa: E402
-from .objective import KL_SCHEDULES  # noqa: E402
-from .training import LR_SCHEDULES, OPTIMIZERS, TrainConfig, TrainResult, train  # noqa: E402
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "DATASETS",
-    "Dataset",
-    "load_dataset",
-    "evaluate",
-    "independent_bernoulli_nll",
-    "ModelConfig",
-    "build_vae",
-    "LR_SCHEDULES",
-    "OPTIMIZERS",
-    "KL_SCHEDULES",
-    "TrainConfig",
-    "TrainResult",
-    "train",
-    "__version__",
-]
+_EXPORTS = {
+    "config": ("TrainConfig", "OPTIMIZERS", "LR_SCHEDULES", "KL_SCHEDULES"),
+    "data": ("DATASETS", "Dataset", "load_dataset"),
+    "evaluation": ("evaluate", "independent_bernoulli_nll"),
+    "model": ("ModelConfig", "build_vae"),
+    "training": ("TrainResult", "train"),
+    "sweeps": ("sweep", "expand_grid", "default_store"),
+    "results": ("load_results", "load_histories", "load_step_losses"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [*_WHERE, "__version__"]
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this hook
+        return value
+    raise AttributeError(f"module 'vae_utils' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_WHERE])

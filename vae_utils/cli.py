@@ -19,7 +19,7 @@ __all__ = ["main", "build_parser"]
 
 
 def _add_train(sub):
-    from .training import TrainConfig
+    from .config import TrainConfig
 
     p = sub.add_parser("train", help="train one VAE and print its held-out metrics as JSON")
     for f in fields(TrainConfig):
@@ -60,7 +60,7 @@ def _variance(token: str):
 
 
 def _add_sweep(sub):
-    from .training import TrainConfig
+    from .config import TrainConfig
 
     p = sub.add_parser("sweep", help="train a grid of runs through the papermill template, cached in a store")
     p.add_argument("--out", help="results store (default: results/sweeps/default under the repo root)")
@@ -98,7 +98,7 @@ def _coerce(value, default):
 def _load_grid(path: str):
     import yaml
 
-    from .training import TrainConfig
+    from .config import TrainConfig
 
     with open(path) as f:
         grid = yaml.safe_load(f)  # JSON is YAML too

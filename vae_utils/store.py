@@ -372,7 +372,7 @@ def claim(out, config, sweep_id: str = "", worker: str = "", notebook: str = "",
 
 
 def config_fields() -> list[str]:
-    from .training import TrainConfig
+    from .config import TrainConfig
 
     return [f.name for f in fields(TrainConfig)]
 

@@ -52,7 +52,7 @@ import pandas as pd
 from . import store
 from .data import TRAIN_SIZES
 from .results import load_histories, load_results, load_step_losses, records_to_frame
-from .training import TrainConfig
+from .config import TrainConfig
 
 __all__ = [
     "sweep",

@@ -23,17 +23,18 @@ from __future__ import annotations
 import math
 import resource
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .data import DATASETS, TRAIN_SIZES, Dataset, load_dataset
+from .config import LR_SCHEDULES, OPTIMIZERS, TrainConfig, fail
+from .data import Dataset, load_dataset
 from .evaluation import check_array, evaluate
 from .model import VAE, ModelConfig, build_vae
-from .objective import KL_SCHEDULES, free_bits_kl, gaussian_kl, kl_weight, reconstruction_loss
+from .objective import free_bits_kl, gaussian_kl, kl_weight, reconstruction_loss
 
 __all__ = [
     "TrainConfig",
@@ -46,115 +47,6 @@ __all__ = [
     "step_noise",
     "activation_memory_mb",
 ]
-
-OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
-LR_SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
-
-
-def _is_int(v):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_real(v):
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-
-
-def _fail(name, value, allowed):
-    raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines one training run. Validated on creation; hashable; ``asdict``-able."""
-
-    dataset: str = "digits"  # one of DATASETS
-    batch_size: int = 64  # examples per update; 1 .. training-set size
-    learning_rate: float = 1e-3  # peak learning rate
-    optimizer: str = "adam"  # sgd, momentum (SGD + 0.9 momentum), rmsprop, adam, adamw
-    epochs: int = 30  # passes over the training set (the last partial batch is dropped)
-    seed: int = 0  # initial weights, shuffles, binarization and sampling noise
-    latent_dim: int = 8  # latent dimensions
-    hidden_units: tuple[int, ...] = (256,)  # encoder widths; the decoder mirrors them
-    beta: float = 1.0  # KL weight; 1 is the ELBO
-    kl_schedule: str = "constant"  # constant, linear (warm-up), cyclical, free_bits
-    kl_warmup_epochs: int = 10  # linear: epochs to ramp the KL weight from 0 to beta
-    kl_cycles: int = 4  # cyclical: number of cycles M over the run (Fu et al. 2019)
-    kl_ratio: float = 0.5  # cyclical: fraction R of each cycle spent ramping up
-    free_bits: float = 0.25  # free_bits: nats per latent dimension below which KL is not penalized
-    lr_schedule: str = "constant"  # constant, warmup (linear, then constant), cosine (to 0), warmup_cosine
-    lr_warmup_epochs: int = 5  # warmup and warmup_cosine: epochs of linear warm-up
-    momentum: float = 0.9  # momentum optimizer only
-    weight_decay: float = 0.004  # adamw only (the Keras default)
-    decoder_variance: float | None = 1.0  # Gaussian data: fixed decoder variance; None: learned
-    eval_k: int = 500  # importance samples for the test NLL (IWAE bound)
-    split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
-
-    def __post_init__(self):
-        if isinstance(self.hidden_units, (list, np.ndarray)):
-            object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
-        for f in fields(self):  # normalise numpy scalars so configs hash and serialise alike
-            v = getattr(self, f.name)
-            if isinstance(v, np.integer) and not isinstance(v, np.bool_):
-                object.__setattr__(self, f.name, int(v))
-            elif isinstance(v, np.floating):
-                object.__setattr__(self, f.name, float(v))
-        self._validate()
-
-    def _validate(self):
-        c = self
-        if c.dataset not in DATASETS:
-            _fail("dataset", c.dataset, ", ".join(DATASETS))
-        for name in (
-            "batch_size",
-            "epochs",
-            "latent_dim",
-            "kl_warmup_epochs",
-            "kl_cycles",
-            "lr_warmup_epochs",
-            "eval_k",
-        ):
-            v = getattr(c, name)
-            if not _is_int(v) or v < 1:
-                _fail(name, v, "an integer >= 1")
-        for name in ("seed", "split_seed"):
-            v = getattr(c, name)
-            if not _is_int(v) or v < 0:
-                _fail(name, v, "an integer >= 0")
-        n_train = TRAIN_SIZES[c.dataset]
-        if c.batch_size > n_train:
-            _fail("batch_size", c.batch_size, f"1 .. {n_train} (the {c.dataset} training set)")
-        if not _is_real(c.learning_rate) or not math.isfinite(c.learning_rate) or c.learning_rate <= 0:
-            _fail("learning_rate", c.learning_rate, "a finite number > 0")
-        if not isinstance(c.optimizer, str) or c.optimizer not in OPTIMIZERS:
-            _fail("optimizer", c.optimizer, ", ".join(OPTIMIZERS))
-        if not isinstance(c.kl_schedule, str) or c.kl_schedule not in KL_SCHEDULES:
-            _fail("kl_schedule", c.kl_schedule, ", ".join(KL_SCHEDULES))
-        if not isinstance(c.lr_schedule, str) or c.lr_schedule not in LR_SCHEDULES:
-            _fail("lr_schedule", c.lr_schedule, ", ".join(LR_SCHEDULES))
-        if not _is_real(c.beta) or not math.isfinite(c.beta) or c.beta < 0:
-            _fail("beta", c.beta, "a finite number >= 0")
-        if not _is_real(c.free_bits) or not math.isfinite(c.free_bits) or c.free_bits < 0:
-            _fail("free_bits", c.free_bits, "a finite number >= 0")
-        if not _is_real(c.kl_ratio) or not 0 < c.kl_ratio <= 1:
-            _fail("kl_ratio", c.kl_ratio, "a number in (0, 1]")
-        if not _is_real(c.momentum) or not 0 <= c.momentum < 1:
-            _fail("momentum", c.momentum, "a number in [0, 1)")
-        if not _is_real(c.weight_decay) or not math.isfinite(c.weight_decay) or c.weight_decay < 0:
-            _fail("weight_decay", c.weight_decay, "a finite number >= 0")
-        if c.decoder_variance is not None and (
-            not _is_real(c.decoder_variance) or not math.isfinite(c.decoder_variance) or c.decoder_variance <= 0
-        ):
-            _fail("decoder_variance", c.decoder_variance, "a finite number > 0, or None (learned)")
-        if not isinstance(c.hidden_units, tuple) or not all(_is_int(u) and u >= 1 for u in c.hidden_units):
-            _fail("hidden_units", c.hidden_units, "a tuple of integers >= 1 (may be empty: linear maps)")
-
-    def model_config(self, input_dim: int, likelihood: str) -> ModelConfig:
-        return ModelConfig(input_dim, self.latent_dim, self.hidden_units, likelihood, self.decoder_variance)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["hidden_units"] = list(self.hidden_units)
-        return d
 
 
 @dataclass
@@ -203,13 +95,13 @@ def learning_rate_at(schedule, step, learning_rate, warmup_steps, total_steps):
 
 def _check_data(data: Dataset, config: TrainConfig):
     if not isinstance(data, Dataset):
-        _fail("data", type(data).__name__, "a vae_utils.Dataset (or None: load config.dataset)")
+        fail("data", type(data).__name__, "a vae_utils.Dataset (or None: load config.dataset)")
     for split in ("train", "val", "test"):
         check_array(f"data.{split}", getattr(data, split), dim=data.dim if split != "train" else None)
     if data.likelihood == "bernoulli" and (data.train.min() < 0 or data.train.max() > 1):
-        _fail("data.train", "values outside [0, 1]", "intensities in [0, 1] for Bernoulli data")
+        fail("data.train", "values outside [0, 1]", "intensities in [0, 1] for Bernoulli data")
     if config.batch_size > len(data.train):
-        _fail("batch_size", config.batch_size, f"1 .. {len(data.train)} (the training set)")
+        fail("batch_size", config.batch_size, f"1 .. {len(data.train)} (the training set)")
 
 
 class _Trainer:
@@ -367,7 +259,7 @@ def _val_elbo(vae, x, seed):
 def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     """Train a VAE as ``config`` says; evaluate it on held-out data. See the module docstring."""
     if not isinstance(config, TrainConfig):
-        _fail("config", type(config).__name__, "a TrainConfig")
+        fail("config", type(config).__name__, "a TrainConfig")
     if not _determinism_enabled():
         tf.config.experimental.enable_op_determinism()  # once: re-enabling re-instantiates compiled functions
     data = data if data is not None else load_dataset(config.dataset, config.split_seed)

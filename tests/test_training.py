@@ -152,6 +152,17 @@ def test_sgd_at_a_huge_learning_rate_returns_normally_with_diverged_true():
     assert len(result.history) == m["diverged_epoch"]
 
 
+def test_a_run_whose_held_out_bound_is_not_finite_is_reported_as_diverged():
+    """Adam at lr = 0.1 keeps every training loss finite but breaks the model (test NLL not finite):
+    the run is diverged, at its last epoch and step, with the reason recorded."""
+    result = train(TrainConfig(dataset="digits", optimizer="adam", learning_rate=0.1, epochs=30, eval_k=50))
+    m = result.metrics
+    assert np.isfinite(result.step_loss).all()
+    assert not (math.isfinite(m["test_nll"]) and math.isfinite(m["test_elbo"]))
+    assert m["diverged"] is True and m["divergence"] == "test metrics"
+    assert m["diverged_epoch"] == 30 and m["diverged_step"] == m["steps"]
+
+
 def test_a_normal_run_does_not_diverge(trained_digits):
     """The shared digits run reports diverged False, no divergence epoch or step, and finite test metrics."""
     m = trained_digits.metrics

@@ -330,7 +330,9 @@ class Run:
         m = result.metrics
         rec = self._base("diverged" if m["diverged"] else "ok")
         rec.update(
-            error=f"diverged at epoch {m['diverged_epoch']}, step {m['diverged_step']}" if m["diverged"] else None,
+            error=f"diverged at epoch {m['diverged_epoch']}, step {m['diverged_step']} ({m.get('divergence')} not finite)"
+            if m["diverged"]
+            else None,
             traceback=None,
             metrics=m,
             history={c: result.history[c].tolist() for c in result.history.columns},

@@ -50,9 +50,9 @@ import numpy as np
 import pandas as pd
 
 from . import store
+from .config import TrainConfig
 from .data import TRAIN_SIZES
 from .results import load_histories, load_results, load_step_losses, records_to_frame
-from .config import TrainConfig
 
 __all__ = [
     "sweep",

@@ -276,7 +276,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     seed_t, steps_t = tf.constant(config.seed), tf.constant(steps_per_epoch)
 
     rows, step_losses = [], []
-    diverged_epoch = diverged_step = None
+    diverged_epoch = diverged_step = divergence = None
     steps = examples = 0
     train_time = steady_time = 0.0
     steady_examples = 0
@@ -318,6 +318,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         )
         if not finite or not math.isfinite(val_elbo):
             diverged_epoch, diverged_step = epoch + 1, steps + (1 if not finite else 0)  # 1-based global step
+            divergence = "training loss" if not finite else "validation ELBO"
             break
     history = pd.DataFrame(rows)
     vae.set_weights(trainer.vae.get_weights())  # hand back a model of its own; the trainer is reused
@@ -328,6 +329,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         "diverged": diverged,
         "diverged_epoch": diverged_epoch,
         "diverged_step": diverged_step,
+        "divergence": divergence,  # what turned non-finite first: training loss, validation ELBO, test metrics
         "epochs_completed": int(len(rows) - (1 if diverged else 0)),
         "steps": steps,
         "examples_seen": examples,
@@ -369,4 +371,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
             active_units=test["active_units"],
             kl_per_dim=test["kl_per_dim"],
         )
+        if not (math.isfinite(test["elbo"]) and math.isfinite(test["nll"])):
+            # 5) every training loss was finite, but the held-out bound is not: the model broke down
+            metrics.update(diverged=True, diverged_epoch=len(rows), diverged_step=steps, divergence="test metrics")
     return TrainResult(config, history, metrics, vae, step_loss)

@@ -13,8 +13,9 @@ compiled with the defaults and trained with ``model.fit(x, batch_size=..., shuff
 Throughput is steady state: examples per second over the epochs after the first (which
 includes tracing). GFLOP/s counts the MLP's matmul FLOPs, forward and backward (3 x the forward
 2 * sum(in * out) per example), against the float32 peak measured here with a large ``tf.matmul``.
-Each figure is the median of ``--repeats`` runs; fit and train() runs are interleaved so that
-load from other processes hits both alike. The machine's load average is printed with the table.
+Each throughput is the median of ``--repeats`` runs; fit and train() runs are interleaved so
+that load from other processes hits both alike. The peak is the best of several measurements
+spread over the run (load only lowers it, and a low peak would flatter the percentage). The machine's load average is printed with the table.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def profile(data, batch_size: int, repeats: int) -> list[tuple[str, float, float
     ]
 
     # 2) the step, re-implemented, ingredient by ingredient
-    steps = full
+    steps = max(full, 40)  # enough steps per call that the fixed cost of a call is negligible
     vae = build_vae(mc, seed=0)
     variables = vae.trainable_variables
     n_rep = max(n, (steps + 1) * bs)
@@ -229,13 +230,15 @@ def profile(data, batch_size: int, repeats: int) -> list[tuple[str, float, float
         opt.build(variables)
 
         def step(i, x, order):
-            if gather == "slice":  # as train(): a Python slice, dynamic shape
+            if gather == "epoch":  # x is this epoch's shuffled, binarized copy: a contiguous slice per step
+                xb = x[i * bs : (i + 1) * bs]
+            elif gather == "slice":  # as train(): a Python slice, dynamic shape
                 xb = tf.gather(x, order[i * bs : (i + 1) * bs])
             elif gather == "static":  # tf.slice with a static size: XLA sees a fixed batch shape
                 xb = tf.gather(x, tf.slice(order, [i * bs], [bs]))
             else:  # no gather: a fixed contiguous batch
                 xb = x[:bs]
-            if binarize:
+            if binarize and gather != "epoch":
                 u = tf.random.stateless_uniform(tf.shape(xb), seed=tf.stack([7, i]))
                 xb = tf.cast(u < xb, tf.float32)
             if lr_assign:
@@ -259,6 +262,9 @@ def profile(data, batch_size: int, repeats: int) -> list[tuple[str, float, float
         @tf.function(jit_compile=jit)
         def loop(x, seed):
             order = tf.argsort(tf.random.stateless_uniform([n_rep], seed=tf.stack([seed, 1])))
+            if gather == "epoch":  # one gather and one binarization for the whole epoch
+                x = tf.gather(x, order[: steps * bs])
+                x = tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=tf.stack([seed, 7])) < x, tf.float32)
             sums = tf.zeros([3])
             losses = tf.TensorArray(tf.float32, size=steps, element_shape=[])  # static size: XLA needs it
             for i in tf.range(steps):
@@ -280,6 +286,7 @@ def profile(data, batch_size: int, repeats: int) -> list[tuple[str, float, float
         "  - shuffled gather (a fixed contiguous batch)": dict(gather="none"),
         "  - learning-rate assign": dict(lr_assign=False),
         "  - loss bookkeeping (sums, TensorArray, is_finite break)": dict(bookkeeping=False),
+        "  gather + binarize once per epoch, a contiguous slice per step": dict(gather="epoch"),
         "  Keras Adam -> SGD": dict(optimizer="sgd"),
         "  Keras Adam -> fused ResourceApplyAdam (same formula)": dict(optimizer="fused_adam"),
         "  forward + backward, no update": dict(part="fwd_bwd"),
@@ -297,17 +304,22 @@ def profile(data, batch_size: int, repeats: int) -> list[tuple[str, float, float
     acts = [tf.random.stateless_normal([bs, s[0]], seed=[k, 1]) for k, s in enumerate(shapes)]
     outs = [tf.random.stateless_normal([bs, s[1]], seed=[k, 2]) for k, s in enumerate(shapes)]
 
-    @tf.function(jit_compile=True)
-    def matmuls():
-        tot = tf.constant(0.0)
-        for _ in tf.range(steps):
-            for a, w, g in zip(acts, ws, outs, strict=True):
-                tot += tf.reduce_sum(tf.matmul(a + tot * 0.0, w))  # forward
-                tot += tf.reduce_sum(tf.matmul(g, w, transpose_b=True))  # gradient w.r.t. input
-                tot += tf.reduce_sum(tf.matmul(a, g, transpose_a=True))  # gradient w.r.t. weight
-        return tot
+    def matmuls(jit):
+        @tf.function(jit_compile=jit)
+        def run():
+            tot = tf.constant(0.0)
+            for i in tf.range(steps):
+                s = 1.0 + tf.cast(i, tf.float32) * 1e-9  # depends on the step: nothing is hoisted out of the loop
+                for a, w, g in zip(acts, ws, outs, strict=True):
+                    tot += tf.reduce_sum(tf.matmul(a * s, w))  # forward
+                    tot += tf.reduce_sum(tf.matmul(g * s, w, transpose_b=True))  # gradient w.r.t. the input
+                    tot += tf.reduce_sum(tf.matmul(a * s, g, transpose_a=True))  # gradient w.r.t. the weight
+            return tot
 
-    fns["lower bound: the step's matmuls alone (XLA)"] = lambda: matmuls().numpy()
+        return lambda: run().numpy()
+
+    fns["lower bound: the step's 12 matmuls alone"] = matmuls(False)
+    fns["lower bound: the step's 12 matmuls alone (XLA)"] = matmuls(True)
     t = _time_round_robin(fns, repeats)
     for name, ts in t.items():
         rows.append((name, ts[0] / steps, statistics.median(ts) / steps))
@@ -371,11 +383,13 @@ def main(argv=None):
             print(f"  batch {bs} repeat {r}: fit {fit_v[-1]:,.0f}/s, train() {train_v[-1]:,.0f}/s (load {load()})")
         rows.append((bs, statistics.median(fit_v), statistics.median(train_v), fit_v, train_v))
         peaks.append(matmul_peak_gflops())  # again between batch sizes: the peak moves with the load
-    peak = statistics.median(peaks)
+    # The best measurement: contention from other processes only ever lowers it, and a low peak
+    # would flatter the % of peak.
+    peak = max(peaks)
 
     print()
     print(
-        f"float32 matmul peak (2048 x 2048, median of {len(peaks)}): {peak:.0f} GFLOP/s ({', '.join(f'{v:.0f}' for v in peaks)})"
+        f"float32 matmul peak (2048 x 2048, best of {len(peaks)}): {peak:.0f} GFLOP/s ({', '.join(f'{v:.0f}' for v in peaks)})"
     )
     print(f"load average (1/5/15 min) at end: {load()}")
     print()

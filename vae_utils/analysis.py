@@ -89,7 +89,10 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
     """(mean, low, high): the t-interval of the mean of the finite ``values``.
 
     One value gives (value, nan, nan); none gives three NaNs. Zero spread gives (m, m, m).
+    Non-finite values (diverged runs) are dropped.
     """
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} is not allowed; allowed: a number in (0, 1)")
     a = _finite(values)
     if len(a) == 0:
         return (math.nan, math.nan, math.nan)

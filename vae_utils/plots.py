@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from cycler import cycler
 from matplotlib.figure import Figure
-from scipy import stats
+
+from .analysis import mean_ci  # the one t-interval of the project; re-exported here for the figures
 
 __all__ = [
     "PALETTE",
@@ -109,26 +110,6 @@ def style():
 
 
 # ---------------------------------------------------------------- statistics
-
-
-def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high): Student-t confidence interval of the mean over the finite ``values``.
-
-    Non-finite values (diverged runs) are dropped. One finite value gives (value, nan, nan);
-    none gives (nan, nan, nan).
-    """
-    if not 0 < level < 1:
-        raise ValueError(f"level={level!r} is not allowed; allowed: a number in (0, 1)")
-    x = np.asarray(values, dtype=np.float64).ravel()
-    x = x[np.isfinite(x)]
-    n = len(x)
-    if n == 0:
-        return (math.nan, math.nan, math.nan)
-    mean = float(x.mean())
-    if n == 1:
-        return (mean, math.nan, math.nan)
-    half = float(stats.t.ppf(0.5 + level / 2, df=n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return (mean, mean - half, mean + half)
 
 
 def mean_ci_table(df: pd.DataFrame, by, y: str, level: float = 0.95) -> pd.DataFrame:

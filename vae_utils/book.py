@@ -474,8 +474,14 @@ def build(
         for name, state in execute_missing(paths, jobs).items():
             if state.startswith("failed"):
                 print(f"[book] {name}: {state}; the build executes it again and reports", file=sys.stderr)
+    # Sphinx re-reads only changed pages, so a page that warned last time would not warn again:
+    # after a failed build, every page is read again (executed pages come from the cache).
+    failed_marker = paths.build / ".last-build-failed"
+    fresh = all_pages or failed_marker.exists()
+    if paths.reports.exists():
+        shutil.rmtree(paths.reports)  # reports of earlier builds must not look like this one's
     cmd = [*_jupyter_book(), "build", str(paths.src), "--path-output", str(paths.path_output)]
-    cmd += ["-W", "-n", "--keep-going"] + (["--all"] if all_pages else []) + (["-q"] if quiet else [])
+    cmd += ["-W", "-n", "--keep-going"] + (["--all"] if fresh else []) + (["-q"] if quiet else [])
     print(f"[book] {' '.join(cmd)}", file=sys.stderr)
     rc = subprocess.call(cmd, cwd=root)
     figures = collect_figures(paths) if paths.html.exists() else []
@@ -491,6 +497,11 @@ def build(
     print(f"[book] {len(figures)} figures in {paths.figures}", file=sys.stderr)
     if reports:
         print("[book] execution reports:\n  " + "\n  ".join(str(r) for r in reports), file=sys.stderr)
+    if rc:
+        failed_marker.parent.mkdir(parents=True, exist_ok=True)
+        failed_marker.touch()
+    else:
+        failed_marker.unlink(missing_ok=True)
     status = "built" if rc == 0 else f"FAILED (exit {rc})"
     print(f"[book] {status} in {dt:.1f} s: {paths.html / 'index.html'}", file=sys.stderr)
     return rc
@@ -509,7 +520,7 @@ def main(argv=None) -> int:
         p.add_argument("--params", metavar="FILE", help="YAML keyed by chapter stem: {04_batch_size: {epochs: 10}}")
         p.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
         if name == "build":
-            p.add_argument("--all", action="store_true", help="re-write every page (the execution cache still holds)")
+            p.add_argument("--all", action="store_true", help="re-read every page (the execution cache still holds)")
             p.add_argument("-q", "--quiet", action="store_true")
             p.add_argument(
                 "-j", "--jobs", type=int, default=2, help="chapters executed at once (default 2; 1: MyST-NB alone)"

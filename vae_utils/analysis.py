@@ -49,6 +49,7 @@ __all__ = [
     "scaling_rule_check",
     "rank_agreement",
     "verdict",
+    "not_run",
     "consistency_verdict",
     "combine_verdicts",
     "glue_verdict",
@@ -61,6 +62,7 @@ __all__ = [
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
 INSUFFICIENT = "insufficient data"
+NOT_RUN = "not run"
 
 
 def fmt(x, digits: int = 3) -> str:
@@ -636,6 +638,11 @@ def combine_verdicts(claim: str, by_condition: Mapping[str, Verdict], condition:
     if no:
         return Verdict(claim, NOT_SUPPORTED, parts + ".", effects)
     return Verdict(claim, INSUFFICIENT, parts + ".", effects)
+
+
+def not_run(claim: str, parameter: str, value) -> Verdict:
+    """The verdict of a claim whose experiment these parameters left out (a reader's smaller grid)."""
+    return Verdict(claim, NOT_RUN, f"`{value}` is not in the parameter `{parameter}` of this build; add it to run it.")
 
 
 def glue_verdict(name: str, v: Verdict) -> Verdict:

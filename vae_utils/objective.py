@@ -6,10 +6,12 @@ Reduction, the same everywhere in this project (training, evaluation, tables, pl
 * ``kl_loss`` = KL(q(z | x) || N(0, I)), analytic, **summed over the latent dimensions**;
 * each is then **averaged over the examples of the batch**.
 
-So every loss is in nats per example, independent of the batch size. (Averaging the
-reconstruction over pixels instead silently sets the effective beta to about 1/D; summing
-the KL over the batch while averaging the reconstruction makes beta scale with the batch
-size. Both are bugs of the source article's code.)
+So every loss is in nats per example, independent of the batch size. Two reductions that
+look harmless are not: averaging the reconstruction over the D pixels (a per-pixel mean
+cross-entropy) while summing the KL divides the reconstruction by D, i.e. sets the effective
+beta to D (shown by training in the objective chapter); and summing the KL over the batch
+while averaging the reconstruction (the source article's code) makes beta grow with the
+batch size.
 
 KL-weight schedules (``kl_weight``) and free bits (``free_bits_kl``) act on the training
 objective only; reported ``kl_loss`` values are always the true KL.

@@ -42,6 +42,7 @@ import os
 import platform
 import socket
 import sys
+import threading
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -75,9 +76,13 @@ DONE = ("ok", "diverged")  # statuses that are results; "failed" runs are retrie
 # -- identity -------------------------------------------------------------------------------
 
 
+_AST_LOCK = threading.Lock()  # CPython 3.11's ast.parse is not safe in concurrent threads (SystemError)
+
+
 def _imports(path: Path) -> set[str]:
     """vae_utils modules imported by a source file (relative or absolute imports)."""
-    tree = ast.parse(path.read_text())
+    with _AST_LOCK:
+        tree = ast.parse(path.read_text())
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -94,6 +99,19 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("vae_utils."))
     return {n for n in found if (PACKAGE / f"{n}.py").exists()}
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel SIGKILLed the moment its parent (papermill) dies, so that a killed
+    sweep leaves no orphaned kernel finishing a run; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def training_modules() -> list[str]:

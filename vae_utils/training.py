@@ -10,12 +10,13 @@ forward, backward and update for every step), so Python is entered once per epoc
 once per step as in ``model.fit`` with a custom ``train_step``.
 
 Determinism: initial weights, shuffles, binarization and reparameterization noise are
-all drawn from ``config.seed`` (stateless ops keyed by seed, epoch and step), and
+all drawn from ``config.seed`` (stateless ops keyed by seed and epoch), and
 TensorFlow op determinism is on, so one config gives a bit-identical history on one machine.
 
 Divergence is a result: when the training loss turns NaN or infinite the epoch stops at
-that step, ``metrics["diverged"]`` is True with the epoch and step recorded, and the call
-returns normally.
+that step, ``metrics["diverged"]`` is True with the epoch and step recorded (and
+``metrics["divergence"]`` says what broke: the training loss, the validation ELBO, or a
+held-out bound that is not finite), and the call returns normally.
 """
 
 from __future__ import annotations

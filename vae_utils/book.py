@@ -291,6 +291,9 @@ def stage(paths: BookPaths, params: dict[str, dict], origin: str = "parameters",
     _check_parameters(params, notebooks, origin)
     effective = {stem: {**notebook_parameters(nb), **params.get(stem, {})} for stem, nb in notebooks.items()}
 
+    from vae_utils.figures import code_version  # light: no TensorFlow
+
+    version = code_version()
     wanted: dict[str, bytes | Path] = {name: root / name for name in SOURCES}
     wanted["_toc.yml"] = (
         "# Staged by vae_utils.book from ../../_toc.yml (missing chapters dropped)\n"
@@ -302,6 +305,9 @@ def stage(paths: BookPaths, params: dict[str, dict], origin: str = "parameters",
             wanted[rel] = path
             continue
         nb, inject = notebooks[path.stem], dict(params.get(path.stem, {}))
+        # The execution cache keys on a notebook's code only: naming the toolkit's version in the
+        # injected cell re-executes every chapter when vae_utils changes, never a stale page.
+        inject["built_with_vae_utils"] = version
         if path.stem == REPRODUCING and "book_parameters_json" in notebook_parameters(nb):
             inject["book_parameters_json"] = json.dumps(effective, sort_keys=True, default=str)
             inject["book_profile"] = paths.profile

@@ -35,9 +35,12 @@ def gradient_noise_scale(
 ) -> dict:
     """Estimate B_simple of the negative ELBO at ``model``'s current weights on data ``x``.
 
-    Averages |G_B|^2 over ``n_batches`` random batches at each size (without replacement within
-    a batch). Bernoulli data are binarized per batch, as in training. Returns the estimates and
-    the two mean-squared norms.
+    Averages |G_B|^2 over ``n_batches`` random batches at each size. Examples are drawn with
+    replacement, so the batch gradient is a mean of B independent per-example gradients and
+    E|G_B|^2 = |G|^2 + tr(Sigma)/B holds exactly for the data set (drawing without replacement
+    would shrink the second term by the finite-population factor (n - B)/(n - 1): 0.59 for
+    B = 512 of digits' 1257 examples). Bernoulli data are binarized per batch, as in training.
+    Returns the estimates and the two mean-squared norms.
     """
     x = check_array("x", x, dim=model.config.input_dim)
     n = len(x)
@@ -63,7 +66,7 @@ def gradient_noise_scale(
     for b in (b_small, b_big):
         norms = [
             float(
-                squared_norm(tf.constant(x[rng.choice(n, size=b, replace=False)]), tf.constant([seed, 2 * i], tf.int64))
+                squared_norm(tf.constant(x[rng.choice(n, size=b, replace=True)]), tf.constant([seed, 2 * i], tf.int64))
             )
             for i in range(n_batches)
         ]

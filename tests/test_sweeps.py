@@ -125,6 +125,23 @@ def test_plan_cuts_runs_into_blocks_of_similar_cost_keeping_graphs_together():
 # -- identity ------------------------------------------------------------------------------------
 
 
+def test_the_code_fingerprint_ignores_docstrings_and_comments_but_not_code(tmp_path):
+    """Editing prose (docstrings, comments, blank lines) keeps a module's fingerprint; editing code changes it."""
+    src = '"""Module doc."""\n\ndef f(x):\n    """Doc."""\n    return x + 1  # a comment\n'
+    variants = {
+        "same": src,
+        "prose": '"""Another doc."""\n\n\ndef f(x):\n    """Other."""\n    # new comment\n    return x + 1\n',
+        "code": src.replace("x + 1", "x + 2"),
+    }
+    prints = {}
+    for name, text in variants.items():
+        path = tmp_path / f"{name}.py"
+        path.write_text(text)
+        prints[name] = store.code_fingerprint(path)
+    assert prints["prose"] == prints["same"]
+    assert prints["code"] != prints["same"]
+
+
 def test_the_run_id_changes_with_every_config_field_and_with_the_code_version():
     """Same config, same id; one field changed, another id; another code version, another id."""
     base = TrainConfig()

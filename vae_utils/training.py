@@ -272,7 +272,6 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     trainer = _trainer(model_config, config, len(data.train))
     trainer.reset(vae)
     x_train = tf.constant(data.train, tf.float32)
-    x_val = tf.constant(data.val, tf.float32)
     hyper = _hyper(config, steps_per_epoch)
     seed_t, steps_t = tf.constant(config.seed), tf.constant(steps_per_epoch)
 
@@ -294,7 +293,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         steps += done
         examples += done * config.batch_size
         step_losses.append(losses)
-        val_elbo = _val_elbo(trainer.vae, x_val, seed=config.seed) if finite else float("nan")
+        val_elbo = _val_elbo(trainer.vae, data.val, seed=config.seed) if finite else float("nan")
         means = sums / max(done, 1) if done else np.full(3, np.nan)
         rows.append(
             {
@@ -357,7 +356,6 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     else:
         model = trainer.vae  # its compiled evaluation is cached
         test = evaluate(model, data.test, k=config.eval_k, seed=config.seed)
-        val = evaluate(model, data.val, k=1, seed=config.seed, activity=False)
         x_fit = data.train
         if data.likelihood == "bernoulli":  # a fixed binarization of the training set, for the generalization gap
             x_fit = (np.random.default_rng(config.seed).random(x_fit.shape) < x_fit).astype(np.float32)
@@ -367,7 +365,7 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
             test_nll=test["nll"],
             test_reconstruction_loss=test["reconstruction_loss"],
             test_kl_loss=test["kl_loss"],
-            val_elbo=val["elbo"],
+            val_elbo=rows[-1]["val_elbo"],  # the last epoch's: the same weights, data, noise and k
             train_elbo=fit["elbo"],
             active_units=test["active_units"],
             kl_per_dim=test["kl_per_dim"],

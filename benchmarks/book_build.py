@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def build_folders(profile: str) -> list[Path]:
-    """What a build of ``profile`` creates (see vae_utils/book.py)."""
+    """What a build of ``profile`` creates (see bookdriver/paths.py)."""
     if profile != "full":
         return [REPO / "_build" / profile]
     return [REPO / "_build" / name for name in ("src", "html", ".doctrees", "jupyter_execute", ".jupyter_cache")]
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
             shutil.rmtree(aside)
         if f.exists():
             f.rename(aside)
-    cmd = [sys.executable, str(REPO / "vae_utils" / "book.py"), "build", "--profile", args.profile]
+    cmd = [sys.executable, "-m", "bookdriver", "build", "--profile", args.profile]
     cmd += ["--jobs", str(args.jobs)]
     times, codes = [], []
     with tempfile.TemporaryDirectory(prefix="vae-results-") as results:

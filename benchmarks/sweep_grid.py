@@ -1,4 +1,4 @@
-"""Benchmark of ``vae_utils.sweeps.sweep`` on the default grid; prints a table, writes JSON.
+"""Benchmark of ``vae_utils.experiments.sweep`` on the default grid; prints a table, writes JSON.
 
     .venv/bin/python benchmarks/sweep_grid.py                 # 6 batch sizes x 5 learning rates x 3 seeds
     .venv/bin/python benchmarks/sweep_grid.py --workers 2 --epochs 5 --out /tmp/bench
@@ -24,8 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from vae_utils.sweeps import default_store, sweep
+from vae_utils.experiments import default_store, sweep
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]

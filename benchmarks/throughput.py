@@ -30,13 +30,15 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import itertools
 
-import vae_utils  # noqa: E402
-from vae_utils import ModelConfig, TrainConfig, build_vae, load_dataset, train  # noqa: E402
-from vae_utils.objective import negative_elbo  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+
+import vae_utils
+from vae_utils import ModelConfig, TrainConfig, build_vae, load_dataset, train
+from vae_utils.objective import negative_elbo
 
 LATENT, HIDDEN = 8, (256,)
 TARGET_SPEEDUP = 10.0  # at batch 32
@@ -55,8 +57,8 @@ def mlp_flops_per_example(input_dim: int, hidden=HIDDEN, latent: int = LATENT) -
     """
     enc = [input_dim, *hidden]
     dec = [latent, *reversed(hidden), input_dim]
-    fwd = sum(a * b for a, b in zip(enc[:-1], enc[1:], strict=True)) + 2 * enc[-1] * latent
-    fwd += sum(a * b for a, b in zip(dec[:-1], dec[1:], strict=True))
+    fwd = sum(a * b for a, b in itertools.pairwise(enc)) + 2 * enc[-1] * latent
+    fwd += sum(a * b for a, b in itertools.pairwise(dec))
     return 3 * 2 * fwd
 
 

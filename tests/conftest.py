@@ -9,9 +9,9 @@ import os
 os.environ.setdefault("VAE_UTILS_OFFLINE", "1")  # no test may reach for the network
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import pytest  # noqa: E402
+import pytest
 
-import vae_utils  # noqa: E402
+import vae_utils
 
 # Metrics that measure the machine, not the computation: excluded from determinism checks.
 TIMING_KEYS = frozenset({"wall_time_s", "train_time_s", "samples_per_s", "peak_memory_mb"})

@@ -78,7 +78,7 @@ def test_gaussian_log_likelihood_and_log_normal_match_scipy():
 
 def test_reconstruction_loss_refuses_an_unknown_likelihood():
     """reconstruction_loss with likelihood='poisson' raises ValueError naming the value."""
-    with pytest.raises(ValueError, match="likelihood='poisson'.*allowed"):
+    with pytest.raises(ValueError, match=r"likelihood='poisson'.*allowed"):
         reconstruction_loss(tf.zeros([1, 2]), tf.zeros([1, 2]), "poisson")
 
 
@@ -223,7 +223,7 @@ def test_constant_and_free_bits_schedules_keep_the_weight_at_beta(schedule):
 
 def test_kl_weight_refuses_an_unknown_schedule():
     """kl_weight('sigmoid', ...) raises ValueError naming the schedule."""
-    with pytest.raises(ValueError, match="kl_schedule='sigmoid'.*allowed"):
+    with pytest.raises(ValueError, match=r"kl_schedule='sigmoid'.*allowed"):
         kl_weight("sigmoid", 0, 10, 1.0)
 
 

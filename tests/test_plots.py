@@ -7,17 +7,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.collections import PathCollection, PolyCollection, QuadMesh  # noqa: E402
-from matplotlib.container import ErrorbarContainer  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.image import AxesImage  # noqa: E402
-from scipy import stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PathCollection, PolyCollection, QuadMesh
+from matplotlib.container import ErrorbarContainer
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from scipy import stats
 
-from vae_utils import plots  # noqa: E402
+from vae_utils import plots
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +151,7 @@ def test_plot_history_draws_every_seed_thin_plus_a_mean_per_hue_level():
     assert [t.get_text() for t in legend.get_texts()] == ["0.001", "0.01"]
     # the mean line is the mean over seeds
     h = _histories()
-    mean_line = [ln for ln in _lines(fig.axes[0]) if ln.get_linewidth() > 1.5][0]
+    mean_line = next(ln for ln in _lines(fig.axes[0]) if ln.get_linewidth() > 1.5)
     expected = h[h.learning_rate == 1e-3].groupby("epoch")["loss"].mean().to_numpy()
     np.testing.assert_allclose(mean_line.get_ydata(), expected)
 
@@ -265,7 +265,7 @@ def test_plot_metric_vs_band_matches_mean_ci():
     """The shaded band's vertical extent at one x is mean_ci of that group's seeds."""
     df = _sweep()
     fig = plots.plot_metric_vs(df, "batch_size", "test_elbo")
-    band = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)][0]
+    band = next(c for c in fig.axes[0].collections if isinstance(c, PolyCollection))
     verts = band.get_paths()[0].vertices
     at32 = verts[np.isclose(verts[:, 0], 32), 1]
     _, lo, hi = plots.mean_ci(df[df.batch_size == 32].test_elbo)
@@ -318,7 +318,7 @@ def test_plot_rate_distortion_joins_the_mean_point_of_each_beta():
     ax = fig.axes[0]
     assert ax.get_xlabel().startswith("kl_loss") and ax.get_ylabel().startswith("reconstruction_loss")
     assert [t.get_text() for t in ax.texts] == ["beta=0.5", "beta=1", "beta=4"]
-    path = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 3][0]
+    path = next(ln for ln in ax.get_lines() if len(ln.get_xdata()) == 3)
     np.testing.assert_allclose(path.get_xdata(), [20.5, 12.5, 3.5])
     assert len(ax.get_legend().get_texts()) == 3
 

@@ -15,17 +15,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vae_utils import TrainConfig, store
-from vae_utils.sweeps import (
+from vae_utils import TrainConfig
+from vae_utils.config import FIELDS
+from vae_utils.experiments import (
     default_store,
-    default_workers,
     expand_grid,
     load_histories,
     load_results,
     load_step_losses,
-    plan,
+    store,
     sweep,
 )
+from vae_utils.experiments.runner import default_workers, plan
+from vae_utils.experiments.template import TEMPLATE, notebook_parameters
+from vae_utils.provenance import imported_modules, module_fingerprint, training_version
 
 TINY = {"dataset": "digits", "epochs": 1, "eval_k": 10}
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +77,7 @@ def test_hidden_units_lists_of_ints_are_one_architecture_and_lists_of_tuples_are
 
 
 @pytest.mark.parametrize(
-    "grid, name",
+    ("grid", "name"),
     [
         ({"batch_size": [32, 0]}, "batch_size"),
         ({"learning_rate": [1e-3, -1.0]}, "learning_rate"),
@@ -137,7 +140,7 @@ def test_the_code_fingerprint_ignores_docstrings_and_comments_but_not_code(tmp_p
     for name, text in variants.items():
         path = tmp_path / f"{name}.py"
         path.write_text(text)
-        prints[name] = store.code_fingerprint(path)
+        prints[name] = module_fingerprint(path)
     assert prints["prose"] == prints["same"]
     assert prints["code"] != prints["same"]
 
@@ -177,34 +180,37 @@ def test_the_run_id_changes_with_every_config_field_and_with_the_code_version():
     assert store.run_id(TrainConfig(beta=1), "v1") == store.run_id(TrainConfig(beta=1.0), "v1")
 
 
-def test_the_code_version_follows_the_template_code_but_not_its_outputs(tmp_path):
+def test_the_training_version_follows_the_template_code_but_not_its_outputs(tmp_path):
     """Editing a code cell of the template changes the version; outputs and metadata do not."""
-    nb = json.loads(store.TEMPLATE.read_text())
-    v0 = store.code_version(store.TEMPLATE)
+    nb = json.loads(TEMPLATE.read_text())
+    v0 = training_version(TEMPLATE)
     nb["cells"][-1].setdefault("outputs", []).append({"output_type": "stream", "name": "stdout", "text": "hi"})
     nb["metadata"]["papermill"] = {"duration": 1.0}
     (tmp_path / "a.ipynb").write_text(json.dumps(nb))
-    assert store.code_version(tmp_path / "a.ipynb") == v0
+    assert training_version(tmp_path / "a.ipynb") == v0
     nb["cells"][-1]["source"] = "pd.DataFrame(rows).T"
     (tmp_path / "b.ipynb").write_text(json.dumps(nb))
-    assert store.code_version(tmp_path / "b.ipynb") != v0
+    assert training_version(tmp_path / "b.ipynb") != v0
 
 
-def test_the_code_version_covers_the_modules_training_imports_and_not_presentation_ones():
+def test_the_training_version_covers_the_modules_training_imports_and_not_presentation_ones():
     """training, its imports and the record writer are in; plots, the CLI and the sweep driver are not."""
-    mods = store.training_modules()
-    assert {"training", "model", "data", "objective", "evaluation", "store"} <= set(mods)
-    assert not {"plots", "cli", "sweeps", "results", "__init__"} & set(mods)
+    mods = {m.removeprefix("vae_utils.") for m in imported_modules()}
+    assert {"training", "model", "data", "objective", "evaluation", "config", "provenance", "experiments.store"} <= mods
+    assert not {"plots", "cli", "analysis", "figures", "experiments.runner", "experiments.results"} & mods
 
 
-def test_the_template_parameters_cell_names_every_trainconfig_field():
-    """A new TrainConfig field must reach the papermill CLI path too."""
-    nb = json.loads(store.TEMPLATE.read_text())
-    params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(params) == 1 and all(c.get("outputs", []) == [] for c in nb["cells"] if c["cell_type"] == "code")
-    names = {line.split("=")[0].strip() for line in "".join(params[0]["source"]).splitlines() if "=" in line}
-    assert set(store.config_fields()) <= names
-    assert {"runs_json", "out", "threads"} <= names
+def test_the_template_has_every_trainconfig_field_as_a_typed_parameter_with_its_default():
+    """A new TrainConfig field must reach the papermill CLI path too, with the same default."""
+    nb = json.loads(TEMPLATE.read_text())
+    assert all(c.get("outputs", []) == [] for c in nb["cells"] if c["cell_type"] == "code")
+    params = notebook_parameters(TEMPLATE)
+    assert set(FIELDS) <= set(params)
+    assert {"runs_json", "out", "threads", "seeds"} <= set(params)
+    defaults = TrainConfig()
+    for name in FIELDS:
+        assert TrainConfig.from_dict({name: params[name].default}) == defaults, name
+    assert all(p.type_name and p.comment for p in params.values()), "every parameter has a type and a comment"
 
 
 # -- the store -------------------------------------------------------------------------------------
@@ -281,7 +287,7 @@ def test_a_tiny_sweep_leaves_records_and_notebooks_and_a_second_call_is_all_cach
         assert {"record.json", "step_loss.parquet", "train_vae.ipynb"} <= {p.name for p in d.iterdir()}
         nb = json.loads((d / "train_vae.ipynb").read_text())
         assert rid in json.dumps(nb["cells"]), "the executed notebook shows the run it trained"
-    cols = set(store.config_fields()) | {"run_id", "status", "error", "test_elbo", "test_nll", "kl_per_dim"}
+    cols = set(FIELDS) | {"run_id", "status", "error", "test_elbo", "test_nll", "kl_per_dim"}
     assert cols <= set(df.columns)
     assert df["hidden_units"].iloc[0] == (256,) and len(df["kl_per_dim"].iloc[0]) == 8
     assert df["test_elbo"].notna().all() and (df["test_nll"] > 0).all()
@@ -314,9 +320,9 @@ def test_the_template_runs_under_the_plain_papermill_cli_with_p_overrides(tmp_pa
     """``papermill train_vae.ipynb out.ipynb -p batch_size 128 ...`` trains those runs and, with
     ``-p out``, writes their records where ``load_results`` finds them."""
     out_nb, out = tmp_path / "run.ipynb", tmp_path / "store"
-    cmd = [sys.executable, "-m", "papermill", str(store.TEMPLATE), str(out_nb), "--no-progress-bar"]
+    cmd = [sys.executable, "-m", "papermill", str(TEMPLATE), str(out_nb), "--no-progress-bar"]
     cmd += ["-p", "batch_size", "128", "-p", "learning_rate", "0.003", "-p", "epochs", "1", "-p", "eval_k", "10"]
-    cmd += ["-p", "seeds", "0,1", "-p", "out", str(out)]
+    cmd += ["-y", "seeds: [0, 1]", "-p", "out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     nb = json.loads(out_nb.read_text())
@@ -328,3 +334,14 @@ def test_the_template_runs_under_the_plain_papermill_cli_with_p_overrides(tmp_pa
     assert set(df["run_id"]) == {
         store.run_id(TrainConfig(batch_size=128, learning_rate=0.003, epochs=1, eval_k=10, seed=s)) for s in (0, 1)
     }
+
+
+def test_the_template_refuses_a_parameter_it_does_not_define_naming_it_and_the_known_ones(tmp_path):
+    """``-p batchsize 32`` (a typo) stops the notebook before training instead of training batch 64."""
+    out_nb = tmp_path / "run.ipynb"
+    cmd = [sys.executable, "-m", "papermill", str(TEMPLATE), str(out_nb), "--no-progress-bar", "-p", "batchsize", "32"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode != 0
+    outputs = json.dumps([c.get("outputs", []) for c in json.loads(out_nb.read_text())["cells"]])
+    assert "batchsize are not parameters of train_vae.ipynb" in outputs and "batch_size" in outputs
+    assert "run(s), training code version" not in outputs, "nothing was trained"

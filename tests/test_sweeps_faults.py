@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from vae_utils import store
-from vae_utils.sweeps import expand_grid, load_results, sweep
+from vae_utils.experiments import expand_grid, load_results, store, sweep
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,10 @@
 Modules: ``config`` (``TrainConfig``), ``data`` (datasets), ``model`` (encoder/decoder),
 ``objective`` (the ELBO and KL schedules), ``training`` (``train``), ``evaluation`` (ELBO,
 IWAE NLL, active units, reconstructions, samples), ``noise`` (gradient-noise scale),
-``sweeps`` and ``results`` (papermill grids and their store), ``analysis`` (CIs, verdicts),
-``plots``, ``figures`` and ``book`` (the book's figures and build).
+``analysis`` (intervals, verdicts), ``plots`` and ``figures`` (the book's figures),
+``provenance`` (code versions). The subpackage ``experiments`` runs grids through a papermill
+template into a results store (``sweep``, ``load_results``); the book's build driver lives
+outside the package, in the repository's ``bookdriver/``.
 
 Names are imported on first use, so ``import vae_utils`` (and validating a config or a grid)
 does not pay TensorFlow's ~6 s import; ``train``, ``evaluate`` and the model do.
@@ -28,8 +30,7 @@ _EXPORTS = {
     "evaluation": ("evaluate", "independent_bernoulli_nll"),
     "model": ("ModelConfig", "build_vae"),
     "training": ("TrainResult", "train"),
-    "sweeps": ("sweep", "expand_grid", "default_store"),
-    "results": ("load_results", "load_histories", "load_step_losses"),
+    "experiments": ("sweep", "expand_grid", "default_store", "load_results", "load_histories", "load_step_losses"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -127,14 +127,14 @@ def summarize(
             low=lo,
             high=hi,
             sd=float(fin.std(ddof=1)) if len(fin) > 1 else math.nan,
-            n=int(len(fin)),
-            n_runs=int(len(g)),
+            n=len(fin),
+            n_runs=len(g),
             n_diverged=int(diverged.sum()),
             values=tuple(float(v) for v in vals),
             seeds=tuple(int(s) for s in g[seed_col]) if seed_col in g else (),
         )
         rows.append(row)
-    cols = by + ["mean", "low", "high", "sd", "n", "n_runs", "n_diverged", "values", "seeds"]
+    cols = [*by, "mean", "low", "high", "sd", "n", "n_runs", "n_diverged", "values", "seeds"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -489,7 +489,7 @@ def scaling_rule_check(
                 "low": lo,
                 "high": hi,
                 "n": int(np.isfinite(vals.to_numpy(np.float64)).sum()),
-                "n_runs": int(len(vals)),
+                "n_runs": len(vals),
                 "diff": e.estimate,
                 "diff_low": e.low,
                 "diff_high": e.high,

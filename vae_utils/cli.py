@@ -18,32 +18,33 @@ from dataclasses import fields
 __all__ = ["main", "build_parser"]
 
 
-def _add_train(sub):
+def _config_flags(p, nargs=None):
+    """One flag per TrainConfig field, read as text: ``TrainConfig.from_dict`` parses and validates it."""
     from .config import TrainConfig
 
-    p = sub.add_parser("train", help="train one VAE and print its held-out metrics as JSON")
+    hints = {
+        "hidden_units": "comma-separated widths, e.g. 256 or 128,64",
+        "decoder_variance": "a variance > 0, or learned",
+    }
     for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "hidden_units":
-            p.add_argument(flag, type=int, nargs="*", default=list(f.default))
-        elif f.name == "decoder_variance":
-            p.add_argument(
-                flag,
-                type=lambda s: None if s == "learned" else float(s),
-                default=f.default,
-                help="a variance > 0, or 'learned'",
-            )
-        else:
-            p.add_argument(flag, type=type(f.default), default=f.default)
+        default = ",".join(map(str, f.default)) if f.name == "hidden_units" else f.default
+        help_ = hints.get(f.name, f"default: {default}") if nargs is None else hints.get(f.name)
+        p.add_argument("--" + f.name.replace("_", "-"), nargs=nargs, default=None, metavar=f.name.upper(), help=help_)
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train one VAE and print its held-out metrics as JSON")
+    _config_flags(p)
     p.add_argument("--history", metavar="CSV", help="also write the per-epoch history to this CSV file")
     p.set_defaults(func=_train)
 
 
 def _train(args) -> int:
+    from .config import FIELDS
     from .training import TrainConfig, train
 
-    opts = {k: v for k, v in vars(args).items() if k not in ("func", "command", "history")}
-    result = train(TrainConfig(**opts))
+    config = TrainConfig.from_dict({k: v for k, v in vars(args).items() if k in FIELDS and v is not None})
+    result = train(config)
     print(result.history.to_string(index=False), file=sys.stderr)
     print(json.dumps({"config": result.config.to_dict(), "metrics": result.metrics}, indent=2, default=str))
     if args.history:
@@ -51,69 +52,38 @@ def _train(args) -> int:
     return 0
 
 
-def _hidden(token: str):
-    return tuple(int(u) for u in token.split(",") if u.strip())
-
-
-def _variance(token: str):
-    return None if token.lower() in ("learned", "none") else float(token)
-
-
 def _add_sweep(sub):
-    from .config import TrainConfig
-
     p = sub.add_parser("sweep", help="train a grid of runs through the papermill template, cached in a store")
     p.add_argument("--out", help="results store (default: results/sweeps/default under the repo root)")
     p.add_argument("--grid", metavar="FILE", help="a YAML or JSON grid: a dict of fields to values, or a list of dicts")
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "hidden_units":
-            kind, hint = _hidden, "comma-separated widths per architecture, e.g. 256 128,64"
-        elif f.name == "decoder_variance":
-            kind, hint = _variance, "variances > 0, or 'learned'"
-        else:
-            kind, hint = type(f.default), None
-        p.add_argument(flag, type=kind, nargs="+", default=None, help=hint)
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds, one run each (same as --seed)")
+    _config_flags(p, nargs="+")
+    p.add_argument("--seeds", nargs="+", default=None, help="seeds, one run each (same as --seed)")
     p.add_argument("--workers", type=int, default=None, help="parallel kernels (default: one per core)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="per-run timeout in seconds")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--csv", metavar="FILE", help="also write the results table to this CSV file")
     p.set_defaults(func=_sweep)
 
 
-def _coerce(value, default):
-    """YAML reads 1e-3 as a string: numbers in strings become numbers where the field wants one."""
-    if isinstance(value, list):
-        return [_coerce(v, default) for v in value]
-    if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
-        try:
-            return type(default)(float(value)) if isinstance(default, float) else int(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _load_grid(path: str):
     import yaml
 
-    from .config import TrainConfig
-
     with open(path) as f:
-        grid = yaml.safe_load(f)  # JSON is YAML too
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
+        grid = yaml.safe_load(f)  # JSON is YAML too; text values are parsed by TrainConfig.from_dict
     items = grid if isinstance(grid, list) else [grid]
     if not all(isinstance(g, dict) for g in items):
         raise ValueError(f"grid={path!r} is not allowed; allowed: a YAML/JSON dict or list of dicts")
-    return [{k: _coerce(v, defaults.get(k)) for k, v in g.items()} for g in items]
+    return items
 
 
 def _sweep(args) -> int:
-    from .sweeps import default_store, format_summary, sweep
+    from .config import FIELDS
+    from .experiments import default_store, sweep
+    from .experiments.runner import format_summary
 
     flags = {k: v for k, v in vars(args).items() if v is not None}
-    given = {k: flags[k] for k in flags if k not in _SWEEP_OPTIONS}
+    given = {k: v for k, v in flags.items() if k in FIELDS or k == "seeds"}
     if "seeds" in given:
         if "seed" in given:
             raise ValueError("give --seed or --seeds, not both")
@@ -123,9 +93,7 @@ def _sweep(args) -> int:
     df = sweep(
         grid, out, workers=args.workers, scheduler=args.scheduler, timeout_s=args.timeout, progress=not args.no_progress
     )
-    varying = [c for c in given if c in df and df[c].astype(str).nunique() > 1]
-    if args.grid:
-        varying = [c for c in df.columns[: df.columns.get_loc("run_id")] if df[c].astype(str).nunique() > 1]
+    varying = [c for c in FIELDS if df[c].astype(str).nunique() > 1]
     cols = [*varying, "seed", "run_id", "status", "test_elbo", "test_nll", "active_units", "wall_time_s"]
     cols = list(dict.fromkeys(cols))
     print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -135,9 +103,6 @@ def _sweep(args) -> int:
     if args.no_progress:  # otherwise sweep printed it
         print(format_summary(summary, out), file=sys.stderr)
     return 1 if summary["failed"] else 0
-
-
-_SWEEP_OPTIONS = ("func", "command", "out", "grid", "workers", "scheduler", "timeout", "no_progress", "csv")
 
 
 def build_parser() -> argparse.ArgumentParser:

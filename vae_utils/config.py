@@ -2,10 +2,16 @@
 
     from vae_utils.config import TrainConfig
     TrainConfig(dataset="digits", batch_size=64, learning_rate=1e-3)   # raises ValueError on bad input
+    TrainConfig.from_dict({"learning_rate": "1e-3", "hidden_units": "256,128"})  # from YAML, JSON, a CLI
 
 Every field is checked when the config is made; a bad value raises ``ValueError`` whose
-message names the field, the value and what is allowed. Kept free of TensorFlow so that
-sweeps, the CLI and the book driver can validate grids without paying the ~6 s import.
+message names the field, the value and what is allowed. Values are also put in one canonical
+form there (the only place the project does it): integers in float fields become floats, numpy
+scalars Python numbers, ``hidden_units`` a tuple. So ``beta=1`` and ``beta=1.0`` are one config
+with one run id, however it was written. ``from_dict`` also reads text, as YAML, a command line
+or a papermill parameter gives it: "1e-3" a number, "256,128" two widths, "learned" None.
+Kept free of TensorFlow so that sweeps, the CLI and the book driver can validate grids
+without paying the ~6 s import; the project's TensorFlow-free constants live here too.
 """
 
 from __future__ import annotations
@@ -17,11 +23,23 @@ import numpy as np
 
 from .data import DATASETS, TRAIN_SIZES
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "LR_SCHEDULES", "KL_SCHEDULES", "fail"]
+__all__ = [
+    "TrainConfig",
+    "FIELDS",
+    "OPTIMIZERS",
+    "LR_SCHEDULES",
+    "KL_SCHEDULES",
+    "ACTIVE_THRESHOLD",
+    "MAX_SEED",
+    "fail",
+]
 
 KL_SCHEDULES = ("constant", "linear", "cyclical", "free_bits")
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
 LR_SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
+ACTIVE_THRESHOLD = 0.01  # a latent unit is active when Var_x(E_q[z_u]) exceeds this (Burda et al. 2016)
+MAX_SEED = 2**31 - 1  # TensorFlow's seeds are int32
+FLOAT_FIELDS = ("learning_rate", "beta", "kl_ratio", "free_bits", "momentum", "weight_decay", "decoder_variance")
 
 
 def _is_int(v):
@@ -30,6 +48,41 @@ def _is_int(v):
 
 def _is_real(v):
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _number(text: str, want_int: bool):
+    try:
+        return int(text) if want_int else float(text)
+    except ValueError:
+        return text  # left as it is: validation names the field
+
+
+def _parse(name: str, v, default):
+    """A config value given as text (YAML, a command line, papermill) as the value it stands for."""
+    if not isinstance(v, str):
+        return v
+    if name == "hidden_units":
+        return tuple(_number(u.strip(), True) for u in v.split(",") if u.strip())
+    if name == "decoder_variance" and v.strip().lower() in ("learned", "none", "null"):
+        return None
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return _number(v.strip(), want_int=isinstance(default, int) and name not in FLOAT_FIELDS)
+    return v
+
+
+def _canonical(name: str, v):
+    """The one normalisation of a config value (see the module docstring); never validates."""
+    if isinstance(v, np.generic):  # numpy scalars hash and serialise like Python numbers
+        v = v.item()
+    if name == "hidden_units":
+        if _is_int(v):
+            return (int(v),)
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return tuple(u.item() if isinstance(u, np.generic) else u for u in v)
+        return v
+    if name in FLOAT_FIELDS and _is_int(v):
+        return float(v)
+    return v
 
 
 def fail(name, value, allowed):
@@ -64,15 +117,24 @@ class TrainConfig:
     split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
 
     def __post_init__(self):
-        if isinstance(self.hidden_units, (list, np.ndarray)):
-            object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
-        for f in fields(self):  # normalise numpy scalars so configs hash and serialise alike
-            v = getattr(self, f.name)
-            if isinstance(v, np.integer) and not isinstance(v, np.bool_):
-                object.__setattr__(self, f.name, int(v))
-            elif isinstance(v, np.floating):
-                object.__setattr__(self, f.name, float(v))
+        for f in fields(self):
+            object.__setattr__(self, f.name, _canonical(f.name, getattr(self, f.name)))
         self._validate()
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """A config from a mapping whose values may be text (YAML, JSON, a record, a command line).
+
+        Unknown keys raise ValueError naming them and the known fields."""
+        if not isinstance(values, dict):
+            fail("config", values, "a mapping of TrainConfig fields to values")
+        defaults = {f.name: f.default for f in fields(cls)}
+        unknown = sorted(set(values) - set(defaults))
+        if unknown:
+            raise ValueError(
+                f"config field(s) {', '.join(map(repr, unknown))} are not known; allowed: {', '.join(defaults)}"
+            )
+        return cls(**{k: _parse(k, v, defaults[k]) for k, v in values.items()})
 
     def _validate(self):
         c = self
@@ -92,8 +154,8 @@ class TrainConfig:
                 fail(name, v, "an integer >= 1")
         for name in ("seed", "split_seed"):
             v = getattr(c, name)
-            if not _is_int(v) or v < 0:
-                fail(name, v, "an integer >= 0")
+            if not _is_int(v) or not 0 <= v <= MAX_SEED:
+                fail(name, v, f"an integer from 0 to {MAX_SEED} (2**31 - 1)")
         n_train = TRAIN_SIZES[c.dataset]
         if c.batch_size > n_train:
             fail("batch_size", c.batch_size, f"1 .. {n_train} (the {c.dataset} training set)")
@@ -131,3 +193,6 @@ class TrainConfig:
         d = asdict(self)
         d["hidden_units"] = list(self.hidden_units)
         return d
+
+
+FIELDS = tuple(f.name for f in fields(TrainConfig))  # in declaration order: the config columns of every table

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Dataset", "DATASETS", "load_dataset", "TRAIN_SIZES"]
+__all__ = ["Dataset", "DATASETS", "load_dataset", "TRAIN_SIZES", "binarize", "binarize_tensor"]
 
 VAL_FRACTION = 0.15  # held-out fractions for the small datasets
 TEST_FRACTION = 0.15
@@ -56,16 +56,30 @@ def _split(x, y, seed):
     """Shuffle once with ``seed`` and cut into train/val/test by the fixed fractions."""
     n = len(x)
     order = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(TEST_FRACTION * n))
-    n_val = int(round(VAL_FRACTION * n))
+    n_test = round(TEST_FRACTION * n)
+    n_val = round(VAL_FRACTION * n)
     test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
-    pick = lambda a, idx: None if a is None else a[idx]  # noqa: E731
+    pick = lambda a, idx: None if a is None else a[idx]
     return (x[train], x[val], x[test]), (pick(y, train), pick(y, val), pick(y, test))
 
 
-def _binarize(x, seed):
+def binarize(x, seed) -> np.ndarray:
+    """One fixed binarization of intensities ``x`` in [0, 1]: each pixel is 1 with its intensity.
+
+    Used for the held-out splits (drawn once, so held-out NLLs compare across runs) and for the
+    training-set ELBO of the generalization gap."""
     rng = np.random.default_rng(seed)
-    return (rng.random(x.shape) < x).astype(np.float32)
+    return (rng.random(np.shape(x)) < x).astype(np.float32)
+
+
+def binarize_tensor(x, seed):
+    """Dynamic binarization inside TensorFlow graphs (Burda et al. 2016): a fresh draw per ``seed``.
+
+    ``seed`` is a stateless seed (a shape-[2] integer tensor), so a training step or a noise-scale
+    batch can be replayed exactly."""
+    import tensorflow as tf
+
+    return tf.cast(tf.random.stateless_uniform(tf.shape(x), seed=seed) < x, x.dtype)
 
 
 def _gaussian2d(seed):
@@ -90,7 +104,7 @@ def _digits(seed):
     bunch = load_digits()
     x = (bunch.data / 16.0).astype(np.float32)  # 0..16 -> [0, 1]
     (tr, va, te), (ytr, yva, yte) = _split(x, bunch.target, seed)
-    va, te = _binarize(va, BINARIZE_SEED), _binarize(te, BINARIZE_SEED + 1)
+    va, te = binarize(va, BINARIZE_SEED), binarize(te, BINARIZE_SEED + 1)
     return Dataset("digits", tr, va, te, "bernoulli", (8, 8), ytr, yva, yte, meta={"source": "sklearn load_digits"})
 
 
@@ -124,8 +138,8 @@ def _keras_images(name, seed):
     return Dataset(
         name,
         xtr[tr],
-        _binarize(xtr[va], BINARIZE_SEED),
-        _binarize(xte, BINARIZE_SEED + 1),
+        binarize(xtr[va], BINARIZE_SEED),
+        binarize(xte, BINARIZE_SEED + 1),
         "bernoulli",
         (28, 28),
         ytr[tr],

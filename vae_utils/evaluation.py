@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .config import ACTIVE_THRESHOLD
+from .model import reparameterize
 from .objective import gaussian_kl, log_normal, reconstruction_loss
 
 __all__ = [
@@ -33,8 +35,6 @@ __all__ = [
     "independent_bernoulli_nll",
     "ACTIVE_THRESHOLD",
 ]
-
-ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016
 
 
 def check_array(name: str, x, dim: int | None = None) -> np.ndarray:
@@ -70,7 +70,7 @@ def _eval_chunk(posterior, decoder, likelihood, log_var, x, k, seed):
     z_mean, z_log_var = posterior(x, training=False)
     n, latent = tf.shape(z_mean)[0], tf.shape(z_mean)[1]
     eps = tf.random.stateless_normal(tf.stack([k, n, latent]), seed=seed)
-    z = z_mean + tf.exp(0.5 * z_log_var) * eps  # (k, n, L)
+    z = reparameterize(z_mean, z_log_var, eps)  # (k, n, L)
     decoded = decoder(tf.reshape(z, [-1, latent]), training=False)
     decoded = tf.reshape(decoded, tf.stack([k, n, tf.shape(x)[1]]))
     log_px_z = -reconstruction_loss(tf.broadcast_to(x, tf.shape(decoded)), decoded, likelihood, log_var)  # (k, n)

@@ -24,10 +24,10 @@ Contract
   Markdown. ``name`` may hold letters, digits, ``-`` and ``_``; never ``:`` (``{glue:text}``
   reads ``key:format``).
 * The caption is ``<caption> <provenance>``: the parameters, the seeds, the number of runs and
-  the code version (``code_version()``: ``vae_utils.__version__`` plus a short hash of the
-  ``vae_utils`` sources), then the two file names a reader can download.
+  the code version (``vae_utils.provenance.code_version()``: ``vae_utils.__version__`` plus a short
+  hash of the package's code), then the two file names a reader can download.
 * Files: ``<name>.svg`` and ``<name>.png``. In the built HTML book they are at
-  ``_static/figures/<name>.svg|png``: the build driver (``vae_utils.book``) extracts them from the
+  ``_static/figures/<name>.svg|png``: the build driver (``bookdriver``) extracts them from the
   executed notebooks, so they always match the page, also when Jupyter Book's cache skipped
   the execution. Run outside the book (plain papermill, an interactive kernel),
   ``publish_figure`` also writes them into ``$VAE_BOOK_FIGURES`` (default ``_build/figures``
@@ -37,20 +37,18 @@ Contract
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import os
 import re
-from functools import cache
 from pathlib import Path
+
+from .provenance import code_version
 
 __all__ = [
     "publish_figure",
     "Caption",
     "format_provenance",
-    "code_version",
-    "source_hash",
     "figure_bytes",
     "figures_dir",
     "FIGURES_ENV",
@@ -61,26 +59,6 @@ FIGURES_ENV = "VAE_BOOK_FIGURES"  # where publish_figure writes files; "" writes
 STATIC_SUBDIR = "_static/figures"  # where the files sit in the built HTML book
 PNG_DPI = 150
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-
-
-@cache
-def source_hash(length: int = 8) -> str:
-    """A short SHA-256 of the ``vae_utils`` sources (every ``.py`` file, by relative path and content)."""
-    root = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(path.relative_to(root).as_posix().encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()[:length]
-
-
-def code_version() -> str:
-    """``vae_utils <version>+<source hash>``, e.g. ``0.1.0+3f2a9c1e``: what produced a figure or number."""
-    from . import __version__
-
-    return f"{__version__}+{source_hash()}"
 
 
 def figures_dir() -> Path | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-__all__ = ["ModelConfig", "Sampling", "VAE", "build_vae", "LIKELIHOODS"]
+__all__ = ["ModelConfig", "Sampling", "VAE", "build_vae", "reparameterize", "LIKELIHOODS"]
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -44,8 +44,17 @@ class ModelConfig:
             )
 
 
+def reparameterize(z_mean, z_log_var, eps):
+    """The reparameterization trick: z = z_mean + exp(z_log_var / 2) * eps, with eps ~ N(0, I) given.
+
+    The one place the project draws z from q(z | x): the ``Sampling`` layer, the training step,
+    the evaluation and the noise-scale estimate all call it with their own (seeded) eps.
+    """
+    return z_mean + keras.ops.exp(0.5 * z_log_var) * eps
+
+
 class Sampling(layers.Layer):
-    """z = z_mean + exp(0.5 * z_log_var) * eps, eps ~ N(0, I) from a seeded generator."""
+    """z = reparameterize(z_mean, z_log_var, eps), eps ~ N(0, I) from a seeded generator."""
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -53,8 +62,7 @@ class Sampling(layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        eps = keras.random.normal(keras.ops.shape(z_mean), seed=self.seed_generator)
-        return z_mean + keras.ops.exp(0.5 * z_log_var) * eps
+        return reparameterize(z_mean, z_log_var, keras.random.normal(keras.ops.shape(z_mean), seed=self.seed_generator))
 
 
 def _dense(width, name, seed, activation=None):

@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .data import binarize_tensor
 from .evaluation import check_array
+from .model import reparameterize
 from .objective import negative_elbo
 
 __all__ = ["noise_scale_from_norms", "gradient_noise_scale"]
@@ -52,11 +54,11 @@ def gradient_noise_scale(
     @tf.function(reduce_retracing=True)
     def squared_norm(xb, key):
         if bernoulli:
-            xb = tf.cast(tf.random.stateless_uniform(tf.shape(xb), seed=key) < xb, tf.float32)
+            xb = binarize_tensor(xb, key)
         with tf.GradientTape() as tape:
             z_mean, z_log_var = model.posterior(xb, training=True)
             eps = tf.random.stateless_normal(tf.shape(z_mean), seed=key + 1)
-            decoded = model.decoder(z_mean + tf.exp(0.5 * z_log_var) * eps, training=True)
+            decoded = model.decoder(reparameterize(z_mean, z_log_var, eps), training=True)
             loss, _, _ = negative_elbo(xb, decoded, z_mean, z_log_var, model.likelihood, beta, model.decoder_log_var)
         grads = tape.gradient(loss, variables)
         return tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads if g is not None])

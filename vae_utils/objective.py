@@ -14,7 +14,9 @@ while averaging the reconstruction (the source article's code) makes beta grow w
 batch size.
 
 KL-weight schedules (``kl_weight``) and free bits (``free_bits_kl``) act on the training
-objective only; reported ``kl_loss`` values are always the true KL.
+objective only; reported ``kl_loss`` values are always the true KL. ``negative_elbo`` is the one
+function that combines the terms: the compiled training step calls it, with the schedule's weight
+as ``beta`` and, under free bits, the floor as ``free_bits``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 import math
 
 import tensorflow as tf
+
+from .config import KL_SCHEDULES
 
 __all__ = [
     "LOG_2PI",
@@ -37,7 +41,6 @@ __all__ = [
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
-KL_SCHEDULES = ("constant", "linear", "cyclical", "free_bits")
 
 
 def gaussian_kl(z_mean, z_log_var):
@@ -77,14 +80,19 @@ def free_bits_kl(kl_per_dim, free_bits):
     return tf.reduce_sum(tf.maximum(tf.reduce_mean(kl_per_dim, axis=0), free_bits))
 
 
-def negative_elbo(x, decoded, z_mean, z_log_var, likelihood, beta=1.0, log_var=None):
+def negative_elbo(x, decoded, z_mean, z_log_var, likelihood, beta=1.0, log_var=None, free_bits=None):
     """Return (loss, reconstruction_loss, kl_loss), batch means in nats per example.
 
-    loss = mean_batch[ reconstruction ] + beta * mean_batch[ sum_latent KL ].
+    loss = mean_batch[ reconstruction ] + beta * KL term, where the KL term is
+    mean_batch[ sum_latent KL ], or with ``free_bits`` (nats per latent dimension) the free-bits
+    KL of ``free_bits_kl``. ``beta`` may be a tensor (a KL schedule's weight at this step). The
+    returned ``kl_loss`` is always the true KL, whatever the weighting.
     """
     recon = tf.reduce_mean(reconstruction_loss(x, decoded, likelihood, log_var))
-    kl = tf.reduce_mean(tf.reduce_sum(gaussian_kl(z_mean, z_log_var), axis=-1))
-    return recon + beta * kl, recon, kl
+    kl_dim = gaussian_kl(z_mean, z_log_var)
+    kl = tf.reduce_mean(tf.reduce_sum(kl_dim, axis=-1))
+    kl_term = kl if free_bits is None else free_bits_kl(kl_dim, free_bits)
+    return recon + beta * kl_term, recon, kl
 
 
 def kl_weight(schedule, step, total_steps, beta, warmup_steps=0, cycles=4, ratio=0.5):

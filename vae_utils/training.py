@@ -32,10 +32,12 @@ import pandas as pd
 import tensorflow as tf
 
 from .config import LR_SCHEDULES, OPTIMIZERS, TrainConfig, fail
-from .data import Dataset, load_dataset
+from .data import Dataset, binarize, binarize_tensor, load_dataset
 from .evaluation import check_array, evaluate
-from .model import VAE, ModelConfig, build_vae
-from .objective import free_bits_kl, gaussian_kl, kl_weight, reconstruction_loss
+from .model import VAE, ModelConfig, build_vae, reparameterize
+from .objective import kl_weight, negative_elbo
+
+tf.get_logger().setLevel("ERROR")  # runs of new graph shapes retrace on purpose (see _Trainer): no warnings
 
 __all__ = [
     "TrainConfig",
@@ -118,76 +120,80 @@ class _Trainer:
         self.vae = build_vae(model_config, seed=0)
         self.optimizer = make_optimizer(config)
         self.optimizer.build(self.vae.trainable_variables)
-        self.run_epoch = self._compile(config, n_train)
+        self.run_epoch = _compile_epoch(self.vae, self.optimizer, config, n_train)
 
     def reset(self, initial: VAE):
         self.vae.set_weights(initial.get_weights())
         for v in self.optimizer.variables:  # iterations, slots (momenta, velocities) to zero
             v.assign(np.zeros(v.shape, v.dtype))
 
-    def _compile(self, config: TrainConfig, n: int):
-        vae, optimizer = self.vae, self.optimizer
-        variables = vae.trainable_variables
-        bs, bernoulli = config.batch_size, vae.likelihood == "bernoulli"
-        kl_schedule, lr_schedule = config.kl_schedule, config.lr_schedule
 
-        def lr_at(step, h):
-            return learning_rate_at(lr_schedule, step, h["learning_rate"], h["lr_warmup_steps"], h["total_steps"])
+def _compile_step(vae, optimizer, config: TrainConfig):
+    """One update on a batch ``xb`` with noise ``eps``: the loss of ``objective.negative_elbo``."""
+    variables = vae.trainable_variables
+    kl_schedule, lr_schedule = config.kl_schedule, config.lr_schedule
 
-        @tf.function
-        def run_epoch(x_train, epoch, seed, steps_per_epoch, h):
-            # 1) the epoch's randomness up front, keyed by (seed, epoch): shuffle, binarization, noise
-            order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
-            x_epoch = tf.gather(x_train, order[: steps_per_epoch * bs])
-            if bernoulli:  # dynamic binarization (Burda et al. 2016)
-                u = tf.random.stateless_uniform(tf.shape(x_epoch), seed=tf.stack([seed + 7919, epoch]))
-                x_epoch = tf.cast(u < x_epoch, tf.float32)
-            noise = tf.random.stateless_normal(
-                tf.stack([steps_per_epoch, bs, vae.config.latent_dim]), seed=tf.stack([seed + 104729, epoch])
+    def step(xb, eps, step, h):
+        if lr_schedule != "constant":
+            optimizer.learning_rate.assign(
+                learning_rate_at(lr_schedule, step, h["learning_rate"], h["lr_warmup_steps"], h["total_steps"])
             )
-            if lr_schedule == "constant":
-                optimizer.learning_rate.assign(h["learning_rate"])
-
-            def step_fn(i, sums, losses, finite):
-                step = epoch * steps_per_epoch + i
-                xb = x_epoch[i * bs : (i + 1) * bs]
-                if lr_schedule != "constant":
-                    optimizer.learning_rate.assign(lr_at(step, h))
-                with tf.GradientTape() as tape:
-                    z_mean, z_log_var = vae.posterior(xb, training=True)
-                    # 2) reparameterization: z = z_mean + exp(z_log_var / 2) * eps
-                    decoded = vae.decoder(z_mean + tf.exp(0.5 * z_log_var) * noise[i], training=True)
-                    recon = tf.reduce_mean(reconstruction_loss(xb, decoded, vae.likelihood, vae.decoder_log_var))
-                    kl_dim = gaussian_kl(z_mean, z_log_var)
-                    kl = tf.reduce_mean(tf.reduce_sum(kl_dim, axis=-1))
-                    kl_term = free_bits_kl(kl_dim, h["free_bits"]) if kl_schedule == "free_bits" else kl
-                    weight = kl_weight(
-                        kl_schedule,
-                        step,
-                        h["total_steps"],
-                        h["beta"],
-                        h["kl_warmup_steps"],
-                        h["kl_cycles"],
-                        h["kl_ratio"],
-                    )
-                    loss = recon + weight * kl_term
-                grads = tape.gradient(loss, variables)
-                optimizer.apply(grads, variables)
-                # 3) divergence: a non-finite loss ends the loop after this step (the update is void anyway)
-                finite = tf.math.is_finite(loss)
-                values = tf.stack([loss, recon, kl])
-                sums += tf.where(finite, values, tf.zeros_like(values))
-                return i + 1, sums, losses.write(i, loss), finite
-
-            i, sums, losses, finite = tf.while_loop(
-                lambda i, sums, losses, finite: tf.logical_and(i < steps_per_epoch, finite),
-                step_fn,
-                (tf.constant(0), tf.zeros([3]), tf.TensorArray(tf.float32, size=steps_per_epoch), tf.constant(True)),
+        weight = kl_weight(
+            kl_schedule, step, h["total_steps"], h["beta"], h["kl_warmup_steps"], h["kl_cycles"], h["kl_ratio"]
+        )
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var = vae.posterior(xb, training=True)
+            decoded = vae.decoder(reparameterize(z_mean, z_log_var, eps), training=True)
+            loss, recon, kl = negative_elbo(
+                xb,
+                decoded,
+                z_mean,
+                z_log_var,
+                vae.likelihood,
+                beta=weight,
+                log_var=vae.decoder_log_var,
+                free_bits=h["free_bits"] if kl_schedule == "free_bits" else None,
             )
-            done = i - tf.cast(tf.logical_not(finite), tf.int32)  # completed (finite) updates
-            return sums, done, finite, losses.gather(tf.range(i))
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss, recon, kl
 
-        return run_epoch
+    return step
+
+
+def _compile_epoch(vae, optimizer, config: TrainConfig, n: int):
+    """The compiled epoch: every update of one pass over the data inside one ``tf.function``."""
+    bs, bernoulli, latent_dim = config.batch_size, vae.likelihood == "bernoulli", vae.config.latent_dim
+    step = _compile_step(vae, optimizer, config)
+
+    @tf.function
+    def run_epoch(x_train, epoch, seed, steps_per_epoch, h):
+        # 1) the epoch's randomness up front, keyed by (seed, epoch): shuffle, binarization, noise
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
+        x_epoch = tf.gather(x_train, order[: steps_per_epoch * bs])
+        if bernoulli:  # dynamic binarization (Burda et al. 2016)
+            x_epoch = binarize_tensor(x_epoch, tf.stack([seed + 7919, epoch]))
+        noise = tf.random.stateless_normal(
+            tf.stack([steps_per_epoch, bs, latent_dim]), seed=tf.stack([seed + 104729, epoch])
+        )
+        if config.lr_schedule == "constant":
+            optimizer.learning_rate.assign(h["learning_rate"])
+
+        # 2) the updates, until the epoch ends or the loss stops being finite
+        def body(i, sums, losses, finite):
+            loss, recon, kl = step(x_epoch[i * bs : (i + 1) * bs], noise[i], epoch * steps_per_epoch + i, h)
+            finite = tf.math.is_finite(loss)  # a non-finite loss ends the loop after this (void) update
+            values = tf.stack([loss, recon, kl])
+            return i + 1, sums + tf.where(finite, values, tf.zeros_like(values)), losses.write(i, loss), finite
+
+        i, sums, losses, finite = tf.while_loop(
+            lambda i, sums, losses, finite: tf.logical_and(i < steps_per_epoch, finite),
+            body,
+            (tf.constant(0), tf.zeros([3]), tf.TensorArray(tf.float32, size=steps_per_epoch), tf.constant(True)),
+        )
+        done = i - tf.cast(tf.logical_not(finite), tf.int32)  # completed (finite) updates
+        return sums, done, finite, losses.gather(tf.range(i))
+
+    return run_epoch
 
 
 _TRAINERS: dict = {}  # graph key -> _Trainer
@@ -257,8 +263,116 @@ def _val_elbo(vae, x, seed):
     return evaluate(vae, x, k=1, seed=seed, activity=False)["elbo"]
 
 
+def _epoch_row(config, epoch, steps, examples, elapsed, sums, done, val_elbo, steps_per_epoch) -> dict:
+    means = sums / done if done else np.full(3, np.nan)
+    lr = learning_rate_at(
+        config.lr_schedule,
+        max(steps - 1, 0),
+        config.learning_rate,
+        config.lr_warmup_epochs * steps_per_epoch,
+        config.epochs * steps_per_epoch,
+    )
+    return {
+        "epoch": epoch + 1,
+        "steps": steps,
+        "examples_seen": examples,
+        "wall_time_s": elapsed,
+        "loss": float(means[0]),
+        "reconstruction_loss": float(means[1]),
+        "kl_loss": float(means[2]),
+        "val_elbo": val_elbo,
+        "learning_rate": float(lr),
+    }
+
+
+def _held_out_metrics(model, data: Dataset, config: TrainConfig, val_elbo: float) -> dict:
+    """Test ELBO, IWAE NLL, active units; the training-set ELBO for the generalization gap."""
+    test = evaluate(model, data.test, k=config.eval_k, seed=config.seed)
+    x_fit = data.train
+    if data.likelihood == "bernoulli":  # one fixed binarization of the training set
+        x_fit = binarize(x_fit, config.seed)
+    fit = evaluate(model, x_fit, k=1, seed=config.seed, activity=False)
+    return {
+        "test_elbo": test["elbo"],
+        "test_nll": test["nll"],
+        "test_reconstruction_loss": test["reconstruction_loss"],
+        "test_kl_loss": test["kl_loss"],
+        "val_elbo": val_elbo,  # the last epoch's: the same weights, data, noise and k
+        "train_elbo": fit["elbo"],
+        "active_units": test["active_units"],
+        "kl_per_dim": test["kl_per_dim"],
+    }
+
+
+def _diverged_metrics(latent_dim: int) -> dict:
+    nan = float("nan")
+    keys = ("test_elbo", "test_nll", "test_reconstruction_loss", "test_kl_loss", "val_elbo", "train_elbo")
+    return {**dict.fromkeys(keys, nan), "active_units": 0, "kl_per_dim": [nan] * latent_dim}
+
+
+@dataclass
+class _Loop:
+    """What the epoch loop leaves: the history rows, every update's loss, timings, what broke."""
+
+    rows: list = field(default_factory=list)
+    step_losses: list = field(default_factory=list)
+    steps: int = 0
+    train_time: float = 0.0  # inside the compiled epochs only
+    steady_time: float = 0.0  # the same, without the first epoch (which includes tracing)
+    steady_examples: int = 0
+    divergence: tuple | None = None  # (what, epoch, 1-based global step)
+
+
+def _run_epochs(trainer: _Trainer, data: Dataset, config: TrainConfig, steps_per_epoch: int) -> _Loop:
+    """One compiled call per epoch, then the validation ELBO; stops at the first non-finite value."""
+    loop, start = _Loop(), time.perf_counter()
+    x_train, seed, n_steps = tf.constant(data.train, tf.float32), tf.constant(config.seed), tf.constant(steps_per_epoch)
+    hyper = _hyper(config, steps_per_epoch)
+    for epoch in range(config.epochs):
+        t0 = time.perf_counter()
+        sums, done, finite, losses = trainer.run_epoch(x_train, tf.constant(epoch), seed, n_steps, hyper)
+        sums, done, finite = sums.numpy(), int(done), bool(finite)
+        dt = time.perf_counter() - t0
+        loop.train_time += dt
+        if epoch > 0:
+            loop.steady_time += dt
+            loop.steady_examples += done * config.batch_size
+        loop.steps += done
+        loop.step_losses.append(losses.numpy())
+        val_elbo = _val_elbo(trainer.vae, data.val, seed=config.seed) if finite else float("nan")
+        elapsed = time.perf_counter() - start
+        row = _epoch_row(
+            config, epoch, loop.steps, loop.steps * config.batch_size, elapsed, sums, done, val_elbo, steps_per_epoch
+        )
+        loop.rows.append(row)
+        if not finite:
+            loop.divergence = ("training loss", epoch + 1, loop.steps + 1)
+        elif not math.isfinite(val_elbo):
+            loop.divergence = ("validation ELBO", epoch + 1, loop.steps)
+        if loop.divergence:
+            break
+    return loop
+
+
+def _cost_metrics(loop: _Loop, config: TrainConfig, model_config: ModelConfig, step_loss: np.ndarray) -> dict:
+    examples = loop.steps * config.batch_size
+    return {
+        "steps": loop.steps,
+        "examples_seen": examples,
+        "train_time_s": loop.train_time,
+        "samples_per_s": loop.steady_examples / loop.steady_time
+        if loop.steady_time > 0
+        else examples / max(loop.train_time, 1e-9),
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,  # whole process
+        "activation_memory_mb": activation_memory_mb(model_config, config.batch_size),
+        "step_noise": step_noise(step_loss),
+        "eval_k": config.eval_k,
+    }
+
+
 def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     """Train a VAE as ``config`` says; evaluate it on held-out data. See the module docstring."""
+    # 1) inputs, the model with its seeded initial weights, and the shared compiled trainer
     if not isinstance(config, TrainConfig):
         fail("config", type(config).__name__, "a TrainConfig")
     if not _determinism_enabled():
@@ -266,111 +380,33 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     data = data if data is not None else load_dataset(config.dataset, config.split_seed)
     _check_data(data, config)
     steps_per_epoch = len(data.train) // config.batch_size
-
     model_config = config.model_config(data.dim, data.likelihood)
     vae = build_vae(model_config, seed=config.seed)  # the initial weights, and the model returned
     trainer = _trainer(model_config, config, len(data.train))
     trainer.reset(vae)
-    x_train = tf.constant(data.train, tf.float32)
-    hyper = _hyper(config, steps_per_epoch)
-    seed_t, steps_t = tf.constant(config.seed), tf.constant(steps_per_epoch)
 
-    rows, step_losses = [], []
-    diverged_epoch = diverged_step = divergence = None
-    steps = examples = 0
-    train_time = steady_time = 0.0
-    steady_examples = 0
+    # 2) the epochs
     start = time.perf_counter()
-    for epoch in range(config.epochs):
-        t0 = time.perf_counter()
-        sums, done, finite, losses = trainer.run_epoch(x_train, tf.constant(epoch), seed_t, steps_t, hyper)
-        sums, done, finite, losses = sums.numpy(), int(done), bool(finite), losses.numpy()
-        dt = time.perf_counter() - t0
-        train_time += dt
-        if epoch > 0:  # steady state: the first epoch includes tracing
-            steady_time += dt
-            steady_examples += done * config.batch_size
-        steps += done
-        examples += done * config.batch_size
-        step_losses.append(losses)
-        val_elbo = _val_elbo(trainer.vae, data.val, seed=config.seed) if finite else float("nan")
-        means = sums / max(done, 1) if done else np.full(3, np.nan)
-        rows.append(
-            {
-                "epoch": epoch + 1,
-                "steps": steps,
-                "examples_seen": examples,
-                "wall_time_s": time.perf_counter() - start,
-                "loss": float(means[0]),
-                "reconstruction_loss": float(means[1]),
-                "kl_loss": float(means[2]),
-                "val_elbo": val_elbo,
-                "learning_rate": float(
-                    learning_rate_at(
-                        config.lr_schedule,
-                        max(steps - 1, 0),
-                        config.learning_rate,
-                        config.lr_warmup_epochs * steps_per_epoch,
-                        config.epochs * steps_per_epoch,
-                    )
-                ),
-            }
-        )
-        if not finite or not math.isfinite(val_elbo):
-            diverged_epoch, diverged_step = epoch + 1, steps + (1 if not finite else 0)  # 1-based global step
-            divergence = "training loss" if not finite else "validation ELBO"
-            break
-    history = pd.DataFrame(rows)
+    loop = _run_epochs(trainer, data, config, steps_per_epoch)
     vae.set_weights(trainer.vae.get_weights())  # hand back a model of its own; the trainer is reused
-    diverged = diverged_epoch is not None
 
-    step_loss = np.concatenate(step_losses) if step_losses else np.zeros(0)
-    metrics = {
-        "diverged": diverged,
-        "diverged_epoch": diverged_epoch,
-        "diverged_step": diverged_step,
-        "divergence": divergence,  # what turned non-finite first: training loss, validation ELBO, test metrics
-        "epochs_completed": int(len(rows) - (1 if diverged else 0)),
-        "steps": steps,
-        "examples_seen": examples,
-        "wall_time_s": time.perf_counter() - start,
-        "train_time_s": train_time,
-        "samples_per_s": (steady_examples / steady_time) if steady_time > 0 else examples / max(train_time, 1e-9),
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,  # whole process
-        "activation_memory_mb": activation_memory_mb(model_config, config.batch_size),
-        "step_noise": step_noise(step_loss),
-        "eval_k": config.eval_k,
-    }
-    if diverged:
-        nan = float("nan")
-        metrics.update(
-            test_elbo=nan,
-            test_nll=nan,
-            test_reconstruction_loss=nan,
-            test_kl_loss=nan,
-            val_elbo=nan,
-            train_elbo=nan,
-            active_units=0,
-            kl_per_dim=[nan] * config.latent_dim,
-        )
+    # 3) held-out metrics (none after a divergence), cost, and what broke
+    divergence = loop.divergence
+    if divergence is None:
+        held_out = _held_out_metrics(trainer.vae, data, config, loop.rows[-1]["val_elbo"])
+        if not (math.isfinite(held_out["test_elbo"]) and math.isfinite(held_out["test_nll"])):
+            divergence = ("test metrics", len(loop.rows), loop.steps)  # losses finite, the held-out bound not
     else:
-        model = trainer.vae  # its compiled evaluation is cached
-        test = evaluate(model, data.test, k=config.eval_k, seed=config.seed)
-        x_fit = data.train
-        if data.likelihood == "bernoulli":  # a fixed binarization of the training set, for the generalization gap
-            x_fit = (np.random.default_rng(config.seed).random(x_fit.shape) < x_fit).astype(np.float32)
-        fit = evaluate(model, x_fit, k=1, seed=config.seed, activity=False)
-        metrics.update(
-            test_elbo=test["elbo"],
-            test_nll=test["nll"],
-            test_reconstruction_loss=test["reconstruction_loss"],
-            test_kl_loss=test["kl_loss"],
-            val_elbo=rows[-1]["val_elbo"],  # the last epoch's: the same weights, data, noise and k
-            train_elbo=fit["elbo"],
-            active_units=test["active_units"],
-            kl_per_dim=test["kl_per_dim"],
-        )
-        if not (math.isfinite(test["elbo"]) and math.isfinite(test["nll"])):
-            # 5) every training loss was finite, but the held-out bound is not: the model broke down
-            metrics.update(diverged=True, diverged_epoch=len(rows), diverged_step=steps, divergence="test metrics")
-    return TrainResult(config, history, metrics, vae, step_loss)
+        held_out = _diverged_metrics(config.latent_dim)
+    step_loss = np.concatenate(loop.step_losses) if loop.step_losses else np.zeros(0)
+    metrics = {
+        "diverged": divergence is not None,
+        "diverged_epoch": divergence[1] if divergence else None,
+        "diverged_step": divergence[2] if divergence else None,
+        "divergence": divergence[0] if divergence else None,  # what turned non-finite first
+        "epochs_completed": len(loop.rows) - int(loop.divergence is not None),
+        "wall_time_s": time.perf_counter() - start,
+        **_cost_metrics(loop, config, model_config, step_loss),
+        **held_out,
+    }
+    return TrainResult(config, pd.DataFrame(loop.rows), metrics, vae, step_loss)

@@ -1,6 +1,6 @@
-"""Read a results store into tidy pandas tables (see ``vae_utils.store`` for the layout).
+"""Read a results store into tidy pandas tables (see ``vae_utils.experiments.store`` for the layout).
 
-    from vae_utils.results import load_results, load_histories, load_step_losses
+    from vae_utils.experiments import load_results, load_histories, load_step_losses
     runs = load_results("results/sweeps/batch-size")        # one row per run
     hist = load_histories("results/sweeps/batch-size")      # one row per (run, epoch)
     steps = load_step_losses("results/sweeps/batch-size")   # one row per (run, update)
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import TRAIN_SIZES
+from ..config import FIELDS
+from ..data import TRAIN_SIZES
 from .store import read_record
 
 __all__ = [
@@ -64,16 +65,10 @@ HISTORY_COLUMNS = (
 )
 
 
-def _config_fields() -> list[str]:
-    from .store import config_fields
-
-    return config_fields()
-
-
 def _config_row(rec: dict) -> dict:
     cfg = dict(rec["config"])
     cfg["hidden_units"] = tuple(cfg.get("hidden_units") or ())
-    return {f: cfg.get(f) for f in _config_fields()}
+    return {f: cfg.get(f) for f in FIELDS}
 
 
 def read_records(out) -> list[dict]:
@@ -101,7 +96,7 @@ def records_to_frame(records: list[dict]) -> pd.DataFrame:
         row.update(code_version=rec.get("code_version"), notebook=rec.get("notebook"))
         rows.append(row)
     columns = [
-        *_config_fields(),
+        *FIELDS,
         "run_id",
         "status",
         "error",

@@ -1,6 +1,6 @@
 """Sweeps: grids of training runs through the papermill template, cached, resumable, parallel.
 
-    from vae_utils.sweeps import sweep, load_results, load_histories, default_store
+    from vae_utils.experiments import sweep, load_results, load_histories, default_store
     grid = {"batch_size": [32, 64], "learning_rate": [1e-3, 3e-3], "seed": [0, 1, 2], "epochs": 30}
     df = sweep(grid, out=default_store("batch-size"))     # one row per (config, seed)
 
@@ -10,12 +10,12 @@ How it runs
 -----------
 1) The grid is expanded (cartesian product per dict; a list of dicts is a union) and every config
    validated before anything is written: a bad value raises ``ValueError`` naming the field.
-2) Each run's id hashes its resolved config and the training code (``store.code_version``).
+2) Each run's id hashes its resolved config and the training code (``provenance.training_version``).
    Runs with an ``ok`` or ``diverged`` record are cached; the rest are pending (a ``failed``
    record is retried by the next call).
 3) Pending runs are sorted so runs sharing a compiled graph (batch size, optimizer, ...) sit
    together, and cut into one block per worker of about equal estimated cost. Each worker runs
-   ``experiments/train_vae.ipynb`` under papermill, in one kernel, over its block, then over the
+   the template ``train_vae.ipynb`` (package data beside this module) under papermill, in one kernel, over its block, then over the
    others' blocks from their far ends (work stealing): a per-run ``flock`` makes each run trained
    once, however many kernels or concurrent sweeps share the store. One kernel start (~7 s:
    Python, the kernel, TensorFlow) is paid per worker, not per run.
@@ -33,8 +33,8 @@ completion marker; the killed kernels' locks vanish with them; the next call re-
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import json
 import math
 import os
 import secrets
@@ -43,34 +43,26 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..config import TrainConfig
+from ..data import TRAIN_SIZES
+from ..provenance import training_version
 from . import store
-from .config import TrainConfig
-from .data import TRAIN_SIZES
-from .results import load_histories, load_results, load_step_losses, records_to_frame
+from .grid import default_store, expand_grid
+from .results import records_to_frame
+from .template import TEMPLATE
 
-__all__ = [
-    "sweep",
-    "expand_grid",
-    "default_store",
-    "default_workers",
-    "load_results",
-    "load_histories",
-    "load_step_losses",
-    "run_slice",
-]
+__all__ = ["sweep", "default_workers", "run_slice", "format_summary"]
 
-RESULTS_ENV = "VAE_RESULTS_DIR"  # overrides <repo root>/results
 WORKERS_ENV = "VAE_SWEEP_WORKERS"  # overrides the default worker count (one per core)
 POLL_S = 0.25  # how often supervisors and the progress bar look at the store
 STARTUP_TIMEOUT_S = 300.0  # a kernel that has not said hello by then is killed
-KILL_GRACE_S = 30.0
-MAX_IDLE_ROUNDS = 3  # rounds of kernels that finish none of the remaining runs before those are failed  # how long papermill may take to notice its kernel died
+KILL_GRACE_S = 30.0  # how long papermill may take to notice its kernel died
+MAX_IDLE_ROUNDS = 3  # rounds of kernels that finish none of the remaining runs before those are failed
 THREAD_ENV = (
     "TF_NUM_INTRAOP_THREADS",
     "TF_NUM_INTEROP_THREADS",
@@ -80,96 +72,6 @@ THREAD_ENV = (
 )
 GRAPH_FIELDS = ("dataset", "batch_size", "optimizer", "hidden_units", "latent_dim", "kl_schedule", "lr_schedule")
 INPUT_DIMS = {"digits": 64, "mnist": 784, "fashion_mnist": 784}  # for the cost estimate; others are 2-D
-
-
-# -- where results go -------------------------------------------------------------------------
-
-
-def repo_root(start: str | os.PathLike | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: cwd) whose pyproject.toml names this project."""
-    here = Path(start or os.getcwd()).resolve()
-    for d in (here, *here.parents):
-        p = d / "pyproject.toml"
-        if p.is_file() and 'name = "vae-utils"' in p.read_text(errors="replace"):
-            return d
-    return None
-
-
-def default_store(name: str) -> Path:
-    """``<repo root>/results/sweeps/<name>``; ``$VAE_RESULTS_DIR`` replaces ``<repo root>/results``,
-    and ``./results`` stands in when no repo root is found above the working directory."""
-    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
-        raise ValueError(f"name={name!r} is not allowed; allowed: a non-empty folder name without '/'")
-    env = os.environ.get(RESULTS_ENV)
-    if env:
-        base = Path(env)
-    else:
-        root = repo_root()
-        base = (root / "results") if root else Path("results")
-    return (base / "sweeps" / name).resolve()
-
-
-# -- the grid -------------------------------------------------------------------------------
-
-
-FIELDS = tuple(f.name for f in fields(TrainConfig))
-
-
-def _values(name, v) -> list:
-    """The values a grid entry stands for: a list/tuple/array is several, anything else one.
-    ``hidden_units``: a tuple, a string "256,128" or a list of ints is ONE architecture; a list of
-    those is several."""
-    if name == "hidden_units":
-        if isinstance(v, list) and v and all(isinstance(u, (list, tuple, str)) for u in v):
-            return list(v)
-        return [v]
-    if isinstance(v, np.ndarray):
-        v = v.tolist()
-    if isinstance(v, (list, tuple, range)):
-        if len(v) == 0:
-            raise ValueError(f"{name}=[] is not allowed; allowed: one value or a non-empty list of values")
-        return list(v)
-    return [v]
-
-
-def expand_grid(grid) -> list[TrainConfig]:
-    """The configs of a grid, validated, duplicates dropped, in grid order.
-
-    ``grid``: a dict of TrainConfig fields to one value or a list of values (the cartesian
-    product; ``seeds`` is an alias of ``seed``), a list of such dicts (their union), a
-    TrainConfig, or a list of TrainConfigs. Raises ValueError naming the first bad parameter.
-    """
-    if isinstance(grid, (dict, TrainConfig)):
-        grid = [grid]
-    if not isinstance(grid, (list, tuple)) or not grid:
-        raise ValueError(f"grid={grid!r} is not allowed; allowed: a dict, a TrainConfig, or a non-empty list of them")
-    configs, seen = [], set()
-    for item in grid:
-        if isinstance(item, TrainConfig):
-            batch = [item]
-        elif isinstance(item, dict):
-            item = dict(item)
-            if "seeds" in item:
-                if "seed" in item:
-                    raise ValueError("grid has both 'seed' and 'seeds'; allowed: one of them")
-                item["seed"] = item.pop("seeds")
-            for k in item:
-                if k not in FIELDS:
-                    raise ValueError(f"grid parameter {k!r} is not allowed; allowed: {', '.join(FIELDS)} (and seeds)")
-            keys = list(item)
-            batch = []
-            for combo in itertools.product(*(_values(k, item[k]) for k in keys)):
-                batch.append(TrainConfig(**store.normalise(dict(zip(keys, combo, strict=True)))))
-        else:
-            raise ValueError(
-                f"grid entry {item!r} is not allowed; allowed: a dict of TrainConfig fields or a TrainConfig"
-            )
-        for c in batch:
-            c = TrainConfig(**store.normalise(c.to_dict()))  # canonical: beta=1 and beta=1.0 are one run
-            if c not in seen:
-                seen.add(c)
-                configs.append(c)
-    return configs
 
 
 # -- planning -------------------------------------------------------------------------------
@@ -247,10 +149,8 @@ runpy.run_module("papermill", run_name="__main__", alter_sys=True)
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _tail(path: Path, n: int = 4000) -> str:
@@ -307,7 +207,7 @@ def run_slice(spec: dict) -> dict:
     Runs on this process's thread or on a Dask worker: a plain function of JSON-able data.
     """
     out, sweep_id, worker = Path(spec["out"]), spec["sweep_id"], spec["worker"]
-    runs = [(rid, TrainConfig(**store.normalise(cfg))) for rid, cfg in spec["runs"]]
+    runs = [(rid, TrainConfig.from_dict(cfg)) for rid, cfg in spec["runs"]]
     own = set(spec["own"])
     timeout_s = spec.get("timeout_s")
     threads = _worker_threads(spec)
@@ -467,7 +367,7 @@ def _execute(out, pending, workers, scheduler, timeout_s, progress, sweep_id, ve
                     "sweep_id": sweep_id,
                     "worker": f"w{k}" if round_ == 1 else f"w{k}r{round_}",  # names files: unique per sweep
                     "version": version,
-                    "template": str(store.TEMPLATE),
+                    "template": str(TEMPLATE),
                     "timeout_s": timeout_s,
                     "threads": threads,
                     "runs": [(rid, c.to_dict()) for rid, c in _steal_order(blocks, k)],
@@ -493,7 +393,7 @@ def _execute(out, pending, workers, scheduler, timeout_s, progress, sweep_id, ve
                     error = f"WorkerError: {type(o).__name__}: {o}"
                     for rid, c in spec["runs"]:
                         if rid in spec["own"] and not store.is_locked(out, rid):
-                            _fail(out, rid, TrainConfig(**store.normalise(c)), spec, error, "", "")
+                            _fail(out, rid, TrainConfig.from_dict(c), spec, error, "", "")
                 else:
                     kernels.extend(o["kernels"])
             left = [(rid, c) for rid, c in todo if not store.is_done(store.read_record(out, rid), sweep_id)]
@@ -540,7 +440,7 @@ def sweep(grid, out=None, workers=None, scheduler=None, timeout_s=None, progress
     out = Path(out) if out is not None else default_store("default")
     out = out.resolve()
     t0 = time.time()
-    version = store.code_version()
+    version = training_version()
     rids = [store.run_id(c, version) for c in configs]
     sweep_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}"
     for sub in ("runs", "notebooks", "workers", "sweeps"):
@@ -580,7 +480,7 @@ def _summary(df, pending, kernels, recs, wall_s) -> dict:
         "cached": len(df) - len(pending),
         "ok": int((df["status"] == "ok").sum()),
         "diverged": int((df["status"] == "diverged").sum()),
-        "failed": int(len(failed)),
+        "failed": len(failed),
         "failures": [{"run_id": r, "error": e} for r, e in zip(failed["run_id"], failed["error"], strict=True)],
         "wall_s": wall_s,
         "kernels": len(kernels),
@@ -603,8 +503,3 @@ def format_summary(s: dict, out=None) -> str:
     for f in s["failures"]:
         line += f"\nFAILED {f['run_id']}: {f['error']}"
     return line
-
-
-if __name__ == "__main__":  # python -m vae_utils.sweeps GRID.json OUT: a quick way to run a grid file
-    g = json.loads(Path(sys.argv[1]).read_text())
-    print(sweep(g, sys.argv[2]).to_string())

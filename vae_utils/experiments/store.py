@@ -1,10 +1,10 @@
 """The results store of a sweep: one directory per run, written atomically, locked while trained.
 
-    from vae_utils import store
-    store.run_id(config)                          # hash of the resolved config + the training code
-    with store.claim(out, config) as run:          # None-safe: run.skip when complete or taken
+    from vae_utils.experiments import store
+    store.run_id(config)                          # hash of the config + the training code
+    with store.claim(out, config) as run:          # run.skip when complete or taken
         if not run.skip:
-            run.record(train(config))              # or run.record_failure(traceback_text)
+            run.record(train(config))              # or run.record_failure(error, traceback_text)
 
 Layout of a store ``out``::
 
@@ -18,41 +18,34 @@ Layout of a store ``out``::
     out/workers/<sweep>-w<k>.json        heartbeat of a kernel: its pid and the run it is training
     out/sweeps/<sweep>.json              manifest of one ``sweep`` call: its runs, kernels, summary
 
-A run's identity (``run_id``) is a hash of its fully resolved config and of ``code_version()``:
-the source of every ``vae_utils`` module the training imports (found by following imports from
-``training.py`` and this module) and the template notebook. A changed module gives new run ids;
-an unchanged one finds the old records. Records are JSON (non-finite numbers as null), the step
-losses Parquet; never pickle.
+A run's identity (``run_id``) is a hash of its fully resolved config and of
+``vae_utils.provenance.training_version()``: the code of the modules training imports and of this
+template. A changed module gives new run ids; an unchanged one finds the old records. Records are
+JSON (non-finite numbers as null), the step losses Parquet; never pickle.
 
 Locks are ``fcntl.flock`` on ``runs/<run_id>/lock``: the kernel releases them when it dies
 (even by SIGKILL), so a crash never leaves a run locked, and two sweeps on one store never
-train the same run at once. Without NFS-safe flock, use one store per machine.
+train the same run at once. Without NFS-safe flock, use one store per machine. ``fcntl`` is
+POSIX: training into a store needs Linux or macOS (Windows through WSL); reading one works anywhere.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import fcntl
-import functools
 import hashlib
 import json
 import math
 import os
-import platform
 import socket
-import sys
-import threading
 import time
-from dataclasses import fields
 from pathlib import Path
+
+from ..provenance import training_version, versions
 
 __all__ = [
     "SCHEMA",
-    "TEMPLATE",
-    "code_version",
+    "DONE",
     "run_id",
-    "normalise",
     "run_dir",
     "read_record",
     "is_done",
@@ -64,41 +57,14 @@ __all__ = [
     "is_locked",
     "try_lock",
     "read_runs",
+    "die_with_parent",
 ]
 
-SCHEMA = 1  # record format; part of the code version
-PACKAGE = Path(__file__).resolve().parent
-TEMPLATE = PACKAGE.parent / "experiments" / "train_vae.ipynb"
-FLOAT_FIELDS = ("learning_rate", "beta", "kl_ratio", "free_bits", "momentum", "weight_decay", "decoder_variance")
+SCHEMA = 1  # record format; part of the training version
 DONE = ("ok", "diverged")  # statuses that are results; "failed" runs are retried by the next sweep
 
 
 # -- identity -------------------------------------------------------------------------------
-
-
-_AST_LOCK = threading.Lock()  # CPython 3.11's ast.parse is not safe in concurrent threads (SystemError)
-
-
-def _imports(path: Path) -> set[str]:
-    """vae_utils modules imported by a source file (relative or absolute imports)."""
-    with _AST_LOCK:
-        tree = ast.parse(path.read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            mod = node.module or ""
-            if node.level == 1:  # from .x import y, from . import x
-                names = [mod] if mod else [a.name for a in node.names]
-            elif mod == "vae_utils":
-                names = [a.name for a in node.names]
-            elif mod.startswith("vae_utils."):
-                names = [mod.split(".")[1]]
-            else:
-                continue
-            found.update(n.split(".")[0] for n in names)
-        elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("vae_utils."))
-    return {n for n in found if (PACKAGE / f"{n}.py").exists()}
 
 
 def die_with_parent() -> None:
@@ -114,76 +80,9 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def training_modules() -> list[str]:
-    """The modules whose source defines a run's result: ``training``, ``store`` and what they import."""
-    todo, seen = ["training", "store"], set()
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(_imports(PACKAGE / f"{name}.py"))
-    return sorted(seen)
-
-
-def _template_source(path: Path) -> str:
-    """The template's code cells only: outputs and metadata do not change what it computes."""
-    nb = json.loads(path.read_text())
-    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-
-
-def code_fingerprint(path: Path) -> bytes:
-    """A module's code without docstrings, comments or layout (its AST): editing prose leaves
-    the stored results valid; changing anything that runs invalidates them."""
-    with _AST_LOCK:
-        tree = ast.parse(Path(path).read_text())
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body:
-            first = body[0]
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree).encode()
-
-
-def code_version(template: str | os.PathLike = TEMPLATE) -> str:
-    """A short hash of the training code: the modules of ``training_modules()`` and the template."""
-    h = hashlib.sha256(f"schema={SCHEMA}\n".encode())
-    for name in training_modules():
-        h.update(f"--- {name}.py\n".encode())
-        h.update(code_fingerprint(PACKAGE / f"{name}.py"))
-    h.update(b"--- template\n")
-    h.update(_template_source(Path(template)).encode())
-    return h.hexdigest()[:12]
-
-
-def normalise(d: dict) -> dict:
-    """A config dict in canonical form: floats as floats (``beta=1`` and ``beta=1.0`` are one run),
-    ``hidden_units`` as a list, ``decoder_variance`` "learned"/"None" as None."""
-    d = dict(d)
-    if "seeds" in d:  # a friendly alias
-        d.setdefault("seed", d.pop("seeds"))
-    for k in FLOAT_FIELDS:
-        v = d.get(k)
-        if k == "decoder_variance" and isinstance(v, str) and v.lower() in ("learned", "none", "null"):
-            d[k] = None
-        elif isinstance(v, int) and not isinstance(v, bool):
-            d[k] = float(v)
-    hu = d.get("hidden_units")
-    if isinstance(hu, str):
-        d["hidden_units"] = tuple(int(u) for u in hu.replace(" ", "").split(",") if u)
-    elif isinstance(hu, int) and not isinstance(hu, bool):
-        d["hidden_units"] = (hu,)
-    return d
-
-
 def run_id(config, version: str | None = None) -> str:
-    """Identity of a run: hash of the resolved config (every field, defaults included) and the code version."""
-    payload = {"config": normalise(config.to_dict()), "code": version or code_version()}
-    payload["config"]["hidden_units"] = list(payload["config"]["hidden_units"])
+    """Identity of a run: hash of the resolved config (every field, defaults included) and the training code."""
+    payload = {"config": config.to_dict(), "code": version or training_version()}
     blob = json.dumps(payload, sort_keys=True, allow_nan=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -249,6 +148,8 @@ def is_done(rec: dict | None, sweep_id: str | None = None) -> bool:
 
 def try_lock(path: Path):
     """An open file holding an exclusive flock on ``path``, or None when another process holds it."""
+    import fcntl  # POSIX only: imported here, so reading a store works on every platform
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -260,6 +161,8 @@ def try_lock(path: Path):
 
 
 def unlock(fd) -> None:
+    import fcntl
+
     fcntl.flock(fd, fcntl.LOCK_UN)
     os.close(fd)
 
@@ -292,17 +195,6 @@ def read_runs(runs_json: str) -> list[dict]:
     return runs
 
 
-@functools.cache
-def versions() -> dict:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "papermill", "vae-utils"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            out[name] = md.version(name)
-    return out
-
-
 # -- a run, claimed ---------------------------------------------------------------------------
 
 
@@ -311,7 +203,7 @@ class Run:
 
     def __init__(self, out, config, sweep_id="", worker="", notebook="", version=None):
         self.out, self.config, self.sweep_id, self.worker, self.notebook = out, config, sweep_id, worker, notebook
-        self.version = version or code_version()
+        self.version = version or training_version()
         self.run_id = run_id(config, self.version)
         self.dir = run_dir(out, self.run_id) if out else None
         self.skip = False
@@ -407,13 +299,3 @@ def claim(out, config, sweep_id: str = "", worker: str = "", notebook: str = "",
         yield run
     finally:
         run._release()
-
-
-def config_fields() -> list[str]:
-    from .config import TrainConfig
-
-    return [f.name for f in fields(TrainConfig)]
-
-
-if __name__ == "__main__":  # python -m vae_utils.store: print the code version and the modules in it
-    print(code_version(), " ".join(training_modules()), file=sys.stdout)

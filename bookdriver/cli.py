@@ -1,0 +1,52 @@
+"""Command line of the book driver: ``python -m bookdriver build|params`` (see the package docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from .params import load_parameters
+from .paths import ROOT, book_paths
+from .stage import stage
+
+__all__ = ["main"]
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bookdriver", description="Build the book VAE Training Strategies.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_ in (("build", "stage, execute and build the HTML book"), ("params", "print the parameters")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--profile", default="full", help="full (default) or a folder name of profiles/, e.g. smoke")
+        p.add_argument("--params", metavar="FILE", help="YAML keyed by chapter stem: {04_batch_size: {epochs: 10}}")
+        p.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+        if name == "build":
+            p.add_argument("--all", action="store_true", help="re-read every page (the execution cache still holds)")
+            p.add_argument("-q", "--quiet", action="store_true")
+            p.add_argument(
+                "-j", "--jobs", type=int, default=2, help="chapters executed at once (default 2; 1: MyST-NB alone)"
+            )
+    return parser
+
+
+def main(argv=None) -> int:
+    from .build import build
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "build":
+            return build(args.profile, args.params, args.root, args.all, args.quiet, args.jobs)
+        paths = book_paths(args.profile, args.root)
+        effective = stage(paths, load_parameters(args.profile, args.params, args.root), verbose=False)
+        print(json.dumps({"profile": args.profile, "digest": _digest(effective), "chapters": effective}, indent=2))
+        return 0
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,240 @@
+"""The book driver's fast parts (``bookdriver``): parameters, staging, figure extraction.
+
+Run: ``.venv/bin/pytest tests/test_bookdriver.py`` (seconds; no kernel, no Sphinx). The whole build
+is exercised by ``test_book.py``.
+"""
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import nbformat
+import pytest
+
+from bookdriver.figures import collect_figures
+from bookdriver.params import load_parameters
+from bookdriver.paths import book_paths
+from bookdriver.stage import MARKER, stage
+from vae_utils.experiments.template import notebook_parameters
+from vae_utils.figures import figure_bytes
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMETERS = """epochs: int = 30  # passes
+name: str = "digits"  # the data
+rates: list = [0.001, 0.004]  # learning rates
+batch_size: int = 64  # examples per update
+store: str = "strategies"  # results store"""
+
+
+def _tiny_book(root: Path) -> Path:
+    """A three-page book: a Markdown root and two notebooks with a parameters cell each."""
+    (root / "chapters").mkdir(parents=True)
+    (root / "_config.yml").write_text("title: t\nexecute:\n  timeout: 60\n")
+    (root / "references.bib").write_text("")
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: chapters/intro\nparts:\n  - caption: P\n    chapters:\n"
+        "      - file: chapters/nb\n      - file: chapters/other\n      - file: chapters/missing\n"
+    )
+    (root / "chapters" / "intro.md").write_text("# Intro\n")
+    for stem in ("nb", "other"):
+        nb = nbformat.v4.new_notebook(
+            metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "P"}}
+        )
+        nb.cells = [
+            nbformat.v4.new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell("print(epochs)"),
+        ]
+        nbformat.write(nb, root / "chapters" / f"{stem}.ipynb")
+    (root / "profiles" / "smoke").mkdir(parents=True)
+    (root / "profiles" / "smoke" / "nb.yaml").write_text("epochs: 2\n")
+    return root
+
+
+def _staged(paths, stem="nb"):
+    return nbformat.read(paths.src / "chapters" / f"{stem}.ipynb", as_version=4)
+
+
+def test_staging_injects_profile_parameters_after_the_parameters_cell(tmp_path):
+    """The staged notebook gets an injected-parameters cell with the profile's values; the source is untouched."""
+    root = _tiny_book(tmp_path)
+    paths = book_paths("smoke", root)
+    effective = stage(paths, load_parameters("smoke", None, root), "profile smoke", verbose=False)
+    assert effective["nb"] == {
+        "epochs": 2,
+        "name": "digits",
+        "rates": [0.001, 0.004],
+        "batch_size": 64,
+        "store": "strategies",
+    }
+    staged = _staged(paths)
+    assert staged.cells[1].metadata.tags == ["injected-parameters"]
+    assert "epochs = 2" in staged.cells[1].source and "built_with_vae_utils" in staged.cells[1].source
+    assert len(nbformat.read(root / "chapters" / "nb.ipynb", as_version=4).cells) == 2
+    assert "chapters/missing" not in (paths.src / "_toc.yml").read_text()  # missing chapters are skipped
+    assert (paths.src / "_extra" / "mathjax" / "tex-chtml.js").exists()  # MathJax bundled, no CDN
+
+
+def test_staging_twice_rewrites_nothing(tmp_path):
+    """An unchanged book stages to unchanged files (same mtimes), so Sphinx re-reads and re-executes nothing."""
+    root = _tiny_book(tmp_path)
+    paths = book_paths("smoke", root)
+    stage(paths, load_parameters("smoke", None, root), verbose=False)
+    before = {p: p.stat().st_mtime_ns for p in paths.src.rglob("*") if p.is_file()}
+    stage(paths, load_parameters("smoke", None, root), verbose=False)
+    assert {p: p.stat().st_mtime_ns for p in paths.src.rglob("*") if p.is_file()} == before
+
+
+def test_a_parameter_file_for_one_chapter_changes_only_that_chapters_staged_notebook(tmp_path):
+    """The injected cell names neither the profile nor the file: another chapter's code stays byte-identical,
+    so the execution cache re-executes the one chapter whose parameters changed."""
+    root = _tiny_book(tmp_path)
+    paths = book_paths("full", root)
+    stage(paths, load_parameters("full", None, root), "profile full", verbose=False)
+    before = {p.name: p.read_bytes() for p in (paths.src / "chapters").glob("*.ipynb")}
+    (tmp_path / "my.yaml").write_text("nb:\n  epochs: 10\n")
+    stage(paths, load_parameters("full", tmp_path / "my.yaml", root), "profile full, file my.yaml", verbose=False)
+    after = {p.name: p.read_bytes() for p in (paths.src / "chapters").glob("*.ipynb")}
+    assert after["other.ipynb"] == before["other.ipynb"]
+    assert after["nb.ipynb"] != before["nb.ipynb"]
+
+
+def test_a_reader_file_overrides_the_profile(tmp_path):
+    root = _tiny_book(tmp_path)
+    (tmp_path / "my.yaml").write_text("nb:\n  epochs: 7\n")
+    assert load_parameters("smoke", tmp_path / "my.yaml", root) == {"nb": {"epochs": 7}}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nope:\n  epochs: 1\n", "chapter 'nope' is not known"),
+        ("nb:\n  epoch: 1\n", "nb has no parameter epoch"),
+        ('nb:\n  epochs: "abc"\n', "epochs='abc' is not allowed; allowed: a int"),
+        ("nb:\n  epochs: -3\n", "epochs=-3 is not allowed; allowed: an integer >= 1"),
+        ("nb:\n  rates: []\n", r"rates=\[\] is not allowed; allowed: a non-empty list"),
+        ("nb:\n  rates: [fast]\n", r"rates\[0\]='fast' is not allowed; allowed: a float"),
+        ("nb:\n  batch_size: 5000\n", "batch_size=5000 is not allowed"),
+        ("nb:\n  store: ../..\n", "store: name='../..' is not allowed"),
+        ("nb: [1, 2\n", "is not valid YAML at line"),
+    ],
+)
+def test_bad_parameter_files_are_refused_before_anything_runs(tmp_path, text, message):
+    """Typos, wrong types, values TrainConfig refuses and path-like stores fail naming chapter and
+    value, and stage nothing."""
+    root = _tiny_book(tmp_path)
+    (tmp_path / "my.yaml").write_text(text)
+    paths = book_paths("full", root)
+    with pytest.raises(ValueError, match=message):
+        stage(paths, load_parameters("full", tmp_path / "my.yaml", root), "my.yaml", verbose=False)
+    assert not paths.src.exists()
+
+
+def test_yaml_numbers_without_a_dot_count_as_floats(tmp_path):
+    """YAML 1.1 reads 1e-3 as text; where the default is a float it is the number a reader meant."""
+    root = _tiny_book(tmp_path)
+    (tmp_path / "my.yaml").write_text("nb:\n  rates: [1e-3, 2e-3]\n")
+    effective = stage(book_paths("full", root), load_parameters("full", tmp_path / "my.yaml", root), verbose=False)
+    assert effective["nb"]["rates"] == [0.001, 0.002]
+
+
+@pytest.mark.parametrize("profile", ["huge", "/tmp/somewhere", "../x", "smoke/../.."])
+def test_a_profile_is_a_folder_name_of_profiles_never_a_path(tmp_path, profile):
+    with pytest.raises(ValueError, match="is not known; allowed: full, smoke"):
+        load_parameters(profile, None, _tiny_book(tmp_path))
+
+
+def test_staging_never_prunes_a_folder_the_driver_did_not_create(tmp_path):
+    """A non-empty staging folder without the driver's marker is refused, and its files survive."""
+    root = _tiny_book(tmp_path)
+    paths = book_paths("smoke", root)
+    paths.src.mkdir(parents=True)
+    (paths.src / "thesis.tex").write_text("years of work")
+    (paths.src / "notes").mkdir()
+    (paths.src / "notes" / "a.md").write_text("notes")
+    with pytest.raises(ValueError, match="did not stage"):
+        stage(paths, load_parameters("smoke", None, root), verbose=False)
+    assert (paths.src / "thesis.tex").read_text() == "years of work" and (paths.src / "notes" / "a.md").exists()
+    (paths.src / "thesis.tex").unlink()
+    (paths.src / "notes" / "a.md").unlink()
+    (paths.src / "notes").rmdir()
+    stage(paths, load_parameters("smoke", None, root), verbose=False)
+    assert (paths.src / MARKER).exists()
+
+
+def test_the_params_command_with_a_path_as_profile_exits_2_and_touches_nothing(tmp_path):
+    """``python -m bookdriver params --profile /some/dir`` names the profile and writes nothing there."""
+    victim = tmp_path / "victim"
+    (victim / "src").mkdir(parents=True)
+    (victim / "src" / "thesis.tex").write_text("keep me")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bookdriver", "params", "--profile", str(victim)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "is not known" in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p.name for p in victim.rglob("*")) == ["src", "thesis.tex"]
+
+
+def test_figures_are_extracted_from_the_glue_records(tmp_path):
+    """collect_figures writes <name>.svg/.png and an index with the glued caption."""
+    paths = book_paths("full", tmp_path)
+    record = paths.executed / "chapters" / "x.glue.json"
+    record.parent.mkdir(parents=True)
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1, 2], [1, 0, 1])
+    svg, png = figure_bytes(fig)
+    record.write_text(
+        json.dumps(
+            {
+                "fig-a": {"data": {"image/svg+xml": svg.decode(), "image/png": base64.b64encode(png).decode()}},
+                "fig-a-caption": {"data": {"text/plain": "'A caption. Files: fig-a.svg, fig-a.png.'"}},
+                "a-number": {"data": {"text/plain": "'3.14'"}},
+            }
+        )
+    )
+    found = collect_figures(paths)
+    assert [f["name"] for f in found] == ["fig-a"]
+    assert found[0]["caption"] == "A caption. Files: fig-a.svg, fig-a.png."
+    assert found[0]["page"] == "chapters/x.html"
+    assert (paths.figures / "fig-a.svg").read_bytes() == svg
+    assert (paths.figures / "fig-a.png").read_bytes() == png
+    assert "fig-a.svg" in (paths.figures / "index.html").read_text()
+
+
+def test_every_book_notebook_has_typed_commented_parameters_of_flat_literals_and_no_outputs():
+    """Chapters expose literal parameters (primitives, or lists of them), each with a type and a
+    comment (so ``papermill --help-notebook`` explains it); notebooks are committed stripped."""
+    flat = (int, float, str, bool)
+    for path in sorted((REPO / "chapters").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        params = notebook_parameters(nb)
+        assert params, f"{path.name} has no parameters cell"
+        for name, p in params.items():
+            v = p.default
+            ok = isinstance(v, flat) or (isinstance(v, list) and all(isinstance(x, flat) for x in v))
+            assert ok, f"{path.name}: parameter {name}={v!r} is not a literal primitive or list of them"
+            assert p.type_name in ("int", "float", "str", "bool", "list"), f"{path.name}: {name} has no type"
+            assert p.comment, f"{path.name}: {name} has no comment"
+        assert not any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code"), (
+            path.name
+        )
+
+
+def test_papermill_help_notebook_lists_a_type_for_every_chapter_parameter():
+    """``papermill --help-notebook`` reads the annotations: no parameter shows 'Unknown type'."""
+    for path in sorted((REPO / "chapters").glob("*.ipynb")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "papermill", "--help-notebook", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "Unknown type" not in proc.stdout, f"{path.name}:\n{proc.stdout}"

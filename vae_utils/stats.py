@@ -182,9 +182,8 @@ def _decimals(half: float) -> int:
 def _round(x: float, decimals: int) -> str:
     if not math.isfinite(x):
         return "n/a"
-    if decimals < 0:
-        x = round(x, decimals)
-    return f"{x:,.{max(decimals, 0)}f}".replace("-", MINUS)
+    s = f"{round(x, decimals) + 0.0:,.{max(decimals, 0)}f}"  # + 0.0: no "−0"
+    return s.lstrip("-").replace("-", MINUS) if float(s.replace(",", "")) == 0 else s.replace("-", MINUS)
 
 
 def fmt_interval(estimate, low, high, level=0.95, unit: str = "") -> str:
@@ -199,7 +198,10 @@ def fmt_interval(estimate, low, high, level=0.95, unit: str = "") -> str:
     if half == 0:
         return f"{fmt(estimate)}{u} ({fmt_level(level)} CI of zero width)"
     d = _decimals(half)
-    return f"{_round(estimate, d)}{u} ({fmt_level(level)} CI {_round(low, d)} to {_round(high, d)})"
+    # An endpoint that rounds to 0 but is not 0 keeps its sign and two significant digits: which
+    # side of 0 it lies on is what a verdict turns on.
+    end = lambda x: fmt(x, 2) if x != 0 and round(x, d) == 0 else _round(x, d)
+    return f"{_round(estimate, d)}{u} ({fmt_level(level)} CI {end(low)} to {end(high)})"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -242,8 +242,8 @@ class Verdict:
             w = line or w.get(self.outcome, "")
         if w:
             return w
-        if self.outcome == INCONCLUSIVE and self.seeds_needed:
-            return f"Treat the claim as open; about {self.seeds_needed} seeds per group would settle it."
+        if self.outcome == INCONCLUSIVE:
+            return f"Treat the claim as open.{_more_seeds(self)}"
         if self.outcome == NOT_RUN:
             return "Add the value to the parameter and rebuild to test the claim."
         return ""
@@ -288,6 +288,21 @@ def _magnitude(v: Verdict) -> str:
     return f", though possibly by less than the threshold of {d}"
 
 
+def _seeds_words(v: Verdict) -> str:
+    two = v.effect is not None and v.effect.kind in ("two-sample", "interaction")
+    return "seeds per group" if two else "seeds"
+
+
+def _more_seeds(v: Verdict) -> str:
+    """' About 34 seeds per group would settle it.', or why more seeds still help when this n
+    already has 80% power for Δ ('' without a seed count)."""
+    if not v.seeds_needed or v.effect is None:
+        return ""
+    if v.seeds_needed <= v.effect.n_min:
+        return f" This n detects Δ {POWER:.0%} of the time, yet the interval is still too wide: more seeds narrow it."
+    return f" About {v.seeds_needed} {_seeds_words(v)} would settle it."
+
+
 def _summary(v: Verdict) -> str:
     if v.conditions:
         return _conditions_summary(v)
@@ -309,7 +324,7 @@ def _summary(v: Verdict) -> str:
     if not e.has_interval:
         return "The p-value is not small enough, and without an interval the data cannot show that there is no effect."
     rng = f"both no effect and effects beyond ± {fmt(v.delta)}{u}" if v.delta else "no effect"
-    more = f" About {v.seeds_needed} seeds per group would settle it." if v.seeds_needed else ""
+    more = _more_seeds(v)
     return f"The data neither support nor rule out the claim: they allow {rng}.{more}"
 
 
@@ -359,7 +374,7 @@ def _numbers(v: Verdict) -> list[str]:
     if math.isfinite(v.detectable):
         lines.append(f"- **Detectable at {POWER:.0%} power with this n:** {fmt(v.detectable, 2)}{u}")
     if v.seeds_needed:
-        lines.append(f"- **Seeds per group to detect Δ at {POWER:.0%} power:** {v.seeds_needed}")
+        lines.append(f"- **{_seeds_words(v).capitalize()} to detect Δ at {POWER:.0%} power:** {v.seeds_needed}")
     if e is not None and e.method:
         lines.append(f"- **Method:** {e.method}")
     if v.scope:

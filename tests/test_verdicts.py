@@ -172,6 +172,14 @@ def test_family_refuses_duplicate_ids_and_an_interaction_without_conditions():
         fam["zzz"]
 
 
+def test_unknown_keywords_and_what_to_do_keys_are_refused_by_name():
+    """A misspelt keyword (scpoe) or an advice key that is no outcome: ValueError naming it."""
+    with pytest.raises(ValueError, match=r"scpoe='x' is not allowed; allowed keywords: scope, what_to_do"):
+        V.judge("a", "A", est(1.0), scpoe="x")
+    with pytest.raises(ValueError, match=r"what_to_do key 'not supported' is not allowed; allowed: 'supported'"):
+        V.Family("ch").add("a", "A", est(1.0), what_to_do={"not supported": "?"})
+
+
 def _budget_family(epochs, updates, interaction=None):
     fam = V.Family("04_batch_size")
     fam.add(

@@ -453,6 +453,7 @@ def judge(
     (adjusted) p; ``info`` sets scope, what_to_do, chapter, anchor. Use ``Family`` to judge a
     chapter's claims together under Holm."""
     _check_slug(id)
+    _check_info(info)
     if effect is None or not effect.tested:
         why = (
             f"Too few finite values for a test (n = {_n_words(effect.n)})." if effect is not None else "No measurement."
@@ -479,6 +480,7 @@ def judge(
 def not_testable(id: str, claim: str, reason: str, **info) -> Verdict:
     """A claim this setup cannot measure; ``reason`` says why (one or two sentences)."""
     _check_slug(id)
+    _check_info(info)
     if not reason:
         raise ValueError("reason='' is not allowed; allowed: a sentence saying why the claim cannot be tested")
     return Verdict(id, claim, NOT_TESTABLE, reason=reason, **info)
@@ -487,8 +489,25 @@ def not_testable(id: str, claim: str, reason: str, **info) -> Verdict:
 def not_run(id: str, claim: str, parameter: str, value, **info) -> Verdict:
     """A claim whose experiment this build's parameters left out (a reader's or the smoke grid)."""
     _check_slug(id)
+    _check_info(info)
     reason = f"`{value}` is not in the parameter `{parameter}` of this build; add it to run this experiment."
     return Verdict(id, claim, NOT_RUN, reason=reason, **info)
+
+
+_INFO = ("scope", "what_to_do", "reason", "chapter", "anchor")
+
+
+def _check_info(info: dict) -> None:
+    """The descriptive fields a caller may set, and what_to_do's keys."""
+    bad = sorted(set(info) - set(_INFO))
+    if bad:
+        raise ValueError(f"{bad[0]}={info[bad[0]]!r} is not allowed; allowed keywords: {', '.join(_INFO)}")
+    w = info.get("what_to_do", "")
+    if isinstance(w, Mapping) and set(w) - {*OUTCOMES, DEPENDS}:
+        keys = sorted(set(w) - {*OUTCOMES, DEPENDS})
+        raise ValueError(
+            f"what_to_do key {keys[0]!r} is not allowed; allowed: {', '.join(map(repr, (*OUTCOMES, DEPENDS)))}"
+        )
 
 
 def _check_slug(id) -> None:
@@ -550,6 +569,7 @@ class Family:
         _check_slug(id)
         _check_direction(direction)
         _check_delta(delta)
+        _check_info(info)
         if isinstance(effect, Mapping):
             if not effect or not condition:
                 raise ValueError(

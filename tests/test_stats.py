@@ -160,6 +160,19 @@ def test_per_seed_slope_is_a_t_test_over_numpy_slopes_fitted_per_seed():
     assert e.p == pytest.approx(stats.ttest_1samp(slopes, 0).pvalue) and e.sd == pytest.approx(sd)
 
 
+def test_seed_slopes_are_numpy_slopes_indexed_by_seed_for_comparing_two_trends():
+    """seed_slopes: np.polyfit per seed, indexed by seed; two budgets' trends compared seed by seed
+    with paired() equal ttest_rel on those slopes."""
+    a, b = _seed_grid(5, slope=-0.5, seed=1), _seed_grid(5, slope=0.0, seed=2)
+    a["seed"] = a.seed + 10  # seeds 10..14
+    sa = S.seed_slopes(a, "batch_size", "y", logx=True)
+    ref = {s: np.polyfit(np.log2(g.batch_size), g.y, 1)[0] for s, g in a.groupby("seed")}
+    assert list(sa.index) == [10, 11, 12, 13, 14] and sa.to_numpy() == pytest.approx([ref[s] for s in sa.index])
+    sb = S.seed_slopes(b.assign(seed=b.seed + 10), "batch_size", "y", logx=True)
+    e = S.paired(sa, sb, name="slope(fixed epochs) − slope(fixed updates)")
+    assert e.p == pytest.approx(stats.ttest_rel(sa.to_numpy(), sb.to_numpy()).pvalue) and e.n == 5
+
+
 def test_per_seed_slope_skips_a_seed_left_with_one_level():
     """A seed whose other runs diverged has no slope and does not count in n."""
     df = _seed_grid(4)

@@ -6,6 +6,8 @@
     e.estimate, e.low, e.high, e.p        # mean difference, 95% CI, two-sided p against 0
     e.at_level(0.99)                      # the same test with a 99% interval (for Holm, see holm)
     S.per_seed_slope(df, "batch_size", "test_elbo", logx=True)   # the preferred trend test
+    S.paired(S.seed_slopes(ep, "batch_size", "test_elbo", logx=True),   # do two trends differ?
+             S.seed_slopes(up, "batch_size", "test_elbo", logx=True))
     S.seeds_for_power(delta=0.5, sd=0.4)  # seeds per group to detect 0.5 nats at 80% power
 
 Every interval is a two-sided ``level`` interval from a t distribution (Welch–Satterthwaite
@@ -44,6 +46,7 @@ __all__ = [
     "one_sample",
     "slope",
     "per_seed_slope",
+    "seed_slopes",
     "permutation_trend",
     "interaction",
     "omnibus",
@@ -412,6 +415,23 @@ def slope(x, y, logx: bool = False, logy: bool = False, level: float = 0.95, nul
     return Estimate(name, b, low, high, p, null, n, resid_sd, level, method, unit, se, df)
 
 
+def seed_slopes(df: pd.DataFrame, x: str, y: str, seed: str = "seed", logx: bool = False, logy: bool = False):
+    """One OLS slope of ``y`` on ``x`` (log2 where asked) per seed: a Series indexed by seed.
+    Rows with a non-finite value (or non-positive under a log2) are dropped; a seed with fewer
+    than 2 distinct x left has no slope. Compare two conditions' trends with
+    ``paired(seed_slopes(df1, ...), seed_slopes(df2, ...))`` (seeds shared) or ``welch``."""
+    for col in (x, y, seed):
+        if col not in df.columns:
+            raise ValueError(f"column {col!r} is not in df; allowed: one of {list(df.columns)}")
+    xs = np.asarray(df[x], np.float64)
+    ys = np.asarray(df[y], np.float64)
+    ok = np.isfinite(xs) & np.isfinite(ys) & (xs > 0 if logx else True) & (ys > 0 if logy else True)
+    xs, ys = (np.log2(xs[ok]) if logx else xs[ok]), (np.log2(ys[ok]) if logy else ys[ok])
+    seeds, g = np.unique(df[seed].to_numpy()[ok], return_inverse=True)
+    keep, slopes = _group_slopes(xs, ys, g.ravel())
+    return pd.Series(slopes, index=pd.Index(seeds[keep], name=seed), name=f"slope of {y} on {x}")
+
+
 def per_seed_slope(
     df: pd.DataFrame,
     x: str,
@@ -425,29 +445,22 @@ def per_seed_slope(
     unit: str = "",
 ) -> Estimate:
     """The preferred trend test: one OLS slope of ``y`` on ``x`` per seed (across the levels of
-    x), then a one-sample t-test over the seeds' slopes. Seeds are the independent units, so the
-    test is valid with few values per level, and the seed's shared initial weights and data
-    order cancel within its slope. Rows with a non-finite value (or non-positive under a log2)
-    are dropped; a seed with fewer than 2 distinct x left gives no slope. ``n`` is the number of
-    seeds with a slope, ``sd`` the SD of their slopes (``kind`` "one-sample")."""
+    x, ``seed_slopes``), then a one-sample t-test over the seeds' slopes. Seeds are the
+    independent units, so the test is valid with few values per level, and the seed's shared
+    initial weights and data order cancel within its slope. Rows with a non-finite value (or
+    non-positive under a log2) are dropped; a seed with fewer than 2 distinct x left gives no
+    slope. ``n`` is the number of seeds with a slope, ``sd`` the SD of their slopes."""
     _check_level(level)
-    for col in (x, y, seed):
-        if col not in df.columns:
-            raise ValueError(f"column {col!r} is not in df; allowed: one of {list(df.columns)}")
-    xs = np.asarray(df[x], np.float64)
-    ys = np.asarray(df[y], np.float64)
-    ok = np.isfinite(xs) & np.isfinite(ys) & (xs > 0 if logx else True) & (ys > 0 if logy else True)
-    xs, ys = (np.log2(xs[ok]) if logx else xs[ok]), (np.log2(ys[ok]) if logy else ys[ok])
-    _, g = np.unique(df[seed].to_numpy()[ok], return_inverse=True)
-    slopes = _group_slopes(xs, ys, g.ravel())
+    slopes = seed_slopes(df, x, y, seed, logx, logy).to_numpy()
     name = _trend_name(name, logx, logy)
     return _mean_test(slopes, null, level, name, unit, "per-seed OLS slope, t-test over seeds", "one-sample")
 
 
-def _group_slopes(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """OLS slope of y on x within each group label g (vectorized); groups with one distinct x dropped."""
+def _group_slopes(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(kept labels, slopes): OLS slope of y on x within each group label g = 0..k−1 (vectorized);
+    groups with one distinct x are not kept."""
     if len(g) == 0:
-        return np.empty(0)
+        return np.zeros(0, bool), np.empty(0)
     k = int(g.max()) + 1
     cnt = np.bincount(g, minlength=k)
     mx = np.bincount(g, x, k) / np.maximum(cnt, 1)
@@ -456,7 +469,7 @@ def _group_slopes(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
     sxx = np.bincount(g, dx * dx, k)
     sxy = np.bincount(g, dx * (y - my[g]), k)
     keep = sxx > 1e-12 * np.maximum(np.bincount(g, x * x, k), 1e-300)
-    return sxy[keep] / sxx[keep]
+    return keep, sxy[keep] / sxx[keep]
 
 
 def _spearman_of_ranks(rx: np.ndarray):

@@ -6,11 +6,25 @@ multiplicity control, rendered as MyST admonitions and published as machine-read
     fam.add("bs-large-batch-gap", "Larger batches reach a worse test ELBO",
             {"fixed epochs": S.per_seed_slope(ep, "batch_size", "test_elbo", logx=True, unit="nats"),
              "fixed updates": S.per_seed_slope(up, "batch_size", "test_elbo", logx=True, unit="nats")},
-            direction=-1, delta=0.5, condition="the budget", interaction=S.welch(slopes_ep, slopes_up),
+            direction=-1, delta=0.5, condition="the budget",
+            interaction=S.paired(S.seed_slopes(ep, "batch_size", "test_elbo", logx=True),
+                                 S.seed_slopes(up, "batch_size", "test_elbo", logx=True)),
             what_to_do={"supported": "Keep batches small when epochs are fixed.", "inconclusive": "..."})
     fam.not_run("bs-lars", "LARS rescues large batches", parameter="optimizers", value="lars")
     fam.finalize()      # Holm across the chapter's tests, then every outcome
     fam.publish()       # in the notebook: glue <id> (Markdown) and <id>-json, and display each
+
+In the chapter's Markdown, paste a verdict where it belongs (the publishing cell can be tagged
+``remove-output``; glue still works):
+
+    :::{glue:md} bs-large-batch-gap
+    :format: myst
+    :::
+
+``:format: myst`` is needed: ``{glue:md}`` parses as CommonMark by default, whatever the global
+setting. The plain ``{glue}`` directive, and the displayed cell output, follow MyST-NB's
+``nb_render_markdown_format`` (``sphinx: config: nb_render_markdown_format: myst`` in
+``_config.yml``); with the default (commonmark) they show the directive as text.
 
 Outcomes (exactly these strings):
 

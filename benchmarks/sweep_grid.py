@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from vae_utils.experiments import default_store, sweep
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]

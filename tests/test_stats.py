@@ -249,7 +249,7 @@ def test_log_mean_is_the_geometric_mean_and_its_interval_never_goes_below_zero()
     assert e.p == pytest.approx(stats.ttest_1samp(logs, 0.0).pvalue)
     wide = S.log_mean([1e-3, 1e3, 5.0])
     assert 0 < wide.low < wide.estimate < wide.high
-    assert 0 < wide.at_level(0.9999).low
+    assert wide.at_level(0.9999).low > 0
 
 
 def test_log_mean_refuses_a_non_positive_null():

@@ -207,7 +207,7 @@ def test_conditions_with_the_same_outcome_give_that_outcome():
 def test_differing_outcomes_with_a_significant_interaction_depend_on_the_condition():
     """Supported with fixed epochs, equivalent with fixed updates, and the gaps differ (interaction
     interval excludes 0 after Holm over the three tests): 'depends on the budget'."""
-    v, fam = _budget_family(est(-2.0, se=0.3), est(0.0, se=0.1), interaction=est(-2.0, se=0.3))
+    v, _fam = _budget_family(est(-2.0, se=0.3), est(0.0, se=0.1), interaction=est(-2.0, se=0.3))
     assert v.condition_outcomes == {"fixed epochs": V.SUPPORTED, "fixed updates": V.EQUIVALENT}
     assert v.depends_on == "the budget" and v.label == "depends on the budget"
     assert v.outcome == V.INCONCLUSIVE and v.family_size == 3

@@ -221,14 +221,14 @@ def test_a_chapter_runs_under_the_plain_papermill_cli_with_overrides(tmp_path):
     """From the repository root, `papermill chapter out -p name value` runs a chapter with the new values."""
     out = tmp_path / "outlook.ipynb"
     cmd = [str(Path(sys.executable).parent / "papermill"), "chapters/10_outlook.ipynb", str(out)]
-    cmd += ["-p", "batch_sizes", "32,128", "-p", "epochs", "2", "--cwd", str(REPO)]
+    cmd += ["-y", "batch_sizes: [32, 128]", "-p", "epochs", "2", "--cwd", str(REPO)]
     env = dict(os.environ, VAE_BOOK_FIGURES=str(tmp_path / "figures"))
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     nb = nbformat.read(out, as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and 'batch_sizes = "32,128"' in injected[0].source
+    assert injected and "batch_sizes = [32, 128]" in injected[0].source
     glued = {
         o["metadata"]["scrapbook"]["name"]: o["data"]
         for c in nb.cells

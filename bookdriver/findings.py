@@ -1,0 +1,151 @@
+"""Findings: every verdict of the executed chapters, collected for the pages that summarise them.
+
+Each chapter publishes its verdicts with ``vae_utils.verdicts.publish``: the verdict's JSON is glued
+under ``<id>-json`` with the mime type ``application/vnd.vae-verdict+json``. After the chapters have
+executed, this module reads those outputs from the execution cache (before Sphinx runs) and gives
+
+* ``verdicts.json``: the machine-readable list (served at ``<html>/_static/verdicts.json``);
+* the Markdown of the Findings page: every verdict, grouped by chapter, with its outcome, what to
+  do, the effect and its interval, and a link to the section that tests it;
+* substitutions for hand-written pages (the landing page, the recipe, the conclusion) that state
+  an outcome or a number: ``{{ v_bs_large_batch_gap }}`` reads "supported" (a link to the section),
+  ``{{ v_bs_large_batch_gap_effect }}`` the effect with its interval, ``{{ ..._todo }}`` what to do.
+  A page names verdicts, never types their outcome, so its text cannot drift from the data. A
+  verdict whose chapter did not run (or that a reader's grid left out) reads "not run".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+__all__ = ["MIME_TYPE", "read_verdicts", "findings_markdown", "substitutions", "verdict_keys", "front_matter"]
+
+MIME_TYPE = "application/vnd.vae-verdict+json"  # vae_utils.verdicts.MIME_TYPE (the driver stays light)
+OUTCOME_WORDS = {
+    "supported": "supported",
+    "opposite": "the opposite holds",
+    "equivalent": "no effect that matters",
+    "inconclusive": "inconclusive",
+    "not testable": "not testable here",
+    "not run": "not run",
+}
+_KEY = re.compile(r"\{\{\s*(v_[a-z0-9_]+?)(_outcome|_effect|_todo|_claim|_scope)?\s*\}\}")
+
+
+def verdicts_in(nb) -> list[dict]:
+    """The verdict records glued in one executed notebook, in order."""
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = out.get("data", {})
+            if MIME_TYPE in data:
+                record = data[MIME_TYPE]
+                found.append(json.loads(record) if isinstance(record, str) else dict(record))
+    return found
+
+
+def read_verdicts(cache_path: Path, notebooks: dict[str, object]) -> list[dict]:
+    """Every verdict of the ``notebooks`` (stem -> staged notebook) found executed in the cache.
+
+    A chapter that is not in the cache (it failed, or was skipped) contributes nothing."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(cache_path))
+    verdicts = []
+    for stem, nb in notebooks.items():
+        try:
+            record = cache.match_cache_notebook(nb)
+        except KeyError:
+            continue
+        found = verdicts_in(cache.get_cache_bundle(record.pk).nb)
+        verdicts.extend({**v, "chapter": v.get("chapter") or stem, "page": stem} for v in found)
+    return verdicts
+
+
+def _num(x, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:.{digits}g}".replace("-", "−")
+
+
+def effect_text(v: dict) -> str:
+    """'−0.26 nats per doubling (95% CI −0.36 to −0.16)' from a verdict record, or ''."""
+    if v.get("estimate") is None:
+        return ""
+    unit = f" {v['unit']}" if v.get("unit") else ""
+    level = f"{100 * v['level']:.4g}%" if v.get("level") else ""
+    if v.get("low") is None:
+        return f"{_num(v['estimate'])}{unit}"
+    return f"{_num(v['estimate'])}{unit} ({level} CI {_num(v['low'])} to {_num(v['high'])})"
+
+
+def _link(v: dict, text: str) -> str:
+    return f"[{text}](#{v['anchor']})" if v.get("anchor") else text
+
+
+def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | None = None) -> str:
+    """The Findings page body: one section per chapter, one entry per verdict."""
+    titles = chapter_titles or {}
+    lines = []
+    for page in dict.fromkeys(v["page"] for v in verdicts):
+        lines += [f"## {{doc}}`{titles.get(page, page)} <{page}>`", ""]
+        for v in (v for v in verdicts if v["page"] == page):
+            outcome = OUTCOME_WORDS.get(v["outcome"], v["outcome"])
+            ref = f"{{ref}}`{outcome} <{v['anchor']}>`" if v.get("anchor") else outcome
+            lines.append(f"- **{v['claim']}**: {ref}.")
+            if v.get("what_to_do"):
+                lines.append(f"  *What to do:* {v['what_to_do']}")
+            detail = "; ".join(
+                x
+                for x in (effect_text(v), f"Δ = {_num(v['delta'])}" if v.get("delta") else "", v.get("scope") or "")
+                if x
+            )
+            if detail:
+                lines.append(f"  <small>{detail}.</small>")
+        lines.append("")
+    if not verdicts:
+        lines.append("No chapter of this build published a verdict.")
+    return "\n".join(lines) + "\n"
+
+
+def verdict_keys(text: str) -> set[str]:
+    """The verdict substitution keys a page uses (``v_<id>`` with '-' as '_')."""
+    return {m.group(1) for m in _KEY.finditer(text)}
+
+
+def substitutions(verdicts: list[dict], wanted: set[str] = frozenset()) -> dict[str, str]:
+    """``{v_<id>: outcome with a link, v_<id>_outcome, _effect, _todo, _claim, _scope}`` for every
+    verdict, and "not run" entries for ``wanted`` keys no verdict provides."""
+    subs = {}
+    for v in verdicts:
+        key = "v_" + v["id"].replace("-", "_")
+        outcome = OUTCOME_WORDS.get(v["outcome"], v["outcome"])
+        ref = f"{{ref}}`{outcome} <{v['anchor']}>`" if v.get("anchor") else outcome
+        subs |= {
+            key: ref,
+            f"{key}_outcome": outcome,
+            f"{key}_effect": effect_text(v) or "no estimate",
+            f"{key}_todo": v.get("what_to_do") or "",
+            f"{key}_claim": v["claim"],
+            f"{key}_scope": v.get("scope") or "",
+        }
+    for key in wanted - {k for k in subs if not k.endswith(("_outcome", "_effect", "_todo", "_claim", "_scope"))}:
+        subs |= {key: "not run", f"{key}_outcome": "not run", f"{key}_effect": "not run in this build"}
+        subs |= {f"{key}_todo": "", f"{key}_claim": "", f"{key}_scope": ""}
+    return subs
+
+
+def front_matter(text: str, subs: dict[str, str]) -> str:
+    """``text`` (a MyST Markdown page) with ``subs`` added to its front matter's substitutions."""
+    import yaml
+
+    meta, body = {}, text
+    if text.startswith("---\n"):
+        end = text.index("\n---\n", 4)
+        meta, body = yaml.safe_load(text[4:end]) or {}, text[end + 5 :]
+    myst = meta.setdefault("myst", {})
+    myst["substitutions"] = {**myst.get("substitutions", {}), **subs}
+    return "---\n" + yaml.safe_dump(meta, sort_keys=True, allow_unicode=True) + "---\n" + body

@@ -1,0 +1,198 @@
+"""Training configuration: one frozen, validated dataclass per run. No TensorFlow import here.
+
+    from vae_utils.config import TrainConfig
+    TrainConfig(dataset="digits", batch_size=64, learning_rate=1e-3)   # raises ValueError on bad input
+    TrainConfig.from_dict({"learning_rate": "1e-3", "hidden_units": "256,128"})  # from YAML, JSON, a CLI
+
+Every field is checked when the config is made; a bad value raises ``ValueError`` whose
+message names the field, the value and what is allowed. Values are also put in one canonical
+form there (the only place the project does it): integers in float fields become floats, numpy
+scalars Python numbers, ``hidden_units`` a tuple. So ``beta=1`` and ``beta=1.0`` are one config
+with one run id, however it was written. ``from_dict`` also reads text, as YAML, a command line
+or a papermill parameter gives it: "1e-3" a number, "256,128" two widths, "learned" None.
+Kept free of TensorFlow so that sweeps, the CLI and the book driver can validate grids
+without paying the ~6 s import; the project's TensorFlow-free constants live here too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from .data import DATASETS, TRAIN_SIZES
+
+__all__ = [
+    "TrainConfig",
+    "FIELDS",
+    "OPTIMIZERS",
+    "LR_SCHEDULES",
+    "KL_SCHEDULES",
+    "ACTIVE_THRESHOLD",
+    "MAX_SEED",
+    "fail",
+]
+
+KL_SCHEDULES = ("constant", "linear", "cyclical", "free_bits")
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
+LR_SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
+ACTIVE_THRESHOLD = 0.01  # a latent unit is active when Var_x(E_q[z_u]) exceeds this (Burda et al. 2016)
+MAX_SEED = 2**31 - 1  # TensorFlow's seeds are int32
+FLOAT_FIELDS = ("learning_rate", "beta", "kl_ratio", "free_bits", "momentum", "weight_decay", "decoder_variance")
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _number(text: str, want_int: bool):
+    try:
+        return int(text) if want_int else float(text)
+    except ValueError:
+        return text  # left as it is: validation names the field
+
+
+def _parse(name: str, v, default):
+    """A config value given as text (YAML, a command line, papermill) as the value it stands for."""
+    if not isinstance(v, str):
+        return v
+    if name == "hidden_units":
+        return tuple(_number(u.strip(), True) for u in v.split(",") if u.strip())
+    if name == "decoder_variance" and v.strip().lower() in ("learned", "none", "null"):
+        return None
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return _number(v.strip(), want_int=isinstance(default, int) and name not in FLOAT_FIELDS)
+    return v
+
+
+def _canonical(name: str, v):
+    """The one normalisation of a config value (see the module docstring); never validates."""
+    if isinstance(v, np.generic):  # numpy scalars hash and serialise like Python numbers
+        v = v.item()
+    if name == "hidden_units":
+        if _is_int(v):
+            return (int(v),)
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return tuple(u.item() if isinstance(u, np.generic) else u for u in v)
+        return v
+    if name in FLOAT_FIELDS and _is_int(v):
+        return float(v)
+    return v
+
+
+def fail(name, value, allowed):
+    """Raise the project's bad-input error: the field, the value, what is allowed."""
+    raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one training run. Validated on creation; hashable; ``asdict``-able."""
+
+    dataset: str = "digits"  # one of DATASETS
+    batch_size: int = 64  # examples per update; 1 .. training-set size
+    learning_rate: float = 1e-3  # peak learning rate
+    optimizer: str = "adam"  # sgd, momentum (SGD + 0.9 momentum), rmsprop, adam, adamw
+    epochs: int = 30  # passes over the training set (the last partial batch is dropped)
+    seed: int = 0  # initial weights, shuffles, binarization and sampling noise
+    latent_dim: int = 8  # latent dimensions
+    hidden_units: tuple[int, ...] = (256,)  # encoder widths; the decoder mirrors them
+    beta: float = 1.0  # KL weight; 1 is the ELBO
+    kl_schedule: str = "constant"  # constant, linear (warm-up), cyclical, free_bits
+    kl_warmup_epochs: int = 10  # linear: epochs to ramp the KL weight from 0 to beta
+    kl_cycles: int = 4  # cyclical: number of cycles M over the run (Fu et al. 2019)
+    kl_ratio: float = 0.5  # cyclical: fraction R of each cycle spent ramping up
+    free_bits: float = 0.25  # free_bits: nats per latent dimension below which KL is not penalized
+    lr_schedule: str = "constant"  # constant, warmup (linear, then constant), cosine (to 0), warmup_cosine
+    lr_warmup_epochs: int = 5  # warmup and warmup_cosine: epochs of linear warm-up
+    momentum: float = 0.9  # momentum optimizer only
+    weight_decay: float = 0.004  # adamw only (the Keras default)
+    decoder_variance: float | None = 1.0  # Gaussian data: fixed decoder variance; None: learned
+    eval_k: int = 500  # importance samples for the test NLL (IWAE bound)
+    split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
+
+    def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(self, f.name, _canonical(f.name, getattr(self, f.name)))
+        self._validate()
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """A config from a mapping whose values may be text (YAML, JSON, a record, a command line).
+
+        Unknown keys raise ValueError naming them and the known fields."""
+        if not isinstance(values, dict):
+            fail("config", values, "a mapping of TrainConfig fields to values")
+        defaults = {f.name: f.default for f in fields(cls)}
+        unknown = sorted(set(values) - set(defaults))
+        if unknown:
+            raise ValueError(
+                f"config field(s) {', '.join(map(repr, unknown))} are not known; allowed: {', '.join(defaults)}"
+            )
+        return cls(**{k: _parse(k, v, defaults[k]) for k, v in values.items()})
+
+    def _validate(self):
+        c = self
+        if c.dataset not in DATASETS:
+            fail("dataset", c.dataset, ", ".join(DATASETS))
+        for name in (
+            "batch_size",
+            "epochs",
+            "latent_dim",
+            "kl_warmup_epochs",
+            "kl_cycles",
+            "lr_warmup_epochs",
+            "eval_k",
+        ):
+            v = getattr(c, name)
+            if not _is_int(v) or v < 1:
+                fail(name, v, "an integer >= 1")
+        for name in ("seed", "split_seed"):
+            v = getattr(c, name)
+            if not _is_int(v) or not 0 <= v <= MAX_SEED:
+                fail(name, v, f"an integer from 0 to {MAX_SEED} (2**31 - 1)")
+        n_train = TRAIN_SIZES[c.dataset]
+        if c.batch_size > n_train:
+            fail("batch_size", c.batch_size, f"1 .. {n_train} (the {c.dataset} training set)")
+        if not _is_real(c.learning_rate) or not math.isfinite(c.learning_rate) or c.learning_rate <= 0:
+            fail("learning_rate", c.learning_rate, "a finite number > 0")
+        if not isinstance(c.optimizer, str) or c.optimizer not in OPTIMIZERS:
+            fail("optimizer", c.optimizer, ", ".join(OPTIMIZERS))
+        if not isinstance(c.kl_schedule, str) or c.kl_schedule not in KL_SCHEDULES:
+            fail("kl_schedule", c.kl_schedule, ", ".join(KL_SCHEDULES))
+        if not isinstance(c.lr_schedule, str) or c.lr_schedule not in LR_SCHEDULES:
+            fail("lr_schedule", c.lr_schedule, ", ".join(LR_SCHEDULES))
+        if not _is_real(c.beta) or not math.isfinite(c.beta) or c.beta < 0:
+            fail("beta", c.beta, "a finite number >= 0")
+        if not _is_real(c.free_bits) or not math.isfinite(c.free_bits) or c.free_bits < 0:
+            fail("free_bits", c.free_bits, "a finite number >= 0")
+        if not _is_real(c.kl_ratio) or not 0 < c.kl_ratio <= 1:
+            fail("kl_ratio", c.kl_ratio, "a number in (0, 1]")
+        if not _is_real(c.momentum) or not 0 <= c.momentum < 1:
+            fail("momentum", c.momentum, "a number in [0, 1)")
+        if not _is_real(c.weight_decay) or not math.isfinite(c.weight_decay) or c.weight_decay < 0:
+            fail("weight_decay", c.weight_decay, "a finite number >= 0")
+        if c.decoder_variance is not None and (
+            not _is_real(c.decoder_variance) or not math.isfinite(c.decoder_variance) or c.decoder_variance <= 0
+        ):
+            fail("decoder_variance", c.decoder_variance, "a finite number > 0, or None (learned)")
+        if not isinstance(c.hidden_units, tuple) or not all(_is_int(u) and u >= 1 for u in c.hidden_units):
+            fail("hidden_units", c.hidden_units, "a tuple of integers >= 1 (may be empty: linear maps)")
+
+    def model_config(self, input_dim: int, likelihood: str):
+        from .model import ModelConfig  # imports Keras: only when a model is built
+
+        return ModelConfig(input_dim, self.latent_dim, self.hidden_units, likelihood, self.decoder_variance)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden_units"] = list(self.hidden_units)
+        return d
+
+
+FIELDS = tuple(f.name for f in fields(TrainConfig))  # in declaration order: the config columns of every table

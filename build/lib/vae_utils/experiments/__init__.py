@@ -1,0 +1,17 @@
+"""Experiments: grids of training runs through a papermill template, cached in a results store.
+
+    from vae_utils.experiments import sweep, default_store, load_results, load_histories
+    df = sweep({"batch_size": [32, 64], "seeds": [0, 1, 2]}, out=default_store("demo"))
+    runs = load_results(default_store("demo"))          # one row per run in the store
+
+Modules: ``grid`` (a grid's configs, where results go), ``store`` (one directory per run, written
+atomically, locked while trained), ``runner`` (``sweep``: papermill kernels over slices of the
+grid, local or on Dask), ``results`` (a store as pandas tables) and the template ``train_vae.ipynb``
+(package data). The science toolkit does not import this subpackage; it imports the toolkit.
+"""
+
+from .grid import default_store, expand_grid
+from .results import load_histories, load_results, load_step_losses
+from .runner import sweep
+
+__all__ = ["sweep", "expand_grid", "default_store", "load_results", "load_histories", "load_step_losses"]

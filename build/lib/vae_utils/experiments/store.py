@@ -1,0 +1,301 @@
+"""The results store of a sweep: one directory per run, written atomically, locked while trained.
+
+    from vae_utils.experiments import store
+    store.run_id(config)                          # hash of the config + the training code
+    with store.claim(out, config) as run:          # run.skip when complete or taken
+        if not run.skip:
+            run.record(train(config))              # or run.record_failure(error, traceback_text)
+
+Layout of a store ``out``::
+
+    out/runs/<run_id>/record.json        config, metrics, per-epoch history, status, error, timings,
+                                         library versions; written last (temp file + os.replace), so
+                                         its presence is the completion marker
+    out/runs/<run_id>/step_loss.parquet  the training loss of every update
+    out/runs/<run_id>/train_vae.ipynb    the executed notebook that trained it (a hard link)
+    out/runs/<run_id>/lock               flock()ed while a process trains the run
+    out/notebooks/<sweep>-w<k>-<n>.ipynb executed notebooks, one per kernel (a slice of runs)
+    out/workers/<sweep>-w<k>.json        heartbeat of a kernel: its pid and the run it is training
+    out/sweeps/<sweep>.json              manifest of one ``sweep`` call: its runs, kernels, summary
+
+A run's identity (``run_id``) is a hash of its fully resolved config and of
+``vae_utils.provenance.training_version()``: the code of the modules training imports and of this
+template. A changed module gives new run ids; an unchanged one finds the old records. Records are
+JSON (non-finite numbers as null), the step losses Parquet; never pickle.
+
+Locks are ``fcntl.flock`` on ``runs/<run_id>/lock``: the kernel releases them when it dies
+(even by SIGKILL), so a crash never leaves a run locked, and two sweeps on one store never
+train the same run at once. Without NFS-safe flock, use one store per machine. ``fcntl`` is
+POSIX: training into a store needs Linux or macOS (Windows through WSL); reading one works anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import socket
+import time
+from pathlib import Path
+
+from ..provenance import training_version, versions
+
+__all__ = [
+    "SCHEMA",
+    "DONE",
+    "run_id",
+    "run_dir",
+    "read_record",
+    "is_done",
+    "claim",
+    "Run",
+    "write_json",
+    "read_json",
+    "write_heartbeat",
+    "is_locked",
+    "try_lock",
+    "read_runs",
+    "die_with_parent",
+]
+
+SCHEMA = 1  # record format; part of the training version
+DONE = ("ok", "diverged")  # statuses that are results; "failed" runs are retried by the next sweep
+
+
+# -- identity -------------------------------------------------------------------------------
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel SIGKILLed the moment its parent (papermill) dies, so that a killed
+    sweep leaves no orphaned kernel finishing a run; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def run_id(config, version: str | None = None) -> str:
+    """Identity of a run: hash of the resolved config (every field, defaults included) and the training code."""
+    payload = {"config": config.to_dict(), "code": version or training_version()}
+    blob = json.dumps(payload, sort_keys=True, allow_nan=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def _finite(x):
+    """JSON-safe: NaN/inf to None, numpy scalars and arrays to Python values."""
+    if isinstance(x, dict):
+        return {str(k): _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):  # numpy scalar or array
+        return _finite(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def write_json(path: str | os.PathLike, obj, durable: bool = True) -> None:
+    """Write JSON atomically: a temporary file in the same directory, then os.replace.
+
+    ``durable``: fsync before the rename, so a power cut cannot leave an empty file under the
+    final name (a killed process cannot either way: the rename is atomic)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(_finite(obj), f, indent=1, allow_nan=False)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: str | os.PathLike):
+    """The parsed file, or None when it is missing or not valid JSON (half-written by a foreign tool)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def run_dir(out, rid: str) -> Path:
+    return Path(out) / "runs" / rid
+
+
+def read_record(out, rid: str) -> dict | None:
+    """A run's record if it is complete, else None (missing, partial or unreadable: the run is re-run)."""
+    rec = read_json(run_dir(out, rid) / "record.json")
+    if not isinstance(rec, dict) or rec.get("complete") is not True or rec.get("run_id") != rid:
+        return None
+    return rec
+
+
+def is_done(rec: dict | None, sweep_id: str | None = None) -> bool:
+    """True when a record ends the run: ok or diverged; failed only within the sweep that failed it."""
+    if rec is None:
+        return False
+    return rec["status"] in DONE or (sweep_id is not None and rec.get("sweep_id") == sweep_id)
+
+
+def try_lock(path: Path):
+    """An open file holding an exclusive flock on ``path``, or None when another process holds it."""
+    import fcntl  # POSIX only: imported here, so reading a store works on every platform
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def unlock(fd) -> None:
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def is_locked(out, rid: str) -> bool:
+    """Whether some process trains the run now."""
+    fd = try_lock(run_dir(out, rid) / "lock")
+    if fd is None:
+        return True
+    unlock(fd)
+    return False
+
+
+def write_heartbeat(out, sweep_id: str, worker: str, **info) -> None:
+    """The kernel's heartbeat, read by its supervisor for the per-run timeout and crash reports."""
+    if out and worker:
+        d = Path(out) / "workers"
+        d.mkdir(parents=True, exist_ok=True)
+        write_json(d / f"{sweep_id}-{worker}.json", {"pid": os.getpid(), "time": time.time(), **info}, durable=False)
+
+
+def read_runs(runs_json: str) -> list[dict]:
+    """The slice of runs a kernel trains: a JSON list of config dicts, or a path to a file holding one."""
+    text = runs_json.strip()
+    if not text.startswith("["):
+        text = Path(text).read_text()
+    runs = json.loads(text)
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise ValueError(f"runs_json={runs_json[:80]!r} is not allowed; allowed: a JSON list of config dicts")
+    return runs
+
+
+# -- a run, claimed ---------------------------------------------------------------------------
+
+
+class Run:
+    """One claimed run: its lock is held until the ``claim`` block ends. ``skip``: nothing to do."""
+
+    def __init__(self, out, config, sweep_id="", worker="", notebook="", version=None):
+        self.out, self.config, self.sweep_id, self.worker, self.notebook = out, config, sweep_id, worker, notebook
+        self.version = version or training_version()
+        self.run_id = run_id(config, self.version)
+        self.dir = run_dir(out, self.run_id) if out else None
+        self.skip = False
+        self.result = None
+        self.started = time.time()
+        self._fd = None
+
+    def _acquire(self) -> None:
+        if self.dir is None:
+            return
+        if is_done(read_record(self.out, self.run_id), self.sweep_id):
+            self.skip = True
+            return
+        self._fd = try_lock(self.dir / "lock")
+        # look again under the lock: another process may have finished it in between
+        if self._fd is None or is_done(read_record(self.out, self.run_id), self.sweep_id):
+            self.skip = True
+            return
+        self.started = time.time()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+        write_heartbeat(self.out, self.sweep_id, self.worker, run_id=self.run_id, started=self.started)
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            unlock(self._fd)
+            self._fd = None
+        if not self.skip:
+            write_heartbeat(self.out, self.sweep_id, self.worker, run_id=None)
+
+    def _base(self, status: str) -> dict:
+        return {
+            "schema": SCHEMA,
+            "run_id": self.run_id,
+            "code_version": self.version,
+            "sweep_id": self.sweep_id,
+            "status": status,
+            "config": self.config.to_dict(),
+            "started": self.started,
+            "finished": time.time(),
+            "run_wall_s": time.time() - self.started,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "worker": self.worker,
+            "notebook": self.notebook,
+            "versions": versions(),
+        }
+
+    def record(self, result) -> dict:
+        """Write the record of a finished ``TrainResult`` (ok or diverged); the record goes last."""
+        self.result = result
+        m = result.metrics
+        rec = self._base("diverged" if m["diverged"] else "ok")
+        rec.update(
+            error=f"diverged at epoch {m['diverged_epoch']}, step {m['diverged_step']} ({m.get('divergence')} not finite)"
+            if m["diverged"]
+            else None,
+            traceback=None,
+            metrics=m,
+            history={c: result.history[c].tolist() for c in result.history.columns},
+            step_loss="step_loss.parquet",
+            complete=True,
+        )
+        if self.dir is not None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            losses = [float(v) for v in (result.step_loss if result.step_loss is not None else [])]
+            tmp = self.dir / f".step_loss.{os.getpid()}.tmp"
+            pq.write_table(pa.table({"step": list(range(1, len(losses) + 1)), "loss": losses}), tmp)
+            os.replace(tmp, self.dir / "step_loss.parquet")
+            write_json(self.dir / "record.json", rec)
+        return rec
+
+    def record_failure(self, error: str, traceback: str = "") -> dict:
+        """Write a failed record: the error's last line and its traceback."""
+        rec = self._base("failed")
+        rec.update(error=error, traceback=traceback, metrics={}, history={}, step_loss=None, complete=True)
+        if self.dir is not None:
+            write_json(self.dir / "record.json", rec)
+        return rec
+
+
+@contextlib.contextmanager
+def claim(out, config, sweep_id: str = "", worker: str = "", notebook: str = "", version: str | None = None):
+    """Lock a run for training; ``run.skip`` is True when it is complete already or another process has it.
+
+    With ``out=""`` nothing is locked or written: the run is trained for display only.
+    """
+    run = Run(out, config, sweep_id, worker, notebook, version)
+    try:
+        run._acquire()
+        yield run
+    finally:
+        run._release()

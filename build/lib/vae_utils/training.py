@@ -1,0 +1,412 @@
+"""Train a VAE from one frozen ``TrainConfig``: a compiled, deterministic loop.
+
+    from vae_utils import TrainConfig, train
+    result = train(TrainConfig(dataset="digits", batch_size=64, learning_rate=1e-3, epochs=30))
+    result.history      # one row per epoch: loss, reconstruction_loss, kl_loss, val_elbo, ...
+    result.metrics      # test_elbo, test_nll (IWAE), active_units, samples_per_s, diverged, ...
+
+Speed: a whole epoch runs inside one ``tf.function`` (shuffle, dynamic binarization,
+forward, backward and update for every step), so Python is entered once per epoch, not
+once per step as in ``model.fit`` with a custom ``train_step``.
+
+Determinism: initial weights, shuffles, binarization and reparameterization noise are
+all drawn from ``config.seed`` (stateless ops keyed by seed and epoch), and
+TensorFlow op determinism is on, so one config gives a bit-identical history on one machine.
+
+Divergence is a result: when the training loss turns NaN or infinite the epoch stops at
+that step, ``metrics["diverged"]`` is True with the epoch and step recorded (and
+``metrics["divergence"]`` says what broke: the training loss, the validation ELBO, or a
+held-out bound that is not finite), and the call returns normally.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from .config import LR_SCHEDULES, OPTIMIZERS, TrainConfig, fail
+from .data import Dataset, binarize, binarize_tensor, load_dataset
+from .evaluation import check_array, evaluate
+from .model import VAE, ModelConfig, build_vae, reparameterize
+from .objective import kl_weight, negative_elbo
+
+tf.get_logger().setLevel("ERROR")  # runs of new graph shapes retrace on purpose (see _Trainer): no warnings
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "OPTIMIZERS",
+    "LR_SCHEDULES",
+    "make_optimizer",
+    "learning_rate_at",
+    "step_noise",
+    "activation_memory_mb",
+]
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns."""
+
+    config: TrainConfig
+    history: pd.DataFrame  # one row per epoch
+    metrics: dict  # held-out metrics, cost, divergence
+    model: VAE = field(repr=False)  # the trained encoder/decoder
+    step_loss: np.ndarray = field(repr=False, default=None)  # training loss of every update, in order
+
+
+def make_optimizer(config: TrainConfig):
+    """The Keras optimizer of ``config``; its learning rate is set at every step by the loop."""
+    o, lr = config.optimizer, config.learning_rate
+    if o == "sgd":
+        return keras.optimizers.SGD(lr)
+    if o == "momentum":
+        return keras.optimizers.SGD(lr, momentum=config.momentum)
+    if o == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    if o == "adam":
+        return keras.optimizers.Adam(lr)
+    return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
+
+
+def learning_rate_at(schedule, step, learning_rate, warmup_steps, total_steps):
+    """Learning rate at optimizer ``step`` (0-based); works on tensors and numbers.
+
+    1) warm-up (``warmup``, ``warmup_cosine``): linear from lr/W to lr over the first W steps;
+    2) then constant (``warmup``), or cosine decay towards 0, reached at step T = epochs x steps_per_epoch,
+       one past the last update (``cosine``, ``warmup_cosine``).
+    """
+    step = tf.cast(step, tf.float32)
+    lr = tf.cast(learning_rate, tf.float32)
+    if schedule == "constant":
+        return lr
+    warm = tf.cast(warmup_steps, tf.float32) if schedule.startswith("warmup") else tf.constant(0.0)
+    factor = tf.minimum(1.0, (step + 1.0) / tf.maximum(warm, 1.0))
+    if schedule in ("cosine", "warmup_cosine"):
+        progress = tf.clip_by_value((step - warm) / tf.maximum(tf.cast(total_steps, tf.float32) - warm, 1.0), 0.0, 1.0)
+        factor = factor * 0.5 * (1.0 + tf.cos(math.pi * progress))
+    return lr * factor
+
+
+def _check_data(data: Dataset, config: TrainConfig):
+    if not isinstance(data, Dataset):
+        fail("data", type(data).__name__, "a vae_utils.Dataset (or None: load config.dataset)")
+    for split in ("train", "val", "test"):
+        check_array(f"data.{split}", getattr(data, split), dim=data.dim if split != "train" else None)
+    if data.likelihood == "bernoulli" and (data.train.min() < 0 or data.train.max() > 1):
+        fail("data.train", "values outside [0, 1]", "intensities in [0, 1] for Bernoulli data")
+    if config.batch_size > len(data.train):
+        fail("batch_size", config.batch_size, f"1 .. {len(data.train)} (the training set)")
+
+
+class _Trainer:
+    """A model, an optimizer and one compiled epoch function, reused by every run of the same graph.
+
+    Tracing a ``tf.function`` costs more than training a small VAE for an epoch, so runs that
+    differ only in numbers (seed, learning rate, beta, schedule lengths) share one trace: the
+    numbers enter as tensors, and each run starts by loading freshly seeded initial weights and
+    zeroed optimizer slots. Results are identical to a fresh trainer's.
+    """
+
+    def __init__(self, model_config: ModelConfig, config: TrainConfig, n_train: int):
+        self.vae = build_vae(model_config, seed=0)
+        self.optimizer = make_optimizer(config)
+        self.optimizer.build(self.vae.trainable_variables)
+        self.run_epoch = _compile_epoch(self.vae, self.optimizer, config, n_train)
+
+    def reset(self, initial: VAE):
+        self.vae.set_weights(initial.get_weights())
+        for v in self.optimizer.variables:  # iterations, slots (momenta, velocities) to zero
+            v.assign(np.zeros(v.shape, v.dtype))
+
+
+def _compile_step(vae, optimizer, config: TrainConfig):
+    """One update on a batch ``xb`` with noise ``eps``: the loss of ``objective.negative_elbo``."""
+    variables = vae.trainable_variables
+    kl_schedule, lr_schedule = config.kl_schedule, config.lr_schedule
+
+    def step(xb, eps, step, h):
+        if lr_schedule != "constant":
+            optimizer.learning_rate.assign(
+                learning_rate_at(lr_schedule, step, h["learning_rate"], h["lr_warmup_steps"], h["total_steps"])
+            )
+        weight = kl_weight(
+            kl_schedule, step, h["total_steps"], h["beta"], h["kl_warmup_steps"], h["kl_cycles"], h["kl_ratio"]
+        )
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var = vae.posterior(xb, training=True)
+            decoded = vae.decoder(reparameterize(z_mean, z_log_var, eps), training=True)
+            loss, recon, kl = negative_elbo(
+                xb,
+                decoded,
+                z_mean,
+                z_log_var,
+                vae.likelihood,
+                beta=weight,
+                log_var=vae.decoder_log_var,
+                free_bits=h["free_bits"] if kl_schedule == "free_bits" else None,
+            )
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss, recon, kl
+
+    return step
+
+
+def _compile_epoch(vae, optimizer, config: TrainConfig, n: int):
+    """The compiled epoch: every update of one pass over the data inside one ``tf.function``."""
+    bs, bernoulli, latent_dim = config.batch_size, vae.likelihood == "bernoulli", vae.config.latent_dim
+    step = _compile_step(vae, optimizer, config)
+
+    @tf.function
+    def run_epoch(x_train, epoch, seed, steps_per_epoch, h):
+        # 1) the epoch's randomness up front, keyed by (seed, epoch): shuffle, binarization, noise
+        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
+        x_epoch = tf.gather(x_train, order[: steps_per_epoch * bs])
+        if bernoulli:  # dynamic binarization (Burda et al. 2016)
+            x_epoch = binarize_tensor(x_epoch, tf.stack([seed + 7919, epoch]))
+        noise = tf.random.stateless_normal(
+            tf.stack([steps_per_epoch, bs, latent_dim]), seed=tf.stack([seed + 104729, epoch])
+        )
+        if config.lr_schedule == "constant":
+            optimizer.learning_rate.assign(h["learning_rate"])
+
+        # 2) the updates, until the epoch ends or the loss stops being finite
+        def body(i, sums, losses, finite):
+            loss, recon, kl = step(x_epoch[i * bs : (i + 1) * bs], noise[i], epoch * steps_per_epoch + i, h)
+            finite = tf.math.is_finite(loss)  # a non-finite loss ends the loop after this (void) update
+            values = tf.stack([loss, recon, kl])
+            return i + 1, sums + tf.where(finite, values, tf.zeros_like(values)), losses.write(i, loss), finite
+
+        i, sums, losses, finite = tf.while_loop(
+            lambda i, sums, losses, finite: tf.logical_and(i < steps_per_epoch, finite),
+            body,
+            (tf.constant(0), tf.zeros([3]), tf.TensorArray(tf.float32, size=steps_per_epoch), tf.constant(True)),
+        )
+        done = i - tf.cast(tf.logical_not(finite), tf.int32)  # completed (finite) updates
+        return sums, done, finite, losses.gather(tf.range(i))
+
+    return run_epoch
+
+
+_TRAINERS: dict = {}  # graph key -> _Trainer
+
+
+def _trainer(model_config: ModelConfig, config: TrainConfig, n_train: int) -> _Trainer:
+    key = (
+        model_config,
+        n_train,
+        config.batch_size,
+        config.optimizer,
+        config.momentum,
+        config.weight_decay,
+        config.kl_schedule,
+        config.lr_schedule,
+    )
+    if key not in _TRAINERS:
+        if len(_TRAINERS) >= 32:  # bound memory in long sweeps
+            _TRAINERS.pop(next(iter(_TRAINERS)))
+        _TRAINERS[key] = _Trainer(model_config, config, n_train)
+    return _TRAINERS[key]
+
+
+def _hyper(config: TrainConfig, steps_per_epoch: int) -> dict:
+    f = lambda v: tf.constant(float(v), tf.float32)
+    return {
+        "learning_rate": f(config.learning_rate),
+        "beta": f(config.beta),
+        "free_bits": f(config.free_bits),
+        "total_steps": f(config.epochs * steps_per_epoch),
+        "kl_warmup_steps": f(config.kl_warmup_epochs * steps_per_epoch),
+        "kl_cycles": f(config.kl_cycles),
+        "kl_ratio": f(config.kl_ratio),
+        "lr_warmup_steps": f(config.lr_warmup_epochs * steps_per_epoch),
+    }
+
+
+def step_noise(step_loss: np.ndarray, tail: float = 0.25) -> float:
+    """Step-to-step noise of the training loss: std of successive differences / sqrt(2),
+    over the last ``tail`` of the updates (the trend cancels in the differences)."""
+    x = np.asarray(step_loss, np.float64)
+    x = x[int(len(x) * (1 - tail)) :]
+    x = x[np.isfinite(x)]
+    return float(np.std(np.diff(x)) / math.sqrt(2)) if len(x) > 2 else float("nan")
+
+
+def activation_memory_mb(model_config: ModelConfig, batch_size: int) -> float:
+    """Estimated memory of one step's activations and their gradients (float32), in MB.
+
+    Every layer's output is kept for the backward pass and gets a gradient of the same size:
+    2 x 4 bytes x batch x (sum of layer widths, plus the input, the noise and the sample).
+    The parameter and optimizer memory does not depend on the batch and is left out.
+    """
+    c = model_config
+    widths = 2 * sum(c.hidden_units) + 5 * c.latent_dim + 2 * c.input_dim
+    return 2 * 4 * batch_size * widths / 1e6
+
+
+def _determinism_enabled() -> bool:
+    from tensorflow.python.framework import config as tf_config  # no public getter in TF 2.x
+
+    return tf_config.is_op_determinism_enabled()
+
+
+def _val_elbo(vae, x, seed):
+    """Single-sample ELBO on held-out data with fixed noise (cheap, for the per-epoch curve)."""
+    return evaluate(vae, x, k=1, seed=seed, activity=False)["elbo"]
+
+
+def _epoch_row(config, epoch, steps, examples, elapsed, sums, done, val_elbo, steps_per_epoch) -> dict:
+    means = sums / done if done else np.full(3, np.nan)
+    lr = learning_rate_at(
+        config.lr_schedule,
+        max(steps - 1, 0),
+        config.learning_rate,
+        config.lr_warmup_epochs * steps_per_epoch,
+        config.epochs * steps_per_epoch,
+    )
+    return {
+        "epoch": epoch + 1,
+        "steps": steps,
+        "examples_seen": examples,
+        "wall_time_s": elapsed,
+        "loss": float(means[0]),
+        "reconstruction_loss": float(means[1]),
+        "kl_loss": float(means[2]),
+        "val_elbo": val_elbo,
+        "learning_rate": float(lr),
+    }
+
+
+def _held_out_metrics(model, data: Dataset, config: TrainConfig, val_elbo: float) -> dict:
+    """Test ELBO, IWAE NLL, active units; the training-set ELBO for the generalization gap."""
+    test = evaluate(model, data.test, k=config.eval_k, seed=config.seed)
+    x_fit = data.train
+    if data.likelihood == "bernoulli":  # one fixed binarization of the training set
+        x_fit = binarize(x_fit, config.seed)
+    fit = evaluate(model, x_fit, k=1, seed=config.seed, activity=False)
+    return {
+        "test_elbo": test["elbo"],
+        "test_nll": test["nll"],
+        "test_reconstruction_loss": test["reconstruction_loss"],
+        "test_kl_loss": test["kl_loss"],
+        "val_elbo": val_elbo,  # the last epoch's: the same weights, data, noise and k
+        "train_elbo": fit["elbo"],
+        "active_units": test["active_units"],
+        "kl_per_dim": test["kl_per_dim"],
+    }
+
+
+def _diverged_metrics(latent_dim: int) -> dict:
+    nan = float("nan")
+    keys = ("test_elbo", "test_nll", "test_reconstruction_loss", "test_kl_loss", "val_elbo", "train_elbo")
+    return {**dict.fromkeys(keys, nan), "active_units": 0, "kl_per_dim": [nan] * latent_dim}
+
+
+@dataclass
+class _Loop:
+    """What the epoch loop leaves: the history rows, every update's loss, timings, what broke."""
+
+    rows: list = field(default_factory=list)
+    step_losses: list = field(default_factory=list)
+    steps: int = 0
+    train_time: float = 0.0  # inside the compiled epochs only
+    steady_time: float = 0.0  # the same, without the first epoch (which includes tracing)
+    steady_examples: int = 0
+    divergence: tuple | None = None  # (what, epoch, 1-based global step)
+
+
+def _run_epochs(trainer: _Trainer, data: Dataset, config: TrainConfig, steps_per_epoch: int) -> _Loop:
+    """One compiled call per epoch, then the validation ELBO; stops at the first non-finite value."""
+    loop, start = _Loop(), time.perf_counter()
+    x_train, seed, n_steps = tf.constant(data.train, tf.float32), tf.constant(config.seed), tf.constant(steps_per_epoch)
+    hyper = _hyper(config, steps_per_epoch)
+    for epoch in range(config.epochs):
+        t0 = time.perf_counter()
+        sums, done, finite, losses = trainer.run_epoch(x_train, tf.constant(epoch), seed, n_steps, hyper)
+        sums, done, finite = sums.numpy(), int(done), bool(finite)
+        dt = time.perf_counter() - t0
+        loop.train_time += dt
+        if epoch > 0:
+            loop.steady_time += dt
+            loop.steady_examples += done * config.batch_size
+        loop.steps += done
+        loop.step_losses.append(losses.numpy())
+        val_elbo = _val_elbo(trainer.vae, data.val, seed=config.seed) if finite else float("nan")
+        elapsed = time.perf_counter() - start
+        row = _epoch_row(
+            config, epoch, loop.steps, loop.steps * config.batch_size, elapsed, sums, done, val_elbo, steps_per_epoch
+        )
+        loop.rows.append(row)
+        if not finite:
+            loop.divergence = ("training loss", epoch + 1, loop.steps + 1)
+        elif not math.isfinite(val_elbo):
+            loop.divergence = ("validation ELBO", epoch + 1, loop.steps)
+        if loop.divergence:
+            break
+    return loop
+
+
+def _cost_metrics(loop: _Loop, config: TrainConfig, model_config: ModelConfig, step_loss: np.ndarray) -> dict:
+    examples = loop.steps * config.batch_size
+    return {
+        "steps": loop.steps,
+        "examples_seen": examples,
+        "train_time_s": loop.train_time,
+        "samples_per_s": loop.steady_examples / loop.steady_time
+        if loop.steady_time > 0
+        else examples / max(loop.train_time, 1e-9),
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,  # whole process
+        "activation_memory_mb": activation_memory_mb(model_config, config.batch_size),
+        "step_noise": step_noise(step_loss),
+        "eval_k": config.eval_k,
+    }
+
+
+def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
+    """Train a VAE as ``config`` says; evaluate it on held-out data. See the module docstring."""
+    # 1) inputs, the model with its seeded initial weights, and the shared compiled trainer
+    if not isinstance(config, TrainConfig):
+        fail("config", type(config).__name__, "a TrainConfig")
+    if not _determinism_enabled():
+        tf.config.experimental.enable_op_determinism()  # once: re-enabling re-instantiates compiled functions
+    data = data if data is not None else load_dataset(config.dataset, config.split_seed)
+    _check_data(data, config)
+    steps_per_epoch = len(data.train) // config.batch_size
+    model_config = config.model_config(data.dim, data.likelihood)
+    vae = build_vae(model_config, seed=config.seed)  # the initial weights, and the model returned
+    trainer = _trainer(model_config, config, len(data.train))
+    trainer.reset(vae)
+
+    # 2) the epochs
+    start = time.perf_counter()
+    loop = _run_epochs(trainer, data, config, steps_per_epoch)
+    vae.set_weights(trainer.vae.get_weights())  # hand back a model of its own; the trainer is reused
+
+    # 3) held-out metrics (none after a divergence), cost, and what broke
+    divergence = loop.divergence
+    if divergence is None:
+        held_out = _held_out_metrics(trainer.vae, data, config, loop.rows[-1]["val_elbo"])
+        if not (math.isfinite(held_out["test_elbo"]) and math.isfinite(held_out["test_nll"])):
+            divergence = ("test metrics", len(loop.rows), loop.steps)  # losses finite, the held-out bound not
+    else:
+        held_out = _diverged_metrics(config.latent_dim)
+    step_loss = np.concatenate(loop.step_losses) if loop.step_losses else np.zeros(0)
+    metrics = {
+        "diverged": divergence is not None,
+        "diverged_epoch": divergence[1] if divergence else None,
+        "diverged_step": divergence[2] if divergence else None,
+        "divergence": divergence[0] if divergence else None,  # what turned non-finite first
+        "epochs_completed": len(loop.rows) - int(loop.divergence is not None),
+        "wall_time_s": time.perf_counter() - start,
+        **_cost_metrics(loop, config, model_config, step_loss),
+        **held_out,
+    }
+    return TrainResult(config, pd.DataFrame(loop.rows), metrics, vae, step_loss)

@@ -1,0 +1,716 @@
+"""Verdicts on the source article's claims: six outcomes, decided per chapter under Holm's
+multiplicity control, rendered as MyST admonitions and published as machine-readable JSON.
+
+    from vae_utils import stats as S, verdicts as V
+    fam = V.Family("04_batch_size", scope="digits, 64-256-8 MLP, Adam, 30 epochs, 10 seeds")
+    fam.add("bs-large-batch-gap", "Larger batches reach a worse test ELBO",
+            {"fixed epochs": S.per_seed_slope(ep, "batch_size", "test_elbo", logx=True, unit="nats"),
+             "fixed updates": S.per_seed_slope(up, "batch_size", "test_elbo", logx=True, unit="nats")},
+            direction=-1, delta=0.5, condition="the budget",
+            interaction=S.paired(S.seed_slopes(ep, "batch_size", "test_elbo", logx=True),
+                                 S.seed_slopes(up, "batch_size", "test_elbo", logx=True)),
+            what_to_do={"supported": "Keep batches small when epochs are fixed.", "inconclusive": "..."})
+    fam.not_run("bs-lars", "LARS rescues large batches", parameter="optimizers", value="lars")
+    fam.finalize()      # Holm across the chapter's tests, then every outcome
+    fam.publish()       # in the notebook: glue <id> (Markdown) and <id>-json, and display each
+
+In the chapter's Markdown, paste a verdict where it belongs (the publishing cell can be tagged
+``remove-output``; glue still works):
+
+    :::{glue:md} bs-large-batch-gap
+    :format: myst
+    :::
+
+``:format: myst`` is needed: ``{glue:md}`` parses as CommonMark by default, whatever the global
+setting. The plain ``{glue}`` directive, and the displayed cell output, follow MyST-NB's
+``nb_render_markdown_format`` (``sphinx: config: nb_render_markdown_format: myst`` in
+``_config.yml``); with the default (commonmark) they show the directive as text.
+
+Outcomes (exactly these strings):
+
+- ``supported``: the Holm-adjusted interval excludes the null on the claimed side (direction
+  +1: low > null; −1: high < null; 0, "X differs": either side).
+- ``opposite``: it excludes the null on the other side (direction ±1 only).
+- ``equivalent``: it contains the null and lies wholly within null ± Δ (no effect that matters).
+- ``inconclusive``: none of these: the data allow both no effect and an effect beyond Δ.
+  ``seeds_needed`` says how many seeds per group would detect Δ at 80% power (observed SD, the
+  adjusted alpha), ``detectable`` the smallest effect this n detects at 80% power.
+- ``not testable``: the claim cannot be measured here, or too few finite values remained for a
+  test (``reason`` says why).
+- ``not run``: the build's parameters left the experiment out (``reason`` names the parameter).
+
+The adjusted level is Holm's (``stats.holm``) over every tested effect of the family (each
+condition's effect and each interaction count as one test): rank i (by p) is judged at
+1 − alpha/(m − i) while all earlier ones were rejected, the rest at the level of the first
+non-rejected rank. Intervals and p-values are dual, so the adjusted interval excludes the null
+exactly when the Holm-adjusted p is below alpha. A result with a p-value but no interval (a
+permutation trend, an omnibus test) is supported/opposite by adjusted p < alpha and the sign of
+estimate − null, else inconclusive: without an interval nothing can be shown equivalent.
+``exceeds_delta`` (supported only) is True when the whole adjusted interval lies beyond Δ on the
+claimed side, False when it does not; the text says "by more than Δ", "possibly by less than Δ",
+or "by less than Δ" (the interval lies within ±Δ: real but too small to matter).
+
+Claims tested under several conditions (e.g. the budget: fixed epochs / fixed updates): each
+condition gets its own outcome (``condition_outcomes``). The overall outcome combines the tested
+conditions (not-run / not-testable ones are listed but left out; with none tested, the overall is
+``not run`` when all were not run, else ``not testable``): identical outcomes give that outcome;
+differing outcomes give ``inconclusive`` overall (the claim does not hold uniformly). The verdict
+reads "depends on <X>" (``depends_on``, CSS class ``verdict-depends``) only when an interaction
+between conditions (``stats.interaction``, or a Welch test of per-seed slopes) has an adjusted
+interval excluding 0. With identical outcomes and a significant interaction, the outcome stands
+and the text adds that the size of the effect depends on X; differing outcomes without a
+significant interaction read "mixed": the conditions are not shown to differ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .stats import Estimate, fmt, fmt_p, holm, seeds_for_power
+
+__all__ = [
+    "SUPPORTED",
+    "OPPOSITE",
+    "EQUIVALENT",
+    "INCONCLUSIVE",
+    "NOT_TESTABLE",
+    "NOT_RUN",
+    "OUTCOMES",
+    "MIME_TYPE",
+    "Verdict",
+    "Family",
+    "decide",
+    "judge",
+    "not_testable",
+    "not_run",
+    "publish",
+]
+
+SUPPORTED = "supported"
+OPPOSITE = "opposite"
+EQUIVALENT = "equivalent"
+INCONCLUSIVE = "inconclusive"
+NOT_TESTABLE = "not testable"
+NOT_RUN = "not run"
+OUTCOMES = (SUPPORTED, OPPOSITE, EQUIVALENT, INCONCLUSIVE, NOT_TESTABLE, NOT_RUN)
+TESTED = (SUPPORTED, OPPOSITE, EQUIVALENT, INCONCLUSIVE)
+DEPENDS = "depends"  # a what_to_do key: the advice when the verdict reads "depends on X"
+MIME_TYPE = "application/vnd.vae-verdict+json"
+POWER = 0.8  # for seeds_needed and detectable
+NAN = math.nan
+_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Deciding one effect
+
+
+def _check_direction(direction) -> None:
+    if direction not in (-1, 0, 1):
+        raise ValueError(f"direction={direction!r} is not allowed; allowed: -1, 0, 1")
+
+
+def _check_delta(delta) -> None:
+    if delta is not None and not (isinstance(delta, int | float) and math.isfinite(delta) and delta > 0):
+        raise ValueError(f"delta={delta!r} is not allowed; allowed: None or a finite number > 0 in the effect's units")
+
+
+def decide(
+    effect: Estimate,
+    direction: int = 1,
+    delta: float | None = None,
+    level: float | None = None,
+    p_adjusted: float | None = None,
+    alpha: float = 0.05,
+) -> str:
+    """The outcome of one tested ``effect`` for a claim predicting effect > null (``direction``
+    +1), < null (−1) or != null (0), judged with its interval at ``level`` (default: the
+    effect's own) or, without an interval, by ``p_adjusted`` (default: its p) < ``alpha``.
+    ``delta`` (> 0) is the smallest effect of interest; without it nothing is equivalent. An
+    effect without a p-value gives ``not testable``. See the module docstring for the rule."""
+    _check_direction(direction)
+    _check_delta(delta)
+    if not effect.tested:
+        return NOT_TESTABLE
+    null = effect.null
+    if not effect.has_interval:
+        p = effect.p if p_adjusted is None else p_adjusted
+        if not p < alpha:
+            return INCONCLUSIVE
+        side = 1 if effect.estimate > null else -1 if effect.estimate < null else 0
+        return SUPPORTED if direction in (0, side) else OPPOSITE
+    e = effect if level is None else effect.at_level(level)
+    above, below = e.low > null, e.high < null
+    if (direction >= 0 and above) or (direction <= 0 and below):
+        return SUPPORTED
+    if above or below:
+        return OPPOSITE
+    if delta is not None and null - delta <= e.low and e.high <= null + delta:
+        return EQUIVALENT
+    return INCONCLUSIVE
+
+
+def _exceeds(e: Estimate, direction: int, delta: float | None) -> bool | None:
+    """Whether the (adjusted) interval lies wholly beyond Δ on the claimed side; None without
+    an interval or Δ."""
+    if delta is None or not e.has_interval:
+        return None
+    up, down = e.low > e.null + delta, e.high < e.null - delta
+    return bool(up if direction > 0 else down if direction < 0 else up or down)
+
+
+def _delta_on_test_scale(e: Estimate, delta: float) -> float:
+    """Δ on the scale the test works on: log(1 + Δ/null) for a log-mean, else Δ."""
+    return math.log1p(delta / e.null) if e.scale == "log" else delta
+
+
+def _seeds_needed(e: Estimate, delta: float | None, alpha: float) -> int | None:
+    if delta is None or e.kind == "" or not (math.isfinite(e.sd) and e.sd > 0) or not 0 < alpha < 1:
+        return None
+    return seeds_for_power(_delta_on_test_scale(e, delta), e.sd, alpha=alpha, power=POWER, kind=e.kind)
+
+
+# ---------------------------------------------------------------------------------------------
+# The verdict
+
+
+def _n_words(n) -> str:
+    if isinstance(n, tuple):
+        return " and ".join(str(k) for k in n) if len(set(n)) > 1 else f"{n[0] if n else 0} per group"
+    return str(n)
+
+
+def _finite_or_none(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim of the article and its outcome. Built by ``judge``, ``Family.finalize``,
+    ``not_testable`` or ``not_run``; rendered by ``markdown()``, ``text``, ``to_dict()``."""
+
+    id: str  # a slug, e.g. "bs-large-batch-gap": the glue key
+    claim: str
+    outcome: str  # one of OUTCOMES
+    effect: Estimate | None = None  # the raw result (interval at its own level)
+    direction: int = 1
+    delta: float | None = None  # smallest effect of interest, in the effect's units
+    scope: str = ""
+    what_to_do: str | Mapping[str, str] = ""  # a line, or {outcome (or "depends"): line}
+    reason: str = ""  # why (not testable / not run)
+    chapter: str = ""
+    anchor: str = ""  # the section label the verdict belongs to
+    p_adjusted: float = NAN
+    level_adjusted: float = NAN
+    n: int | tuple[int, ...] | None = None
+    seeds_needed: int | None = None
+    detectable: float = NAN
+    exceeds_delta: bool | None = None
+    family_size: int = 1  # m, the number of tests Holm adjusted for
+    alpha: float = 0.05
+    condition: str = ""  # what the conditions vary, e.g. "the budget"
+    conditions: Mapping[str, Verdict] = field(default_factory=dict)
+    interactions: tuple[tuple[Estimate, float, float], ...] = ()  # (effect, p_adjusted, level)
+    depends_on: str = ""  # X when an interaction between conditions is significant
+
+    @property
+    def condition_outcomes(self) -> dict[str, str]:
+        return {k: v.outcome for k, v in self.conditions.items()}
+
+    @property
+    def adjusted(self) -> Estimate | None:
+        """The effect with its interval at the Holm-adjusted level."""
+        if self.effect is None or not math.isfinite(self.level_adjusted):
+            return self.effect
+        return self.effect.at_level(self.level_adjusted)
+
+    @property
+    def differs_by_condition(self) -> bool:
+        """True when the tested conditions' outcomes differ."""
+        return len({o for o in self.condition_outcomes.values() if o in TESTED}) > 1
+
+    @property
+    def label(self) -> str:
+        """'depends on X' when the conditions' outcomes differ and the interaction is significant,
+        else the outcome."""
+        return f"depends on {self.depends_on}" if self.depends_on and self.differs_by_condition else self.outcome
+
+    @property
+    def css_class(self) -> str:
+        cls = f"verdict verdict-{self.outcome.replace(' ', '-')}"
+        return cls + (" verdict-depends" if self.label != self.outcome else "")
+
+    @property
+    def advice(self) -> str:
+        """The what-to-do line for this outcome."""
+        w = self.what_to_do
+        if isinstance(w, Mapping):
+            line = w.get(DEPENDS, "") if self.label != self.outcome else ""
+            w = line or w.get(self.outcome, "")
+        if w:
+            return w
+        if self.outcome == INCONCLUSIVE:
+            return f"Treat the claim as open.{_more_seeds(self)}"
+        if self.outcome == NOT_RUN:
+            return "Add the value to the parameter and rebuild to test the claim."
+        return ""
+
+    @property
+    def summary(self) -> str:
+        """The outcome in plain words, one or two sentences (Markdown-free)."""
+        return _summary(self)
+
+    @property
+    def text(self) -> str:
+        """One plain sentence for tables: the label, the words and the adjusted effect."""
+        head = self.label[0].upper() + self.label[1:]
+        e = self.adjusted
+        tail = f" [{e.name}: {e.format()}]" if e is not None and e.tested and not self.conditions else ""
+        return f"{head}. {self.summary}{tail}"
+
+    def markdown(self) -> str:
+        """A MyST admonition (colon fences, so it can sit inside other directives)."""
+        return _markdown(self)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary; non-finite numbers become None."""
+        return _to_dict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, allow_nan=False)
+
+    def __str__(self) -> str:
+        return f"{self.id}: {self.text}"
+
+
+def _magnitude(v: Verdict) -> str:
+    e, u = v.adjusted, f" {v.effect.unit}" if v.effect and v.effect.unit else ""
+    if v.delta is None or e is None or not e.has_interval:
+        return ""
+    d = f"{fmt(v.delta)}{u}"
+    if v.exceeds_delta:
+        return f", by more than the threshold of {d}"
+    if e.null - v.delta <= e.low and e.high <= e.null + v.delta:
+        return f", but by less than the threshold of {d}: too small to matter"
+    return f", though possibly by less than the threshold of {d}"
+
+
+def _seeds_words(v: Verdict) -> str:
+    two = v.effect is not None and v.effect.kind in ("two-sample", "interaction")
+    return "seeds per group" if two else "seeds"
+
+
+def _more_seeds(v: Verdict) -> str:
+    """' About 34 seeds per group would settle it.', or why more seeds still help when this n
+    already has 80% power for Δ ('' without a seed count)."""
+    if not v.seeds_needed or v.effect is None:
+        return ""
+    if v.seeds_needed <= v.effect.n_min:
+        return f" This n detects Δ {POWER:.0%} of the time, yet the interval is still too wide: more seeds narrow it."
+    return f" About {v.seeds_needed} {_seeds_words(v)} would settle it."
+
+
+def _summary(v: Verdict) -> str:
+    if v.conditions:
+        return _conditions_summary(v)
+    e = v.adjusted
+    claim = v.claim.rstrip(".")
+    if v.outcome in (NOT_TESTABLE, NOT_RUN):
+        return v.reason
+    if v.outcome == SUPPORTED:
+        if not e.has_interval:
+            return f"{claim} (a p-value without an interval: the size of the effect is not established)."
+        return f"{claim}{_magnitude(v)}."
+    side = "above" if e.estimate > e.null else "below"
+    if v.outcome == OPPOSITE:
+        beyond = " by more than the threshold" if _exceeds(e, -v.direction, v.delta) else ""
+        return f"The reverse holds: {e.name} lies {side} {fmt(e.null)}{beyond}."
+    u = f" {e.unit}" if e.unit else ""
+    if v.outcome == EQUIVALENT:
+        return f"No difference that matters: {e.name} lies within {fmt(e.null)} ± {fmt(v.delta)}{u}."
+    if not e.has_interval:
+        return "The p-value is not small enough, and without an interval the data cannot show that there is no effect."
+    rng = f"both no effect and effects beyond ± {fmt(v.delta)}{u}" if v.delta else "no effect"
+    more = _more_seeds(v)
+    return f"The data neither support nor rule out the claim: they allow {rng}.{more}"
+
+
+def _conditions_summary(v: Verdict) -> str:
+    tested = {k: c.outcome for k, c in v.conditions.items()}
+    parts = "; ".join(f"{c.outcome} with {k}" for k, c in v.conditions.items())
+    parts = parts[0].upper() + parts[1:]
+    if not v.differs_by_condition:
+        size = f" The size of the effect depends on {v.depends_on}." if v.depends_on else ""
+        untested = [k for k, o in tested.items() if o not in TESTED]
+        where = f" (not tested with {', '.join(untested)})" if untested and v.outcome in TESTED else ""
+        return f"{parts}{where}.{size}"
+    if v.depends_on:
+        return f"{parts}: the difference between them is significant."
+    return f"Mixed: {parts[0].lower() + parts[1:]}; the conditions are not shown to differ, so overall {v.outcome}."
+
+
+def _unit(v: Verdict) -> str:
+    """' nats' (with a leading space) from the verdict's effect or its first condition's; ''."""
+    effects = [v.effect] if v.effect is not None else [c.effect for c in v.conditions.values()]
+    return next((f" {e.unit}" for e in effects if e is not None and e.unit), "")
+
+
+def _numbers(v: Verdict) -> list[str]:
+    """The dropdown's lines."""
+    lines, e, u = [], v.adjusted, _unit(v)
+    if v.conditions:
+        lines += ["| Condition | Effect | Holm-adjusted p | Outcome |", "|---|---|---|---|"]
+        for k, c in v.conditions.items():
+            ce = c.adjusted
+            eff = f"{ce.name} = {ce.format()}" if ce is not None and ce.tested else c.reason
+            lines.append(f"| {k} | {eff} | {fmt_p(c.p_adjusted)} | {c.outcome} |")
+        lines.append("")
+        for ie, ip, il in v.interactions:
+            ia = ie.at_level(il) if math.isfinite(il) else ie
+            p = f"Holm-adjusted p: {fmt_p(ip)}"
+            lines.append(f"- **Interaction ({v.condition}):** {ia.name} = {ia.format()}, {p} ({ia.method})")
+    elif e is not None and e.tested:
+        adj = f", Holm-adjusted for {v.family_size} tests" if v.family_size > 1 and e.has_interval else ""
+        lines.append(f"- **Effect:** {e.name} = {e.format()}{adj}")
+        p_adj = f" (Holm-adjusted: {fmt_p(v.p_adjusted)})" if v.family_size > 1 else ""
+        lines.append(f"- **p:** {fmt_p(e.p)}{p_adj}")
+    if v.delta is not None:
+        lines.append(f"- **Smallest effect of interest (Δ):** {fmt(v.delta)}{u}")
+    if v.n is not None:
+        lines.append(f"- **n:** {_n_words(v.n)}")
+    if math.isfinite(v.detectable):
+        lines.append(f"- **Detectable at {POWER:.0%} power with this n:** {fmt(v.detectable, 2)}{u}")
+    if v.seeds_needed:
+        lines.append(f"- **{_seeds_words(v).capitalize()} to detect Δ at {POWER:.0%} power:** {v.seeds_needed}")
+    if e is not None and e.method:
+        lines.append(f"- **Method:** {e.method}")
+    if v.scope:
+        lines.append(f"- **Scope:** {v.scope}")
+    return lines
+
+
+def _markdown(v: Verdict) -> str:
+    head = v.label[0].upper() + v.label[1:]
+    body = [f"::::{{admonition}} {v.claim}", f":class: {v.css_class}", "", f"**{head}.** {v.summary}"]
+    if v.advice:
+        body += ["", f"**What to do:** {v.advice}"]
+    numbers = _numbers(v)
+    if numbers:
+        body += ["", ":::{dropdown} The numbers behind this verdict", *numbers, ":::"]
+    return "\n".join([*body, "::::", ""])
+
+
+def _to_dict(v: Verdict) -> dict:
+    e = v.adjusted
+    get = lambda attr: getattr(e, attr) if e is not None else None
+    d = {
+        "id": v.id,
+        "chapter": v.chapter,
+        "claim": v.claim,
+        "outcome": v.outcome,
+        "label": v.label,
+        "name": get("name"),
+        "estimate": get("estimate"),
+        "low": get("low"),
+        "high": get("high"),
+        "level": get("level"),
+        "p": get("p"),
+        "p_adjusted": v.p_adjusted,
+        "null": get("null"),
+        "direction": v.direction,
+        "delta": v.delta,
+        "n": list(v.n) if isinstance(v.n, tuple) else v.n,
+        "detectable": v.detectable,
+        "seeds_needed": v.seeds_needed,
+        "exceeds_delta": v.exceeds_delta,
+        "family_size": v.family_size,
+        "scope": v.scope,
+        "anchor": v.anchor,
+        "what_to_do": v.advice,
+        "reason": v.reason,
+        "method": get("method"),
+        "unit": get("unit"),
+        "text": v.text,
+        "condition": v.condition,
+        "depends_on": v.depends_on,
+        "condition_outcomes": v.condition_outcomes,
+        "conditions": {k: c.to_dict() for k, c in v.conditions.items()},
+    }
+    return {k: _finite_or_none(float(x) if hasattr(x, "dtype") else x) for k, x in d.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Constructors
+
+
+def judge(
+    id: str,
+    claim: str,
+    effect: Estimate,
+    direction: int = 1,
+    delta: float | None = None,
+    *,
+    level: float | None = None,
+    p_adjusted: float | None = None,
+    family_size: int = 1,
+    alpha: float = 0.05,
+    **info,
+) -> Verdict:
+    """The verdict of one claim on one effect at ``level`` (default 1 − alpha) with its
+    (adjusted) p; ``info`` sets scope, what_to_do, chapter, anchor. Use ``Family`` to judge a
+    chapter's claims together under Holm."""
+    _check_slug(id)
+    _check_info(info)
+    if effect is None or not effect.tested:
+        why = (
+            f"Too few finite values for a test (n = {_n_words(effect.n)})." if effect is not None else "No measurement."
+        )
+        reason = info.pop("reason", "") or why
+        n = effect.n if effect is not None else None
+        return Verdict(
+            id, claim, NOT_TESTABLE, effect, direction, delta, reason=reason, n=n, family_size=family_size, alpha=alpha,
+            **info,
+        )  # fmt: skip
+    level = 1 - alpha if level is None else level
+    p_adj = effect.p if p_adjusted is None else p_adjusted
+    outcome = decide(effect, direction, delta, level, p_adj, alpha)
+    adj = effect.at_level(level)
+    return Verdict(
+        id, claim, outcome, effect, direction, delta, p_adjusted=p_adj, level_adjusted=level, n=effect.n,
+        seeds_needed=_seeds_needed(effect, delta, 1 - level) if outcome == INCONCLUSIVE else None,
+        detectable=adj.detectable(alpha=1 - level, power=POWER),
+        exceeds_delta=_exceeds(adj, direction, delta) if outcome == SUPPORTED else None,
+        family_size=family_size, alpha=alpha, **info,
+    )  # fmt: skip
+
+
+def not_testable(id: str, claim: str, reason: str, **info) -> Verdict:
+    """A claim this setup cannot measure; ``reason`` says why (one or two sentences)."""
+    _check_slug(id)
+    _check_info(info)
+    if not reason:
+        raise ValueError("reason='' is not allowed; allowed: a sentence saying why the claim cannot be tested")
+    return Verdict(id, claim, NOT_TESTABLE, reason=reason, **info)
+
+
+def not_run(id: str, claim: str, parameter: str, value, **info) -> Verdict:
+    """A claim whose experiment this build's parameters left out (a reader's or the smoke grid)."""
+    _check_slug(id)
+    _check_info(info)
+    reason = f"`{value}` is not in the parameter `{parameter}` of this build; add it to run this experiment."
+    return Verdict(id, claim, NOT_RUN, reason=reason, **info)
+
+
+_INFO = ("scope", "what_to_do", "reason", "chapter", "anchor")
+
+
+def _check_info(info: dict) -> None:
+    """The descriptive fields a caller may set, and what_to_do's keys."""
+    bad = sorted(set(info) - set(_INFO))
+    if bad:
+        raise ValueError(f"{bad[0]}={info[bad[0]]!r} is not allowed; allowed keywords: {', '.join(_INFO)}")
+    w = info.get("what_to_do", "")
+    if isinstance(w, Mapping) and set(w) - {*OUTCOMES, DEPENDS}:
+        keys = sorted(set(w) - {*OUTCOMES, DEPENDS})
+        raise ValueError(
+            f"what_to_do key {keys[0]!r} is not allowed; allowed: {', '.join(map(repr, (*OUTCOMES, DEPENDS)))}"
+        )
+
+
+def _check_slug(id) -> None:
+    if not (isinstance(id, str) and _SLUG.match(id)):
+        raise ValueError(f"id={id!r} is not allowed; allowed: a slug of lowercase letters, digits and single hyphens")
+
+
+# ---------------------------------------------------------------------------------------------
+# A chapter's family of claims
+
+
+@dataclass
+class _Claim:
+    id: str
+    claim: str
+    effect: Estimate | Mapping[str, Estimate]
+    direction: int
+    delta: float | None
+    info: dict
+    condition: str = ""
+    interactions: tuple[Estimate, ...] = ()
+
+
+class Family:
+    """One chapter's claims, judged together: ``add`` each claim with its raw effect (or one
+    effect per condition), ``include`` ready-made not-testable / not-run verdicts, then
+    ``finalize`` applies Holm across every tested effect and decides each outcome."""
+
+    def __init__(self, chapter: str, scope: str = "", alpha: float = 0.05):
+        self.chapter, self.scope, self.alpha = chapter, scope, alpha
+        self._items: list[_Claim | Verdict] = []
+        self._final: dict[str, Verdict] | None = None
+
+    def _ids(self) -> set[str]:
+        return {it.id for it in self._items}
+
+    def _append(self, item) -> None:
+        if item.id in self._ids():
+            raise ValueError(f"id={item.id!r} is already in this family; allowed: a new id")
+        self._items.append(item)
+        self._final = None
+
+    def add(
+        self,
+        id: str,
+        claim: str,
+        effect: Estimate | Mapping[str, Estimate],
+        direction: int = 1,
+        delta: float | None = None,
+        *,
+        condition: str = "",
+        interaction: Estimate | Sequence[Estimate] | None = None,
+        **info,
+    ) -> None:
+        """Add a claim. ``effect`` is an Estimate, or {condition value: Estimate} for a claim tested
+        under several conditions, then ``condition`` names what they vary ("the budget") and
+        ``interaction`` (optional) tests whether the effect differs between them. ``info``: scope
+        (default the family's), what_to_do, anchor, reason."""
+        _check_slug(id)
+        _check_direction(direction)
+        _check_delta(delta)
+        _check_info(info)
+        if isinstance(effect, Mapping):
+            if not effect or not condition:
+                raise ValueError(
+                    f"effect={{...{len(effect)} conditions}}, condition={condition!r} is not allowed; "
+                    "allowed: at least one condition and a name for what they vary"
+                )
+        elif interaction is not None:
+            raise ValueError("interaction is not allowed with a single effect; allowed: with {condition: effect}")
+        inter = (
+            () if interaction is None else (interaction,) if isinstance(interaction, Estimate) else tuple(interaction)
+        )
+        info.setdefault("scope", self.scope)
+        self._append(_Claim(id, claim, effect, direction, delta, info, condition, inter))
+
+    def include(self, verdict: Verdict) -> Verdict:
+        """Add a ready verdict (``not_testable``, ``not_run``); it takes no part in Holm."""
+        verdict = dataclasses.replace(
+            verdict, chapter=verdict.chapter or self.chapter, scope=verdict.scope or self.scope
+        )
+        self._append(verdict)
+        return verdict
+
+    def not_testable(self, id: str, claim: str, reason: str, **info) -> Verdict:
+        return self.include(not_testable(id, claim, reason, **info))
+
+    def not_run(self, id: str, claim: str, parameter: str, value, **info) -> Verdict:
+        return self.include(not_run(id, claim, parameter, value, **info))
+
+    def _tests(self) -> list[tuple[int, str, Estimate]]:
+        """(item index, key, effect) of every effect that enters Holm, in order."""
+        out = []
+        for i, it in enumerate(self._items):
+            if isinstance(it, _Claim):
+                effects = it.effect.items() if isinstance(it.effect, Mapping) else [("", it.effect)]
+                out += [(i, k, e) for k, e in effects]
+                out += [(i, f"interaction {j}", e) for j, e in enumerate(it.interactions)]
+        return out
+
+    def finalize(self, alpha: float | None = None) -> list[Verdict]:
+        """Holm across the family's tested effects, then every outcome; returns the verdicts in the
+        order they were added (also kept: ``family[id]``)."""
+        alpha = self.alpha if alpha is None else alpha
+        tests = self._tests()
+        h = holm([e.p for _, _, e in tests], alpha)
+        m = int(sum(math.isfinite(e.p) for _, _, e in tests))
+        adj = {(i, k): (float(p), float(lev)) for (i, k, _), p, lev in zip(tests, h.p_adjusted, h.level, strict=True)}
+        final = {}
+        for i, it in enumerate(self._items):
+            if isinstance(it, Verdict):
+                final[it.id] = it
+                continue
+            common = dict(family_size=max(m, 1), alpha=alpha, chapter=self.chapter, **it.info)
+            if not isinstance(it.effect, Mapping):
+                p, lev = adj[(i, "")]
+                final[it.id] = judge(
+                    it.id, it.claim, it.effect, it.direction, it.delta, level=lev, p_adjusted=p, **common
+                )
+                continue
+            final[it.id] = self._combine(i, it, adj, common)
+        self._final = final
+        return list(final.values())
+
+    def _combine(self, i: int, it: _Claim, adj: dict, common: dict) -> Verdict:
+        """The verdict of a claim under several conditions (rule: module docstring)."""
+        conds = {}
+        for k, e in it.effect.items():
+            p, lev = adj[(i, k)]
+            sub_id = f"{it.id}-{re.sub(r'[^a-z0-9]+', '-', k.lower()).strip('-') or 'condition'}"
+            sub = {key: val for key, val in common.items() if key != "what_to_do"}
+            conds[k] = judge(sub_id, f"{it.claim} ({k})", e, it.direction, it.delta, level=lev, p_adjusted=p, **sub)
+        inters = []
+        for j, e in enumerate(it.interactions):
+            p, lev = adj[(i, f"interaction {j}")]
+            inters.append((e, p, lev))
+        significant = any(decide(e, 0, None, lev, p, common["alpha"]) == SUPPORTED for e, p, lev in inters if e.tested)
+        tested = {c.outcome for c in conds.values() if c.outcome in TESTED}
+        if not tested:
+            overall = NOT_RUN if all(c.outcome == NOT_RUN for c in conds.values()) else NOT_TESTABLE
+        else:
+            overall = tested.pop() if len(tested) == 1 else INCONCLUSIVE
+        reason = "; ".join(f"{k}: {c.reason}" for k, c in conds.items() if c.reason) if not tested else ""
+        return Verdict(
+            it.id, it.claim, overall, None, it.direction, it.delta, reason=reason, condition=it.condition,
+            conditions=conds, interactions=tuple(inters), depends_on=it.condition if significant else "", **common,
+        )  # fmt: skip
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        if self._final is None:
+            self.finalize()
+        return list(self._final.values())
+
+    def __getitem__(self, id: str) -> Verdict:
+        for v in self.verdicts:
+            if v.id == id:
+                return v
+        raise KeyError(f"id={id!r} is not in this family; allowed: one of {[v.id for v in self.verdicts]}")
+
+    def publish(self, show: bool = True) -> list[Verdict]:
+        """``publish`` every verdict (finalizing first if needed)."""
+        return [publish(v, show=show) for v in self.verdicts]
+
+
+# ---------------------------------------------------------------------------------------------
+# Publishing from a notebook
+
+
+class _VerdictJSON:
+    """A display object whose only rich representation is the verdict's JSON under MIME_TYPE."""
+
+    def __init__(self, data: dict, text: str):
+        self.data, self.text = data, text
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {MIME_TYPE: self.data, "text/plain": self.text}
+
+
+def publish(verdict: Verdict, show: bool = True) -> Verdict:
+    """In a notebook: glue the verdict's MyST Markdown under its id and its JSON under
+    '<id>-json' (mime type application/vnd.vae-verdict+json, for the book driver), and display
+    the Markdown when ``show`` (so a notebook run by plain papermill shows the verdict)."""
+    from IPython.display import Markdown, display
+    from myst_nb import glue
+
+    md = verdict.markdown()
+    glue(verdict.id, Markdown(md), display=False)
+    glue(f"{verdict.id}-json", _VerdictJSON(verdict.to_dict(), verdict.text), display=False)
+    if show:
+        display(Markdown(md))
+    return verdict

@@ -1,0 +1,67 @@
+"""Collecting the chapters' verdicts for the Findings page, the landing page and the recipe (``bookdriver.findings``).
+
+Run: ``.venv/bin/pytest tests/test_findings.py`` (seconds).
+"""
+
+import nbformat
+import yaml
+
+from bookdriver.findings import MIME_TYPE, findings_markdown, front_matter, substitutions, verdict_keys, verdicts_in
+from vae_utils import stats as S
+from vae_utils import verdicts as V
+
+
+def _verdict(outcome_effect=S.one_sample([1.0, 1.2, 0.9, 1.1]), id_="lr-warmup"):
+    fam = V.Family("05_learning_rate", scope="digits, Adam, 10 seeds")
+    fam.add(
+        id_,
+        "A warm-up beats a constant rate",
+        outcome_effect,
+        direction=1,
+        delta=0.1,
+        anchor="lr-schedules",
+        what_to_do={"supported": "Use a warm-up."},
+    )
+    return fam.finalize()[0]
+
+
+def test_the_verdicts_glued_by_a_chapter_are_read_back_from_its_executed_notebook():
+    """vae_utils.verdicts.publish's JSON output (MIME_TYPE) is what the driver reads; other outputs are ignored."""
+    v = _verdict()
+    assert V.MIME_TYPE == MIME_TYPE
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x")]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output("display_data", data={"text/plain": "3"}),
+        nbformat.v4.new_output("display_data", data={MIME_TYPE: v.to_dict(), "text/plain": v.text}),
+    ]
+    [record] = verdicts_in(nb)
+    assert record["id"] == "lr-warmup" and record["outcome"] == "supported" and record["anchor"] == "lr-schedules"
+
+
+def test_substitutions_state_each_verdicts_outcome_effect_and_advice_and_not_run_for_missing_ones():
+    record = {**_verdict().to_dict(), "page": "05_learning_rate"}
+    subs = substitutions([record], wanted={"v_lr_warmup", "v_bs_gap"})
+    assert subs["v_lr_warmup"] == "{ref}`supported <lr-schedules>`"
+    assert subs["v_lr_warmup_outcome"] == "supported" and subs["v_lr_warmup_todo"] == "Use a warm-up."
+    assert subs["v_lr_warmup_effect"].startswith("1") and "CI" in subs["v_lr_warmup_effect"]
+    assert subs["v_bs_gap"] == "not run" and subs["v_bs_gap_effect"] == "not run in this build"
+
+
+def test_a_page_names_the_verdicts_it_uses_and_gets_them_in_its_front_matter():
+    text = "---\ntitle: Recipe\n---\n# Recipe\nWarm-up: {{ v_lr_warmup }} ({{ v_lr_warmup_effect }}).\n"
+    assert verdict_keys(text) == {"v_lr_warmup"}
+    out = front_matter(text, {"v_lr_warmup": "supported"})
+    meta = yaml.safe_load(out.split("---\n")[1])
+    assert meta == {"title": "Recipe", "myst": {"substitutions": {"v_lr_warmup": "supported"}}}
+    assert out.endswith("# Recipe\nWarm-up: {{ v_lr_warmup }} ({{ v_lr_warmup_effect }}).\n")
+    assert front_matter("# Plain\n", {"a": "b"}).startswith("---\nmyst:\n  substitutions:\n    a: b\n---\n# Plain")
+
+
+def test_the_findings_page_lists_every_verdict_under_its_chapter_with_a_link_to_its_section():
+    records = [{**_verdict().to_dict(), "page": "05_learning_rate"}]
+    md = findings_markdown(records, {"05_learning_rate": "Learning rate"})
+    assert "## {doc}`Learning rate <05_learning_rate>`" in md
+    assert "**A warm-up beats a constant rate**: {ref}`supported <lr-schedules>`." in md
+    assert "*What to do:* Use a warm-up." in md and "Δ = 0.1" in md
+    assert "No chapter" in findings_markdown([])

@@ -1,0 +1,101 @@
+"""The strategy chapters' protocol (``vae_utils.protocol``) on hand-made run tables.
+
+Run: ``.venv/bin/pytest tests/test_protocol.py`` (seconds; no training).
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vae_utils import protocol as P
+
+
+def _runs(rows):
+    df = pd.DataFrame(rows, columns=["batch_size", "learning_rate", "seed", "val_elbo", "test_elbo", "status"])
+    df["test_nll"] = -df["test_elbo"]
+    return df
+
+
+def test_unstable_runs_are_the_diverged_ones_and_those_with_a_non_finite_bound():
+    df = _runs(
+        [(32, 1e-3, 0, -25, -25, "ok"), (32, 1e-3, 1, np.nan, np.nan, "diverged"), (32, 1e-3, 2, -25, np.inf, "ok")]
+    )
+    assert list(P.unstable(df)) == [False, True, True]
+
+
+def test_tune_picks_the_best_mean_validation_elbo_per_group_and_a_breaking_rate_never_wins():
+    """At batch 32 the rate 4e-3 has the best mean over its stable seeds but broke one seed: 2e-3 wins."""
+    rows = []
+    for s in range(3):
+        rows += [(32, 1e-3, s, -26.0, -26.0, "ok"), (32, 2e-3, s, -25.0, -25.1, "ok")]
+        rows += [(32, 4e-3, s, -24.0, -24.0, "ok") if s else (32, 4e-3, s, np.nan, np.nan, "diverged")]
+        rows += [
+            (64, 1e-3, s, -27.0, -27.0, "ok"),
+            (64, 2e-3, s, -26.5, -26.4, "ok"),
+            (64, 4e-3, s, -26.0 + 0.1 * s, -26.0, "ok"),
+        ]
+    tuned = P.tune(_runs(rows), by="batch_size").set_index("batch_size")
+    assert tuned.loc[32, "learning_rate"] == 2e-3 and tuned.loc[32, "interior"]
+    assert tuned.loc[64, "learning_rate"] == 4e-3 and tuned.loc[64, "edge"] == "high" and not tuned.loc[64, "interior"]
+    assert tuned.loc[64, "mean"] == pytest.approx(-25.9)
+    assert tuned.loc[32, "n"] == 3 and tuned.loc[32, "n_unstable"] == 0
+
+
+def test_at_tuned_keeps_the_evaluation_runs_at_each_groups_chosen_rate():
+    tuned = pd.DataFrame({"batch_size": [32, 64], "learning_rate": [2e-3, 4e-3]})
+    ev = _runs(
+        [
+            (32, 2e-3, 0, -25, -25, "ok"),
+            (32, 4e-3, 0, -24, -24, "ok"),
+            (64, 4e-3, 0, -26, -26, "ok"),
+            (64, 2e-3, 1, -26, -26, "ok"),
+        ]
+    )
+    kept = P.at_tuned(ev, tuned, by="batch_size")
+    assert sorted(zip(kept.batch_size, kept.learning_rate, strict=True)) == [(32, 2e-3), (64, 4e-3)]
+
+
+def test_breaking_rates_are_the_first_unstable_rate_per_seed_and_censored_when_none_broke():
+    rows = [
+        (32, 0.01, 0, -25, -25, "ok"),
+        (32, 0.02, 0, np.nan, np.nan, "diverged"),
+        (32, 0.04, 0, -30, -30, "ok"),
+        (32, 0.01, 1, -25, -25, "ok"),
+        (32, 0.02, 1, -25, -25, "ok"),
+        (32, 0.04, 1, -25, np.inf, "ok"),
+        (64, 0.01, 0, -25, -25, "ok"),
+        (64, 0.02, 0, -25, -25, "ok"),
+        (64, 0.04, 0, -25, -25, "ok"),
+    ]
+    b = P.breaking_rates(_runs(rows), by="batch_size").set_index(["batch_size", "seed"])
+    assert b.loc[(32, 0), "breaking_rate"] == 0.02 and b.loc[(32, 0), "largest_stable"] == 0.01
+    assert b.loc[(32, 1), "breaking_rate"] == 0.04 and not b.loc[(32, 1), "censored"]
+    assert b.loc[(64, 0), "censored"] and b.loc[(64, 0), "breaking_rate"] == 0.04
+
+
+def test_seed_spread_is_the_median_standard_deviation_across_seeds():
+    rows = [(32, 1e-3, s, 0, v, "ok") for s, v in enumerate([-25.0, -25.2, -25.4])]  # sd 0.2
+    rows += [(64, 1e-3, s, 0, v, "ok") for s, v in enumerate([-26.0, -26.4, -26.8])]  # sd 0.4
+    rows += [(128, 1e-3, s, 0, v, "ok") for s, v in enumerate([-27.0, -27.6, -28.2])]  # sd 0.6
+    rows += [(128, 1e-3, 9, np.nan, np.nan, "diverged")]
+    assert P.seed_spread(_runs(rows), "batch_size") == pytest.approx(0.4)
+
+
+def test_the_critical_batch_curve_recovers_b_crit_from_exact_steps_and_flags_unreached_targets():
+    """Validation curves that reach target t after S(B) = S_min (1 + B_crit / B) updates (S_min 100,
+    B_crit 64), linear in steps around the crossing: the fit recovers 64 for a reached target."""
+    rows = []
+    for b in (16, 32, 64, 128, 256):
+        s = 100 * (1 + 64 / b)
+        for seed in range(3):
+            steps = np.linspace(0, 3 * s, 31)  # val_elbo rises 2 nats per s updates, from -30
+            rows.extend(
+                {"run_id": f"{b}-{seed}", "batch_size": b, "steps": t, "val_elbo": -30 + 2 * t / s} for t in steps
+            )
+    hist = pd.DataFrame(rows)
+    curve = P.critical_batch_curve(hist, targets=[-28.0, -10.0]).set_index("target")
+    assert curve.loc[-28.0, "usable"] and curve.loc[-28.0, "b_crit"] == pytest.approx(64, rel=1e-3)
+    assert curve.loc[-28.0, "s_min"] == pytest.approx(100, rel=1e-3)
+    assert not curve.loc[-10.0, "usable"] and math.isnan(curve.loc[-10.0, "b_crit"])

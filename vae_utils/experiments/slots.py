@@ -1,0 +1,88 @@
+"""CPU slots: at most N training processes at once, across every sweep and chapter of a book build.
+
+    from vae_utils.experiments.slots import cpu_slot, create_slots
+    create_slots("_build/.slots", 2)        # the book driver, once per build; sets nothing itself
+    with cpu_slot():                         # a training process: blocks until a slot is free
+        train(config)
+
+The book driver executes several chapters at once, and a chapter's sweep starts several training
+kernels: without a shared budget, two chapters with two workers each put four training processes
+and two chapter kernels on two cores, and every timing the book shows is measured under that
+contention. So the driver creates N slot files (N = the cores it is given) and names their folder
+in ``$VAE_CPU_SLOTS``; a training process holds an exclusive ``flock`` on one of them while it
+trains and waits when all are taken. A sweep takes the slot before it starts a kernel (the kernel's
+TensorFlow import is work too) and marks the kernel with ``$VAE_CPU_SLOT_HELD``, so ``train()``
+inside it does not wait for a second slot. The kernel releases the slot when it exits, even when
+it is killed (the operating system drops the lock). Without ``$VAE_CPU_SLOTS`` nothing waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+__all__ = ["SLOTS_ENV", "HELD_ENV", "create_slots", "slot_count", "cpu_slot", "acquire", "release"]
+
+SLOTS_ENV = "VAE_CPU_SLOTS"  # a folder of slot files: the build's budget of training processes
+HELD_ENV = "VAE_CPU_SLOT_HELD"  # set in a process whose parent holds a slot for it
+POLL_S = 0.2
+
+
+def create_slots(directory: str | os.PathLike, n: int) -> Path:
+    """Make ``directory`` hold exactly ``n`` slot files (slot-0 .. slot-<n-1>); return it."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} is not allowed; allowed: an integer >= 1 (the training processes at once)")
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    for old in d.glob("slot-*"):
+        if int(old.name.split("-")[1]) >= n:
+            old.unlink()
+    for i in range(n):
+        (d / f"slot-{i}").touch()
+    return d
+
+
+def slot_count() -> int | None:
+    """How many slots the build allows, or None when ``$VAE_CPU_SLOTS`` is not set."""
+    d = os.environ.get(SLOTS_ENV)
+    if not d:
+        return None
+    return len(list(Path(d).glob("slot-*"))) or None
+
+
+def acquire(poll_s: float = POLL_S) -> int | None:
+    """Block until a slot is free; return the open file holding it (None when slots are off)."""
+    import fcntl
+
+    d = os.environ.get(SLOTS_ENV)
+    if not d or os.environ.get(HELD_ENV):
+        return None
+    files = sorted(Path(d).glob("slot-*"))
+    if not files:
+        raise ValueError(f"{SLOTS_ENV}={d!r} holds no slot files; allowed: a folder made by create_slots")
+    while True:
+        for f in files:
+            fd = os.open(f, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                os.close(fd)
+        time.sleep(poll_s)
+
+
+def release(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the file drops its flock
+
+
+@contextlib.contextmanager
+def cpu_slot(poll_s: float = POLL_S):
+    """Hold a slot for the ``with`` block (nothing when slots are off or a parent holds one)."""
+    fd = acquire(poll_s)
+    try:
+        yield fd
+    finally:
+        release(fd)

@@ -65,7 +65,7 @@ def test_grid_values_read_like_ticks_counts_have_no_decimals_and_other_numbers_s
     t = format_table(df)
     assert t["learning rate"].tolist() == ["3×10⁻⁴", "0.001"]
     assert t["default rank"].tolist() == ["5", "1"]
-    assert t["throughput (examples/s)"].tolist() == ["147,123", "22,001"]
+    assert t["throughput (examples/s)"].tolist() == ["147,000", "22,000"]
     assert t["train − validation ELBO (nats)"].tolist() == ["−0.123", "n/a"]
     assert t["diverged"].tolist() == ["yes", "no"]
     assert t["KL schedule"].tolist() == ["free bits", "constant"]

@@ -33,6 +33,7 @@ LABELS: dict[str, str] = {
     "wall_time_s": "wall time (s)",
     "train_time_s": "training time (s)",
     "time_per_epoch_s": "time per epoch (s)",
+    "seconds_per_epoch": "time per epoch (s)",
     "time_per_update_ms": "time per update (ms)",
     "samples_per_s": "throughput (examples/s)",
     "step_noise": "step-to-step loss noise (nats)",

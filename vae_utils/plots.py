@@ -71,6 +71,7 @@ __all__ = [
     "contrast_ratio",
     "hue_colors",
     "tick_text",
+    "log_ticks",
     "heatmap_tables",
     "save_figure",
     "plot_history",
@@ -246,7 +247,7 @@ def _new_axes(ax, figsize=None):
     return fig, ax
 
 
-def _log_ticks(axis, values=None, grid: bool = True) -> None:
+def log_ticks(axis, values=None, grid: bool = True) -> None:
     """Label a log axis: with ``grid``, a tick at each of at most ``MAX_TICKS`` ``values`` (the grid
     of a sweep); else at 1-2-5 steps over the span of ``values`` (default: the axis' data), every
     integer step when that is less than a decade, every decade when more than three; no minor ticks."""
@@ -415,9 +416,11 @@ def plot_history(
             ax.set_ylabel(words(metric, labels))
             ax.set_xlabel(words(x, labels))
             ax.tick_params(labelbottom=True)
+            if pd.api.types.is_integer_dtype(history[x]):
+                ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
             if logy:
                 ax.set_yscale("log")
-                _log_ticks(ax.yaxis)
+                log_ticks(ax.yaxis)
         if hue is not None:
             handles = {_fmt(lv): mpl.lines.Line2D([], [], color=c, lw=2.2) for lv, c in colors.items()}
             g.add_legend(legend_data=handles, title=words(hue, labels))
@@ -750,14 +753,14 @@ def plot_metric_vs(
             ends = _numeric_lines(ax, d, x, y, hue, colors, ci, band)
             n_bad = _diverged(ax, d, x, y, hue, colors, lambda v, lv: v)
             if logx:
-                _log_ticks(ax.xaxis, d[x].to_numpy(np.float64))
+                log_ticks(ax.xaxis, d[x].to_numpy(np.float64))
         if logy:
             ax.set_yscale("log")
-            _log_ticks(ax.yaxis, d[y].to_numpy(np.float64), grid=False)
+            log_ticks(ax.yaxis, d[y].to_numpy(np.float64), grid=False)
         if categorical:
             ax.set_xticks(range(len(order)), [_fmt(c) for c in order])
         _finish_metric_axes(ax, x, y, hue, colors, labels, n_bad, ends, direct_labels, categorical)
-        if note if note is not None else fig.axes == [ax]:
+        if note if note is not None else (fig.axes == [ax] and ci is not None):
             what = f"mean ± {ci:.0%} CI over {'seeds' if units else 'runs'}" if ci else "mean"
             ax.set_title(f"{what}; dots: runs", color="0.3")
         _declutter_xticks(ax)
@@ -1032,7 +1035,7 @@ def plot_kl_per_dim(
             ax2.bar(dims, np.maximum(var, 1e-12), color=colors, yerr=var_err, capsize=3)
             ax2.axhline(threshold, color=DIVERGED_COLOR, ls="--", lw=1.5, label=f"active above {threshold:g}")
             ax2.set_yscale("log")
-            _log_ticks(ax2.yaxis, np.r_[var, threshold], grid=False)
+            log_ticks(ax2.yaxis, np.r_[var, threshold], grid=False)
             ax2.set_xlabel("latent dimension")
             ax2.set_ylabel("variance of the posterior\nmean over the data")
             ax2.set_xticks(dims)

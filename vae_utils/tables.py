@@ -89,9 +89,11 @@ def _decimals_of_half(half: float) -> int:
 
 
 def _column_decimals(values: np.ndarray, digits: int) -> int:
+    """Decimals (negative: tens, hundreds...) that give the column's largest value ``digits``
+    significant digits."""
     finite = np.abs(values[np.isfinite(values)])
     top = finite.max() if len(finite) else 0.0
-    return max(0, digits - 1 - math.floor(math.log10(top))) if top > 0 else 0
+    return digits - 1 - math.floor(math.log10(top)) if top > 0 else 0
 
 
 def _format_ci_columns(df: pd.DataFrame, out: pd.DataFrame, spec: dict) -> set:

@@ -142,11 +142,12 @@ def _lines(ax):
 
 
 def test_text_px_scales_a_font_to_the_page_column_and_never_up():
-    """12 pt = 16 CSS px on a figure that fits the 750 px column; a 10-in figure (960 px) is shown
-    at 750/960 of its size, so 12 pt reads 12.5 px."""
+    """12 pt = 16 CSS px on a figure that fits the 670 px a figure gets; a 9.3-in figure (893 px)
+    is shown at 670/893 of its size, so 12 pt reads 12.0 px."""
     assert plots.text_px(12, 6.4) == pytest.approx(16.0)
-    assert plots.text_px(12, 10.0) == pytest.approx(16.0 * 750 / 960)
-    assert plots.text_px(9, 12.0) < 12  # what the old 9-pt ticks on wide figures were
+    assert plots.text_px(12, 9.3) == pytest.approx(16.0 * 670 / 892.8)
+    assert plots.text_px(12, 9.3) >= plots.MIN_TEXT_PX > plots.text_px(12, 10.0)
+    assert plots.text_px(9, 13.0) < 8  # what the old 9-pt ticks on a 13-in figure were
 
 
 def test_every_text_of_every_figure_renders_at_least_12_px_at_page_width(figures):

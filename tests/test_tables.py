@@ -50,8 +50,8 @@ def test_values_with_an_interval_are_rounded_to_two_significant_digits_of_its_ha
 
 
 def test_grid_values_read_like_ticks_counts_have_no_decimals_and_other_numbers_share_decimals():
-    """learning rates 3×10⁻⁴ / 0.001, ranks 5 (not 5.0), a column of other numbers with 3 significant
-    digits of its largest value, the same decimals down the column; NaN reads n/a; true minus."""
+    """learning rates 3×10⁻⁴ / 0.001, ranks 5 (not 5.0), other numbers with 3 significant digits each
+    (a small value is not rounded away beside a large one); NaN reads n/a; true minus."""
     df = pd.DataFrame(
         {
             "learning_rate": [3e-4, 1e-3],
@@ -66,6 +66,8 @@ def test_grid_values_read_like_ticks_counts_have_no_decimals_and_other_numbers_s
     assert t["learning rate"].tolist() == ["3×10⁻⁴", "0.001"]
     assert t["default rank"].tolist() == ["5", "1"]
     assert t["throughput (examples/s)"].tolist() == ["147,000", "22,000"]
+    kl = format_table(pd.DataFrame({"kl_loss": [29.1234, 0.061734]}))["KL (nats)"].tolist()
+    assert kl == ["29.1", "0.0617"]
     assert t["train − validation ELBO (nats)"].tolist() == ["−0.123", "n/a"]
     assert t["diverged"].tolist() == ["yes", "no"]
     assert t["KL schedule"].tolist() == ["free bits", "constant"]

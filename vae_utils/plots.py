@@ -13,9 +13,10 @@ Nothing here calls ``plt.show()``. What a reader sees:
 * **Words, not identifiers.** Axis labels, legend titles and colour bars come from
   ``vae_utils.labels.label`` ("test ELBO (nats)", "batch size", "β"); every function takes
   ``labels={column: words}`` to override one.
-* **Text at least body size at page width.** The book's text column is ``PAGE_PX`` (750) CSS
-  pixels; a figure ``w`` inches wide is shown at ``min(1, 750 / (96 w))`` of its natural size.
-  Every text is ``FONT_PT`` (12 pt): 16 px on a figure up to 7.8 in wide, >= 12 px up to 10 in
+* **Text readable at page width.** A figure is shown at most ``PAGE_PX`` (670) CSS pixels wide
+  (measured: the book's figures at a 1280-px window; 740-775 px at other widths), so one ``w``
+  inches wide is shown at ``min(1, 670 / (96 w))`` of its natural size. Every text is ``FONT_PT``
+  (12 pt): 16 px (the body text's size) on a figure up to 7 in wide, >= 12 px up to 9.3 in
   (``MAX_WIDTH_IN``). ``text_px`` computes it; the tests check it on every figure.
 * **Colours that follow the variable.** Ordered hue variables (numbers: batch size, learning
   rate, β) get a sequential seaborn palette (``SEQUENTIAL``), light to dark; unordered ones
@@ -105,11 +106,11 @@ SEQUENTIAL = "flare"  # seaborn's light-to-dark palette for ordered levels (oran
 SEQUENTIAL_RANGE = (0.25, 1.0)  # the part used: lighter colours fall below 3:1 contrast with white
 DIVERGED_COLOR = "#d55e00"  # vermillion: crosses for runs that diverged
 ACTIVE_THRESHOLD = 0.01  # Var_x(z_mean) above which a latent unit is active (vae_utils.evaluation)
-PAGE_PX = 750  # the book's text column in CSS pixels
+PAGE_PX = 670  # widest a figure is shown in the book (CSS px, 1280-px window; measured in Chromium)
 CSS_PX_PER_IN = 96
 MIN_TEXT_PX = 12  # smallest text at page width
 FONT_PT = 12  # every text of every figure
-MAX_WIDTH_IN = 10.0  # widest figure: 12 pt still renders >= 12 px
+MAX_WIDTH_IN = 9.3  # widest figure: 12 pt still renders >= 12 px
 MAX_TICKS = 12  # a log axis over at most this many grid values labels each of them
 
 STYLE = {
@@ -470,7 +471,7 @@ def plot_reconstructions(x, x_hat, image_shape, n: int = 10, labels=("original",
     if len(a) != len(b):
         raise ValueError(f"{len(a)} originals but {len(b)} reconstructions; allowed: the same number")
     n = min(n, len(a))
-    size = min(0.75, (MAX_WIDTH_IN - 1.6) / n)
+    size = min(0.75, (MAX_WIDTH_IN - 2.0) / n)
     with style():
         fig, axes = plt.subplots(2, n, figsize=(size * n + 1.6, 2 * size + 0.2), squeeze=False)
         for row, (imgs, name) in enumerate(zip((a, b), labels, strict=True)):

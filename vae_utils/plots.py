@@ -545,7 +545,7 @@ def plot_traversal(traversal, image_shape, values=None, dims=None, kl_per_dim=No
 
 
 def plot_latent_scatter(
-    z, labels=None, dims=(0, 1), name: str = "z_mean", ax=None, s: float = 10.0, legend_title: str = "digit"
+    z, labels=None, dims=(0, 1), name: str = "z_mean", ax=None, s: float = 10.0, legend_title: str = "class"
 ) -> Figure:
     """Two latent coordinates of each example (e.g. ``z_mean`` from ``evaluation.encode``),
     coloured by class label (unordered: the colour-blind palette)."""
@@ -787,7 +787,8 @@ def _finish_metric_axes(ax, x, y, hue, colors, labels, n_bad, ends, direct_label
         names.append(f"diverged: {n_bad} run{'s' if n_bad != 1 else ''}")
     if handles:
         title = words(hue, labels) if hue is not None and not (direct and ends) else None
-        ax.legend(handles, names, title=title, loc="best")
+        outside = {"loc": "center left", "bbox_to_anchor": (1.0, 0.5)} if len(handles) > 4 else {"loc": "best"}
+        ax.legend(handles, names, title=title, **outside)
 
 
 def heatmap_tables(df: pd.DataFrame, index: str, columns: str, y: str, level: float = 0.95):

@@ -21,7 +21,7 @@ from .paths import BookPaths
 
 __all__ = ["toc_files", "source_of", "stage", "sync_tree", "MARKER"]
 
-SOURCES = ("_config.yml", "references.bib")  # copied as they are; _toc.yml is filtered
+SOURCES = ("_config.yml", "references.bib", "_static/custom.css")  # copied as they are; _toc.yml is filtered
 REPRODUCING = "14_reproducing"  # receives every chapter's parameters
 MATHJAX_KEEP = ("tex-chtml.js", "a11y", "adaptors", "input", "output", "sre", "ui")
 MARKER = ".staged-by-bookdriver"  # in every folder the driver owns: it prunes no other

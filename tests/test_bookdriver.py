@@ -37,6 +37,8 @@ def _tiny_book(root: Path) -> Path:
     (root / "chapters").mkdir(parents=True)
     (root / "_config.yml").write_text("title: t\nexecute:\n  timeout: 60\n")
     (root / "references.bib").write_text("")
+    (root / "_static").mkdir()
+    (root / "_static" / "custom.css").write_text("")  # the book's styles: staged like _config.yml
     (root / "_toc.yml").write_text(
         "format: jb-book\nroot: chapters/intro\nparts:\n  - caption: P\n    chapters:\n"
         "      - file: chapters/nb\n      - file: chapters/other\n      - file: chapters/missing\n"

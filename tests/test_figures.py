@@ -1,6 +1,8 @@
-"""Tests of citable figures (``vae_utils.figures``); the book driver's fast parts are in ``test_bookdriver.py``.
+"""Tests of citable figures (``vae_utils.figures``): captions, alt text, what is glued and shown,
+files. The rendering in a built page is tested in ``test_myst_render.py``; the book driver's
+fast parts in ``test_bookdriver.py``.
 
-Run: ``.venv/bin/pytest tests/test_figures.py`` (seconds; no kernel, no Sphinx).
+Run: ``.venv/bin/pytest tests/test_figures.py`` (seconds; a real IPython shell, no kernel, no Sphinx).
 """
 
 import json
@@ -11,10 +13,21 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
 from vae_utils import __version__
-from vae_utils.figures import figure_bytes, format_provenance, publish_figure
+from vae_utils.figures import (
+    MIME_TYPE,
+    figure_bytes,
+    format_provenance,
+    md_escape,
+    publish_figure,
+    split_title,
+)
 from vae_utils.provenance import code_version
+
+PREFIX = "application/papermill.record/"
 
 
 def _figure():
@@ -23,46 +36,113 @@ def _figure():
     return fig
 
 
+def _publish(*args, **kwargs):
+    """Run publish_figure in a real IPython shell; return (caption, {glue key: data}, shown outputs)."""
+    InteractiveShell.instance()
+    with capture_output() as cap:
+        caption = publish_figure(*args, **kwargs)
+    glued, shown = {}, []
+    for out in cap.outputs:
+        meta = out.metadata or {}
+        if "scrapbook" in meta:
+            glued[meta["scrapbook"]["name"]] = {k.removeprefix(PREFIX): v for k, v in out.data.items()}
+        else:
+            shown.append(out.data)
+    return caption, glued, shown
+
+
+PROVENANCE = {
+    "params": {"batch_size": [32, 64], "learning_rate": 0.001},
+    "seeds": [0, 1, 2],
+    "runs": 6,
+    "budget": "30 epochs",
+}
+
+
 def test_code_version_is_the_package_version_plus_a_hash_of_the_package_code():
     """code_version() = '<__version__>+<8 hex digits>', the same when recomputed from the files."""
     assert re.fullmatch(re.escape(__version__) + r"\+[0-9a-f]{8}", code_version())
     assert code_version.__wrapped__() == code_version()
 
 
-def test_the_caption_carries_parameters_seeds_runs_budget_code_version_and_file_names(tmp_path, monkeypatch):
-    """publish_figure returns the caption with every provenance item, and writes SVG, PNG and JSON."""
+def test_the_caption_is_a_bold_title_then_provenance_then_download_links(tmp_path, monkeypatch):
+    """The glued caption's Markdown: **first sentence**, the other sentences and the provenance in
+    normal weight (Markdown characters escaped), then SVG/PNG links under ../_static/figures/."""
     monkeypatch.setenv("VAE_BOOK_FIGURES", str(tmp_path))
-    caption = publish_figure(
-        _figure(),
-        "demo-figure",
-        "A demo",
-        {
-            "params": {"batch_size": [32, 64], "learning_rate": 0.001},
-            "seeds": [0, 1, 2],
-            "runs": 6,
-            "budget": "30 epochs",
-        },
+    _, glued, _ = _publish(_figure(), "demo-figure", "A demo figure. It shows a line.", PROVENANCE)
+    md = glued["demo-figure-caption"]["text/markdown"]
+    assert md.startswith("**A demo figure.** It shows a line. Budget held fixed: 30 epochs.")
+    assert r"batch\_size=\[32, 64\]" in md and "Seeds: \\[0, 1, 2\\]. 6 training runs." in md
+    assert md.endswith(
+        "Download: [SVG](../_static/figures/demo-figure.svg), [PNG](../_static/figures/demo-figure.png)."
     )
+
+
+def test_the_plain_caption_carries_every_provenance_item_and_the_file_names(tmp_path, monkeypatch):
+    """publish_figure returns the plain caption (also glued as text/plain and written to the JSON)."""
+    monkeypatch.setenv("VAE_BOOK_FIGURES", str(tmp_path))
+    caption, glued, _ = _publish(_figure(), "demo-figure", "A demo", PROVENANCE)
     assert caption.startswith("A demo. Budget held fixed: 30 epochs.")
     for part in ("batch_size=[32, 64]", "learning_rate=0.001", "Seeds: [0, 1, 2].", "6 training runs.", code_version()):
         assert part in caption
     assert caption.endswith("Files: demo-figure.svg, demo-figure.png.")
+    assert glued["demo-figure-caption"]["text/plain"] == caption
     assert (tmp_path / "demo-figure.svg").read_bytes().lstrip().startswith(b"<?xml")
     assert (tmp_path / "demo-figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "demo-figure.json").read_text())["caption"] == caption
+
+
+def test_the_figure_directive_has_the_label_the_alt_text_and_the_caption_role(monkeypatch):
+    """<name>-figure is a {glue:figure} directive: label fig-<name>, :alt: on one line, the caption
+    pasted with {glue:md}; the image's text/plain is the alt text too."""
+    monkeypatch.setenv("VAE_BOOK_FIGURES", "")
+    _, glued, _ = _publish(_figure(), "bs-elbo", "ELBO against batch size.", None, alt="A line\nthat falls.")
+    directive = glued["bs-elbo-figure"]["text/markdown"]
+    assert directive == (
+        "```{glue:figure} bs-elbo\n:name: fig-bs-elbo\n:alt: A line that falls.\n\n{glue:md}`bs-elbo-caption`\n```\n"
+    )
+    assert glued["bs-elbo"]["text/plain"] == "A line that falls."
+    assert {"image/svg+xml", "image/png"} <= set(glued["bs-elbo"])
+
+
+def test_the_alt_text_defaults_to_the_title_never_a_file_path(monkeypatch):
+    monkeypatch.setenv("VAE_BOOK_FIGURES", "")
+    _, glued, _ = _publish(_figure(), "quiet", "Training curves of the digits VAE. More words.", None)
+    assert ":alt: Training curves of the digits VAE.\n" in glued["quiet-figure"]["text/markdown"]
+
+
+def test_the_figure_and_its_caption_are_shown_in_the_notebook_as_well_as_glued(monkeypatch):
+    """display=True (default): the image and the caption (bold title, no links) are the cell's
+    outputs, so plain papermill shows them; display=False shows nothing."""
+    monkeypatch.setenv("VAE_BOOK_FIGURES", "")
+    _, _, shown = _publish(_figure(), "shown", "A shown figure.", None)
+    assert "image/svg+xml" in shown[0] and "image/png" in shown[0]
+    assert shown[1]["text/markdown"].startswith("**A shown figure.**") and "](" not in shown[1]["text/markdown"]
+    _, glued, shown = _publish(_figure(), "hidden", "A hidden figure.", None, display=False)
+    assert shown == [] and "hidden" in glued
+
+
+def test_a_json_record_describes_the_figure_for_indexes_and_citations(monkeypatch):
+    monkeypatch.setenv("VAE_BOOK_FIGURES", "")
+    _, glued, _ = _publish(_figure(), "rec", "A record. More.", {"seeds": [1]})
+    meta = glued["rec-meta"][MIME_TYPE]
+    assert meta["label"] == "fig-rec" and meta["title"] == "A record." and meta["files"] == ["rec.svg", "rec.png"]
+    assert meta["provenance"] == {"seeds": [1]} and meta["code_version"] == code_version()
 
 
 def test_an_empty_figures_folder_setting_writes_no_files(tmp_path, monkeypatch):
     """VAE_BOOK_FIGURES='' (what the book driver sets) writes nothing; the caption is still returned."""
     monkeypatch.setenv("VAE_BOOK_FIGURES", "")
     monkeypatch.chdir(tmp_path)
-    assert publish_figure(_figure(), "quiet", "Nothing written", None).startswith("Nothing written.")
+    assert _publish(_figure(), "quiet", "Nothing written", None)[0].startswith("Nothing written.")
     assert list(tmp_path.rglob("*")) == []
 
 
-def test_svg_export_is_reproducible():
-    """The same figure gives byte-identical SVG twice (fixed ids, no date), so files diff cleanly."""
-    assert figure_bytes(_figure())[0] == figure_bytes(_figure())[0]
+def test_svg_export_is_reproducible_and_keeps_text_as_text():
+    """The same figure gives byte-identical SVG twice (fixed ids, no date); text stays <text>."""
+    svg = figure_bytes(_figure())[0]
+    assert svg == figure_bytes(_figure())[0]
+    assert b"<text" in svg
 
 
 @pytest.mark.parametrize(
@@ -78,3 +158,24 @@ def test_bad_names_captions_and_provenance_are_refused(name, caption, provenance
 def test_provenance_without_known_keys_still_names_the_code_version():
     assert format_provenance({}) == f"Code: vae_utils {code_version()}."
     assert format_provenance({"seeds": 3, "runs": 1}).startswith("Seeds: [3]. 1 training run.")
+
+
+@pytest.mark.parametrize(
+    ("caption", "title", "rest"),
+    [
+        ("One. Two.", "One.", "Two."),
+        ("No full stop", "No full stop.", ""),
+        (
+            "Draws from N(0, I), e.g. Twelve of them. Then more.",
+            "Draws from N(0, I), e.g. Twelve of them.",
+            "Then more.",
+        ),
+        ("Loss against k = 1.5 steps. Next", "Loss against k = 1.5 steps.", "Next"),
+    ],
+)
+def test_split_title_takes_the_first_sentence(caption, title, rest):
+    assert split_title(caption) == (title, rest)
+
+
+def test_md_escape_makes_markdown_characters_literal():
+    assert md_escape("a_b [1, 2] *x* <y> `z`") == r"a\_b \[1, 2\] \*x\* \<y\> \`z\`"

@@ -1,7 +1,14 @@
-"""Tests of vae_utils.plots: every function returns a Figure with the promised axes, labels and
-artists on small synthetic data; mean_ci matches a hand computation and scipy; figures export."""
+"""Tests of vae_utils.plots: every function returns a Figure with the promised axes, words,
+colours and artists on small synthetic data, readable at page width; mean_ci matches a hand
+computation and scipy; figures export.
 
+Run: ``.venv/bin/pytest tests/test_plots.py`` (about 20 s; no TensorFlow).
+"""
+
+import ast
 import math
+import re
+from pathlib import Path
 
 import matplotlib
 
@@ -17,7 +24,12 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from scipy import stats
 
-from vae_utils import plots
+from vae_utils import analysis, plots
+from vae_utils.figures import figure_bytes
+from vae_utils.labels import label
+
+REPO = Path(__file__).resolve().parents[1]
+IDENTIFIER = re.compile(r"[A-Za-z0-9]_[A-Za-z0-9]")  # test_elbo, batch_size, z_mean, B_simple
 
 
 @pytest.fixture(autouse=True)
@@ -47,65 +59,135 @@ def _histories(lrs=(1e-3, 1e-2), seeds=(0, 1, 2), epochs=5):
     return pd.DataFrame(rows)
 
 
-def _sweep(diverge=False):
+def _sweep(diverge=False, lrs=(1e-3, 1e-2)):
     rng = np.random.default_rng(1)
     rows = []
-    for lr in (1e-3, 1e-2):
+    for lr in lrs:
         for bs in (32, 64, 128, 256):
             for seed in range(3):
                 y = -30 - 0.01 * bs + rng.normal(0, 0.3)
-                if diverge and lr == 1e-2 and bs == 32 and seed == 0:
+                if diverge and lr == lrs[-1] and bs == 32 and seed == 0:
                     y = float("nan")
-                rows.append({"learning_rate": lr, "batch_size": bs, "seed": seed, "test_elbo": y})
+                rows.append({"learning_rate": lr, "batch_size": bs, "seed": seed, "test_elbo": y, "step_noise": 1 / bs})
     return pd.DataFrame(rows)
+
+
+def _grid_table():
+    """A 6 x 5 heatmap from -104 to -30 nats: wide enough that clipping would hide differences."""
+    bs, lr = [16, 32, 64, 128, 256, 512], [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+    values = np.linspace(-104, -30, 30).reshape(6, 5)
+    t = pd.DataFrame(values, index=pd.Index(bs, name="batch_size"), columns=pd.Index(lr, name="learning_rate"))
+    t.name = "test_elbo"
+    return t, t.abs() * 0.01
+
+
+def _all_figures() -> dict[str, Figure]:
+    """One figure of every plotting function, on small synthetic data."""
+    rng = np.random.default_rng(0)
+    means, half = plots.heatmap_tables(_sweep(diverge=True), "batch_size", "learning_rate", "test_elbo")
+    rd = pd.DataFrame({"beta": [1, 1, 2, 2], "kl_loss": [5, 6, 2, 3], "reconstruction_loss": [9, 8, 12, 13]})
+    opt = pd.DataFrame(
+        {"optimizer": ["sgd", "adam"] * 4, "seed": [0, 0, 1, 1, 2, 2, 3, 3], "test_elbo": rng.normal(-30, 1, 8)}
+    )
+    return {
+        "history": plots.plot_history(_histories(), hue="learning_rate"),
+        "history-one": plots.plot_history(_histories(lrs=(1e-3,), seeds=(0,))),
+        "images": plots.plot_images(rng.random((24, 64)), (8, 8), ncols=12),
+        "recon": plots.plot_reconstructions(rng.random((12, 64)), rng.random((12, 64)), (8, 8), n=12),
+        "grid": plots.plot_latent_grid(rng.random((5, 5, 64)), (8, 8)),
+        "traversal": plots.plot_traversal(rng.random((4, 7, 64)), (8, 8), kl_per_dim=[1, 0.5, 0, 0]),
+        "scatter": plots.plot_latent_scatter(rng.normal(size=(60, 2)), np.arange(60) % 10),
+        "density": plots.plot_2d_density(rng.normal(size=(50, 2)), rng.normal(size=(50, 2))),
+        "metric": plots.plot_metric_vs(_sweep(diverge=True), "batch_size", "test_elbo", hue="learning_rate", logx=True),
+        "metric-logy": plots.plot_metric_vs(_sweep(), "batch_size", "step_noise", logx=True, logy=True, band=False),
+        "categorical": plots.plot_metric_vs(opt, "optimizer", "test_elbo"),
+        "heatmap": plots.plot_heatmap(means, ci_table=half, higher_is_better=True),
+        "heatmap-wide": plots.plot_heatmap(_grid_table()[0], ci_table=_grid_table()[1], vmin=-90),
+        "rate-distortion": plots.plot_rate_distortion(rd),
+        "kl": plots.plot_kl_per_dim(rng.random((3, 8)), rng.random((3, 8)) * 10.0 ** -rng.integers(0, 5, 8)),
+    }
+
+
+@pytest.fixture(scope="module")
+def figures():
+    figs = _all_figures()
+    yield figs
+    for fig in figs.values():
+        plt.close(fig)
+
+
+def _texts(fig):
+    """Every visible, non-empty Text of a figure (tick labels included)."""
+    found = fig.findobj(matplotlib.text.Text)
+    return [t for t in found if t.get_visible() and t.get_text().strip() and t.get_figure() is fig]
+
+
+def _words_of(fig):
+    """Axis labels, titles, legend titles and colour-bar labels of a figure."""
+    out = []
+    for ax in fig.axes:
+        out += [ax.get_xlabel(), ax.get_ylabel(), ax.get_title(), ax.get_title(loc="left")]
+        legend = ax.get_legend()
+        if legend is not None:
+            out.append(legend.get_title().get_text())
+    out += [lg.get_title().get_text() for lg in fig.legends]
+    return [w for w in out if w]
 
 
 def _lines(ax):
     return [ln for ln in ax.get_lines() if len(ln.get_xdata())]
 
 
-# ---------------------------------------------------------------- mean_ci
+# ---------------------------------------------------------------- readable at page width
 
 
-def test_mean_ci_matches_a_hand_computed_t_interval():
-    """For (1, 2, 3, 4): mean 2.5, s = sqrt(5/3), half-width t_{0.975,3} * s / 2 with t = 3.182446305."""
-    mean, low, high = plots.mean_ci([1, 2, 3, 4])
-    half = 3.182446305284263 * math.sqrt(5 / 3) / 2
-    assert mean == pytest.approx(2.5)
-    assert low == pytest.approx(2.5 - half, rel=1e-9)
-    assert high == pytest.approx(2.5 + half, rel=1e-9)
+def test_text_px_scales_a_font_to_the_page_column_and_never_up():
+    """12 pt = 16 CSS px on a figure that fits the 670 px a figure gets; a 9.3-in figure (893 px)
+    is shown at 670/893 of its size, so 12 pt reads 12.0 px."""
+    assert plots.text_px(12, 6.4) == pytest.approx(16.0)
+    assert plots.text_px(12, 9.3) == pytest.approx(16.0 * 670 / 892.8)
+    assert plots.text_px(12, 9.3) >= plots.MIN_TEXT_PX > plots.text_px(12, 10.0)
+    assert plots.text_px(9, 13.0) < 8  # what the old 9-pt ticks on a 13-in figure were
 
 
-def test_mean_ci_agrees_with_scipy_t_interval_at_several_levels():
-    """mean_ci equals scipy.stats.t.interval(level, n-1, mean, sem) for random data."""
-    x = np.random.default_rng(3).normal(5, 2, size=7)
-    for level in (0.8, 0.95, 0.99):
-        mean, low, high = plots.mean_ci(x, level)
-        lo, hi = stats.t.interval(level, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
-        assert (mean, low, high) == pytest.approx((x.mean(), lo, hi), rel=1e-12)
+def test_every_text_of_every_figure_renders_at_least_12_px_at_page_width(figures):
+    """For each figure, its saved (tight) SVG width and each text's font size give >= 12 CSS px."""
+    for name, fig in figures.items():
+        svg = figure_bytes(fig)[0].decode()
+        width_pt = float(re.search(r'<svg[^>]*width="([0-9.]+)pt"', svg).group(1))
+        small = [
+            (t.get_text(), t.get_fontsize())
+            for t in _texts(fig)
+            if plots.text_px(t.get_fontsize(), width_pt / 72) < plots.MIN_TEXT_PX
+        ]
+        assert small == [], (name, width_pt / 72, small)
+        assert width_pt / 72 <= plots.MAX_WIDTH_IN + 0.5, name
 
 
-def test_mean_ci_drops_non_finite_values_and_handles_tiny_samples():
-    """NaN/inf (diverged runs) are ignored; one value has no interval; no values give all NaN."""
-    assert plots.mean_ci([1.0, 2.0, float("nan"), float("inf")]) == pytest.approx(plots.mean_ci([1.0, 2.0]))
-    m, lo, hi = plots.mean_ci([3.0])
-    assert m == 3.0 and math.isnan(lo) and math.isnan(hi)
-    assert all(math.isnan(v) for v in plots.mean_ci([float("nan")]))
-    assert plots.mean_ci([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
-    with pytest.raises(ValueError, match="level"):
-        plots.mean_ci([1, 2], level=95)
+def test_no_figure_shows_an_underscore_identifier_in_labels_legends_or_colour_bars(figures):
+    """Axis labels, titles, legend titles and colour-bar labels (figure objects) and every text of
+    the saved SVG (svg.fonttype none keeps text as text) are words, never `test_elbo`."""
+    for name, fig in figures.items():
+        bad = [w for w in _words_of(fig) if IDENTIFIER.search(w)]
+        assert bad == [], (name, bad)
+        svg = figure_bytes(fig)[0].decode()
+        texts = [m.strip() for m in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+        if name not in ("images", "recon"):  # image grids have no text
+            assert texts, name
+        assert [t for t in texts if IDENTIFIER.search(t)] == [], name
 
 
-def test_mean_ci_table_counts_finite_and_diverged_runs_per_group():
-    """One row per (learning_rate, batch_size); n counts finite runs, n_diverged the NaN ones."""
-    t = plots.mean_ci_table(_sweep(diverge=True), ["learning_rate", "batch_size"], "test_elbo")
-    assert len(t) == 8
-    row = t[(t.learning_rate == 1e-2) & (t.batch_size == 32)].iloc[0]
-    assert (row.n, row.n_diverged) == (2, 1)
-    assert row.half_width == pytest.approx((row.high - row.low) / 2)
+def test_labels_come_from_one_mapping_and_a_caller_may_override_them():
+    """plot_metric_vs names its axes with vae_utils.labels; labels= replaces one entry."""
+    fig = plots.plot_metric_vs(_sweep(), "batch_size", "test_elbo")
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("batch size", "test ELBO (nats)")
+    assert label("test_nll") == "test NLL, IWAE (nats)" and label("beta") == "β"
+    fig = plots.plot_metric_vs(_sweep(), "batch_size", "test_elbo", labels={"test_elbo": "ELBO on test digits (nats)"})
+    assert fig.axes[0].get_ylabel() == "ELBO on test digits (nats)"
 
 
-# ---------------------------------------------------------------- style
+# ---------------------------------------------------------------- colours
 
 
 def test_palette_is_seaborn_colorblind_palette():
@@ -114,44 +196,230 @@ def test_palette_is_seaborn_colorblind_palette():
     assert list(plots.PALETTE) == sns.color_palette("colorblind").as_hex()
 
 
-def test_style_hides_top_and_right_spines_and_use_style_sets_rcparams():
-    """Figures made by the module have no top/right spines; use_style() sets the global rcParams."""
-    fig = plots.plot_metric_vs(_sweep(), "batch_size", "test_elbo")
+def test_ordered_hue_levels_get_sequential_colours_and_names_get_categorical_ones():
+    """Numbers (batch size, learning rate, β) go light to dark (luminance falls with the level, each
+    at least 3:1 against white); optimizer names get the colour-blind palette in order."""
+    colors = plots.hue_colors("learning_rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+    contrast = [plots.contrast_ratio(c, "white") for c in colors.values()]
+    assert contrast == sorted(contrast) and contrast[0] >= 3.0
+    assert list(plots.hue_colors("optimizer", ["adam", "sgd"]).values()) == list(plots.PALETTE[:2])
+    assert list(plots.hue_colors("batch_size", [32, 64], palette="colorblind").values()) == list(plots.PALETTE[:2])
+
+
+def test_plot_metric_vs_colours_a_numeric_hue_sequentially():
+    """The lines of two learning rates carry hue_colors' sequential colours, lightest first."""
+    fig = plots.plot_metric_vs(_sweep(), "batch_size", "test_elbo", hue="learning_rate", logx=True)
+    expected = list(plots.hue_colors("learning_rate", [1e-3, 1e-2]).values())
+    got = [matplotlib.colors.to_hex(ln.get_color()) for ln in _lines(fig.axes[0])]
+    assert got == expected
+
+
+def test_contrast_ratio_matches_the_wcag_examples():
+    """Black on white is 21:1, a colour on itself 1:1, WCAG's #767676 on white about 4.54:1."""
+    assert plots.contrast_ratio("black", "white") == pytest.approx(21.0)
+    assert plots.contrast_ratio("#336699", "#336699") == pytest.approx(1.0)
+    assert plots.contrast_ratio("#767676", "white") == pytest.approx(4.54, abs=0.01)
+
+
+# ---------------------------------------------------------------- log axes
+
+
+def test_a_log_axis_over_a_grid_labels_every_grid_value_and_nothing_else():
+    """Five learning rates on a log x axis: five major ticks, at the rates, each labelled; no minor ticks."""
+    df = _sweep(lrs=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2)).rename(columns={"learning_rate": "lr_grid"})
+    fig = plots.plot_metric_vs(df, "lr_grid", "test_elbo", logx=True)
     ax = fig.axes[0]
-    assert not ax.spines["top"].get_visible() and not ax.spines["right"].get_visible()
-    with matplotlib.rc_context():
-        plots.use_style()
-        assert matplotlib.rcParams["axes.spines.top"] is False
-        assert matplotlib.rcParams["axes.prop_cycle"].by_key()["color"][0] == plots.PALETTE[0]
+    fig.draw_without_rendering()
+    np.testing.assert_allclose(ax.get_xticks(), [1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["10⁻⁴", "3×10⁻⁴", "0.001", "0.003", "0.01"]
+    assert len(ax.xaxis.get_minorticklocs()) == 0
 
 
-# ---------------------------------------------------------------- learning curves
+def test_a_log_y_axis_over_continuous_values_has_several_labelled_ticks_not_one_decade():
+    """Values from 1/256 to 1/32 (less than a decade): at least three labelled ticks inside the view."""
+    fig = plots.plot_metric_vs(_sweep(), "batch_size", "step_noise", logx=True, logy=True)
+    ax = fig.axes[0]
+    fig.draw_without_rendering()
+    lo, hi = ax.get_ylim()
+    inside = [t.get_text() for t in ax.get_yticklabels() if lo <= t.get_position()[1] <= hi and t.get_text()]
+    assert len(inside) >= 3, inside
 
 
-def test_plot_history_of_one_run_has_one_panel_and_line_per_metric():
-    """One run's history: 4 default metrics -> 4 axes, each y-label the metric name, one line each."""
-    h = _histories(lrs=(1e-3,), seeds=(0,))
-    fig = plots.plot_history(h)
+def test_tick_text_reads_like_a_person_writes_numbers():
+    assert [plots.tick_text(v) for v in (0.001, 3e-4, 1e-5, 256, 16384, -2.5, 0)] == [
+        "0.001",
+        "3×10⁻⁴",
+        "10⁻⁵",
+        "256",
+        "16,384",
+        "−2.5",
+        "0",
+    ]
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def test_plot_metric_vs_draws_mean_interval_and_every_seed_per_hue_level():
+    """2 learning rates x 4 batch sizes x 3 seeds: per level a mean line of 4 points at the seed
+    means, a t-interval band, 12 dots; log x ticks at the batch sizes; levels labelled at line ends."""
+    df = _sweep()
+    fig = plots.plot_metric_vs(df, "batch_size", "test_elbo", hue="learning_rate", logx=True)
+    ax = fig.axes[0]
+    lines = _lines(ax)
+    assert len(lines) == 2 and all(len(ln.get_xdata()) == 4 for ln in lines)
+    expected = df[df.learning_rate == 1e-3].groupby("batch_size")["test_elbo"].mean().to_numpy()
+    np.testing.assert_allclose(lines[0].get_ydata(), expected)
+    assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2
+    dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert sum(len(c.get_offsets()) for c in dots) == 24
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["32", "64", "128", "256"]
+    assert {"0.001", "0.01", "learning rate"} <= {t.get_text() for t in ax.texts}  # direct labels
+    assert ax.get_legend() is None
+
+
+def test_the_interval_is_the_t_interval_over_seeds():
+    """The band's extent at one x is analysis.mean_ci of that group's seeds (seaborn errorbar callable)."""
+    df = _sweep()
+    fig = plots.plot_metric_vs(df, "batch_size", "test_elbo")
+    band = next(c for c in fig.axes[0].collections if isinstance(c, PolyCollection))
+    verts = band.get_paths()[0].vertices
+    at32 = verts[np.isclose(verts[:, 0], 32), 1]
+    _, lo, hi = plots.mean_ci(df[df.batch_size == 32].test_elbo)
+    assert at32.min() == pytest.approx(lo) and at32.max() == pytest.approx(hi)
+    assert plots.t_interval(0.9)([1.0, 2.0, 3.0]) == pytest.approx(plots.mean_ci([1.0, 2.0, 3.0], 0.9)[1:])
+
+
+def test_diverged_runs_are_crosses_and_counted_and_error_bars_replace_the_band():
+    """A NaN run is a cross at the bottom edge, the legend says 'diverged: 1 run'; band=False draws error bars."""
+    fig = plots.plot_metric_vs(_sweep(diverge=True), "batch_size", "test_elbo", hue="learning_rate", band=False)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["diverged: 1 run"]
+    crosses = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets()) == 1]
+    assert any(c.get_offsets()[0][1] == pytest.approx(0.03) for c in crosses)
+    assert not any(isinstance(c, PolyCollection) for c in ax.collections)
+    assert sum(isinstance(c, ErrorbarContainer) for c in ax.containers) == 2
+
+
+def test_a_categorical_x_has_points_with_intervals_and_no_lines_between_categories():
+    """Optimizer names: ticks in order, means as markers, no solid line joins two x positions."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"optimizer": ["sgd", "adam", "rmsprop"] * 3, "seed": np.repeat([0, 1, 2], 3)})
+    df["test_elbo"] = rng.normal(-30, 1, 9)
+    fig = plots.plot_metric_vs(df, "optimizer", "test_elbo")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["adam", "rmsprop", "sgd"]
+    for ln in ax.get_lines():
+        x = np.asarray(ln.get_xdata(), float)
+        x = x[np.isfinite(x)]
+        joins = len(np.unique(np.round(x, 6))) > 1 and ln.get_linestyle() not in ("None", "", " ")
+        assert not joins or np.ptp(x) < 0.5, "a line joins two categories"
+    means = df.groupby("optimizer")["test_elbo"].mean().to_numpy()
+    markers = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+    np.testing.assert_allclose(np.sort(markers[0].get_ydata()), np.sort(means))
+
+
+def test_the_y_axis_ends_near_the_data():
+    """The y range exceeds the span of the means' intervals and dots by at most 10% on each side."""
+    df = _sweep()
+    fig = plots.plot_metric_vs(df, "batch_size", "test_elbo")
+    ax = fig.axes[0]
+    s = analysis.summarize(df, "batch_size", "test_elbo")
+    lo, hi = min(s["low"].min(), df.test_elbo.min()), max(s["high"].max(), df.test_elbo.max())
+    y0, y1 = ax.get_ylim()
+    assert lo - 0.1 * (hi - lo) <= y0 <= lo and hi <= y1 <= hi + 0.1 * (hi - lo)
+
+
+# ---------------------------------------------------------------- heatmaps
+
+
+def test_heatmap_tables_summarize_each_cell_over_seeds_and_count_divergences():
+    """means and half-widths equal analysis.summarize per cell; attrs['n_diverged'] counts NaN runs."""
+    df = _sweep(diverge=True)
+    means, half = plots.heatmap_tables(df, "batch_size", "learning_rate", "test_elbo")
+    s = analysis.summarize(df, ["batch_size", "learning_rate"], "test_elbo").set_index(["batch_size", "learning_rate"])
+    assert means.loc[32, 1e-2] == pytest.approx(s.loc[(32, 1e-2), "mean"])
+    assert half.loc[64, 1e-3] == pytest.approx((s.loc[(64, 1e-3), "high"] - s.loc[(64, 1e-3), "low"]) / 2)
+    assert means.attrs["n_diverged"].loc[32, 1e-2] == 1 and means.attrs["n_diverged"].loc[64, 1e-2] == 0
+
+
+def test_plot_heatmap_annotates_each_cell_with_mean_half_width_and_diverged_runs():
+    """A 4 x 2 table: 8 'mean\\n± hw' texts (true minus), an all-NaN cell reads n/a, a cell with a
+    diverged run adds '✕ 1'; axis labels and colour bar in words."""
+    means, half = plots.heatmap_tables(_sweep(diverge=True), "batch_size", "learning_rate", "test_elbo")
+    means.iloc[1, 0] = np.nan
+    fig = plots.plot_heatmap(means, ci_table=half, higher_is_better=True)
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == 8 and texts[2] == "n/a"
+    assert texts[0] == f"{means.iloc[0, 0]:.1f}\n± {half.iloc[0, 0]:.1f}".replace("-", "−")
+    assert texts[1].endswith("\n✕ 1")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("learning rate", "batch size")
+    assert fig.axes[1].get_ylabel() == "test ELBO (nats)"
+
+
+def test_heatmap_cell_text_contrasts_at_least_4_5_to_1_with_its_cell():
+    """Every cell's text colour against the cell's colour (from the mesh's colour map and norm): WCAG
+    contrast >= 4.5 over a range of 74 nats, where seaborn's own rule (switch at luminance 0.408)
+    would put white on mid-tone cells at about 3:1."""
+    table, half = _grid_table()
+    fig = plots.plot_heatmap(table, ci_table=half)
+    ax = fig.axes[0]
+    mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+    ratios = []
+    for t in ax.texts:
+        c, r = (int(v) for v in t.get_position())
+        cell = mesh.to_rgba(table.iloc[r, c])
+        ratios.append(plots.contrast_ratio(t.get_color(), cell))
+    assert len(ratios) == 30 and min(ratios) >= 4.5
+
+
+def test_the_colour_range_spans_the_data_unless_limited_and_then_says_so():
+    """Default: the norm covers -104..-30 (no cell clipped, no 'extend'). With vmin=-60 the colour bar
+    gets a 'min' arrow, its label says the range is limited, and exactly the cells below -60 carry ▼."""
+    table, half = _grid_table()
+    fig = plots.plot_heatmap(table, ci_table=half)
+    mesh = next(c for c in fig.axes[0].collections if isinstance(c, QuadMesh))
+    assert mesh.norm.vmin <= -104 and mesh.norm.vmax >= -30
+    assert not any("▼" in t.get_text() or "▲" in t.get_text() for t in fig.axes[0].texts)
+    fig = plots.plot_heatmap(table, ci_table=half, vmin=-60)
+    marked = [t for t in fig.axes[0].texts if t.get_text().endswith("▼")]
+    assert len(marked) == int((table.to_numpy() < -60).sum())
+    cbar = fig.axes[1]
+    assert "range limited" in cbar.get_ylabel()
+    assert fig.axes[0].collections[0].colorbar.extend == "min"
+
+
+# ---------------------------------------------------------------- learning curves, images, latents
+
+
+def test_plot_history_of_one_run_has_one_panel_and_line_per_metric_in_words():
+    """One run's history: 4 default metrics -> 4 panels, y labels in words with units, one line each."""
+    fig = plots.plot_history(_histories(lrs=(1e-3,), seeds=(0,)))
     assert isinstance(fig, Figure)
-    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "reconstruction_loss", "kl_loss", "val_elbo"]
-    assert all(ax.get_xlabel() == "epoch" for ax in fig.axes)
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "training loss (nats)",
+        "reconstruction (nats)",
+        "KL (nats)",
+        "validation ELBO (nats)",
+    ]
     assert all(len(_lines(ax)) == 1 for ax in fig.axes)
 
 
 def test_plot_history_draws_every_seed_thin_plus_a_mean_per_hue_level():
-    """2 learning rates x 3 seeds: per panel 2 x (3 thin + 1 mean) lines; legend titled by the hue column."""
-    fig = plots.plot_history(_histories(), metrics=("loss", "val_elbo"), hue="learning_rate")
-    assert len(fig.axes) == 2
-    for ax in fig.axes:
+    """2 learning rates x 3 seeds: per panel 2 x (3 thin + 1 mean) lines; legend titled in words."""
+    h = _histories()
+    fig = plots.plot_history(h, metrics=("loss", "val_elbo"), hue="learning_rate")
+    panels = [ax for ax in fig.axes if _lines(ax)]
+    assert len(panels) == 2
+    for ax in panels:
         lines = _lines(ax)
         assert len(lines) == 8
         assert sum(ln.get_linewidth() > 1.5 for ln in lines) == 2
     legend = fig.legends[0]
-    assert legend.get_title().get_text() == "learning_rate"
+    assert legend.get_title().get_text() == "learning rate"
     assert [t.get_text() for t in legend.get_texts()] == ["0.001", "0.01"]
-    # the mean line is the mean over seeds
-    h = _histories()
-    mean_line = next(ln for ln in _lines(fig.axes[0]) if ln.get_linewidth() > 1.5)
+    mean_line = next(ln for ln in _lines(panels[0]) if ln.get_linewidth() > 1.5)
     expected = h[h.learning_rate == 1e-3].groupby("epoch")["loss"].mean().to_numpy()
     np.testing.assert_allclose(mean_line.get_ydata(), expected)
 
@@ -162,18 +430,14 @@ def test_plot_history_refuses_a_metric_that_is_not_a_column():
         plots.plot_history(_histories(), metrics=("elbo_typo",))
 
 
-# ---------------------------------------------------------------- images
-
-
-def test_plot_images_makes_one_axes_per_image_with_titles():
-    """10 flat 8x8 images in 4 columns: 10 visible axes (unused cells removed), each one 8x8 image."""
+def test_plot_images_makes_one_axes_per_image_with_titles_and_fits_the_page():
+    """10 flat 8x8 images in 4 columns: 10 axes, each one 8x8 image; 24 columns stay <= 10 in wide."""
     imgs = np.random.default_rng(0).random((10, 64))
     fig = plots.plot_images(imgs, (8, 8), ncols=4, titles=[str(i) for i in range(10)])
     assert len(fig.axes) == 10
-    assert fig.axes[3].get_title() == "3"
-    im = fig.axes[0].get_images()[0]
-    assert im.get_array().shape == (8, 8)
-    np.testing.assert_allclose(im.get_array(), imgs[0].reshape(8, 8), rtol=1e-6)
+    assert fig.axes[3].get_title(loc="center") == "3"
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), imgs[0].reshape(8, 8), rtol=1e-6)
+    assert plots.plot_images(np.zeros((24, 64)), (8, 8), ncols=24).get_size_inches()[0] <= plots.MAX_WIDTH_IN
 
 
 def test_plot_images_refuses_mismatched_shapes_and_titles():
@@ -185,11 +449,11 @@ def test_plot_images_refuses_mismatched_shapes_and_titles():
 
 
 def test_plot_reconstructions_has_originals_above_reconstructions():
-    """n=5: a 2 x 5 grid; row labels 'x' and 'reconstruction'; the bottom row shows x_hat."""
+    """n=5: a 2 x 5 grid; rows labelled 'original' and 'reconstruction'; the bottom row shows x_hat."""
     x, x_hat = np.zeros((6, 64)), np.ones((6, 64))
     fig = plots.plot_reconstructions(x, x_hat, (8, 8), n=5)
     assert len(fig.axes) == 10
-    assert fig.axes[0].get_ylabel() == "x" and fig.axes[5].get_ylabel() == "reconstruction"
+    assert fig.axes[0].get_ylabel() == "original" and fig.axes[5].get_ylabel() == "reconstruction"
     assert fig.axes[5].get_images()[0].get_array().mean() == 1.0
 
 
@@ -198,10 +462,10 @@ def test_plot_latent_grid_is_one_mosaic_with_latent_value_extent():
     fig = plots.plot_latent_grid(np.random.default_rng(0).random((5, 5, 64)), (8, 8), limit=2.0)
     ax = fig.axes[0]
     (im,) = ax.get_images()
-    assert im.get_array().shape == (44, 44)
+    assert isinstance(im, AxesImage) and im.get_array().shape == (44, 44)
     left, right, bottom, top = im.get_extent()
     assert left < -2.0 < 2.0 < right and bottom < -2.0 < 2.0 < top
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("z[0]", "z[1]")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("latent z[0]", "latent z[1]")
 
 
 def test_plot_traversal_labels_each_row_by_latent_dimension():
@@ -210,15 +474,12 @@ def test_plot_traversal_labels_each_row_by_latent_dimension():
     fig = plots.plot_traversal(t, (8, 8), values=np.linspace(-3, 3, 7), kl_per_dim=[1.0, 0.5, 0.0])
     ax = fig.axes[0]
     assert len(ax.get_images()) == 1
-    assert [tk.get_text() for tk in ax.get_xticklabels()] == ["-3", "-2", "-1", "0", "1", "2", "3"]
+    assert [tk.get_text() for tk in ax.get_xticklabels()] == ["−3", "−2", "−1", "0", "1", "2", "3"]
     assert [tk.get_text() for tk in ax.get_yticklabels()][2] == "z[2]  KL 0.00"
 
 
-# ---------------------------------------------------------------- latent space
-
-
-def test_plot_latent_scatter_colours_each_label_and_names_axes_z_mean():
-    """3 labels -> 3 scatter collections, a legend of 3 entries, axes z_mean[0], z_mean[1]."""
+def test_plot_latent_scatter_colours_each_label_and_names_axes_in_words():
+    """3 labels -> 3 scatter collections, a legend of 3, axes 'posterior mean, z[0]' and z[1]."""
     rng = np.random.default_rng(0)
     z, y = rng.normal(size=(60, 4)), np.repeat([0, 1, 2], 20)
     fig = plots.plot_latent_scatter(z, y)
@@ -226,86 +487,22 @@ def test_plot_latent_scatter_colours_each_label_and_names_axes_z_mean():
     cols = [c for c in ax.collections if isinstance(c, PathCollection)]
     assert len(cols) == 3 and all(len(c.get_offsets()) == 20 for c in cols)
     assert len(ax.get_legend().get_texts()) == 3
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("z_mean[0]", "z_mean[1]")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("posterior mean, z[0]", "posterior mean, z[1]")
 
 
 def test_plot_2d_density_shows_data_and_samples_side_by_side():
     """Two panels titled 'data' and 'model samples', each with one 2-D histogram (QuadMesh)."""
     rng = np.random.default_rng(0)
     fig = plots.plot_2d_density(rng.normal(size=(300, 2)), rng.normal(size=(200, 2)), bins=20)
-    assert [ax.get_title() for ax in fig.axes] == ["data", "model samples"]
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["data", "model samples"]
     assert all(sum(isinstance(c, QuadMesh) for c in ax.collections) == 1 for ax in fig.axes)
     fig = plots.plot_2d_density(rng.normal(size=(300, 2)), rng.normal(size=(200, 2)), kind="scatter")
     assert len(fig.axes[1].collections[0].get_offsets()) == 200
 
 
-# ---------------------------------------------------------------- sweeps
-
-
-def test_plot_metric_vs_draws_mean_band_and_every_seed_per_hue_level():
-    """2 learning rates x 4 batch sizes x 3 seeds: per level a mean line of 4 points at the seed means,
-    a CI band (PolyCollection) and 12 points; log x ticks at the batch sizes; legend titled learning_rate."""
-    df = _sweep()
-    fig = plots.plot_metric_vs(df, "batch_size", "test_elbo", hue="learning_rate", logx=True)
-    ax = fig.axes[0]
-    lines = _lines(ax)
-    assert len(lines) == 2 and all(len(ln.get_xdata()) == 4 for ln in lines)
-    expected = df[df.learning_rate == 1e-3].groupby("batch_size")["test_elbo"].mean().to_numpy()
-    np.testing.assert_allclose(lines[0].get_ydata(), expected)
-    assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2
-    points = [c for c in ax.collections if isinstance(c, PathCollection)]
-    assert sum(len(c.get_offsets()) for c in points) == 24
-    assert ax.get_xscale() == "log"
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["32", "64", "128", "256"]
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("batch_size", "test_elbo")
-    assert ax.get_legend().get_title().get_text() == "learning_rate"
-
-
-def test_plot_metric_vs_band_matches_mean_ci():
-    """The shaded band's vertical extent at one x is mean_ci of that group's seeds."""
-    df = _sweep()
-    fig = plots.plot_metric_vs(df, "batch_size", "test_elbo")
-    band = next(c for c in fig.axes[0].collections if isinstance(c, PolyCollection))
-    verts = band.get_paths()[0].vertices
-    at32 = verts[np.isclose(verts[:, 0], 32), 1]
-    _, lo, hi = plots.mean_ci(df[df.batch_size == 32].test_elbo)
-    assert at32.min() == pytest.approx(lo) and at32.max() == pytest.approx(hi)
-
-
-def test_plot_metric_vs_marks_diverged_runs_and_supports_error_bars():
-    """A NaN run is drawn as a cross and named 'diverged' in the legend; band=False draws error bars."""
-    fig = plots.plot_metric_vs(_sweep(diverge=True), "batch_size", "test_elbo", hue="learning_rate", band=False)
-    ax = fig.axes[0]
-    assert "diverged" in [t.get_text() for t in ax.get_legend().get_texts()]
-    assert not any(isinstance(c, PolyCollection) for c in ax.collections)
-    assert len(ax.containers) == 2  # one ErrorbarContainer per learning rate
-
-
-def test_plot_metric_vs_places_categorical_x_in_order():
-    """A string x (optimizer names) is placed at 0..k-1 with the names as tick labels."""
-    df = pd.DataFrame({"optimizer": ["sgd", "adam", "sgd", "adam"], "test_elbo": [-40, -30, -41, -31]})
-    fig = plots.plot_metric_vs(df, "optimizer", "test_elbo", units=None)
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["adam", "sgd"]
-
-
-def test_plot_heatmap_annotates_each_cell_with_mean_and_half_width():
-    """A 4 x 2 (batch_size x learning_rate) table: one image, 8 'mean\\n± hw' texts, axis labels from
-    the table's index/column names, colour bar labelled by the metric; an all-NaN cell reads n/a."""
-    means, half = plots.heatmap_tables(_sweep(), "batch_size", "learning_rate", "test_elbo")
-    means.iloc[0, 0] = np.nan
-    fig = plots.plot_heatmap(means, ci_table=half, higher_is_better=True)
-    ax = fig.axes[0]
-    assert len(ax.get_images()) == 1
-    texts = [t.get_text() for t in ax.texts]
-    assert len(texts) == 8 and texts[0] == "n/a"
-    assert texts[1] == f"{means.iloc[0, 1]:.1f}\n± {half.iloc[0, 1]:.1f}"
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("learning_rate", "batch_size")
-    assert fig.axes[1].get_ylabel() == "test_elbo"  # the colour bar
-
-
-def test_plot_rate_distortion_joins_the_mean_point_of_each_beta():
-    """3 betas x 2 seeds: axes kl_loss (rate) and reconstruction_loss (distortion); a mean marker per
-    beta labelled beta=...; the mean path goes through the per-beta means."""
+def test_plot_rate_distortion_joins_the_mean_point_of_each_beta_and_labels_it():
+    """3 betas x 2 seeds: axes 'rate: KL (nats)' and 'distortion: reconstruction (nats)'; each mean
+    labelled 'β = ...'; the mean path goes through the per-β means."""
     df = pd.DataFrame(
         {
             "beta": np.repeat([0.5, 1.0, 4.0], 2),
@@ -316,15 +513,14 @@ def test_plot_rate_distortion_joins_the_mean_point_of_each_beta():
     )
     fig = plots.plot_rate_distortion(df)
     ax = fig.axes[0]
-    assert ax.get_xlabel().startswith("kl_loss") and ax.get_ylabel().startswith("reconstruction_loss")
-    assert [t.get_text() for t in ax.texts] == ["beta=0.5", "beta=1", "beta=4"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("rate: KL (nats)", "distortion: reconstruction (nats)")
+    assert [t.get_text() for t in ax.texts] == ["β = 0.5", "β = 1", "β = 4"]
     path = next(ln for ln in ax.get_lines() if len(ln.get_xdata()) == 3)
     np.testing.assert_allclose(path.get_xdata(), [20.5, 12.5, 3.5])
-    assert len(ax.get_legend().get_texts()) == 3
 
 
 def test_plot_kl_per_dim_colours_active_units_and_draws_the_threshold():
-    """8 dims, 3 with Var(z_mean) > 0.01: two panels of 8 bars; 3 coloured bars; a threshold line at 0.01."""
+    """8 dims, 3 with variance > 0.01: two panels of 8 bars; 3 coloured bars; a threshold line at 0.01."""
     kl = [2.0, 1.5, 1.0, 0.001, 0.0, 0.0, 0.0, 0.0]
     var = [0.9, 0.5, 0.2, 0.001, 0.0, 0.0, 0.0, 0.0]
     fig = plots.plot_kl_per_dim(kl, var)
@@ -342,42 +538,53 @@ def test_plot_kl_per_dim_of_several_runs_has_error_bars():
     kl = np.random.default_rng(0).random((4, 6))
     fig = plots.plot_kl_per_dim(kl)
     ax = fig.axes[0]
-    assert len(ax.patches) == 6
     np.testing.assert_allclose([p.get_height() for p in ax.patches], kl.mean(axis=0))
     (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
-    assert len(bars.lines[2][0].get_segments()) == 6  # one vertical error bar per dimension
+    assert len(bars.lines[2][0].get_segments()) == 6
 
 
-# ---------------------------------------------------------------- export
+# ---------------------------------------------------------------- mean_ci (analysis.mean_ci, re-exported)
 
 
-def test_every_figure_saves_to_svg_and_png(tmp_path):
+def test_mean_ci_matches_a_hand_computed_t_interval():
+    """For (1, 2, 3, 4): mean 2.5, s = sqrt(5/3), half-width t_{0.975,3} * s / 2 with t = 3.182446305."""
+    mean, low, high = plots.mean_ci([1, 2, 3, 4])
+    half = 3.182446305284263 * math.sqrt(5 / 3) / 2
+    assert (mean, low, high) == pytest.approx((2.5, 2.5 - half, 2.5 + half), rel=1e-9)
+
+
+def test_mean_ci_agrees_with_scipy_t_interval_and_drops_non_finite_values():
+    """mean_ci equals scipy.stats.t.interval(level, n-1, mean, sem); NaN/inf (diverged runs) are ignored."""
+    x = np.random.default_rng(3).normal(5, 2, size=7)
+    for level in (0.8, 0.95, 0.99):
+        lo, hi = stats.t.interval(level, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+        assert plots.mean_ci(x, level) == pytest.approx((x.mean(), lo, hi), rel=1e-12)
+    assert plots.mean_ci([1.0, 2.0, float("nan"), float("inf")]) == pytest.approx(plots.mean_ci([1.0, 2.0]))
+
+
+# ---------------------------------------------------------------- export, style, size
+
+
+def test_every_figure_saves_to_svg_and_png(tmp_path, figures):
     """save_figure writes a non-empty .svg and .png for each plotting function's figure."""
-    rng = np.random.default_rng(0)
-    means, half = plots.heatmap_tables(_sweep(), "batch_size", "learning_rate", "test_elbo")
-    figs = {
-        "history": plots.plot_history(_histories(), hue="learning_rate"),
-        "images": plots.plot_images(rng.random((4, 64)), (8, 8)),
-        "recon": plots.plot_reconstructions(rng.random((3, 64)), rng.random((3, 64)), (8, 8)),
-        "grid": plots.plot_latent_grid(rng.random((3, 3, 64)), (8, 8)),
-        "traversal": plots.plot_traversal(rng.random((2, 5, 64)), (8, 8)),
-        "scatter": plots.plot_latent_scatter(rng.normal(size=(20, 2)), np.arange(20) % 3),
-        "density": plots.plot_2d_density(rng.normal(size=(50, 2)), rng.normal(size=(50, 2))),
-        "metric": plots.plot_metric_vs(_sweep(diverge=True), "batch_size", "test_elbo", hue="learning_rate"),
-        "heatmap": plots.plot_heatmap(means, ci_table=half),
-        "rd": plots.plot_rate_distortion(
-            pd.DataFrame({"beta": [1, 1, 2, 2], "kl_loss": [5, 6, 2, 3], "reconstruction_loss": [9, 8, 12, 13]})
-        ),
-        "kl": plots.plot_kl_per_dim([1.0, 0.0], [0.5, 0.0]),
-    }
-    for name, fig in figs.items():
+    for name, fig in figures.items():
         paths = plots.save_figure(fig, tmp_path / "figs" / name)
         assert [p.suffix for p in paths] == [".svg", ".png"]
         assert all(p.stat().st_size > 1000 for p in paths), name
-        assert (tmp_path / "figs" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
 
 
-def test_image_types_are_real_matplotlib_images():
-    """plot_images and plot_latent_grid draw AxesImage artists (not scatter or patches)."""
-    fig = plots.plot_latent_grid(np.zeros((2, 2, 4)), (2, 2))
-    assert isinstance(fig.axes[0].get_images()[0], AxesImage)
+def test_style_hides_top_and_right_spines_and_use_style_sets_rcparams():
+    """Figures made by the module have no top/right spines; use_style() sets the global rcParams."""
+    ax = plots.plot_metric_vs(_sweep(), "batch_size", "test_elbo").axes[0]
+    assert not ax.spines["top"].get_visible() and not ax.spines["right"].get_visible()
+    with matplotlib.rc_context():
+        plots.use_style()
+        assert matplotlib.rcParams["xtick.labelsize"] == plots.FONT_PT
+
+
+@pytest.mark.parametrize("module", ["plots.py", "figures.py", "tables.py", "labels.py"])
+def test_no_function_of_the_figure_and_table_modules_is_over_60_lines(module):
+    """The style rule of issue 8: functions under about 60 lines (docstrings included)."""
+    tree = ast.parse((REPO / "vae_utils" / module).read_text())
+    long = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    assert {k: v for k, v in long.items() if v > 60} == {}

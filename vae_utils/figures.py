@@ -1,36 +1,48 @@
-"""Citable figures: one call glues a figure into the book and writes it as SVG and PNG.
+"""Citable figures: one call shows a figure in the notebook, glues it into the book with its
+caption and alt text, and writes it as SVG and PNG.
+
+In a chapter's code cell (tag it ``remove-output``, or ``remove-cell`` when the code is
+bookkeeping: glue works from removed cells too)::
 
     from vae_utils.figures import publish_figure
-    publish_figure(fig, "batch-size-elbo", "Test ELBO against batch size, fixed epochs.",
-                   {"params": {"batch_size": [32, 64], "epochs": 30}, "seeds": [0, 1, 2], "runs": 6})
+    publish_figure(fig, "bs-elbo", "Larger batches reach a worse test ELBO at a fixed number of epochs.",
+                   {"params": {"batch_size": [32, 64], "epochs": 30}, "seeds": [0, 1, 2], "runs": 6},
+                   alt="Test ELBO falls from -30 to -35 nats as the batch size grows from 32 to 512.")
 
-then, in the chapter's Markdown::
+and where the figure belongs in the chapter's Markdown (then ``{numref}`fig-bs-elbo``` anywhere)::
 
-    ```{glue:figure} batch-size-elbo
-    :name: fig-batch-size-elbo
-
-    {glue:text}`batch-size-elbo-caption`
-    ```
-
-    {numref}`fig-batch-size-elbo` shows ...
+    :::{glue:md} bs-elbo-figure
+    :format: myst
+    :::
 
 Contract
 --------
-* ``publish_figure`` glues the figure under ``name`` (through ``myst_nb.glue(..., display=False)``)
-  with both an ``image/svg+xml`` and an ``image/png`` representation (the HTML page shows the
-  SVG), and glues the caption, a plain string, under ``<name>-caption``. It returns the caption.
-* ``{glue:text}`` inside a ``{glue:figure}`` caption renders the string as plain text
-  (MyST-NB 1.x strips the quotes of the stored ``text/plain`` repr), so a caption holds no
-  Markdown. ``name`` may hold letters, digits, ``-`` and ``_``; never ``:`` (``{glue:text}``
-  reads ``key:format``).
-* The caption is ``<caption> <provenance>``: the parameters, the seeds, the number of runs and
-  the code version (``vae_utils.provenance.code_version()``: ``vae_utils.__version__`` plus a short
-  hash of the package's code), then the two file names a reader can download.
+* The caption is one **bold** title sentence (the first sentence of ``caption``; any further
+  sentences follow in normal weight), then the provenance in normal weight (``format_provenance``:
+  parameters, seeds, runs, budget, code version), then the downloads as links:
+  ``[SVG](../_static/figures/<name>.svg)``, ``[PNG](...)``. ``link_base`` is where the files sit
+  seen from the page: ``../_static/figures`` for a page under ``chapters/``.
+* Glued keys: ``<name>`` the image (``image/svg+xml`` shown by the HTML page, ``image/png``,
+  ``text/plain`` = the alt text); ``<name>-caption`` the caption (``text/markdown`` with bold and
+  links, ``text/plain`` without: for ``{glue:text}`` and the book driver's figure index);
+  ``<name>-figure`` a MyST ``{glue:figure}`` directive (label ``fig-<name>``, ``:alt:``, the
+  caption pasted with the ``{glue:md}`` role) that ``{glue:md}`` with ``:format: myst`` renders;
+  ``<name>-meta`` a JSON record (``MIME_TYPE``) with the title, label, alt text, caption,
+  provenance and files, for figure indexes and citations.
+* Why so: a ``{glue:figure}`` directive takes its alt text only from its ``:alt:`` option, so a
+  figure whose alt text is computed must be pasted as glued MyST; the caption is pasted with the
+  ``{glue:md}`` role, which parses CommonMark (bold, links) by default, and CommonMark links are
+  written as they are (``../_static/...``) instead of being resolved as Sphinx documents. A chapter
+  may still write ``{glue:figure}`` itself with ``{glue:md}`<name>-caption``` as its caption (then
+  the alt text is whatever the chapter writes in ``:alt:``).
+* Display: the figure and its caption (bold title, provenance, file names; no links) are shown as
+  the cell's output, so a chapter run by plain papermill shows its figures; the book hides that
+  copy when the cell is tagged ``remove-output`` or ``remove-cell``.
+* ``name``: letters, digits, ``-`` and ``_``; never ``:`` (``{glue:text}`` reads ``key:format``).
 * Files: ``<name>.svg`` and ``<name>.png``. In the built HTML book they are at
   ``_static/figures/<name>.svg|png``: the build driver (``bookdriver``) extracts them from the
-  executed notebooks, so they always match the page, also when Jupyter Book's cache skipped
-  the execution. Run outside the book (plain papermill, an interactive kernel),
-  ``publish_figure`` also writes them into ``$VAE_BOOK_FIGURES`` (default ``_build/figures``
+  executed notebooks, so they always match the page. Run outside the book, ``publish_figure``
+  also writes them (and ``<name>.json``) into ``$VAE_BOOK_FIGURES`` (default ``_build/figures``
   under the working directory); ``VAE_BOOK_FIGURES=""`` writes none.
 """
 
@@ -51,14 +63,23 @@ __all__ = [
     "format_provenance",
     "figure_bytes",
     "figures_dir",
+    "split_title",
+    "md_escape",
     "FIGURES_ENV",
     "STATIC_SUBDIR",
+    "LINK_BASE",
+    "MIME_TYPE",
 ]
 
 FIGURES_ENV = "VAE_BOOK_FIGURES"  # where publish_figure writes files; "" writes none
 STATIC_SUBDIR = "_static/figures"  # where the files sit in the built HTML book
+LINK_BASE = "../" + STATIC_SUBDIR  # the files seen from a page under chapters/
+MIME_TYPE = "application/vnd.vae-figure+json"
 PNG_DPI = 150
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z0-9(\"“])")
+_ABBREVIATIONS = ("e.g.", "i.e.", "cf.", "vs.", "Fig.", "Eq.", "et al.", "approx.")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
 
 
 def figures_dir() -> Path | None:
@@ -72,7 +93,7 @@ def figure_bytes(fig) -> tuple[bytes, bytes]:
     import matplotlib
 
     svg, png = io.BytesIO(), io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": "vae-utils"}):
+    with matplotlib.rc_context({"svg.hashsalt": "vae-utils", "svg.fonttype": "none"}):
         fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
     fig.savefig(png, format="png", dpi=PNG_DPI, bbox_inches="tight", metadata={"Software": None})
     return svg.getvalue(), png.getvalue()
@@ -89,7 +110,7 @@ def _short(value) -> str:
 
 
 def format_provenance(provenance: dict) -> str:
-    """One sentence from a provenance dict.
+    """One sentence from a provenance dict (plain text).
 
     Known keys: ``params`` (a dict of the parameters), ``seeds`` (a list), ``runs`` (an int),
     ``budget`` (the quantity held fixed, a string); any other key is listed as ``key=value``.
@@ -114,6 +135,22 @@ def format_provenance(provenance: dict) -> str:
     return " ".join(parts)
 
 
+def md_escape(text: str) -> str:
+    """``text`` with Markdown's special characters backslash-escaped, so it renders as written."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def split_title(caption: str) -> tuple[str, str]:
+    """(title, rest): the first sentence of ``caption`` (ending in '.', '!' or '?'; a '.' is added
+    when missing) and the sentences after it. Abbreviations such as 'e.g.' do not end a sentence."""
+    text = " ".join(str(caption).split())
+    for m in _SENTENCE_END.finditer(text):
+        head = text[: m.start() + 1]
+        if not head.endswith(_ABBREVIATIONS):
+            return head, text[m.end() :]
+    return (text if text[-1:] in ".!?" else text + "."), ""
+
+
 class Caption(str):
     """The caption string; as a cell's last value it displays nothing (it is shown under the figure)."""
 
@@ -121,52 +158,117 @@ class Caption(str):
         pass
 
 
-class _FigureBundle:
-    """What IPython displays for a published figure: SVG (shown in HTML), PNG, and an alt text."""
+class _Bundle:
+    """A display object with exactly the given MIME representations."""
 
-    def __init__(self, svg: bytes, png: bytes, alt: str):
-        self.svg, self.png, self.alt = svg, png, alt
+    def __init__(self, bundle: dict):
+        self.bundle = bundle
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {
-            "image/svg+xml": self.svg.decode("utf-8"),
-            "image/png": base64.b64encode(self.png).decode("ascii"),
-            "text/plain": self.alt,
-        }
+        return dict(self.bundle)
 
 
-def publish_figure(fig, name: str, caption: str, provenance: dict | None = None, close: bool = True) -> str:
-    """Glue ``fig`` under ``name`` and its caption under ``<name>-caption``; write SVG and PNG.
-
-    Returns the caption (a ``str`` that displays nothing as a cell's last value): ``caption``
-    followed by the provenance (see ``format_provenance``) and the download file names.
-    ``close`` closes the figure so the notebook shows it once, under its caption.
-    """
-    from myst_nb import glue
-
+def _check(name: str, caption: str, provenance) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"name={name!r} is not allowed; allowed: letters, digits, '-' and '_' (no ':')")
     if not isinstance(caption, str) or not caption.strip():
         raise ValueError(f"caption={caption!r} is not allowed; allowed: a non-empty string")
     if provenance is not None and not isinstance(provenance, dict):
         raise ValueError(f"provenance={provenance!r} is not allowed; allowed: a dict or None")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _captions(name: str, caption: str, provenance, link_base: str) -> tuple[str, str, str]:
+    """(plain, markdown with links, markdown without links) captions of a figure."""
+    title, rest = split_title(caption)
+    prov = format_provenance(provenance or {})
+    body = f" {rest}" if rest else ""
+    plain = f"{title}{body} {prov} Files: {name}.svg, {name}.png."
+    base = link_base.rstrip("/")
+    links = f"Download: [SVG]({base}/{name}.svg), [PNG]({base}/{name}.png)."
+    md = f"**{title}**{body} {md_escape(prov)} {links}"
+    shown = f"**{title}**{body} {md_escape(prov)} Files: {md_escape(name)}.svg, {md_escape(name)}.png."
+    return plain, md, shown
+
+
+def figure_markdown(name: str, alt: str) -> str:
+    """The MyST ``{glue:figure}`` directive that pastes figure ``name`` with label ``fig-<name>``,
+    alt text ``alt`` and the caption glued under ``<name>-caption``."""
+    return f"```{{glue:figure}} {name}\n:name: fig-{name}\n:alt: {_one_line(alt)}\n\n{{glue:md}}`{name}-caption`\n```\n"
+
+
+def publish_figure(
+    fig,
+    name: str,
+    caption: str,
+    provenance: dict | None = None,
+    close: bool = True,
+    *,
+    alt: str | None = None,
+    display: bool = True,
+    link_base: str = LINK_BASE,
+) -> Caption:
+    """Show ``fig`` with its caption, glue it for the book (see the module docstring), write SVG and
+    PNG; return the plain caption (a ``str`` that displays nothing as a cell's last value).
+
+    ``caption``: its first sentence is the bold title; ``alt``: what the figure shows, for readers
+    who cannot see it (default: the title); ``close`` closes the figure after publishing.
+    """
+    from IPython.display import Markdown
+    from IPython.display import display as show
+    from myst_nb import glue
+
+    _check(name, caption, provenance)
     svg, png = figure_bytes(fig)
-    text = caption.strip()
-    if text[-1] not in ".!?":
-        text += "."
-    full = Caption(f"{text} {format_provenance(provenance or {})} Files: {name}.svg, {name}.png.")
-    glue(name, _FigureBundle(svg, png, alt=text), display=False)
-    glue(f"{name}-caption", str(full), display=False)
-    out = figures_dir()
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"{name}.svg").write_bytes(svg)
-        (out / f"{name}.png").write_bytes(png)
-        (out / f"{name}.json").write_text(
-            json.dumps({"name": name, "caption": full, "provenance": provenance or {}}, indent=2, default=str)
-        )
+    plain, md, shown = _captions(name, caption, provenance, link_base)
+    alt = _one_line(alt) if alt else split_title(caption)[0]
+    image = _Bundle(
+        {"image/svg+xml": svg.decode("utf-8"), "image/png": base64.b64encode(png).decode(), "text/plain": alt}
+    )
+    meta = {
+        "name": name,
+        "label": f"fig-{name}",
+        "title": split_title(caption)[0],
+        "alt": alt,
+        "caption": plain,
+        "provenance": provenance or {},
+        "files": [f"{name}.svg", f"{name}.png"],
+        "code_version": code_version(),
+    }
+    glue(name, image, display=False)
+    glue(f"{name}-caption", _Bundle({"text/markdown": md, "text/plain": plain}), display=False)
+    glue(f"{name}-figure", _Bundle({"text/markdown": figure_markdown(name, alt), "text/plain": plain}), display=False)
+    glue(
+        f"{name}-meta",
+        _Bundle({MIME_TYPE: json.loads(json.dumps(meta, default=str)), "text/plain": name}),
+        display=False,
+    )
+    if display:
+        show(image)
+        show(Markdown(shown))
+    _write_files(name, svg, png, {**meta, "caption": plain})
     if close:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-    return full
+    return Caption(plain)
+
+
+def _write_files(name: str, svg: bytes, png: bytes, meta: dict) -> None:
+    """``<name>.svg|png|json`` into ``figures_dir()`` (nothing when it is None)."""
+    out = figures_dir()
+    if out is None:
+        return
+    for suffix, data in (("svg", svg), ("png", png), ("json", json.dumps(meta, indent=2, default=str).encode())):
+        _write_atomic(out / f"{name}.{suffix}", data)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -6,6 +6,7 @@ alone (``--no-index``), and then runs it from a folder outside the repository.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -47,8 +48,10 @@ def test_pip_install_gives_a_toolkit_that_trains_and_runs_a_sweep_from_the_packa
         check=True,
     )
     (Path(site.stdout.strip()) / "project-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    source = tmp_path / "source"  # a copy: an in-tree build would leave build/ in the repository
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".*", "_build", "results", "artifacts", "build", "*.egg-info"))
     install = subprocess.run(
-        [py, "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation", str(REPO)],
+        [py, "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation", str(source)],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -9,9 +9,11 @@ executed, this module reads those outputs from the execution cache (before Sphin
   do, the effect and its interval, and a link to the section that tests it;
 * substitutions for hand-written pages (the landing page, the recipe, the conclusion) that state
   an outcome or a number: ``{{ v_bs_large_batch_gap }}`` reads "supported" (a link to the section),
-  ``{{ v_bs_large_batch_gap_effect }}`` the effect with its interval, ``{{ ..._todo }}`` what to do.
-  A page names verdicts, never types their outcome, so its text cannot drift from the data. A
-  verdict whose chapter did not run (or that a reader's grid left out) reads "not run".
+  ``{{ v_bs_large_batch_gap_effect }}`` the effect with its interval, ``{{ ..._todo }}`` what to do;
+  ``{{ q_lr_best }}`` a quantity a chapter published with ``vae_utils.verdicts.publish_value``.
+  A page names verdicts and quantities, never types them, so its text cannot drift from the data.
+  A verdict whose chapter did not run (or that a reader's grid left out) reads "not run", a
+  missing quantity "not measured in this build".
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 __all__ = ["MIME_TYPE", "read_verdicts", "findings_markdown", "substitutions", "verdict_keys", "front_matter"]
 
 MIME_TYPE = "application/vnd.vae-verdict+json"  # vae_utils.verdicts.MIME_TYPE (the driver stays light)
+VALUE_MIME_TYPE = "application/vnd.vae-value+json"
+GLUE_PREFIX = "application/papermill.record/"  # how myst_nb.glue stores an output's mime types  # vae_utils.verdicts.VALUE_MIME_TYPE: {{ q_<id> }}
 OUTCOME_WORDS = {
     "supported": "supported",
     "opposite": "the opposite holds",
@@ -33,36 +37,36 @@ OUTCOME_WORDS = {
     "not run": "not run",
 }
 _KEY = re.compile(r"\{\{\s*(v_[a-z0-9_]+?)(_outcome|_effect|_todo|_claim|_scope)?\s*\}\}")
+_QUANTITY = re.compile(r"\{\{\s*(q_[a-z0-9_]+)\s*\}\}")
 
 
-def verdicts_in(nb) -> list[dict]:
-    """The verdict records glued in one executed notebook, in order."""
+def verdicts_in(nb, mime: str = MIME_TYPE) -> list[dict]:
+    """The records of type ``mime`` (verdicts by default, or values) glued in one executed notebook, in order."""
     found = []
     for cell in nb.cells:
         for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
             data = out.get("data", {})
-            if MIME_TYPE in data:
-                record = data[MIME_TYPE]
+            record = data.get(GLUE_PREFIX + mime, data.get(mime))  # glued outputs carry the prefix
+            if record is not None:
                 found.append(json.loads(record) if isinstance(record, str) else dict(record))
     return found
 
 
-def read_verdicts(cache_path: Path, notebooks: dict[str, object]) -> list[dict]:
-    """Every verdict of the ``notebooks`` (stem -> staged notebook) found executed in the cache.
-
-    A chapter that is not in the cache (it failed, or was skipped) contributes nothing."""
+def read_verdicts(cache_path: Path, notebooks: dict[str, object], mime: str = MIME_TYPE) -> list[dict]:
+    """Every verdict (or value, with ``mime``) of the ``notebooks`` (stem -> staged notebook) found
+    executed in the cache. A chapter that is not in the cache (it failed, or was skipped) contributes nothing."""
     from jupyter_cache import get_cache
 
     cache = get_cache(str(cache_path))
-    verdicts = []
+    records = []
     for stem, nb in notebooks.items():
         try:
             record = cache.match_cache_notebook(nb)
         except KeyError:
             continue
-        found = verdicts_in(cache.get_cache_bundle(record.pk).nb)
-        verdicts.extend({**v, "chapter": v.get("chapter") or stem, "page": stem} for v in found)
-    return verdicts
+        found = verdicts_in(cache.get_cache_bundle(record.pk).nb, mime)
+        records.extend({**v, "chapter": v.get("chapter") or stem, "page": stem} for v in found)
+    return records
 
 
 def _num(x, digits: int = 2) -> str:
@@ -112,14 +116,18 @@ def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | Non
 
 
 def verdict_keys(text: str) -> set[str]:
-    """The verdict substitution keys a page uses (``v_<id>`` with '-' as '_')."""
-    return {m.group(1) for m in _KEY.finditer(text)}
+    """The verdict and quantity substitution keys a page uses (``v_<id>``, ``q_<id>``, '-' as '_')."""
+    return {m.group(1) for m in _KEY.finditer(text)} | {m.group(1) for m in _QUANTITY.finditer(text)}
 
 
-def substitutions(verdicts: list[dict], wanted: set[str] = frozenset()) -> dict[str, str]:
+def substitutions(verdicts: list[dict], wanted: set[str] = frozenset(), values: list[dict] = ()) -> dict[str, str]:
     """``{v_<id>: outcome with a link, v_<id>_outcome, _effect, _todo, _claim, _scope}`` for every
-    verdict, and "not run" entries for ``wanted`` keys no verdict provides."""
-    subs = {}
+    verdict, ``{q_<id>: text}`` for every value, and "not run" entries for ``wanted`` keys that
+    nothing provides."""
+    subs = {"q_" + q["id"].replace("-", "_"): q["text"] for q in values}
+    for key in {k for k in wanted if k.startswith("q_")} - set(subs):
+        subs[key] = "not measured in this build"
+    wanted = {k for k in wanted if k.startswith("v_")}
     for v in verdicts:
         key = "v_" + v["id"].replace("-", "_")
         outcome = OUTCOME_WORDS.get(v["outcome"], v["outcome"])

@@ -4,7 +4,10 @@ Run: ``.venv/bin/pytest tests/test_findings.py`` (seconds).
 """
 
 import nbformat
+import pytest
 import yaml
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
 from bookdriver.findings import MIME_TYPE, findings_markdown, front_matter, substitutions, verdict_keys, verdicts_in
 from vae_utils import stats as S
@@ -26,14 +29,18 @@ def _verdict(outcome_effect=S.one_sample([1.0, 1.2, 0.9, 1.1]), id_="lr-warmup")
 
 
 def test_the_verdicts_glued_by_a_chapter_are_read_back_from_its_executed_notebook():
-    """vae_utils.verdicts.publish's JSON output (MIME_TYPE) is what the driver reads; other outputs are ignored."""
+    """The outputs vae_utils.verdicts.publish leaves in a real IPython shell hold the record the
+    driver reads (MIME_TYPE, under glue's prefix); other outputs are ignored."""
     v = _verdict()
     assert V.MIME_TYPE == MIME_TYPE
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x")]
-    nb.cells[0].outputs = [
-        nbformat.v4.new_output("display_data", data={"text/plain": "3"}),
-        nbformat.v4.new_output("display_data", data={MIME_TYPE: v.to_dict(), "text/plain": v.text}),
+    InteractiveShell.instance()
+    with capture_output() as cap:
+        V.publish(v, show=True)
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "3"})]
+    nb.cells[0].outputs += [
+        nbformat.v4.new_output("display_data", data=o.data, metadata=o.metadata) for o in cap.outputs
     ]
     [record] = verdicts_in(nb)
     assert record["id"] == "lr-warmup" and record["outcome"] == "supported" and record["anchor"] == "lr-schedules"
@@ -65,3 +72,24 @@ def test_the_findings_page_lists_every_verdict_under_its_chapter_with_a_link_to_
     assert "**A warm-up beats a constant rate**: {ref}`supported <lr-schedules>`." in md
     assert "*What to do:* Use a warm-up." in md and "Δ = 0.1" in md
     assert "No chapter" in findings_markdown([])
+
+
+def test_quantities_a_chapter_publishes_become_q_substitutions_and_missing_ones_say_so():
+    values = [{"id": "lr-best", "text": "4 × 10⁻³", "value": 0.004, "page": "05_learning_rate"}]
+    subs = substitutions([], wanted={"q_lr_best", "q_bcrit"}, values=values)
+    assert subs == {"q_lr_best": "4 × 10⁻³", "q_bcrit": "not measured in this build"}
+    assert verdict_keys("Start at {{ q_lr_best }}; {{ v_lr_warmup_todo }}") == {"q_lr_best", "v_lr_warmup"}
+
+
+def test_publish_value_glues_the_text_and_a_record_the_driver_reads():
+    """In a real IPython shell: the printed text is glued under the id, and the record (id, text,
+    number) under <id>-value with the mime type the driver reads; a bad id is refused by name."""
+    InteractiveShell.instance()
+    with capture_output() as cap:
+        assert V.publish_value("lr-best", "0.004", 0.004, chapter="05_learning_rate") == "0.004"
+    glued = {o.metadata["scrapbook"]["name"]: o.data for o in cap.outputs}
+    assert glued["lr-best"]["application/papermill.record/text/plain"] == "'0.004'"
+    record = glued["lr-best-value"][f"application/papermill.record/{V.VALUE_MIME_TYPE}"]
+    assert record == {"id": "lr-best", "text": "0.004", "value": 0.004, "chapter": "05_learning_rate", "anchor": None}
+    with pytest.raises(ValueError, match="id='Best LR' is not allowed"):
+        V.publish_value("Best LR", "x")

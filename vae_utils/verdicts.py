@@ -89,6 +89,8 @@ __all__ = [
     "not_testable",
     "not_run",
     "publish",
+    "publish_value",
+    "VALUE_MIME_TYPE",
 ]
 
 SUPPORTED = "supported"
@@ -101,6 +103,7 @@ OUTCOMES = (SUPPORTED, OPPOSITE, EQUIVALENT, INCONCLUSIVE, NOT_TESTABLE, NOT_RUN
 TESTED = (SUPPORTED, OPPOSITE, EQUIVALENT, INCONCLUSIVE)
 DEPENDS = "depends"  # a what_to_do key: the advice when the verdict reads "depends on X"
 MIME_TYPE = "application/vnd.vae-verdict+json"
+VALUE_MIME_TYPE = "application/vnd.vae-value+json"  # a number a chapter states, for other pages
 POWER = 0.8  # for seeds_needed and detectable
 NAN = math.nan
 _SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -714,3 +717,27 @@ def publish(verdict: Verdict, show: bool = True) -> Verdict:
     if show:
         display(Markdown(md))
     return verdict
+
+
+def publish_value(
+    id: str, text: str, value: float | None = None, *, chapter: str = "", anchor: str | None = None
+) -> str:
+    """In a notebook: glue a measured quantity a page states (the chapter pastes it with
+    ``{glue:text}`<id>```) and its record (mime type application/vnd.vae-value+json), which the book
+    driver offers to hand-written pages (the recipe, the landing page) as ``{{ q_<id> }}``, so those
+    pages never type a number the data might change. Returns ``text``."""
+    from myst_nb import glue
+
+    if not isinstance(id, str) or not _SLUG.match(id):
+        raise ValueError(f"id={id!r} is not allowed; allowed: lower-case words joined by '-' (e.g. 'lr-best')")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text={text!r} is not allowed; allowed: the quantity as the page should print it")
+    record = {"id": id, "text": text, "value": _finite_or_none(value), "chapter": chapter, "anchor": anchor}
+    glue(id, text, display=False)
+    glue(f"{id}-value", _ValueJSON(record, text), display=False)
+    return text
+
+
+class _ValueJSON(_VerdictJSON):
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {VALUE_MIME_TYPE: self.data, "text/plain": self.text}

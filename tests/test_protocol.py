@@ -99,3 +99,18 @@ def test_the_critical_batch_curve_recovers_b_crit_from_exact_steps_and_flags_unr
     assert curve.loc[-28.0, "usable"] and curve.loc[-28.0, "b_crit"] == pytest.approx(64, rel=1e-3)
     assert curve.loc[-28.0, "s_min"] == pytest.approx(100, rel=1e-3)
     assert not curve.loc[-10.0, "usable"] and math.isnan(curve.loc[-10.0, "b_crit"])
+
+
+def test_tune_over_a_category_picks_the_best_mean_and_has_no_edge():
+    """Choosing an optimizer (a name, not a grid value): the best mean validation ELBO wins; no interior/edge."""
+    df = _runs(
+        [(64, 1e-3, s, v, v, "ok") for s, v in enumerate([-25.0, -25.2])]
+        + [(64, 1e-2, s, v, v, "ok") for s, v in enumerate([-24.0, -24.4])]
+    )
+    df["optimizer"] = ["sgd", "sgd", "adam", "adam"]
+    tuned = P.tune(df, over="optimizer")
+    assert (
+        tuned["optimizer"].iloc[0] == "adam"
+        and tuned["interior"].iloc[0] is None
+        and tuned["mean"].iloc[0] == pytest.approx(-24.2)
+    )

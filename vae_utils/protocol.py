@@ -61,21 +61,32 @@ def tune(
     for key, group in scored.groupby(by, sort=True) if by else [((), scored)]:
         key = key if isinstance(key, tuple) else (key,)
         cells = group.groupby(over)["_score"].mean()  # -inf when any run of the cell broke
-        check = best_lr(cells.index.to_numpy(np.float64), cells.to_numpy())
-        chosen = group[np.isclose(group[over], check.best)] if math.isfinite(check.best) else group.iloc[:0]
+        best, interior, edge = _best_cell(cells)
+        chosen = group[group[over] == best] if best is not None else group.iloc[:0]
         rows.append(
             dict(zip(by, key, strict=True))
             | {
-                over: check.best,
+                over: best,
                 "mean": sign * float(chosen["_score"].mean()) if len(chosen) else math.nan,
                 "n": len(chosen),
                 "n_unstable": int(np.isinf(chosen["_score"]).sum()),
-                "interior": check.interior,
-                "edge": check.edge,
-                "grid": check.grid,
+                "interior": interior,
+                "edge": edge,
+                "grid": tuple(cells.index),
             }
         )
     return pd.DataFrame(rows, columns=[*by, over, "mean", "n", "n_unstable", "interior", "edge", "grid"])
+
+
+def _best_cell(cells: pd.Series):
+    """(best value, interior, edge) of a Series of scores (higher better, -inf for broken cells)
+    indexed by a grid: numeric grids also say whether the best is an edge of the grid."""
+    if not np.isfinite(cells.to_numpy(np.float64)).any():
+        return None, False, None
+    if not pd.api.types.is_numeric_dtype(cells.index):
+        return cells.idxmax(), None, None
+    check = best_lr(cells.index.to_numpy(np.float64), cells.to_numpy())
+    return cells.index[np.isclose(cells.index.to_numpy(np.float64), check.best)][0], check.interior, check.edge
 
 
 def at_tuned(

@@ -331,7 +331,7 @@ def test_advice_reports_every_steps_numbers_and_timings_in_json_markdown_html_an
     per-step timings; Markdown, HTML, SVG and PNG exist; no temporary file is left behind."""
     advice, out = digits_advice
     d = json.loads((out / "advice.json").read_text())
-    assert set(d["timings_s"]) == {"split", "range_test", "short_run", "noise_scale", "recommendation"}
+    assert set(d["timings_s"]) == {"imports", "split", "range_test", "short_run", "noise_scale", "recommendation"}
     assert d["recommendation"]["batch_size"] == advice.recommendation.batch_size
     assert d["data"]["n_train"] == 1257 and d["noise"]["n_positive"] >= 2
     assert len(d["range_tests"][0]["curve"]["loss"]) == d["range_tests"][0]["steps"]

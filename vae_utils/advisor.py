@@ -246,7 +246,7 @@ class _Clock:
         self.log(f"advise: {message} ({dt:.1f} s; {time.perf_counter() - self.start:.0f} s of {self.budget_s:.0f})")
 
 
-def _range_test(data, batch_size, optimizer, fixed, seed, settings, clock, warnings):
+def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, warnings):
     from .rangetest import vae_range_test
 
     t0 = time.perf_counter()
@@ -453,8 +453,11 @@ def advise(
 
     ``config``: TrainConfig fields held fixed (latent_dim, hidden_units, decoder_variance, beta,
     eval_k); ``range_test``: overrides of ``rangetest.DEFAULTS``; ``lr_ratios``: overrides of
-    ``LR_RATIO`` ({optimizer: a number, or {"at_64": ..., "exponent": ...}}); ``store``: the confirmation sweep's results store (default
-    ``default_store("advisor")``). ``out``: a folder for the report (``advice_report``)."""
+    ``LR_RATIO`` ({optimizer: a number, or {"at_64": ..., "exponent": ...}}); ``store``: the
+    confirmation sweep's results store (default ``default_store("advisor")``); ``out``: a folder
+    for the report (``advice_report.write_report``). Steps 1-4 always run (on digits they take
+    seconds); the short run is shortened to fit the budget, and the confirmation grid runs only
+    when its estimated cost fits what is left."""
     fixed = dict(config or {})
     optimizers = _check_args(budget_minutes, optimizers, fixed)
     _check_architecture(architecture)
@@ -462,30 +465,23 @@ def advise(
         fixed["architecture"] = architecture
     ratios = LR_RATIO | dict(lr_ratios or {})
     clock = _Clock(60.0 * budget_minutes, _stderr if progress else (lambda m: None))
+    opts = dict(fixed=fixed, seed=seed, settings=dict(range_test or {}), clock=clock)
 
-    t0 = time.perf_counter()
-    data = resolve_data(data, likelihood, architecture, key, split_seed)
-    clock.done(
-        "split",
-        t0,
-        f"data {data.name}: {len(data.train)} train / {len(data.val)} validation / "
-        f"{len(data.test)} test examples of {data.dim} features, {data.likelihood}",
-    )
-    warnings = _data_warnings(data, fixed)
-    settings = dict(range_test or {})
+    # 1-3) the split, the range tests at the probe batch size, the short run and the noise scale
+    data, warnings = _load(data, likelihood, architecture, key, split_seed, fixed, clock)
     probe = int(min(probe_batch, max(MIN_BATCH, len(data.train) // 10)))
-    tests = {o: _range_test(data, probe, o, fixed, seed, settings, clock, warnings) for o in optimizers}
+    tests = {o: _range_test(data, probe, o, warnings=warnings, **opts) for o in optimizers}
     opt = optimizers[0]
     lr_safe = lr_ratio(opt, probe, ratios) * tests[opt].lr_break
-    result, short = _short_run(data, probe, lr_safe, opt, fixed, seed, short_updates, clock)
+    updates = _updates_within_budget(short_updates, tests[opt], clock)
+    result, short = _short_run(data, probe, lr_safe, opt, fixed, seed, updates, clock)
     if short["diverged"]:
         warnings.append(f"The short run at lr {lr_safe:.3g} diverged: the noise scale is measured on its last weights.")
     noise = _noise_step(result.model, data, MIN_BATCH, 512, noise_batches, noise_repeats, clock)
+
+    # 4) the recommendation, with range tests at the recommended batch size
     low, high, b = batch_range(noise["b_simple"], len(data.train))
-    at_b = {
-        o: tests[o] if b == probe else _range_test(data, b, o, fixed, seed, settings, clock, warnings)
-        for o in optimizers
-    }
+    at_b = {o: tests[o] if b == probe else _range_test(data, b, o, warnings=warnings, **opts) for o in optimizers}
     t0 = time.perf_counter()
     rec = _recommend(data, noise, tests[opt], at_b[opt], opt, ratios, low, high, b)
     rec.watch = _watch(short)
@@ -494,6 +490,8 @@ def advise(
         for o in optimizers[1:]
     }
     clock.done("recommendation", t0, f"advice: batch {b} (range {low}-{high}), {opt} at lr {rec.learning_rate:.3g}")
+
+    # 5) the confirmation grid, when asked and affordable; then the report
     confirmation = {"ran": False, "reason": "not asked (confirm=False)"}
     if confirm:
         from .advice_check import confirmation as _confirmation
@@ -501,26 +499,52 @@ def advise(
         confirmation = _confirmation(data, fixed, rec, short, grid_seeds, grid_epochs, delta, store, workers, clock)
     range_tests = list(tests.values()) + [t for o, t in at_b.items() if t is not tests[o]]
     advice = Advice(
-        _data_info(data),
-        architecture,
-        range_tests,
-        noise,
-        short,
-        rec,
-        confirmation,
-        clock.timings,
-        clock.budget_s,
+        _data_info(data), architecture, range_tests, noise, short, rec, confirmation, clock.timings, clock.budget_s,
         warnings,
+    )  # fmt: skip
+    return _finish(advice, out, clock)
+
+
+def _load(data, likelihood, architecture, key, split_seed, fixed, clock):
+    """Import TensorFlow (timed as a step of its own), then read, validate and split the data."""
+    import importlib
+
+    t0 = time.perf_counter()
+    for module in ("noise", "rangetest", "training"):
+        importlib.import_module(f".{module}", __package__)
+    clock.done("imports", t0, "TensorFlow and the training code imported")
+    t0 = time.perf_counter()
+    data = resolve_data(data, likelihood, architecture, key, split_seed)
+    clock.done(
+        "split",
+        t0,
+        f"data {data.name}: {len(data.train)} train / {len(data.val)} validation / "
+        f"{len(data.test)} test examples of {data.dim} features, {data.likelihood}",
     )
+    return data, _data_warnings(data, fixed)
+
+
+def _updates_within_budget(updates: int, rt, clock) -> int:
+    """The short run's updates, cut so that it takes at most a third of the budget left (at the
+    range test's rate of updates, tracing included: an overestimate); at least 20."""
+    per_s = rt.steps_run / max(rt.wall_time_s, 1e-3)
+    return int(max(20, min(updates, per_s * max(clock.left_s, 0.0) / 3)))
+
+
+def _finish(advice: Advice, out, clock) -> Advice:
+    """The report (when ``out``), the total time, and a warning when the budget was exceeded."""
+    if time.perf_counter() - clock.start > clock.budget_s:
+        over = time.perf_counter() - clock.start - clock.budget_s
+        advice.warnings.append(f"The measurements alone took {over:.0f} s more than the budget.")
+    advice.total_s = time.perf_counter() - clock.start
     if out is not None:
         from .advice_report import write_report
 
         t0 = time.perf_counter()
-        advice.total_s = time.perf_counter() - clock.start
-        advice.files = write_report(advice, out)  # the JSON says how long the advice took, report aside
+        advice.files = write_report(advice, out)  # its JSON holds the total before the report
         clock.done("report", t0, f"report written to {out}")
+    clock.log(f"advise: total {time.perf_counter() - clock.start:.1f} s of a {clock.budget_s:.0f} s budget")
     advice.total_s = time.perf_counter() - clock.start
-    clock.log(f"advise: total {advice.total_s:.1f} s of a {clock.budget_s:.0f} s budget")
     return advice
 
 

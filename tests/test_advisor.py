@@ -360,3 +360,66 @@ def test_advice_on_a_data_file_runs_its_confirmation_grid_in_process_and_prints_
     for step in ("data ", "range test, adam", "short run:", "noise scale:", "advice:", "Confirmation:", "total"):
         assert f"advise: {step}" in err, step
     assert advice.data["name"] == str(path) and advice.data["image_shape"] == [8, 8]
+
+
+# --- the chapter's checks ------------------------------------------------------------------------------
+
+
+def test_rate_effects_compare_the_grids_best_rate_by_validation_with_the_advised_rate_on_test_elbo():
+    """At batch 32 the best rate by validation is 2e-3 and its test ELBO lies 0.4 nats above the advised 1e-3's
+    for every seed; at batch 64 the advised rate is the best: a zero difference with a zero-width interval."""
+    rows = []
+    for seed in range(5):
+        for b, lr, val, test in [
+            (32, 1e-3, -25, -25.0),
+            (32, 2e-3, -24, -24.6),
+            (64, 1e-3, -24, -24.0),
+            (64, 2e-3, -26, -26),
+        ]:
+            rows.append(
+                dict(batch_size=b, learning_rate=lr, seed=seed, val_elbo=val, test_elbo=test + 0.01 * seed, status="ok")
+            )
+    from vae_utils.advice_check import rate_effects
+
+    e = rate_effects(pd.DataFrame(rows), {32: 1e-3, 64: 1e-3})
+    assert e["batch 32"].estimate == pytest.approx(0.4) and e["batch 32"].n == 5
+    assert (e["batch 64"].estimate, e["batch 64"].low, e["batch 64"].high) == (0.0, 0.0, 0.0)
+
+
+def test_critical_batch_fit_recovers_the_critical_batch_size_of_exact_hyperbolic_histories():
+    """Histories whose validation ELBO reaches the target after exactly S = 100 (1 + 50 / B) updates give
+    B_crit = 50 (the best rate per batch size is the one reaching it first)."""
+    from vae_utils.advice_check import critical_batch_fit
+
+    runs, hist = [], []
+    for b in (16, 32, 64, 128, 256):
+        for lr, slow in ((1e-3, 2.0), (2e-3, 1.0)):
+            for seed in range(3):
+                rid = f"{b}-{lr}-{seed}"
+                s = 100 * (1 + 50 / b) * slow
+                runs.append(dict(run_id=rid, batch_size=b, learning_rate=lr, seed=seed, status="ok"))
+                steps = np.linspace(0, 3 * s, 61)
+                hist += [
+                    dict(run_id=rid, steps=t, val_elbo=-30 + 6 * t / s, batch_size=b, learning_rate=lr, seed=seed)
+                    for t in steps
+                ]
+    pairs, fit = critical_batch_fit(pd.DataFrame(runs), pd.DataFrame(hist), target=-24.0)
+    assert set(pairs.learning_rate) == {2e-3} and len(pairs) == 15
+    assert fit.b_crit == pytest.approx(50, rel=1e-3) and fit.s_min == pytest.approx(100, rel=1e-3)
+
+
+def test_bsimple_vs_bcrit_is_the_log2_ratio_with_both_uncertainties_combined():
+    """Estimates all equal to 100 (no spread) against B_crit = 50 (95% CI 25 to 100 on 8 runs): log2 ratio 1,
+    with B_crit's standard error alone; a B_crit without an interval gives a NaN interval."""
+    from scipy import stats
+
+    from vae_utils.advice_check import bsimple_vs_bcrit
+    from vae_utils.analysis import HyperbolaFit
+
+    fit = HyperbolaFit(100.0, 50.0, 5000.0, 8, 4, 0.1, 25.0, 100.0)
+    e = bsimple_vs_bcrit([100.0] * 5, fit)
+    se = math.log(4) / (2 * stats.t.ppf(0.975, 6)) / math.log(2)
+    assert e.estimate == pytest.approx(1.0) and e.se == pytest.approx(se)
+    assert e.low == pytest.approx(1 - stats.t.ppf(0.975, 6) * se, rel=1e-6)
+    no_interval = HyperbolaFit(100.0, 50.0, 5000.0, 2, 2, 0.0)
+    assert math.isnan(bsimple_vs_bcrit([90.0, 110.0, 100.0], no_interval).low)

@@ -12,6 +12,7 @@ recommended cell with the grid's best by mean validation ELBO.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -160,3 +161,112 @@ def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, 
     out = confirm_verdict(df, rec, delta) | plan | {"store": where}
     clock.done("confirmation", t0, out["verdict"])
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The chapter's check: a wider grid around the advice, with more seeds
+
+
+def _round3(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+def advice_grid(data: Dataset, advice, batch_factors, lr_factors, seeds, epochs: int, seed: int = 0):
+    """The grid that checks ``advice``: batch sizes B x ``batch_factors`` (powers of two within 8 and
+    n_train / 4) and, at each, the advisor's own rate lr(b) = ratio(b) x the breaking point of a
+    range test at b (at B: the advice's rate), times ``lr_factors``; rates rounded to 3 digits.
+    Returns (grid: a list of sweep dicts, centres: {batch size: advised rate})."""
+    from .advisor import LR_RATIO, lr_ratio
+    from .rangetest import vae_range_test
+
+    rec = advice.recommendation
+    cap = max(MIN_BATCH, len(data.train) // 4)
+    sizes = sorted({int(min(max(2 ** round(np.log2(rec.batch_size * f)), MIN_BATCH), cap)) for f in batch_factors})
+    centres = {}
+    for b in sizes:
+        if b == rec.batch_size:
+            centres[b] = _round3(rec.learning_rate)
+        else:
+            lr_break = vae_range_test(data, b, rec.optimizer, seed=seed).lr_break
+            centres[b] = _round3(lr_ratio(rec.optimizer, b, LR_RATIO) * lr_break)
+    grid = [
+        {"dataset": data.name, "optimizer": rec.optimizer, "batch_size": b, "epochs": epochs, "seed": list(seeds),
+         "learning_rate": sorted({_round3(c * f) for f in lr_factors})}
+        for b, c in centres.items()
+    ]  # fmt: skip
+    return grid, centres
+
+
+def rate_effects(df, centres: dict, unit: str = "nats") -> dict:
+    """Per batch size: test ELBO(the grid's best rate, chosen by mean validation ELBO) − test ELBO(the
+    advised rate), paired over seeds (``stats.paired``): {"batch b": Estimate}. Diverged runs count
+    as missing. When the best is the advised rate the difference is 0 for every seed."""
+    from . import stats as S
+
+    df = df.assign(
+        val_elbo=np.where(df.status == "ok", df.val_elbo, np.nan),
+        test_elbo=np.where(df.status == "ok", df.test_elbo, np.nan),
+    )
+    out = {}
+    for b, centre in centres.items():
+        d = df[df.batch_size == b]
+        means = d.groupby("learning_rate").val_elbo.mean()
+        if means.notna().sum() == 0:
+            continue
+        best = float(means.idxmax())
+        pick = lambda lr, d=d: d[np.isclose(d.learning_rate, lr)].set_index("seed").test_elbo
+        name = f"test ELBO(best rate {best:.3g}) − test ELBO(advised rate {centre:.3g}) at batch {b}"
+        out[f"batch {b}"] = S.paired(pick(best), pick(centre), name=name, unit=unit)
+    return out
+
+
+def critical_batch_fit(df, hist, target: float):
+    """Updates to reach the validation ELBO ``target`` (``analysis.steps_to_target_table``) for every
+    run; per batch size the rate with the most seeds reaching it, then the fewest mean updates (as the
+    batch-size chapter retunes); the McCandlish hyperbola S = S_min (1 + B_crit / B) fitted to those
+    runs (``analysis.fit_hyperbola``). Returns (one row per run used, the fit)."""
+    from . import analysis as A
+
+    h = hist[hist.run_id.isin(df[df.status == "ok"].run_id)]
+    tt = A.steps_to_target_table(h, target, keep=["batch_size", "learning_rate", "seed"])
+    cells = (
+        tt.groupby(["batch_size", "learning_rate"])
+        .agg(reached=("reached", "sum"), steps=("steps_to_target", "mean"))
+        .reset_index()
+        .sort_values(["batch_size", "reached", "steps"], ascending=[True, False, True])
+    )
+    best = cells.drop_duplicates("batch_size")
+    best = best[best.reached > 0]
+    pairs = tt.merge(best[["batch_size", "learning_rate"]], on=["batch_size", "learning_rate"])
+    pairs = pairs[pairs.reached].reset_index(drop=True)
+    return pairs, A.fit_hyperbola(pairs.batch_size, pairs.steps_to_target)
+
+
+def bsimple_vs_bcrit(b_simple_estimates, fit, level: float = 0.95):
+    """log2(B_simple / B_crit) as a ``stats.Estimate``: B_simple's geometric mean and t standard error
+    on the log scale (``stats.log_mean`` of the estimates), B_crit's from its fitted interval (t on
+    n − 2 degrees of freedom), combined as independent with Welch–Satterthwaite degrees of freedom.
+    0 means equal; 1, a factor of two. NaN interval when either has none."""
+    from scipy import stats
+
+    from . import stats as S
+
+    name = "log2(B_simple / fitted B_crit)"
+    a = S.log_mean(b_simple_estimates)
+    n = (a.n_min, fit.n)
+    ok = a.has_interval and fit.ok and math.isfinite(fit.b_crit_low) and fit.n > 2
+    if not ok:
+        est = math.log2(a.estimate / fit.b_crit) if a.estimate > 0 and fit.ok else math.nan
+        return S.Estimate(name, est, math.nan, math.nan, math.nan, 0.0, n, level=level, unit="doublings")
+    df_b = fit.n - 2.0
+    se_b = math.log(fit.b_crit_high / fit.b_crit_low) / (2 * float(stats.t.ppf(0.5 + fit.level / 2, df_b)))
+    se = math.sqrt(a.se**2 + se_b**2)
+    dof = se**4 / (a.se**4 / a.df + se_b**4 / df_b)
+    d = math.log(a.estimate / fit.b_crit)
+    half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
+    p = float(2 * stats.t.sf(abs(d) / se, dof))
+    ln2 = math.log(2)
+    return S.Estimate(
+        name, d / ln2, (d - half) / ln2, (d + half) / ln2, p, 0.0, n, math.nan, level,
+        "t-test on log values, Welch–Satterthwaite", "doublings", se / ln2, dof,
+    )  # fmt: skip

@@ -215,7 +215,7 @@ def vae_range_test(data, batch_size: int, optimizer: str = "adam", model_config=
     ``settings`` override ``DEFAULTS`` (lr_min, lr_max, steps, window, rise, z)."""
     from .config import OPTIMIZERS, TrainConfig
     from .model import build_vae
-    from .training import make_optimizer
+    from .training import _determinism_enabled, make_optimizer
 
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
@@ -227,6 +227,8 @@ def vae_range_test(data, batch_size: int, optimizer: str = "adam", model_config=
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
         raise ValueError(f"batch_size={batch_size!r} is not allowed; allowed: 1 .. {n} (the training set)")
     model_config = model_config or TrainConfig().model_config(data.dim, data.likelihood)
+    if not _determinism_enabled():
+        tf.config.experimental.enable_op_determinism()  # as train(): one seed, one curve
     t0 = time.perf_counter()
     model = build_vae(model_config, seed=seed)
     opt = make_optimizer(TrainConfig(optimizer=optimizer, learning_rate=s["lr_min"]))

@@ -627,7 +627,9 @@ def _design(n: float, kind: str) -> tuple[float, float]:
 def _t_power(ncp: float, df: float, alpha: float) -> float:
     """Power of the two-sided t-test at ``alpha`` when the statistic is noncentral t(df, ncp)."""
     tc = float(stats.t.ppf(1 - alpha / 2, df))
-    return float(stats.nct.sf(tc, df, ncp) + stats.nct.cdf(-tc, df, ncp))
+    # lower tail P(T < -tc | ncp) as P(T > tc | -ncp): the same number, but scipy's nct.cdf returns
+    # NaN far in its lower tail (e.g. nct.cdf(-4.31, 4, 8); scipy issue 25470) and its sf does not
+    return float(stats.nct.sf(tc, df, ncp) + stats.nct.sf(tc, df, -ncp))
 
 
 def _ncp_for_power(df: float, alpha: float, power: float) -> float:

@@ -14,7 +14,7 @@ The steps, each timed and reported with its numbers:
 2. **range test** (``rangetest``) at the probe batch size, for each optimizer asked (Adam; SGD
    with momentum 0.9 too with ``optimizers=("adam", "momentum")``): the breaking point lr_break;
 3. **noise scale**: a short run (about ``short_updates`` updates) at the rate the advice itself
-   would use, LR_RATIO x lr_break, then ``noise_repeats`` independent estimates of B_simple
+   would use, ratio(B) x lr_break (below), then ``noise_repeats`` independent estimates of B_simple
    (``noise.gradient_noise_scale``), summarised by their geometric mean with a t-interval on the
    log scale (``stats.log_mean``);
 4. **recommendation** (rules below);
@@ -26,8 +26,8 @@ The steps, each timed and reported with its numbers:
 Rules of the recommendation:
 
 * **batch-size range** [B_simple / 4, B_simple], each end rounded to a power of two and kept within
-  [MIN_BATCH, n_train / 8] (at least 8 updates per epoch); the **batch size** is the power of two nearest B_simple / 2, inside it.
-  B_simple estimates the critical batch size (McCandlish et al. 2018): below it, larger batches cut
+  [MIN_BATCH, n_train / 8] (at least 8 updates per epoch); the **batch size** is the power of two
+  nearest B_simple / 2, inside it. B_simple estimates the critical batch size (McCandlish et al. 2018): below it, larger batches cut
   the number of updates almost proportionally; above it, they mostly cost compute. With
   S(B) = S_min (1 + B_crit / B), B = B_crit / 4 needs 1.25 x the fewest examples, B = B_crit 2x the
   fewest updates and 2x the fewest examples; B_crit / 2 takes 3x the fewest updates for 1.5x the
@@ -46,6 +46,7 @@ Rules of the recommendation:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -78,7 +79,7 @@ __all__ = [
 # (95% CI 0.08 to 0.53); SGD with momentum 0.9: 0.137, exponent 0.65 (0.28 to 1.01).
 LR_RATIO = {"adam": {"at_64": 0.107, "exponent": 0.30}, "momentum": {"at_64": 0.137, "exponent": 0.65}}
 DELTA = 0.5  # nats: a validation ELBO within this of the best counts as as good (the strategy chapters' margin)
-MIN_BATCH = 8
+MIN_BATCH = 8  # the smallest batch size advised
 OPTIMIZERS = tuple(LR_RATIO)
 HELD_FIXED = ("latent_dim", "hidden_units", "decoder_variance", "beta", "eval_k")
 _PLACEHOLDER = max(TRAIN_SIZES, key=TRAIN_SIZES.get)  # TrainConfig's dataset for file data (see _config)
@@ -155,7 +156,8 @@ def resolve_data(data, likelihood="bernoulli", architecture="mlp", key=None, spl
         return data
     if isinstance(data, (str, os.PathLike)):
         if str(data) in DATASETS and not Path(data).exists():
-            return load_dataset(str(data), split_seed)
+            ds = load_dataset(str(data), split_seed)
+            return dataclasses.replace(ds, meta={**ds.meta, "split_seed": split_seed})
         return load_file(data, likelihood, architecture, key=key, split_seed=split_seed)
     if isinstance(data, np.ndarray):
         return from_array(data, likelihood, architecture, split_seed=split_seed)

@@ -423,3 +423,11 @@ def test_bsimple_vs_bcrit_is_the_log2_ratio_with_both_uncertainties_combined():
     assert e.low == pytest.approx(1 - stats.t.ppf(0.975, 6) * se, rel=1e-6)
     no_interval = HyperbolaFit(100.0, 50.0, 5000.0, 2, 2, 0.0)
     assert math.isnan(bsimple_vs_bcrit([90.0, 110.0, 100.0], no_interval).low)
+
+
+def test_a_named_dataset_keeps_the_split_seed_it_was_loaded_with(digits):
+    """resolve_data("digits", split_seed=3) splits with seed 3 and records it, so the confirmation sweep's
+    TrainConfig (split_seed) trains on the same split the advisor measured."""
+    ds = adv.resolve_data("digits", split_seed=3)
+    assert ds.meta["split_seed"] == 3 and not np.array_equal(ds.train, digits.train)
+    assert adv._config(ds, {}).split_seed == 3

@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_sweep(sub)
+    from .advisor import add_parser as _add_advise  # imports no TensorFlow
+
+    _add_advise(sub)
     return parser
 
 

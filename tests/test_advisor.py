@@ -1,0 +1,433 @@
+"""The advisor (vae_utils.advisor) and its parts: the range test, the noise-scale step, a reader's data file.
+
+Known answers: SGD on a quadratic with largest curvature lambda becomes unstable at lr = 2/lambda, and
+the range test finds its breaking point there; linear regression with Gaussian inputs and noise has
+B_simple = (d + 1) + sigma^2 d / |w - w*|^2 in closed form, and the noise-scale step's interval holds it.
+Bad files give one-line errors naming the file and the problem. On digits, the advice lies inside the
+range that the book's grids support (benchmarks/advisor_ratio.py; README "The advisor").
+"""
+
+import json
+import math
+import re
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from vae_utils import advisor as adv
+from vae_utils.advice_check import confirm_verdict, confirmation
+from vae_utils.cli import main
+from vae_utils.config import FIELDS
+from vae_utils.datafile import MIN_EXAMPLES, from_array, load_file
+from vae_utils.noise import noise_scale_from_norms
+from vae_utils.rangetest import find_break, range_test
+
+# Learning rates within 0.5 nats of the best mean validation ELBO, per batch size: digits, Adam, 30 epochs,
+# 3 seeds, rates 5e-4 .. 6.4e-2 each twice the last (benchmarks/advisor_ratio.py, 2026-11-27).
+DIGITS_ADAM_SUPPORTED = {16: (5e-4, 8e-3), 32: (1e-3, 8e-3), 64: (1e-3, 1.6e-2), 128: (2e-3, 8e-3), 256: (4e-3, 8e-3)}
+
+
+# --- the range test: known answers and the detection rule ------------------------------------------
+
+
+def _quadratic_range_test(lam: float, sigma: float):
+    """SGD on 0.5 (w - xi)^T H (w - xi), H with eigenvalues lam .. lam/100, xi ~ N(0, sigma^2 I) per update."""
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(10, 10)))
+    h = tf.constant((q * lam * np.geomspace(1, 1e-2, 10)) @ q.T, tf.float32)
+    w = tf.Variable(tf.ones([10]))
+
+    def loss_fn(i):
+        d = w - sigma * tf.random.stateless_normal([10], seed=tf.stack([0, i]))
+        return 0.5 * tf.tensordot(d, tf.linalg.matvec(h, d), 1)
+
+    lrs, losses, stopped = range_test(loss_fn, [w], keras.optimizers.SGD(1e-3), 1e-4 / lam, 100 / lam, 300)
+    return find_break(lrs, losses), stopped
+
+
+@pytest.mark.parametrize("lam", [0.5, 4.0, 100.0])
+@pytest.mark.parametrize("sigma", [0.01, 0.1])
+def test_range_test_with_sgd_on_a_noisy_quadratic_breaks_near_two_over_the_largest_curvature(lam, sigma):
+    """Plain SGD on a quadratic diverges once lr > 2/lambda; with gradient noise (as from minibatches) the
+    range test's breaking point lies within a factor 1.6 of 2/lambda, whatever the curvature's scale."""
+    b, stopped = _quadratic_range_test(lam, sigma)
+    assert b["found"] and stopped
+    assert 1 / 1.6 < b["lr_break"] / (2 / lam) < 1.6, b
+
+
+def test_range_test_on_a_noise_free_quadratic_never_breaks_before_the_instability():
+    """Without noise the top eigen-direction has decayed far below the rest when lr crosses 2/lambda, so
+    the rise shows later: the breaking point is at or above 2/lambda, and within 3x of it."""
+    b, _ = _quadratic_range_test(4.0, 0.0)
+    assert 1.0 <= b["lr_break"] / (2 / 4.0) < 3.0, b
+
+
+def _curve(n=300, rise_at=200, seed=0):
+    lrs = np.geomspace(1e-5, 10, n)
+    i = np.arange(n)
+    loss = 40 - 15 / (1 + np.exp(-(i - 100) / 15)) + 0.002 * np.maximum(i - rise_at, 0) ** 2.2
+    return lrs, loss + np.random.default_rng(seed).normal(0, 0.3, n)
+
+
+def test_find_break_places_the_break_where_a_noisy_loss_starts_to_rise():
+    """A loss that falls, stays flat, then rises from update 200 on: the break lies within 25 updates of 200."""
+    lrs, loss = _curve()
+    b = find_break(lrs, loss)
+    assert b["found"]
+    assert abs(int(np.argmin(np.abs(lrs - b["lr_break"]))) - 200) <= 25
+
+
+def test_find_break_ignores_a_single_spike_and_the_wiggles_of_the_flat_start():
+    """One update 50 nats high at 150, and noise on the flat start, move the break by no more than 3 updates."""
+    lrs, loss = _curve()
+    spiked = loss.copy()
+    spiked[150] += 50
+    a, b = find_break(lrs, loss), find_break(lrs, spiked)
+    ia, ib = (int(np.argmin(np.abs(lrs - x["lr_break"]))) for x in (a, b))
+    assert abs(ia - ib) <= 3
+
+
+def test_find_break_counts_a_non_finite_loss_as_the_rise():
+    """A run that turns NaN at update 220 without a visible rise before breaks at or before 220."""
+    lrs, loss = _curve(rise_at=400)
+    loss[220:] = np.nan
+    b = find_break(lrs, loss)
+    assert b["found"] and b["lr_break"] <= lrs[220]
+
+
+def test_find_break_without_a_rise_reports_not_found():
+    """A loss that only falls: found is False and lr_break NaN (raise lr_max), lr_lowest is the last rate."""
+    lrs = np.geomspace(1e-5, 1, 200)
+    b = find_break(lrs, 50 / (1 + np.arange(200)))
+    assert not b["found"] and math.isnan(b["lr_break"]) and b["lr_lowest"] == pytest.approx(lrs[-1])
+
+
+# --- the noise-scale step: a known answer ------------------------------------------------------------
+
+
+def _regression_estimate(rep, d=10, sigma=1.0, delta2=0.5, n_batches=32):
+    """An estimate(seed) of B_simple for 0.5 (x.w - y)^2 at w = w* + delta, x ~ N(0, I_d), y = x.w* + N(0, sigma^2),
+    batches of 8 and 512 examples drawn from the population (the noise step's batch sizes)."""
+    delta = np.zeros(d)
+    delta[0] = math.sqrt(delta2)
+
+    def estimate(seed):
+        rng = np.random.default_rng([rep, seed])
+        norms = {}
+        for b in (8, 512):
+            x = rng.normal(size=(n_batches, b, d))
+            g = ((x @ delta - rng.normal(scale=sigma, size=(n_batches, b)))[..., None] * x).mean(axis=1)
+            norms[b] = float(np.mean(np.sum(g**2, axis=1)))
+        return noise_scale_from_norms(8, norms[8], 512, norms[512])
+
+    return estimate, (d + 1) + sigma**2 * d / delta2
+
+
+def test_noise_scale_step_recovers_the_analytic_b_simple_of_linear_regression_within_its_interval():
+    """B_simple = tr(Sigma)/|G|^2 = (d + 1) + sigma^2 d / |delta|^2 = 31 here; the step's 95% interval over 5
+    estimates holds it, and over 200 independent repetitions it holds it 90-99% of the time."""
+    estimate, exact = _regression_estimate(0)
+    r = adv.noise_scale_interval(estimate, repeats=5)
+    assert r["low"] < exact < r["high"] and r["n_positive"] == 5
+    covered = []
+    for rep in range(1, 201):
+        e, _ = _regression_estimate(rep)
+        r = adv.noise_scale_interval(e, repeats=5)
+        covered.append(r["low"] <= exact <= r["high"])
+    assert 0.90 <= np.mean(covered) <= 0.99
+
+
+def test_noise_scale_step_counts_non_positive_estimates_and_leaves_them_out():
+    """An estimate below 0 (a noisy |G|^2 < 0) is counted out of n_positive and not averaged in."""
+    values = iter([100.0, -50.0, 120.0])
+    r = adv.noise_scale_interval(lambda s: {"b_simple": next(values)}, repeats=3)
+    assert r["n_positive"] == 2
+    assert r["b_simple"] == pytest.approx(math.sqrt(100 * 120))
+
+
+# --- the recommendation's rules ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("b_simple", "n_train", "expected"),
+    [
+        (100.0, 1257, (32, 128, 64)),  # [25, 100] -> 32..128; 50 -> 64
+        (10.0, 1257, (8, 8, 8)),  # below MIN_BATCH: all clipped to 8
+        (5000.0, 1257, (128, 128, 128)),  # above n_train / 8 = 157: all clipped to 128
+        (float("nan"), 1257, (8, 128, 32)),  # unknown: the whole allowed range, its geometric middle
+    ],
+)
+def test_batch_range_is_b_simple_over_four_to_b_simple_in_powers_of_two_within_the_allowed_range(
+    b_simple, n_train, expected
+):
+    """(low, high, recommended) = powers of two nearest B_simple/4, B_simple and B_simple/2, clipped to
+    [8, n_train/8 rounded down to a power of two]."""
+    assert adv.batch_range(b_simple, n_train) == expected
+
+
+def test_lr_ratio_follows_its_power_law_in_the_batch_size():
+    """ratio(B) = at_64 (B/64)^exponent; a plain number is a constant ratio."""
+    r = adv.LR_RATIO["adam"]
+    assert adv.lr_ratio("adam", 64) == pytest.approx(r["at_64"])
+    assert adv.lr_ratio("adam", 256) == pytest.approx(r["at_64"] * 4 ** r["exponent"])
+    assert adv.lr_ratio("adam", 512, {"adam": 0.2}) == 0.2
+
+
+def test_confirm_verdict_compares_the_recommended_cell_with_the_grids_best_by_mean_validation_elbo():
+    """Cells with known means: the recommended one 0.3 nats below the best is within delta = 0.5, the paired
+    difference over seeds is 0.3 exactly; a diverged run does not count."""
+    rows = []
+    for seed in (0, 1, 2):
+        for b, lr, v in [(32, 1e-3, -24.0), (64, 1e-3, -24.3), (64, 2e-3, -25.0)]:
+            rows.append(dict(batch_size=b, learning_rate=lr, seed=seed, val_elbo=v + 0.1 * seed, status="ok"))
+    rows.append(dict(batch_size=64, learning_rate=2e-3, seed=3, val_elbo=10.0, status="diverged"))
+    rec = adv.Recommendation(64, (32, 128), 1e-3, "adam", 1e-2, 0.1, 100.0, (90.0, 110.0))
+    out = confirm_verdict(pd.DataFrame(rows), rec, delta=0.5)
+    assert out["within_delta"] and out["gap"] == pytest.approx(0.3)
+    assert out["best"] == {"batch_size": 32, "learning_rate": 1e-3, "val_elbo": pytest.approx(-23.9)}
+    assert out["gap_low"] == pytest.approx(0.3) and out["gap_high"] == pytest.approx(0.3)
+    assert not confirm_verdict(pd.DataFrame(rows), rec, delta=0.2)["within_delta"]
+
+
+def test_confirmation_is_skipped_with_its_estimated_cost_when_the_budget_left_is_too_small(digits):
+    """With 1 s of budget left the grid does not run; the reason gives the estimated minutes."""
+
+    class Clock:
+        left_s = 1.0
+        log = staticmethod(lambda m: None)
+
+    short = dict(samples_per_s=50_000.0, batch_size=64)
+    rec = adv.Recommendation(64, (32, 128), 4e-3, "adam", 0.03, 0.1, 100.0, (90.0, 110.0))
+    out = confirmation(digits, {}, rec, short, (0, 1, 2), 30, 0.5, None, 1, Clock())
+    assert not out["ran"] and "min" in out["reason"] and out["seeds"] == [0, 1]  # cut to two seeds first
+    assert out["batch_sizes"] == [32, 64, 128] and out["learning_rates"] == pytest.approx([2e-3, 4e-3, 8e-3])
+
+
+# --- a reader's data file ----------------------------------------------------------------------------
+
+
+def _bern(n=MIN_EXAMPLES + 20, d=16, seed=0):
+    return np.random.default_rng(seed).random((n, d)).astype(np.float32)
+
+
+def _write(tmp_path, name, writer):
+    path = tmp_path / name
+    writer(path)
+    return path
+
+
+BAD_FILES = {
+    "suffix": ("x.txt", lambda p: p.write_text("1,2\n"), r"suffix '\.txt' is not supported"),
+    "missing": ("absent.npy", lambda p: None, "no such file"),
+    "non-finite": (
+        "nan.npy",
+        lambda p: np.save(p, np.where(np.arange(_bern().size).reshape(_bern().shape) == 37, np.nan, _bern())),
+        r"1 values are not finite .* example 3, feature 6",
+    ),
+    "outside [0, 1]": (
+        "bytes.csv",
+        lambda p: np.savetxt(p, (_bern() * 255).round(), delimiter=","),
+        r"outside \[0, 1\].*divide by 255",
+    ),
+    "too few": ("few.npz", lambda p: np.savez(p, x=_bern(n=50)), "50 examples are too few; allowed: at least"),
+    "1-D": ("flat.npy", lambda p: np.save(p, _bern().ravel()), "is not examples x features"),
+    "5-D": ("deep.npy", lambda p: np.save(p, _bern().reshape(-1, 2, 2, 2, 2)), "is not examples x features"),
+    "text in csv": (
+        "text.csv",
+        lambda p: p.write_text("a,b\n" + "0.1,0.2\n" * 150 + "0.3,oops\n"),
+        r"row 152, column 2: 'oops' is not a number",
+    ),
+    "npz without a clear array": (
+        "two.npz",
+        lambda p: np.savez(p, pixels=_bern(), labels=np.arange(len(_bern()))),
+        r"holds arrays \['pixels', 'labels'\]; give the one to use",
+    ),
+    "npz with a missing key": ("one.npz", lambda p: np.savez(p, pixels=_bern()), None),
+    "objects": ("obj.npy", lambda p: np.save(p, np.array([{"a": 1}] * 200, dtype=object)), "cannot be read"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+def test_a_bad_data_file_gives_a_one_line_error_naming_the_file_and_the_problem(tmp_path, kind):
+    """Each kind of bad input raises ValueError: one line, starting with the file's path, saying what is wrong."""
+    name, writer, pattern = BAD_FILES[kind]
+    path = _write(tmp_path, name, writer)
+    key = "x" if kind == "npz with a missing key" else None
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: ")) as err:
+        load_file(path, key=key)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    if pattern is None:  # the key case: the names it has
+        assert "has no array named 'x'; allowed: 'pixels'" in message
+    else:
+        assert re.search(pattern, message), message
+
+
+def test_conv_needs_images_and_says_so_naming_the_data():
+    """A flat array whose width is not a square cannot feed a conv architecture; an image array can."""
+    with pytest.raises(ValueError, match=r"^mine: conv needs images; 15 features per example are not a square"):
+        from_array(_bern(d=15), architecture="conv", name="mine")
+    assert from_array(_bern(d=16).reshape(-1, 4, 4), architecture="conv").image_shape == (4, 4)
+
+
+def test_the_command_line_reports_a_bad_file_in_one_line_and_exits_2(tmp_path, capsys):
+    """``python -m vae_utils advise --data FILE`` with a bad FILE: exit code 2, 'error: FILE: problem' on stderr."""
+    path = _write(tmp_path, "nan.npy", BAD_FILES["non-finite"][1])
+    assert main(["advise", "--data", str(path), "--no-confirm"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {path}: ") and "not finite" in err[-1]
+
+
+@pytest.mark.skipif("architecture" in FIELDS, reason="TrainConfig has an architecture field: conv is passed through")
+def test_conv_is_refused_with_a_clear_message_until_train_config_has_an_architecture_field(capsys):
+    """Before the conv architecture lands, --architecture conv is an error saying it is not available."""
+    assert main(["advise", "--data", "digits", "--architecture", "conv"]) == 2
+    assert "architecture='conv' is not available" in capsys.readouterr().err
+
+
+def test_a_csv_with_a_header_an_npz_array_and_images_all_load_as_split_datasets(tmp_path):
+    """CSV header rows are skipped; the .npz array used is recorded; (n, 8, 8) images are flattened with their
+    shape kept; the 70/15/15 split follows split_seed; Bernoulli held-out sets are binarized once."""
+    x = _bern(n=200, d=64)
+    csv = tmp_path / "x.csv"
+    pd.DataFrame(x, columns=[f"p{i}" for i in range(64)]).to_csv(csv, index=False)
+    npz = tmp_path / "x.npz"
+    np.savez(npz, labels=np.arange(200), images=x.reshape(200, 8, 8))
+    a, b = load_file(csv), load_file(npz)
+    assert (len(a.train), len(a.val), len(a.test)) == (140, 30, 30)
+    assert b.meta["array"] == "images" and b.image_shape == (8, 8) and b.dim == 64
+    np.testing.assert_allclose(np.sort(a.train, axis=0), np.sort(b.train, axis=0), rtol=1e-6)
+    assert set(np.unique(a.val)) <= {0.0, 1.0}
+    assert not np.array_equal(load_file(csv, split_seed=1).train, a.train)
+    assert a.meta["sha256"] == load_file(csv).meta["sha256"]
+
+
+# --- the advisor end to end --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_advice(tmp_path_factory):
+    """The advice on digits without the confirmation grid, with a report, under a one-minute budget."""
+    out = tmp_path_factory.mktemp("advice")
+    return adv.advise("digits", budget_minutes=1, out=out, confirm=False, progress=False), out
+
+
+def test_advice_on_digits_lies_within_the_range_the_books_grids_support(digits_advice):
+    """The recommended batch size lies around the fitted critical batch size (91, 95% CI 59 to 141, at the
+    -24.5-nat target: 32 to 128), the batch range contains it, and the rate lies among the rates within
+    0.5 nats of the best validation ELBO at that batch size (Adam, 30 epochs)."""
+    r = digits_advice[0].recommendation
+    assert r.batch_size in (32, 64, 128) and r.batch_range[0] <= r.batch_size <= r.batch_range[1]
+    low, high = DIGITS_ADAM_SUPPORTED[r.batch_size]
+    assert low <= r.learning_rate <= high, r
+    assert r.optimizer == "adam" and r.learning_rate == pytest.approx(r.lr_ratio * r.lr_break)
+
+
+def test_advice_reports_every_steps_numbers_and_timings_in_json_markdown_html_and_a_figure(digits_advice):
+    """advice.json holds the data, range test (with its curve), noise scale, short run, recommendation and
+    per-step timings; Markdown, HTML, SVG and PNG exist; no temporary file is left behind."""
+    advice, out = digits_advice
+    d = json.loads((out / "advice.json").read_text())
+    assert set(d["timings_s"]) == {"imports", "split", "range_test", "short_run", "noise_scale", "recommendation"}
+    assert d["recommendation"]["batch_size"] == advice.recommendation.batch_size
+    assert d["data"]["n_train"] == 1257 and d["noise"]["n_positive"] >= 2
+    assert len(d["range_tests"][0]["curve"]["loss"]) == d["range_tests"][0]["steps"]
+    assert d["total_s"] >= sum(d["timings_s"].values()) - d["timings_s"].get("report", 0)
+    md = (out / "advice.md").read_text()
+    assert f"**Batch size {advice.recommendation.batch_size}**" in md and "range_test.svg" in md
+    assert (out / "advice.html").read_text().startswith("<!DOCTYPE html>")
+    assert (out / "range_test.png").read_bytes()[:4] == b"\x89PNG"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_advice_on_a_data_file_runs_its_confirmation_grid_in_process_and_prints_progress(tmp_path, capfd):
+    """A .npy of digits' images: every step prints a progress line with its time; the confirmation grid (one
+    seed, one epoch here) trains 9 runs in this process and says where the recommended cell lands."""
+    from sklearn.datasets import load_digits
+
+    path = tmp_path / "digits.npy"
+    np.save(path, (load_digits().data / 16.0).reshape(-1, 8, 8))
+    advice = adv.advise(
+        path, budget_minutes=2, short_updates=100, noise_repeats=3, grid_seeds=(0,), grid_epochs=1, probe_batch=32
+    )
+    c = advice.confirmation
+    assert c["ran"] and len(c["cells"]) == 3 * len(c["batch_sizes"]) and c["store"] is None
+    assert isinstance(c["within_delta"], bool)
+    err = capfd.readouterr().err
+    for step in ("data ", "range test, adam", "short run:", "noise scale:", "advice:", "Confirmation:", "total"):
+        assert f"advise: {step}" in err, step
+    assert advice.data["name"] == str(path) and advice.data["image_shape"] == [8, 8]
+
+
+# --- the chapter's checks ------------------------------------------------------------------------------
+
+
+def test_rate_effects_compare_the_grids_best_rate_by_validation_with_the_advised_rate_on_test_elbo():
+    """At batch 32 the best rate by validation is 2e-3 and its test ELBO lies 0.4 nats above the advised 1e-3's
+    for every seed; at batch 64 the advised rate is the best: a zero difference with a zero-width interval."""
+    rows = []
+    for seed in range(5):
+        for b, lr, val, test in [
+            (32, 1e-3, -25, -25.0),
+            (32, 2e-3, -24, -24.6),
+            (64, 1e-3, -24, -24.0),
+            (64, 2e-3, -26, -26),
+        ]:
+            rows.append(
+                dict(batch_size=b, learning_rate=lr, seed=seed, val_elbo=val, test_elbo=test + 0.01 * seed, status="ok")
+            )
+    from vae_utils.advice_check import rate_effects
+
+    e = rate_effects(pd.DataFrame(rows), {32: 1e-3, 64: 1e-3})
+    assert e["batch 32"].estimate == pytest.approx(0.4) and e["batch 32"].n == 5
+    assert (e["batch 64"].estimate, e["batch 64"].low, e["batch 64"].high) == (0.0, 0.0, 0.0)
+
+
+def test_critical_batch_fit_recovers_the_critical_batch_size_of_exact_hyperbolic_histories():
+    """Histories whose validation ELBO reaches the target after exactly S = 100 (1 + 50 / B) updates give
+    B_crit = 50 (the best rate per batch size is the one reaching it first)."""
+    from vae_utils.advice_check import critical_batch_fit
+
+    runs, hist = [], []
+    for b in (16, 32, 64, 128, 256):
+        for lr, slow in ((1e-3, 2.0), (2e-3, 1.0)):
+            for seed in range(3):
+                rid = f"{b}-{lr}-{seed}"
+                s = 100 * (1 + 50 / b) * slow
+                runs.append(dict(run_id=rid, batch_size=b, learning_rate=lr, seed=seed, status="ok"))
+                steps = np.linspace(0, 3 * s, 61)
+                hist += [
+                    dict(run_id=rid, steps=t, val_elbo=-30 + 6 * t / s, batch_size=b, learning_rate=lr, seed=seed)
+                    for t in steps
+                ]
+    pairs, fit = critical_batch_fit(pd.DataFrame(runs), pd.DataFrame(hist), target=-24.0)
+    assert set(pairs.learning_rate) == {2e-3} and len(pairs) == 15
+    assert fit.b_crit == pytest.approx(50, rel=1e-3) and fit.s_min == pytest.approx(100, rel=1e-3)
+
+
+def test_bsimple_vs_bcrit_is_the_log2_ratio_with_both_uncertainties_combined():
+    """Estimates all equal to 100 (no spread) against B_crit = 50 (95% CI 25 to 100 on 8 runs): log2 ratio 1,
+    with B_crit's standard error alone; a B_crit without an interval gives a NaN interval."""
+    from scipy import stats
+
+    from vae_utils.advice_check import bsimple_vs_bcrit
+    from vae_utils.analysis import HyperbolaFit
+
+    fit = HyperbolaFit(100.0, 50.0, 5000.0, 8, 4, 0.1, 25.0, 100.0)
+    e = bsimple_vs_bcrit([100.0] * 5, fit)
+    se = math.log(4) / (2 * stats.t.ppf(0.975, 6)) / math.log(2)
+    assert e.estimate == pytest.approx(1.0) and e.se == pytest.approx(se)
+    assert e.low == pytest.approx(1 - stats.t.ppf(0.975, 6) * se, rel=1e-6)
+    no_interval = HyperbolaFit(100.0, 50.0, 5000.0, 2, 2, 0.0)
+    assert math.isnan(bsimple_vs_bcrit([90.0, 110.0, 100.0], no_interval).low)
+
+
+def test_a_named_dataset_keeps_the_split_seed_it_was_loaded_with(digits):
+    """resolve_data("digits", split_seed=3) splits with seed 3 and records it, so the confirmation sweep's
+    TrainConfig (split_seed) trains on the same split the advisor measured."""
+    ds = adv.resolve_data("digits", split_seed=3)
+    assert ds.meta["split_seed"] == 3 and not np.array_equal(ds.train, digits.train)
+    assert adv._config(ds, {}).split_seed == 3

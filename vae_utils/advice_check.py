@@ -1,0 +1,272 @@
+"""Advice against a grid: the advisor's confirmation grid, and where a recommendation lands in it.
+
+    from vae_utils.advice_check import confirm_verdict
+    confirm_verdict(df, advice.recommendation, delta=0.5)   # df: a sweep's results table
+
+``confirmation`` (called by ``advise``) plans the grid around a recommendation (batch sizes B/2, B,
+2B x rates lr/2, lr, 2 lr), estimates its cost from the short run, fits it into what is left of the
+budget (three seeds, else two, else not at all), trains it (``sweep`` and its store for a named
+dataset; ``train`` in this process for a file, which sweeps cannot load by name) and compares the
+recommended cell with the grid's best by mean validation ELBO.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .advisor import _PLACEHOLDER, MIN_BATCH, Recommendation
+from .data import DATASETS, TRAIN_SIZES, Dataset
+
+__all__ = ["confirmation", "confirm_verdict", "grid_around"]
+
+
+def _grid_cost_s(short: dict, data: Dataset, batch_sizes, n_lrs, seeds, epochs, workers, named: bool) -> float:
+    """A conservative estimate of the confirmation grid's wall time from the short run's steady
+    throughput: the epochs (a smaller batch than the short run's costs sqrt(B_short / B) more per
+    example), the held-out evaluation (500 importance samples per test example and one per
+    validation example each epoch, a forward pass ~1/3 of an update), 0.5 s per run, a trace per
+    batch size, then 1.5x (a shared machine), and 20 s for the sweep's kernels to start."""
+    sps = max(float(short["samples_per_s"]), 1.0)
+    n_train, n_val, n_test = len(data.train), len(data.val), len(data.test)
+    eval_s = (500 * n_test + epochs * n_val) / (3 * sps)
+    runs_s = sum(
+        (epochs * n_train / sps * max(1.0, short["batch_size"] / b) ** 0.5 + eval_s + 0.5) * n_lrs * len(seeds)
+        for b in batch_sizes
+    )
+    return 1.5 * (runs_s / workers + 2.0 * len(batch_sizes)) + (20.0 if named else 0.0)
+
+
+def grid_around(rec: Recommendation, n_train: int) -> tuple[list[int], list[float]]:
+    cap = min(n_train, TRAIN_SIZES[_PLACEHOLDER])
+    batch_sizes = sorted(
+        {b for b in (rec.batch_size // 2, rec.batch_size, rec.batch_size * 2) if MIN_BATCH <= b <= cap}
+    )
+    return batch_sizes, [rec.learning_rate / 2, rec.learning_rate, rec.learning_rate * 2]
+
+
+def _train_grid(data, fixed, grid, store, workers, log):
+    """The grid's runs: through ``sweep`` and its store for a named dataset, else ``train`` in process."""
+    import pandas as pd
+
+    if data.name in DATASETS:
+        from .experiments import default_store, sweep
+
+        out = Path(store) if store else default_store("advisor")
+        g = {"dataset": data.name, "split_seed": data.meta.get("split_seed", 0), **fixed, **grid}
+        df = sweep(g, out=out, workers=workers, progress=False)
+        s = df.attrs["summary"]
+        log(f"advise: sweep into {out}: {s['ran']} trained, {s['cached']} cached, {s['failed']} failed")
+        return df, str(out)
+    from .experiments.grid import expand_grid
+    from .training import train
+
+    rows = []
+    for c in expand_grid({"dataset": _PLACEHOLDER, "split_seed": data.meta.get("split_seed", 0), **fixed, **grid}):
+        m = train(c, data).metrics
+        status = "diverged" if m["diverged"] else "ok"
+        rows.append({**c.to_dict(), "dataset": data.name, "status": status, **m})
+    return pd.DataFrame(rows), None
+
+
+def confirm_verdict(df, rec: Recommendation, delta: float) -> dict:
+    """Where the recommended cell's mean validation ELBO lies against the grid's best cell."""
+    from . import stats as S
+
+    df = df.assign(val_elbo=np.where(df.status == "ok", df.val_elbo, np.nan))
+    cells = df.groupby(["batch_size", "learning_rate"]).val_elbo.agg(["mean", "count"]).reset_index()
+    is_rec = (cells.batch_size == rec.batch_size) & np.isclose(cells.learning_rate, rec.learning_rate)
+    best = cells.loc[cells["mean"].idxmax()] if cells["mean"].notna().any() else None
+    if best is None or not is_rec.any():
+        return {"ran": True, "within_delta": None, "verdict": "The grid has no finite validation ELBO to compare."}
+    mine = cells[is_rec].iloc[0]
+    pick = lambda b, lr: df[(df.batch_size == b) & np.isclose(df.learning_rate, lr)].set_index("seed").val_elbo
+    diff = S.paired(
+        pick(best.batch_size, best.learning_rate),
+        pick(rec.batch_size, rec.learning_rate),
+        name="val ELBO(best cell) - val ELBO(recommended)",
+        unit="nats",
+    )
+    gap = float(best["mean"] - mine["mean"])
+    within = bool(gap <= delta)
+    where = f"the recommended cell (batch {rec.batch_size}, lr {rec.learning_rate:.3g})"
+    if is_rec[cells["mean"].idxmax()]:
+        verdict = f"Confirmation: {where} is the grid's best by mean validation ELBO ({mine['mean']:.2f} nats)."
+    else:
+        verdict = (
+            f"Confirmation: {where} reaches a mean validation ELBO of {mine['mean']:.2f} nats, the grid's best "
+            f"(batch {int(best.batch_size)}, lr {best.learning_rate:.3g}) {best['mean']:.2f}: {gap:.2f} nats apart "
+            f"({diff.format()}, paired over seeds), {'within' if within else 'more than'} delta = {delta:g} nats."
+        )
+    return {
+        "ran": True,
+        "within_delta": within,
+        "gap": gap,
+        "gap_low": diff.low,
+        "gap_high": diff.high,
+        "delta": delta,
+        "best": {
+            "batch_size": int(best.batch_size),
+            "learning_rate": float(best.learning_rate),
+            "val_elbo": float(best["mean"]),
+        },
+        "recommended_val_elbo": float(mine["mean"]),
+        "cells": cells.to_dict(orient="records"),
+        "verdict": verdict,
+    }
+
+
+def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, clock) -> dict:
+    named = data.name in DATASETS
+    if named:
+        from .experiments.runner import default_workers
+
+        workers = workers or default_workers()
+    else:
+        workers = 1
+    batch_sizes, lrs = grid_around(rec, len(data.train))
+    seeds = list(seeds)
+    cost = _grid_cost_s(short, data, batch_sizes, len(lrs), seeds, epochs, workers, named)
+    if cost > clock.left_s and len(seeds) > 2:
+        seeds = seeds[:2]
+        cost = _grid_cost_s(short, data, batch_sizes, len(lrs), seeds, epochs, workers, named)
+    plan = {
+        "batch_sizes": batch_sizes,
+        "learning_rates": lrs,
+        "seeds": seeds,
+        "epochs": epochs,
+        "estimated_s": cost,
+        "workers": workers,
+    }
+    if cost > clock.left_s:
+        reason = f"it needs about {cost / 60:.1f} min and {max(clock.left_s, 0) / 60:.1f} min of the budget are left"
+        clock.log(f"advise: confirmation grid skipped: {reason}")
+        return {"ran": False, "reason": reason, **plan}
+    t0 = time.perf_counter()
+    clock.log(
+        f"advise: confirmation grid: batch {batch_sizes} x lr {[f'{v:.3g}' for v in lrs]} x {len(seeds)} seeds, "
+        f"{epochs} epochs (estimated {cost:.0f} s)"
+    )
+    grid = {
+        "batch_size": batch_sizes,
+        "learning_rate": lrs,
+        "seed": seeds,
+        "epochs": epochs,
+        "optimizer": rec.optimizer,
+    }
+    df, where = _train_grid(data, fixed, grid, store, workers if named else None, clock.log)
+    out = confirm_verdict(df, rec, delta) | plan | {"store": where}
+    clock.done("confirmation", t0, out["verdict"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The chapter's check: a wider grid around the advice, with more seeds
+
+
+def _round3(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+def advice_grid(data: Dataset, advice, batch_factors, lr_factors, seeds, epochs: int, seed: int = 0):
+    """The grid that checks ``advice``: batch sizes B x ``batch_factors`` (powers of two within 8 and
+    n_train / 4) and, at each, the advisor's own rate lr(b) = ratio(b) x the breaking point of a
+    range test at b (at B: the advice's rate), times ``lr_factors``; rates rounded to 3 digits.
+    Returns (grid: a list of sweep dicts, centres: {batch size: advised rate})."""
+    from .advisor import LR_RATIO, lr_ratio
+    from .rangetest import vae_range_test
+
+    rec = advice.recommendation
+    cap = max(MIN_BATCH, len(data.train) // 4)
+    sizes = sorted({int(min(max(2 ** round(np.log2(rec.batch_size * f)), MIN_BATCH), cap)) for f in batch_factors})
+    centres = {}
+    for b in sizes:
+        if b == rec.batch_size:
+            centres[b] = _round3(rec.learning_rate)
+        else:
+            lr_break = vae_range_test(data, b, rec.optimizer, seed=seed).lr_break
+            centres[b] = _round3(lr_ratio(rec.optimizer, b, LR_RATIO) * lr_break)
+    grid = [
+        {"dataset": data.name, "optimizer": rec.optimizer, "batch_size": b, "epochs": epochs, "seed": list(seeds),
+         "learning_rate": sorted({_round3(c * f) for f in lr_factors})}
+        for b, c in centres.items()
+    ]  # fmt: skip
+    return grid, centres
+
+
+def rate_effects(df, centres: dict, unit: str = "nats") -> dict:
+    """Per batch size: test ELBO(the grid's best rate, chosen by mean validation ELBO) − test ELBO(the
+    advised rate), paired over seeds (``stats.paired``): {"batch b": Estimate}. Diverged runs count
+    as missing. When the best is the advised rate the difference is 0 for every seed."""
+    from . import stats as S
+
+    df = df.assign(
+        val_elbo=np.where(df.status == "ok", df.val_elbo, np.nan),
+        test_elbo=np.where(df.status == "ok", df.test_elbo, np.nan),
+    )
+    out = {}
+    for b, centre in centres.items():
+        d = df[df.batch_size == b]
+        means = d.groupby("learning_rate").val_elbo.mean()
+        if means.notna().sum() == 0:
+            continue
+        best = float(means.idxmax())
+        pick = lambda lr, d=d: d[np.isclose(d.learning_rate, lr)].set_index("seed").test_elbo
+        name = f"test ELBO(best rate {best:.3g}) − test ELBO(advised rate {centre:.3g}) at batch {b}"
+        out[f"batch {b}"] = S.paired(pick(best), pick(centre), name=name, unit=unit)
+    return out
+
+
+def critical_batch_fit(df, hist, target: float):
+    """Updates to reach the validation ELBO ``target`` (``analysis.steps_to_target_table``) for every
+    run; per batch size the rate with the most seeds reaching it, then the fewest mean updates (as the
+    batch-size chapter retunes); the McCandlish hyperbola S = S_min (1 + B_crit / B) fitted to those
+    runs (``analysis.fit_hyperbola``). Returns (one row per run used, the fit)."""
+    from . import analysis as A
+
+    h = hist[hist.run_id.isin(df[df.status == "ok"].run_id)]
+    tt = A.steps_to_target_table(h, target, keep=["batch_size", "learning_rate", "seed"])
+    cells = (
+        tt.groupby(["batch_size", "learning_rate"])
+        .agg(reached=("reached", "sum"), steps=("steps_to_target", "mean"))
+        .reset_index()
+        .sort_values(["batch_size", "reached", "steps"], ascending=[True, False, True])
+    )
+    best = cells.drop_duplicates("batch_size")
+    best = best[best.reached > 0]
+    pairs = tt.merge(best[["batch_size", "learning_rate"]], on=["batch_size", "learning_rate"])
+    pairs = pairs[pairs.reached].reset_index(drop=True)
+    return pairs, A.fit_hyperbola(pairs.batch_size, pairs.steps_to_target)
+
+
+def bsimple_vs_bcrit(b_simple_estimates, fit, level: float = 0.95):
+    """log2(B_simple / B_crit) as a ``stats.Estimate``: B_simple's geometric mean and t standard error
+    on the log scale (``stats.log_mean`` of the estimates), B_crit's from its fitted interval (t on
+    n − 2 degrees of freedom), combined as independent with Welch–Satterthwaite degrees of freedom.
+    0 means equal; 1, a factor of two. NaN interval when either has none."""
+    from scipy import stats
+
+    from . import stats as S
+
+    name = "log2(B_simple / fitted B_crit)"
+    a = S.log_mean(b_simple_estimates)
+    n = (a.n_min, fit.n)
+    ok = a.has_interval and fit.ok and math.isfinite(fit.b_crit_low) and fit.n > 2
+    if not ok:
+        est = math.log2(a.estimate / fit.b_crit) if a.estimate > 0 and fit.ok else math.nan
+        return S.Estimate(name, est, math.nan, math.nan, math.nan, 0.0, n, level=level, unit="doublings")
+    df_b = fit.n - 2.0
+    se_b = math.log(fit.b_crit_high / fit.b_crit_low) / (2 * float(stats.t.ppf(0.5 + fit.level / 2, df_b)))
+    se = math.sqrt(a.se**2 + se_b**2)
+    dof = se**4 / (a.se**4 / a.df + se_b**4 / df_b)
+    d = math.log(a.estimate / fit.b_crit)
+    half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
+    p = float(2 * stats.t.sf(abs(d) / se, dof))
+    ln2 = math.log(2)
+    return S.Estimate(
+        name, d / ln2, (d - half) / ln2, (d + half) / ln2, p, 0.0, n, math.nan, level,
+        "t-test on log values, Welch–Satterthwaite", "doublings", se / ln2, dof,
+    )  # fmt: skip

@@ -1,0 +1,149 @@
+"""The advisor's report: a short Markdown page (and HTML), the range-test figure, the numbers as JSON.
+
+    from vae_utils.advice_report import write_report, plot_range_tests
+    write_report(advice, "advice")   # advice/advice.md, advice.html, advice.json, range_test.svg/.png
+
+Every file is written atomically (a temporary file in the folder, then ``os.replace``), so a
+reader never sees half a report; the HTML is rendered from the Markdown with markdown-it-py
+when it is installed (it comes with the book's dependencies) and skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["write_report", "plot_range_tests", "markdown"]
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def plot_range_tests(range_tests, learning_rate: float | None = None):
+    """The range tests' training loss against the learning rate (log axis): each update as a faint
+    point, the running median as a line, the breaking point as a dot; ``learning_rate`` (the
+    recommendation) as a dashed vertical line."""
+    import matplotlib.pyplot as plt
+
+    from .plots import PALETTE, style
+
+    with style():
+        fig, ax = plt.subplots(figsize=(6.4, 3.8))
+        for i, rt in enumerate(range_tests):
+            c = PALETTE[i % len(PALETTE)]
+            f = rt.frame()
+            ax.plot(f.learning_rate, f.loss, ".", ms=2.5, color=c, alpha=0.35)
+            ax.plot(f.learning_rate, f.smoothed_loss, color=c, label=f"{rt.optimizer}, batch {rt.batch_size}")
+            if math.isfinite(rt.lr_break):
+                y = float(np.interp(np.log(rt.lr_break), np.log(f.learning_rate), f.smoothed_loss))
+                ax.plot([rt.lr_break], [y], "o", ms=7, mfc="white", mec=c, mew=2)
+        finite = [rt.smoothed[np.isfinite(rt.smoothed)] for rt in range_tests]
+        finite = [f for f in finite if len(f)]
+        if finite:  # from the lowest loss to half the fall above the start: the blow-up leaves the axes
+            lo, start = min(float(f.min()) for f in finite), max(float(f[0]) for f in finite)
+            fall = max(start - lo, 1e-6 * max(abs(start), 1.0))
+            ax.set_ylim(lo - 0.1 * fall, start + 0.5 * fall)
+        if learning_rate is not None:
+            ax.axvline(learning_rate, color="0.3", ls="--", lw=1.2, label=f"recommended rate {learning_rate:.3g}")
+        ax.set(xscale="log", xlabel="learning rate (rising each update)", ylabel="training loss (nats per example)")
+        ax.legend(loc="upper left")
+    return fig
+
+
+def _fmt(x, digits: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}g}"
+
+
+def _step_table(advice) -> list[str]:
+    rows = ["| step | what it measured | seconds |", "|---|---|---:|"]
+    d, n, s = advice.data, advice.noise, advice.short_run
+    what = {
+        "split": f"{d['n_train']} / {d['n_val']} / {d['n_test']} examples (train / validation / test), {d['dim']} "
+        f"features, split seed {d['split_seed']}",
+        "range_test": "; ".join(
+            f"{rt.optimizer} at batch {rt.batch_size}: breaks at {_fmt(rt.lr_break)}" for rt in advice.range_tests
+        ),
+        "short_run": f"{s['updates']} updates at lr {_fmt(s['learning_rate'])}: validation ELBO {s['val_elbo']:.2f} nats",
+        "noise_scale": f"B_simple {_fmt(n['b_simple'])} examples (95% CI {_fmt(n['low'])} to {_fmt(n['high'])})",
+        "recommendation": f"batch {advice.recommendation.batch_size}, lr {_fmt(advice.recommendation.learning_rate)}",
+        "confirmation": advice.confirmation.get("verdict", ""),
+    }
+    for step, sec in advice.timings.items():
+        rows.append(f"| {step.replace('_', ' ')} | {what.get(step, '')} | {sec:.1f} |")
+    rows.append(f"| **total** | budget {advice.budget_s / 60:g} min | {advice.total_s:.1f} |")
+    return rows
+
+
+def markdown(advice, figure: str | None = "range_test.svg") -> str:
+    """The report's Markdown."""
+    r, d = advice.recommendation, advice.data
+    lines = [
+        f"# Training advice for {Path(d['name']).name}",
+        "",
+        f"**Batch size {r.batch_size}** (range {r.batch_range[0]}–{r.batch_range[1]}), **learning rate "
+        f"{_fmt(r.learning_rate)}**, optimizer **{r.optimizer}**; {d['likelihood']} likelihood, {advice.architecture} "
+        "architecture.",
+        "",
+        "## Why",
+        "",
+        *[f"- {x}" for x in r.reasons],
+        *[
+            f"- With {o}: lr {_fmt(a['learning_rate'])} (breaking point {_fmt(a['lr_break'])})."
+            for o, a in r.alternatives.items()
+        ],
+        "",
+    ]
+    if figure:
+        lines += [f"![Range test: training loss against a rising learning rate]({figure})", ""]
+    lines += ["## What to watch", "", *[f"- {x}" for x in r.watch], ""]
+    c = advice.confirmation
+    lines += ["## Confirmation", "", c.get("verdict") or f"Not run: {c.get('reason', '')}.", ""]
+    if advice.warnings:
+        lines += ["## Warnings", "", *[f"- {w}" for w in advice.warnings], ""]
+    lines += ["## Steps and timings", "", *_step_table(advice), "", "All numbers: `advice.json`.", ""]
+    return "\n".join(lines)
+
+
+def _html(md: str, title: str) -> bytes | None:
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError:
+        return None
+    body = MarkdownIt("commonmark").enable("table").render(md)
+    css = "body{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}td,th{padding:0 .6em}"
+    page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{css}</style></head>"
+    return f"{page}<body>{body}</body></html>\n".encode()
+
+
+def write_report(advice, out) -> dict:
+    """Write advice.md, advice.html (when markdown-it-py is installed), advice.json and the
+    range-test figure (SVG and PNG) into ``out`` (created); return {kind: path}."""
+    import matplotlib.pyplot as plt
+
+    from .experiments.store import write_json
+    from .figures import figure_bytes
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = plot_range_tests(advice.range_tests, advice.recommendation.learning_rate)
+    svg, png = figure_bytes(fig)
+    plt.close(fig)
+    files = {"svg": out / "range_test.svg", "png": out / "range_test.png", "markdown": out / "advice.md"}
+    _write(files["svg"], svg)
+    _write(files["png"], png)
+    md = markdown(advice)
+    _write(files["markdown"], md.encode())
+    html = _html(md, f"Training advice for {Path(advice.data['name']).name}")
+    if html is not None:
+        files["html"] = out / "advice.html"
+        _write(files["html"], html)
+    files["json"] = out / "advice.json"
+    write_json(files["json"], advice.to_dict() | {"files": {k: str(v) for k, v in files.items()}})
+    return {k: str(v) for k, v in files.items()}

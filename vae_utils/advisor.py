@@ -1,0 +1,611 @@
+"""An advisor for a reader's own data: batch size and learning rate from measurements, in minutes.
+
+    from vae_utils.advisor import advise
+    advice = advise("my_images.npy", likelihood="bernoulli", budget_minutes=5, out="advice")
+    advice.recommendation.batch_size, advice.recommendation.learning_rate
+    advice.to_dict()          # every step's numbers and timings (also out/advice.json)
+
+or ``python -m vae_utils advise --data my_images.npy [--likelihood gaussian] [--out advice]``.
+``data`` may also be a named dataset ("digits"), a ``Dataset`` or an array.
+
+The steps, each timed and reported with its numbers:
+
+1. **split**: the file read, validated and split 70/15/15 with ``split_seed`` (``datafile``);
+2. **range test** (``rangetest``) at the probe batch size, for each optimizer asked (Adam; SGD
+   with momentum 0.9 too with ``optimizers=("adam", "momentum")``): the breaking point lr_break;
+3. **noise scale**: a short run (about ``short_updates`` updates) at the rate the advice itself
+   would use, ratio(B) x lr_break (below), then ``noise_repeats`` independent estimates of B_simple
+   (``noise.gradient_noise_scale``), summarised by their geometric mean with a t-interval on the
+   log scale (``stats.log_mean``);
+4. **recommendation** (rules below);
+5. **confirmation** (optional, when it fits the budget): batch sizes B/2, B, 2B x rates lr/2, lr,
+   2 lr x ``grid_seeds`` seeds, ``grid_epochs`` epochs, through ``experiments.sweep`` and its
+   cache for a named dataset (in-process ``train`` for a file: sweeps load datasets by name);
+   whether the recommended cell's mean validation ELBO lies within ``delta`` of the grid's best.
+
+Rules of the recommendation:
+
+* **batch-size range** [B_simple / 4, B_simple], each end rounded to a power of two and kept within
+  [MIN_BATCH, n_train / 8] (at least 8 updates per epoch); the **batch size** is the power of two
+  nearest B_simple / 2, inside it. B_simple estimates the critical batch size (McCandlish et al. 2018): below it, larger batches cut
+  the number of updates almost proportionally; above it, they mostly cost compute. With
+  S(B) = S_min (1 + B_crit / B), B = B_crit / 4 needs 1.25 x the fewest examples, B = B_crit 2x the
+  fewest updates and 2x the fewest examples; B_crit / 2 takes 3x the fewest updates for 1.5x the
+  fewest examples.
+* **learning rate** = ratio(B) x lr_break, with lr_break from a range test at the recommended
+  batch size B and ratio(B) = at_64 x (B / 64)^exponent (``LR_RATIO``, ``lr_ratio``): the best rate
+  over the breaking point, measured on digits (``benchmarks/advisor_ratio.py``; README "The
+  advisor"): 30-epoch grids at six batch sizes (16 to 512), three seeds, the best rate by mean
+  validation ELBO interpolated in log rate, over the geometric mean of five range tests' breaking
+  points, then a line through log2 ratio against log2 B. The breaking point barely moves with the
+  batch (a short run from fresh weights), the best rate of a 30-epoch run grows with it, hence the
+  exponent (Adam 0.30, SGD with momentum 0.65). The numbers depend on the range test's settings
+  (``rangetest.DEFAULTS``) and on the budget of epochs; the confirmation grid checks them.
+* the **optimizer**: the first of ``optimizers`` (Adam by default, the book's robust choice).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import FIELDS, TrainConfig
+from .data import DATASETS, TRAIN_SIZES, Dataset, load_dataset
+
+__all__ = [
+    "advise",
+    "Advice",
+    "Recommendation",
+    "LR_RATIO",
+    "DELTA",
+    "MIN_BATCH",
+    "lr_ratio",
+    "batch_range",
+    "noise_scale_interval",
+    "resolve_data",
+    "add_parser",
+]
+
+# Best learning rate / range-test breaking point as ratio(B) = at_64 x (B / 64) ** exponent, measured on
+# digits with benchmarks/advisor_ratio.py (30 epochs; batch sizes 16-512; 3 seeds per cell, 5 range tests
+# per batch size; least squares of log2 ratio on log2 B; README "The advisor"). Adam: 0.107, exponent 0.30
+# (95% CI 0.08 to 0.53); SGD with momentum 0.9: 0.137, exponent 0.65 (0.28 to 1.01).
+LR_RATIO = {"adam": {"at_64": 0.107, "exponent": 0.30}, "momentum": {"at_64": 0.137, "exponent": 0.65}}
+DELTA = 0.5  # nats: a validation ELBO within this of the best counts as as good (the strategy chapters' margin)
+MIN_BATCH = 8  # the smallest batch size advised
+OPTIMIZERS = tuple(LR_RATIO)
+HELD_FIXED = ("latent_dim", "hidden_units", "decoder_variance", "beta", "eval_k")
+_PLACEHOLDER = max(TRAIN_SIZES, key=TRAIN_SIZES.get)  # TrainConfig's dataset for file data (see _config)
+
+
+@dataclass
+class Recommendation:
+    """What to train with, and why."""
+
+    batch_size: int
+    batch_range: tuple[int, int]
+    learning_rate: float
+    optimizer: str
+    lr_break: float  # the range test's breaking point at batch_size
+    lr_ratio: float  # learning_rate / lr_break
+    b_simple: float
+    b_simple_interval: tuple[float, float]
+    reasons: list[str] = field(default_factory=list)
+    watch: list[str] = field(default_factory=list)
+    alternatives: dict = field(default_factory=dict)  # other optimizers tested: their rates
+
+
+@dataclass
+class Advice:
+    """Everything ``advise`` measured: the data, each step's numbers and timings, the advice."""
+
+    data: dict
+    architecture: str
+    range_tests: list = field(repr=False)  # RangeTest objects, in the order run
+    noise: dict
+    short_run: dict
+    recommendation: Recommendation
+    confirmation: dict
+    timings: dict  # step -> seconds
+    budget_s: float
+    warnings: list = field(default_factory=list)
+    files: dict = field(default_factory=dict)  # what write_report wrote
+    total_s: float = math.nan  # wall time of the whole call, report included
+
+    def to_dict(self) -> dict:
+        """JSON-ready: every number, the range-test curves included."""
+        d = {k: getattr(self, k) for k in ("data", "architecture", "noise", "short_run", "confirmation")}
+        d["recommendation"] = asdict(self.recommendation)
+        d["range_tests"] = [rt.summary() | {"curve": rt.frame().to_dict(orient="list")} for rt in self.range_tests]
+        d.update(timings_s=self.timings, total_s=self.total_s, budget_s=self.budget_s, warnings=self.warnings)
+        return d
+
+    def summary(self) -> str:
+        """The advice in a few plain lines."""
+        r = self.recommendation
+        lines = [
+            f"batch size {r.batch_size} (range {r.batch_range[0]}-{r.batch_range[1]}), "
+            f"learning rate {r.learning_rate:.3g} ({r.optimizer}), breaking point {r.lr_break:.3g}",
+            *r.reasons,
+            "Watch: " + " ".join(r.watch),
+        ]
+        c = self.confirmation
+        if c.get("ran"):
+            lines.append(c["verdict"])
+        elif c.get("reason"):
+            lines.append(f"Confirmation grid not run: {c['reason']}")
+        return "\n".join(lines + [f"Warning: {w}" for w in self.warnings])
+
+
+# ---------------------------------------------------------------------------------------------
+# Data and configs
+
+
+def resolve_data(data, likelihood="bernoulli", architecture="mlp", key=None, split_seed=0) -> Dataset:
+    """A ``Dataset`` from a path (.npy/.npz/.csv), a named dataset, an array, or a Dataset."""
+    from .datafile import from_array, load_file
+
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        if str(data) in DATASETS and not Path(data).exists():
+            ds = load_dataset(str(data), split_seed)
+            return dataclasses.replace(ds, meta={**ds.meta, "split_seed": split_seed})
+        return load_file(data, likelihood, architecture, key=key, split_seed=split_seed)
+    if isinstance(data, np.ndarray):
+        return from_array(data, likelihood, architecture, split_seed=split_seed)
+    raise ValueError(
+        f"data={type(data).__name__} is not allowed; allowed: a .npy/.npz/.csv path, one of {', '.join(DATASETS)}, "
+        "an array of examples, or a vae_utils.Dataset"
+    )
+
+
+def _check_architecture(architecture: str) -> None:
+    if architecture not in ("mlp", "conv"):
+        raise ValueError(f"architecture={architecture!r} is not allowed; allowed: mlp, conv")
+    if architecture == "conv" and "architecture" not in FIELDS:
+        raise ValueError(
+            "architecture='conv' is not available in this version of vae_utils (TrainConfig has no "
+            "'architecture' field yet); allowed: mlp"
+        )
+
+
+def lr_ratio(optimizer: str, batch_size: int, table: dict | None = None) -> float:
+    """The best learning rate over the range test's breaking point at ``batch_size`` (``LR_RATIO``,
+    or ``table``: {optimizer: a number, or {"at_64": ..., "exponent": ...}})."""
+    r = (table or LR_RATIO)[optimizer]
+    if isinstance(r, (int, float)):
+        return float(r)
+    return float(r["at_64"] * (batch_size / 64) ** r["exponent"])
+
+
+def _config(data: Dataset, fixed: dict, **fields) -> TrainConfig:
+    """A TrainConfig for ``data``. For file data the ``dataset`` field is a placeholder (the largest
+    named training set, so TrainConfig's batch-size bound admits the file's batches): ``train``
+    receives the Dataset itself, and the advisor's reports name the file."""
+    dataset = data.name if data.name in DATASETS else _PLACEHOLDER
+    return TrainConfig.from_dict({"dataset": dataset, "split_seed": data.meta.get("split_seed", 0), **fixed, **fields})
+
+
+def _model_config(data: Dataset, fixed: dict):
+    return _config(data, fixed).model_config(data.dim, data.likelihood)
+
+
+def _data_info(data: Dataset) -> dict:
+    m = data.meta
+    return {
+        "name": data.name,
+        "n_train": len(data.train),
+        "n_val": len(data.val),
+        "n_test": len(data.test),
+        "dim": data.dim,
+        "likelihood": data.likelihood,
+        "image_shape": list(data.image_shape) if data.image_shape else None,
+        "array": m.get("array"),
+        "sha256": m.get("sha256"),
+        "split_seed": m.get("split_seed", 0),
+        "split": "70% train, 15% validation, 15% test, shuffled once with split_seed",
+    }
+
+
+def _data_warnings(data: Dataset, fixed: dict) -> list[str]:
+    out = []
+    if data.likelihood == "gaussian" and fixed.get("decoder_variance", 1.0) is not None:
+        sd = float(np.std(data.train))
+        if not 0.2 < sd < 5:
+            out.append(
+                f"The data's standard deviation is {sd:.3g}; a Gaussian decoder with variance "
+                f"{fixed.get('decoder_variance', 1.0):g} suits data on a unit scale: standardize them, or "
+                "pass config={'decoder_variance': None} to learn it."
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+
+
+class _Clock:
+    """Step timings against the budget, and the progress lines."""
+
+    def __init__(self, budget_s: float, log):
+        self.start, self.budget_s, self.log, self.timings = time.perf_counter(), budget_s, log, {}
+
+    @property
+    def left_s(self) -> float:
+        return self.budget_s - (time.perf_counter() - self.start)
+
+    def done(self, step: str, t0: float, message: str) -> None:
+        dt = time.perf_counter() - t0
+        self.timings[step] = self.timings.get(step, 0.0) + dt
+        self.log(f"advise: {message} ({dt:.1f} s; {time.perf_counter() - self.start:.0f} s of {self.budget_s:.0f})")
+
+
+def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, warnings):
+    from .rangetest import vae_range_test
+
+    t0 = time.perf_counter()
+    rt = vae_range_test(data, batch_size, optimizer, _model_config(data, fixed), seed=seed, **settings)
+    if not rt.found:
+        warnings.append(
+            f"The range test ({optimizer}, batch {batch_size}) found no rise below {rt.settings['lr_max']:g}; "
+            f"the rate with the lowest loss, {rt.lr_lowest:.3g}, stands in for the breaking point."
+        )
+        rt.lr_break = rt.lr_lowest
+    clock.done(
+        "range_test",
+        t0,
+        f"range test, {optimizer} at batch {batch_size}: the loss starts to rise at lr {rt.lr_break:.3g} "
+        f"(confirmed at {rt.lr_confirmed:.3g}; {rt.steps_run} updates, stopped: {rt.stopped or 'at lr_max'})",
+    )
+    return rt
+
+
+def _short_run(data, batch_size, lr, optimizer, fixed, seed, updates, clock):
+    """A short run at the advice's own rate: the checkpoint for the noise scale, and what to watch."""
+    from .training import train
+
+    per_epoch = max(1, len(data.train) // batch_size)
+    epochs = max(1, round(updates / per_epoch))
+    t0 = time.perf_counter()
+    config = _config(
+        data,
+        {**fixed, "eval_k": 100},
+        batch_size=batch_size,
+        learning_rate=lr,
+        optimizer=optimizer,
+        epochs=epochs,
+        seed=seed,
+    )
+    result = train(config, data)
+    m = result.metrics
+    keys = ("val_elbo", "train_elbo", "test_elbo", "test_nll", "active_units", "diverged", "samples_per_s")
+    out = {k: m[k] for k in keys} | {
+        "epochs": epochs,
+        "updates": m["steps"],
+        "batch_size": batch_size,
+        "learning_rate": lr,
+        "optimizer": optimizer,
+        "latent_dim": config.latent_dim,
+        "train_time_s": m["train_time_s"],
+        "wall_time_s": m["wall_time_s"],
+    }
+    clock.done(
+        "short_run",
+        t0,
+        f"short run: {epochs} epochs ({m['steps']} updates) at lr {lr:.3g}, validation "
+        f"ELBO {m['val_elbo']:.2f} nats, {m['active_units']} active units",
+    )
+    return result, out
+
+
+def noise_scale_interval(estimate, repeats: int = 5, level: float = 0.95) -> dict:
+    """B_simple from ``repeats`` independent estimates: ``estimate(seed)`` returns a dict with
+    ``b_simple`` (``noise.noise_scale_from_norms``'s); their geometric mean and a t-interval on
+    the log scale (``stats.log_mean``). Non-positive estimates (a noisy |G|^2 below 0: B_simple
+    too large to measure with these batch sizes) are counted and left out."""
+    from . import stats as S
+
+    runs = [estimate(seed) for seed in range(repeats)]
+    values = [float(r["b_simple"]) for r in runs]
+    e = S.log_mean(values, level=level, name="B_simple", unit="examples")
+    return {
+        "b_simple": e.estimate,
+        "low": e.low,
+        "high": e.high,
+        "level": level,
+        "estimates": values,
+        "n_positive": int(sum(v > 0 and math.isfinite(v) for v in values)),
+        "g2": [float(r.get("g2", math.nan)) for r in runs],
+        "trace_sigma": [float(r.get("trace_sigma", math.nan)) for r in runs],
+    }
+
+
+def _noise_step(model, data, b_small, b_big, n_batches, repeats, clock) -> dict:
+    from .noise import gradient_noise_scale
+
+    t0 = time.perf_counter()
+    b_big = min(b_big, len(data.train))
+    b_small = min(b_small, b_big // 2)
+    out = noise_scale_interval(
+        lambda s: gradient_noise_scale(model, data.train, b_small, b_big, n_batches, seed=1000 + s), repeats
+    )
+    out.update(b_small=b_small, b_big=b_big, n_batches=n_batches, repeats=repeats)
+    clock.done(
+        "noise_scale",
+        t0,
+        f"noise scale: B_simple {out['b_simple']:.3g} examples (95% CI {out['low']:.3g} to "
+        f"{out['high']:.3g}; {out['n_positive']} of {repeats} estimates positive)",
+    )
+    return out
+
+
+def _pow2(x: float) -> int:
+    return int(2 ** round(math.log2(max(x, 1.0))))
+
+
+def batch_range(b_simple: float, n_train: int, min_batch: int = MIN_BATCH) -> tuple[int, int, int]:
+    """(low, high, recommended): [B_simple/4, B_simple] in powers of two within [min_batch, n_train/8];
+    the recommended one nearest B_simple/2. A non-finite B_simple gives the whole allowed range."""
+    cap = max(min_batch, min(n_train // 8, TRAIN_SIZES[_PLACEHOLDER]))
+    cap = 2 ** int(math.log2(cap))
+    clip = lambda b: int(min(max(b, min_batch), cap))
+    if not (math.isfinite(b_simple) and b_simple > 0):
+        return clip(min_batch), cap, clip(_pow2(math.sqrt(min_batch * cap)))
+    low, high = clip(_pow2(b_simple / 4)), clip(_pow2(b_simple))
+    return low, high, int(min(max(_pow2(b_simple / 2), low), high))
+
+
+def _watch(short: dict) -> list[str]:
+    """What to watch in training, with the short run's numbers as the first reading."""
+    gap_iwae = -short["test_nll"] - short["test_elbo"]  # IWAE bound - ELBO (both of log p(x)), >= 0
+    gap_fit = short["train_elbo"] - short["val_elbo"]
+    return [
+        f"Active units (latent dimensions the encoder uses): {short['active_units']} of {short['latent_dim']} after "
+        "the short run; a count that falls during training is posterior collapse (try a KL warm-up).",
+        f"IWAE vs ELBO: the importance-weighted bound lies {gap_iwae:.2f} nats above the ELBO after the short run; "
+        "a growing gap means the encoder lags the decoder.",
+        f"Train vs validation ELBO: the training ELBO lies {abs(gap_fit):.2f} nats {'above' if gap_fit >= 0 else 'below'} "
+        "the validation ELBO after the short run; a widening gap is overfitting (stop earlier, or shrink the model).",
+    ]
+
+
+def _recommend(data, noise, rt_probe, rt_at_b, optimizer, ratios, low, high, b) -> Recommendation:
+    n = len(data.train)
+    bs, lo, hi = noise["b_simple"], noise["low"], noise["high"]
+    ratio = lr_ratio(optimizer, b, ratios)
+    r = ratios[optimizer]
+    how = f"{r:g}" if isinstance(r, (int, float)) else f"{r['at_64']:g} x ({b} / 64)^{r['exponent']:g} = {ratio:.3g}"
+    lr = ratio * rt_at_b.lr_break
+    reasons = [
+        f"B_simple, the gradient-noise scale, is {bs:.3g} examples (95% CI {lo:.3g} to {hi:.3g}) after a short run: "
+        "below it, larger batches cut the number of updates almost proportionally; above it, they mostly cost "
+        "compute.",
+        f"Batch sizes from B_simple/4 to B_simple, in powers of two, give {low} to {high} (at least {MIN_BATCH}, at "
+        f"most 1/8 of the {n} training examples); {b}, nearest B_simple/2, takes about 3x the fewest updates for "
+        "1.5x the fewest examples.",
+        f"At batch {b}, the range test's loss starts to rise at lr {rt_at_b.lr_break:.3g}; the rate is {how} "
+        "times that breaking point: the best rate's ratio to the breaking point as measured on digits.",
+    ]
+    if not (noise["n_positive"] >= 2 and math.isfinite(bs)):
+        reasons.append("Too few positive B_simple estimates for an interval: the batch range is the whole allowed one.")
+    if rt_probe.batch_size != b:
+        reasons.append(f"(The probe's range test at batch {rt_probe.batch_size} broke at {rt_probe.lr_break:.3g}.)")
+    return Recommendation(b, (low, high), lr, optimizer, rt_at_b.lr_break, ratio, bs, (lo, hi), reasons)
+
+
+# ---------------------------------------------------------------------------------------------
+# The advisor
+
+
+def _check_args(budget_minutes, optimizers, fixed):
+    if isinstance(budget_minutes, bool) or not isinstance(budget_minutes, (int, float)) or not budget_minutes > 0:
+        raise ValueError(f"budget_minutes={budget_minutes!r} is not allowed; allowed: a number of minutes > 0")
+    if isinstance(optimizers, str):
+        optimizers = (optimizers,)
+    bad = [o for o in optimizers if o not in OPTIMIZERS] or ([] if optimizers else ["(none)"])
+    if bad:
+        raise ValueError(
+            f"optimizers={list(optimizers)!r} is not allowed; allowed: one or more of {', '.join(OPTIMIZERS)}"
+        )
+    unknown = sorted(set(fixed) - set(HELD_FIXED))
+    if unknown:
+        raise ValueError(f"config key {unknown[0]!r} is not allowed; allowed: {', '.join(HELD_FIXED)}")
+    return tuple(optimizers)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def advise(
+    data,
+    likelihood: str = "bernoulli",
+    architecture: str = "mlp",
+    budget_minutes: float = 5.0,
+    out=None,
+    *,
+    key: str | None = None,
+    optimizers=("adam",),
+    config: dict | None = None,
+    split_seed: int = 0,
+    seed: int = 0,
+    probe_batch: int = 64,
+    range_test: dict | None = None,
+    short_updates: int = 300,
+    noise_repeats: int = 5,
+    noise_batches: int = 32,
+    confirm: bool = True,
+    grid_seeds=(0, 1, 2),
+    grid_epochs: int = 30,
+    delta: float = DELTA,
+    lr_ratios: dict | None = None,
+    store=None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Advice:
+    """Measure, then recommend a batch size and a learning rate for ``data`` (module docstring).
+
+    ``config``: TrainConfig fields held fixed (latent_dim, hidden_units, decoder_variance, beta,
+    eval_k); ``range_test``: overrides of ``rangetest.DEFAULTS``; ``lr_ratios``: overrides of
+    ``LR_RATIO`` ({optimizer: a number, or {"at_64": ..., "exponent": ...}}); ``store``: the
+    confirmation sweep's results store (default ``default_store("advisor")``); ``out``: a folder
+    for the report (``advice_report.write_report``). Steps 1-4 always run (on digits they take
+    seconds); the short run is shortened to fit the budget, and the confirmation grid runs only
+    when its estimated cost fits what is left."""
+    fixed = dict(config or {})
+    optimizers = _check_args(budget_minutes, optimizers, fixed)
+    _check_architecture(architecture)
+    if architecture != "mlp":
+        fixed["architecture"] = architecture
+    ratios = LR_RATIO | dict(lr_ratios or {})
+    clock = _Clock(60.0 * budget_minutes, _stderr if progress else (lambda m: None))
+    opts = dict(fixed=fixed, seed=seed, settings=dict(range_test or {}), clock=clock)
+
+    # 1-3) the split, the range tests at the probe batch size, the short run and the noise scale
+    data, warnings = _load(data, likelihood, architecture, key, split_seed, fixed, clock)
+    probe = int(min(probe_batch, max(MIN_BATCH, len(data.train) // 10)))
+    tests = {o: _range_test(data, probe, o, warnings=warnings, **opts) for o in optimizers}
+    opt = optimizers[0]
+    lr_safe = lr_ratio(opt, probe, ratios) * tests[opt].lr_break
+    updates = _updates_within_budget(short_updates, tests[opt], clock)
+    result, short = _short_run(data, probe, lr_safe, opt, fixed, seed, updates, clock)
+    if short["diverged"]:
+        warnings.append(f"The short run at lr {lr_safe:.3g} diverged: the noise scale is measured on its last weights.")
+    noise = _noise_step(result.model, data, MIN_BATCH, 512, noise_batches, noise_repeats, clock)
+
+    # 4) the recommendation, with range tests at the recommended batch size
+    low, high, b = batch_range(noise["b_simple"], len(data.train))
+    at_b = {o: tests[o] if b == probe else _range_test(data, b, o, warnings=warnings, **opts) for o in optimizers}
+    t0 = time.perf_counter()
+    rec = _recommend(data, noise, tests[opt], at_b[opt], opt, ratios, low, high, b)
+    rec.watch = _watch(short)
+    rec.alternatives = {
+        o: {"learning_rate": lr_ratio(o, b, ratios) * at_b[o].lr_break, "lr_break": at_b[o].lr_break}
+        for o in optimizers[1:]
+    }
+    clock.done("recommendation", t0, f"advice: batch {b} (range {low}-{high}), {opt} at lr {rec.learning_rate:.3g}")
+
+    # 5) the confirmation grid, when asked and affordable; then the report
+    confirmation = {"ran": False, "reason": "not asked (confirm=False)"}
+    if confirm:
+        from .advice_check import confirmation as _confirmation
+
+        confirmation = _confirmation(data, fixed, rec, short, grid_seeds, grid_epochs, delta, store, workers, clock)
+    range_tests = list(tests.values()) + [t for o, t in at_b.items() if t is not tests[o]]
+    advice = Advice(
+        _data_info(data), architecture, range_tests, noise, short, rec, confirmation, clock.timings, clock.budget_s,
+        warnings,
+    )  # fmt: skip
+    return _finish(advice, out, clock)
+
+
+def _load(data, likelihood, architecture, key, split_seed, fixed, clock):
+    """Import TensorFlow (timed as a step of its own), then read, validate and split the data."""
+    import importlib
+
+    t0 = time.perf_counter()
+    for module in ("noise", "rangetest", "training"):
+        importlib.import_module(f".{module}", __package__)
+    clock.done("imports", t0, "TensorFlow and the training code imported")
+    t0 = time.perf_counter()
+    data = resolve_data(data, likelihood, architecture, key, split_seed)
+    clock.done(
+        "split",
+        t0,
+        f"data {data.name}: {len(data.train)} train / {len(data.val)} validation / "
+        f"{len(data.test)} test examples of {data.dim} features, {data.likelihood}",
+    )
+    return data, _data_warnings(data, fixed)
+
+
+def _updates_within_budget(updates: int, rt, clock) -> int:
+    """The short run's updates, cut so that it takes at most a third of the budget left (at the
+    range test's rate of updates, tracing included: an overestimate); at least 20."""
+    per_s = rt.steps_run / max(rt.wall_time_s, 1e-3)
+    return int(max(20, min(updates, per_s * max(clock.left_s, 0.0) / 3)))
+
+
+def _finish(advice: Advice, out, clock) -> Advice:
+    """The report (when ``out``), the total time, and a warning when the budget was exceeded."""
+    if time.perf_counter() - clock.start > clock.budget_s:
+        over = time.perf_counter() - clock.start - clock.budget_s
+        advice.warnings.append(f"The measurements alone took {over:.0f} s more than the budget.")
+    advice.total_s = time.perf_counter() - clock.start
+    if out is not None:
+        from .advice_report import write_report
+
+        t0 = time.perf_counter()
+        advice.files = write_report(advice, out)  # its JSON holds the total before the report
+        clock.done("report", t0, f"report written to {out}")
+    clock.log(f"advise: total {time.perf_counter() - clock.start:.1f} s of a {clock.budget_s:.0f} s budget")
+    advice.total_s = time.perf_counter() - clock.start
+    return advice
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def add_parser(subparsers) -> None:
+    """Register ``advise`` on the ``python -m vae_utils`` command line (``cli.build_parser``)."""
+    p = subparsers.add_parser("advise", help="measure, then recommend a batch size and learning rate for your data")
+    p.add_argument("--data", required=True, metavar="FILE", help=".npy, .npz or .csv of examples x features, or digits")
+    p.add_argument(
+        "--key", metavar="NAME", help="the array of an .npz file to use (default: the only one, or x/data/...)"
+    )
+    p.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli")
+    p.add_argument("--architecture", choices=("mlp", "conv"), default="mlp")
+    p.add_argument("--budget-minutes", type=float, default=5.0, metavar="N", help="default: 5")
+    p.add_argument("--out", metavar="DIR", help="write advice.md/.html/.json and the range-test figure here")
+    p.add_argument("--optimizers", nargs="+", default=["adam"], choices=OPTIMIZERS, help="the first is recommended")
+    p.add_argument("--no-confirm", action="store_true", help="skip the confirmation grid")
+    p.add_argument("--seed", type=int, default=0, help="weights, batches and noise of the measurements")
+    p.add_argument("--split-seed", type=int, default=0, help="the train/validation/test split")
+    p.add_argument("--latent-dim", type=int, help="default: 8")
+    p.add_argument("--hidden-units", metavar="W[,W...]", help="encoder widths, e.g. 256 or 512,256 (default: 256)")
+    p.add_argument("--store", metavar="DIR", help="results store of the confirmation sweep (named datasets)")
+    p.add_argument("--workers", type=int, help="sweep workers (default: one per core)")
+    p.set_defaults(func=_advise_command)
+
+
+def _advise_command(args) -> int:
+    import json
+
+    config = {k: v for k, v in (("latent_dim", args.latent_dim), ("hidden_units", args.hidden_units)) if v is not None}
+    advice = advise(
+        args.data,
+        args.likelihood,
+        args.architecture,
+        args.budget_minutes,
+        args.out,
+        key=args.key,
+        optimizers=tuple(args.optimizers),
+        config=config,
+        split_seed=args.split_seed,
+        seed=args.seed,
+        confirm=not args.no_confirm,
+        store=args.store,
+        workers=args.workers,
+    )
+    print(advice.summary())
+    if args.out is None:
+        r = advice.recommendation
+        print(
+            json.dumps(
+                {
+                    "batch_size": r.batch_size,
+                    "batch_range": r.batch_range,
+                    "learning_rate": r.learning_rate,
+                    "optimizer": r.optimizer,
+                }
+            )
+        )
+    return 0

@@ -197,3 +197,17 @@ def test_reconstructions_samples_and_traversals_are_pixel_probabilities_of_the_r
         assert array.shape == shape, name
         assert np.all((array >= 0) & (array <= 1)), name
     np.testing.assert_array_equal(sample_prior(model, 7, seed=0), outputs["sample_prior"][0])
+
+
+def test_the_untrained_elbo_is_close_to_coin_flips_and_a_short_run_beats_it(digits):
+    """untrained_elbo(config) is the test ELBO of the seeded initial weights: logits near 0 put each of
+    the 64 pixels at probability 1/2, about 64 ln 2 = 44.4 nats of reconstruction plus a small KL, and
+    one epoch of training improves on it (what a broken run counts as in the strategy chapters)."""
+    from vae_utils import TrainConfig, train
+    from vae_utils.evaluation import untrained_elbo
+
+    config = TrainConfig(epochs=1, seed=3)
+    floor = untrained_elbo(config, digits)
+    assert -64 * math.log(2) - 6 < floor < -64 * math.log(2) + 2
+    assert untrained_elbo(config, digits) == floor  # seeded: the same weights, the same value
+    assert train(config, digits).metrics["test_elbo"] > floor + 5

@@ -49,7 +49,9 @@ def test_pip_install_gives_a_toolkit_that_trains_and_runs_a_sweep_from_the_packa
     )
     (Path(site.stdout.strip()) / "project-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     source = tmp_path / "source"  # a copy: an in-tree build would leave build/ in the repository
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".*", "_build", "results", "artifacts", "build", "*.egg-info"))
+    shutil.copytree(
+        REPO, source, ignore=shutil.ignore_patterns(".*", "_build", "results", "artifacts", "build", "*.egg-info")
+    )
     install = subprocess.run(
         [py, "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation", str(source)],
         capture_output=True,

@@ -114,3 +114,9 @@ def test_tune_over_a_category_picks_the_best_mean_and_has_no_edge():
         and tuned["interior"].iloc[0] is None
         and tuned["mean"].iloc[0] == pytest.approx(-24.2)
     )
+
+
+def test_floored_runs_count_a_breakdown_at_the_floor_and_say_so():
+    df = _runs([(32, 1e-3, 0, -25, -25.0, "ok"), (32, 1e-3, 1, np.nan, np.nan, "diverged")])
+    out = P.floored(df, "test_elbo", -44.0)
+    assert list(out.test_elbo) == [-25.0, -44.0] and list(out.floored) == [False, True]

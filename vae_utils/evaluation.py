@@ -33,6 +33,7 @@ __all__ = [
     "latent_traversal",
     "latent_grid",
     "independent_bernoulli_nll",
+    "untrained_elbo",
     "ACTIVE_THRESHOLD",
 ]
 
@@ -162,3 +163,16 @@ def independent_bernoulli_nll(x_train, x_test, eps: float = 1e-3) -> float:
     p = np.clip(np.asarray(x_train, np.float64).mean(axis=0), eps, 1 - eps)
     x = np.asarray(x_test, np.float64)
     return float(-np.mean(np.sum(x * np.log(p) + (1 - x) * np.log1p(-p), axis=1)))
+
+
+def untrained_elbo(config, data=None, k: int = 1) -> float:
+    """Test ELBO of the model ``config`` builds before any update (its seeded initial weights).
+
+    What a run that broke down is worth at best: the strategy chapters count a diverged run as this
+    value instead of dropping it, so a setting that breaks training cannot look better than it is."""
+    from .data import load_dataset
+    from .model import build_vae
+
+    data = data if data is not None else load_dataset(config.dataset, config.split_seed)
+    model = build_vae(config.model_config(data.dim, data.likelihood), seed=config.seed)
+    return evaluate(model, data.test, k=k, seed=config.seed, activity=False)["elbo"]

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .analysis import best_lr, fit_hyperbola, steps_to_target_table
 
-__all__ = ["unstable", "tune", "at_tuned", "breaking_rates", "seed_spread", "critical_batch_curve"]
+__all__ = ["unstable", "floored", "tune", "at_tuned", "breaking_rates", "seed_spread", "critical_batch_curve"]
 
 
 def _by(by) -> list[str]:
@@ -38,6 +38,15 @@ def unstable(runs: pd.DataFrame) -> pd.Series:
         if metric in runs:
             bad |= ~np.isfinite(runs[metric].to_numpy(np.float64))
     return bad
+
+
+def floored(runs: pd.DataFrame, metric: str, floor: float) -> pd.DataFrame:
+    """``runs`` with ``metric`` of every unstable run set to ``floor`` (e.g. the untrained model's
+    test ELBO, ``evaluation.untrained_elbo``) and a column ``floored``: a setting that breaks
+    training is counted at its best possible value, never dropped, so it cannot look better than
+    it is in a comparison."""
+    bad = unstable(runs)
+    return runs.assign(**{metric: runs[metric].where(~bad, floor), "floored": bad})
 
 
 def tune(

@@ -271,3 +271,13 @@ def test_verdict_markdown_capitalizes_the_label_for_the_boxed_verdict():
         "c", {"a": A.verdict("c", _effect(1, 0.5, 2), 1), "b": A.verdict("c", _effect(-1, -2, -0.5), 1)}, "x"
     )
     assert v.markdown.startswith("**Depends on x.**")
+
+
+def test_steps_to_target_table_flags_a_target_reached_at_the_first_evaluation():
+    """A run already past the target at its first evaluation gives an upper bound, flagged at_first."""
+    h = pd.DataFrame(
+        {"run_id": ["a"] * 3 + ["b"] * 3, "steps": [10, 20, 30] * 2, "val_elbo": [-30, -25, -20, -21, -20, -19]}
+    )
+    t = A.steps_to_target_table(h, -22.0).set_index("run_id")
+    assert not t.loc["a", "at_first"] and t.loc["a", "steps_to_target"] == pytest.approx(26.0)
+    assert t.loc["b", "at_first"] and t.loc["b", "steps_to_target"] == 10

@@ -282,7 +282,8 @@ def steps_to_target_table(
 ) -> pd.DataFrame:
     """``steps_to_target`` for every run of a long history table (``load_histories``): one row per
     ``by`` group with its ``keep`` columns (e.g. batch_size, learning_rate, seed), the column
-    ``x`` + '_to_target' and ``reached``."""
+    ``x`` + '_to_target', ``reached``, and ``at_first`` (the first evaluation already reached it:
+    the value is only an upper bound, and a trend over such values measures the evaluation grid)."""
     by = [by] if isinstance(by, str) else list(by)
     rows = []
     for key, g in histories.groupby(by, sort=False):
@@ -292,6 +293,7 @@ def steps_to_target_table(
         v = steps_to_target(g, target, metric, x, higher_is_better, interpolate)
         row[f"{x}_to_target"] = v
         row["reached"] = bool(math.isfinite(v))
+        row["at_first"] = bool(math.isfinite(v) and v <= g[x].min())
         rows.append(row)
     return pd.DataFrame(rows)
 

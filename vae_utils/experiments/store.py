@@ -132,7 +132,7 @@ def atomic_path(path: str | os.PathLike):
     except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(e, OSError) and e.filename == str(tmp):
+        if isinstance(e, OSError) and e.filename in (None, str(tmp)):  # a failed write names no file
             e.filename = str(path)  # name the file the user knows, not our temporary one
         raise
 
@@ -281,16 +281,21 @@ def write_heartbeat(out, sweep_id: str, worker: str, **info) -> None:
         write_json(d / f"{sweep_id}-{worker}.json", beat, durable=False)
 
 
-def _pid_alive(pid) -> bool:
+def _beating(beat: dict) -> bool:
+    """Whether the process that wrote a heartbeat on this host still runs: it exists, is not a
+    zombie (an orphan nobody reaps), and is not a newer process that reuses its pid."""
+    import psutil
+
+    pid = beat.get("pid")
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and proc.create_time() <= float(beat.get("time", math.inf)) + 1
+    except psutil.AccessDenied:
+        return True  # it exists, under another user
+    except (psutil.Error, TypeError, ValueError):
         return False
-    except OSError:  # PermissionError: it exists, under another user
-        return True
-    return True
 
 
 def clean_heartbeats(out) -> list[Path]:
@@ -300,7 +305,7 @@ def clean_heartbeats(out) -> list[Path]:
     host = socket.gethostname()
     for path in sorted((Path(out) / "workers").glob("*.json")):
         beat = read_json(path)
-        if isinstance(beat, dict) and beat.get("host", host) == host and not _pid_alive(beat.get("pid")):
+        if isinstance(beat, dict) and beat.get("host", host) == host and not _beating(beat):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)

@@ -65,6 +65,14 @@ def test_negative_numbers_are_values_and_the_config_refuses_them_by_name(tmp_pat
     assert not (tmp_path / "store").exists()
 
 
+def test_a_seed_tensorflow_cannot_take_is_refused_naming_the_field_before_training():
+    """2**31 and 1e20 used to fail inside TensorFlow without naming the field."""
+    for seed in ("2147483648", "1e20"):
+        line = one_error_line(cli("train", "--seed", seed, "--epochs", 1), 2)
+        assert f"seed='{seed}' is not allowed" in line or f"seed={seed} is not allowed" in line
+        assert "an integer from 0 to 2147483647" in line
+
+
 # -- paths ----------------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ Every interrupted command must exit 130 saying how many runs are complete, leave
 started running, record nothing as failed, and the same command must then finish the rest.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -19,22 +20,52 @@ import nbformat
 import psutil
 import pytest
 
+from vae_utils.experiments import store
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = ["--batch-size", "16", "--epochs", "3", "--eval-k", "10", "--seeds", "0", "1", "2", "3"]
+# Interrupted as soon as training is under way: far more work than a prompt stop lets through, so a
+# stop that waits for the work (or never reaches a remote worker) shows.
+LONG = {"dataset": "digits", "batch_size": 16, "epochs": 20, "eval_k": 10, "seed": list(range(8))}
+LONG_ARGS = ["--batch-size", "16", "--epochs", "20", "--eval-k", "10", "--seeds", *map(str, range(8))]
 INTERRUPTED = re.compile(r"interrupted: (\d+) of (\d+) runs complete in (.+); run the same command to resume")
 
 
-def sweep_cmd(out, *extra):
-    return [sys.executable, "-m", "vae_utils", "sweep", "--no-progress", "--out", str(out), *GRID, *map(str, extra)]
+def sweep_cmd(out, *extra, grid=GRID):
+    return [sys.executable, "-m", "vae_utils", "sweep", "--no-progress", "--out", str(out), *grid, *map(str, extra)]
 
 
-def start(cmd, **kwargs):
-    """A subprocess in its own session (its own process group, as a terminal would start it)."""
-    return subprocess.Popen(
-        cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
-    )
+def _kill_all(proc) -> None:
+    if proc.poll() is None:
+        for p in [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.communicate(timeout=30)
+
+
+@pytest.fixture
+def start():
+    """Start a subprocess in its own session (its own process group, as a terminal would start it);
+    what is left of it and its descendants is killed after the test, even one that failed."""
+    started = []
+
+    def _start(cmd, **kwargs):
+        kwargs = {"start_new_session": True, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | kwargs
+        started.append(subprocess.Popen(cmd, text=True, **kwargs))
+        return started[-1]
+
+    yield _start
+    for proc in started:
+        _kill_all(proc)
+
+
+def training(out) -> bool:
+    """Whether a kernel of the store trains a run now (its heartbeat names one)."""
+    beats = (Path(out) / "workers").glob("*.json") if (Path(out) / "workers").exists() else []
+    return any((store.read_json(b) or {}).get("run_id") for b in beats)
 
 
 def wait_for(condition, what, timeout=300.0):
@@ -76,23 +107,24 @@ def assert_gone(procs):
 
 
 def kernels_of(pid) -> list:
-    """The papermill processes and kernels below ``pid``."""
+    """The kernels (``ipykernel_launcher`` processes) below ``pid``."""
     return [p for p in psutil.Process(pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
 
 
 def assert_interrupted(proc, stderr, out, total):
-    """Exit 130, the message with k = the complete runs, nothing failed, no traceback."""
+    """Exit 130, the message with k = the complete runs (fewer than all: it stopped), nothing
+    failed, no traceback."""
     assert proc.returncode == 130, stderr[-3000:]
     m = INTERRUPTED.search(stderr)
     assert m, stderr[-3000:]
     done = statuses(out)
-    assert int(m[1]) == len(done) and int(m[2]) == total and m[3] == str(Path(out).resolve())
+    assert int(m[1]) == len(done) < total and int(m[2]) == total and m[3] == str(Path(out).resolve())
     assert set(done.values()) <= {"ok"}, f"nothing may be recorded as failed: {done}"
     assert "Traceback" not in stderr
     return done
 
 
-def _interrupt_sweep(tmp_path, send):
+def _interrupt_sweep(tmp_path, start, send):
     out = tmp_path / "store"
     proc = start(sweep_cmd(out, "--workers", 1))
     wait_for(lambda: len(statuses(out)) >= 1, "the first run")
@@ -106,20 +138,20 @@ def _interrupt_sweep(tmp_path, send):
     return out, done
 
 
-def test_ctrl_c_to_the_process_group_stops_the_sweep_kills_its_kernels_and_the_same_command_resumes(tmp_path):
+def test_ctrl_c_to_the_process_group_stops_the_sweep_kills_its_kernels_and_the_same_command_resumes(tmp_path, start):
     """What a terminal's Ctrl-C does: SIGINT to every process of the group (the CLI and papermill;
     the kernel has its own session). The same command then trains exactly the runs left."""
-    out, done = _interrupt_sweep(tmp_path, lambda p: os.killpg(p.pid, signal.SIGINT))
+    out, done = _interrupt_sweep(tmp_path, start, lambda p: os.killpg(p.pid, signal.SIGINT))
     again = subprocess.run(sweep_cmd(out, "--workers", 1), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"ran {4 - len(done)}, cached {len(done)}" in again.stderr
     assert set(statuses(out).values()) == {"ok"} and len(statuses(out)) == 4
 
 
-def test_ctrl_c_to_the_sweep_process_alone_stops_it_at_once(tmp_path):
+def test_ctrl_c_to_the_sweep_process_alone_stops_it_at_once(tmp_path, start):
     """What an IDE's stop button or a Jupyter interrupt sends: SIGINT to the sweep process only.
     It used to be ignored until every remaining run had trained."""
-    _interrupt_sweep(tmp_path, lambda p: p.send_signal(signal.SIGINT))
+    _interrupt_sweep(tmp_path, start, lambda p: p.send_signal(signal.SIGINT))
 
 
 def _tiny_book(root: Path, out: Path) -> Path:
@@ -129,7 +161,7 @@ def _tiny_book(root: Path, out: Path) -> Path:
     (root / "references.bib").write_text("")
     (root / "_toc.yml").write_text("format: jb-book\nroot: chapters/intro\nchapters:\n  - file: chapters/sweep\n")
     (root / "chapters" / "intro.md").write_text("# Intro\n")
-    grid = {"dataset": "digits", "batch_size": 16, "epochs": 3, "eval_k": 10, "seed": [0, 1, 2, 3]}
+    grid = LONG
     nb = nbformat.v4.new_notebook(
         metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
     )
@@ -143,14 +175,14 @@ def _tiny_book(root: Path, out: Path) -> Path:
     return root
 
 
-def test_ctrl_c_to_the_book_driver_alone_stops_the_build_and_every_kernel_it_started(tmp_path):
+def test_ctrl_c_to_the_book_driver_alone_stops_the_build_and_every_kernel_it_started(tmp_path, start):
     """``python -m bookdriver build``: a chapter's kernel runs a sweep, whose kernel trains; SIGINT
     to the driver alone (nothing else receives it) kills the chapter kernel, the sweep's papermill
     and kernel; the build exits 130 saying no chapter is cached yet; no run is recorded as failed."""
     out = tmp_path / "store"
     root = _tiny_book(tmp_path / "book", out)
     proc = start([sys.executable, "-m", "bookdriver", "build", "--root", str(root), "-j", "2"], cwd=REPO)
-    wait_for(lambda: any((out / "workers").glob("*.json")) if (out / "workers").exists() else False, "a kernel")
+    wait_for(lambda: training(out), "the sweep's kernel to train")
     procs = psutil.Process(proc.pid).children(recursive=True)
     assert len(kernels_of(proc.pid)) >= 2, "the chapter's kernel and the sweep's"
     proc.send_signal(signal.SIGINT)
@@ -159,7 +191,7 @@ def test_ctrl_c_to_the_book_driver_alone_stops_the_build_and_every_kernel_it_sta
     assert re.search(r"interrupted: 0 of 1 chapters executed in the cache .+; run the same command to resume", stderr)
     assert "Traceback" not in stderr
     assert_gone(procs)
-    assert set(statuses(out).values()) <= {"ok"}
+    assert set(statuses(out).values()) <= {"ok"} and len(statuses(out)) < len(LONG["seed"])
 
 
 # -- Dask: a real scheduler and worker on loopback -------------------------------------------------
@@ -170,7 +202,7 @@ def scheduler(tmp_path_factory):
     """A ``dask scheduler`` on 127.0.0.1 (no worker); its address."""
     info = tmp_path_factory.mktemp("dask") / "scheduler.json"
     exe = str(Path(sys.executable).parent / "dask")
-    proc = start(
+    proc = subprocess.Popen(
         [exe, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)]
     )
     wait_for(lambda: info.exists() and "address" in info.read_text(), "the scheduler", timeout=60)
@@ -185,7 +217,7 @@ def worker(scheduler):
     from distributed import Client
 
     exe = str(Path(sys.executable).parent / "dask")
-    proc = start([exe, "worker", scheduler, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard"])
+    proc = subprocess.Popen([exe, "worker", scheduler, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard"])
     with Client(scheduler, timeout=30) as client:
         client.wait_for_workers(1, timeout=60)
     yield proc
@@ -207,17 +239,17 @@ def test_a_dask_sweep_without_workers_says_so_and_gives_up_after_max_wait(tmp_pa
     assert statuses(out) == {}
 
 
-def test_ctrl_c_stops_a_dask_sweep_and_its_kernel_on_the_worker(tmp_path, scheduler, worker):
+def test_ctrl_c_stops_a_dask_sweep_and_its_kernel_on_the_worker(tmp_path, start, scheduler, worker):
     """The slice runs on a Dask worker: Ctrl-C to the CLI's group (the worker is in another) reaches
     the worker through the store's stop file; its kernel is killed and the worker lives on."""
     out = tmp_path / "store"
-    proc = start(sweep_cmd(out, "--scheduler", scheduler))
-    wait_for(lambda: len(statuses(out)) >= 1, "the first run")
+    proc = start(sweep_cmd(out, "--scheduler", scheduler, grid=LONG_ARGS))
+    wait_for(lambda: training(out), "the worker's kernel to train")
     procs = kernels_of(worker.pid)
     assert procs, "the worker runs a kernel"
     os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
-    assert_interrupted(proc, stderr, out, 4)
+    assert_interrupted(proc, stderr, out, len(LONG["seed"]))
     assert_gone(procs)
     assert worker.poll() is None, "the worker itself lives on"
     assert not kernels_of(worker.pid), "and runs nothing more for this sweep"

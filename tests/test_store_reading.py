@@ -153,15 +153,18 @@ def test_records_of_older_training_code_are_left_out_saying_how_many_unless_all_
 
 
 def test_write_json_leaves_no_temporary_file_when_the_write_fails(tmp_path):
-    """A value JSON cannot hold fails before anything is written; a write into a missing folder
-    removes its temporary file (a full disk fails the same way, see test_cli_errors)."""
+    """A value JSON cannot hold fails before anything is written; a write whose final rename fails
+    (here the target is a folder; a full disk fails the same way, see test_cli_errors) removes its
+    temporary file and names the target, not the temporary file."""
     with pytest.raises(TypeError):
         store.write_json(tmp_path / "a.json", {"x": object()})
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(FileNotFoundError) as e:
-        store.write_json(tmp_path / "missing" / "a.json", {"x": 1})
-    assert e.value.filename == str(tmp_path / "missing" / "a.json"), "names the file, not a temporary one"
-    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "a.json").mkdir()
+    (tmp_path / "a.json" / "keep").write_text("x")
+    with pytest.raises(IsADirectoryError) as e:
+        store.write_json(tmp_path / "a.json", {"x": 1})
+    assert e.value.filename == str(tmp_path / "a.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"], "no temporary file is left"
 
 
 def test_records_written_by_a_run_are_strict_json(copy):

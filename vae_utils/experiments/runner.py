@@ -210,6 +210,15 @@ def _fail(out, rid, config, spec, error, traceback, notebook) -> None:
             run.record_failure(error, traceback)
 
 
+def _fail_own(spec, runs, error, traceback="", notebook="") -> None:
+    """Fail the runs of ``runs`` in this worker's own block that no process holds (the others'
+    blocks are theirs to fail)."""
+    out = Path(spec["out"])
+    for rid, config in runs:
+        if rid in spec["own"] and not store.is_locked(out, rid):
+            _fail(out, rid, config, spec, error, traceback, notebook)
+
+
 def _link_notebook(out: Path, nb_rel: str, rids) -> None:
     """Put the executed notebook beside each record it wrote (a hard link; a copy where links fail)."""
     nb = out / nb_rel
@@ -309,9 +318,7 @@ def _settle(spec, pending, rc, launched, timed_out, nb_rel, log) -> str:
     if current:
         return "retry"
     error = f"TemplateError: the notebook failed outside a run (papermill exit code {rc})"
-    for rid, c in pending:
-        if rid in spec["own"] and not store.is_locked(out, rid):
-            _fail(out, rid, c, spec, error, _tail(log), nb_rel)
+    _fail_own(spec, pending, error, _tail(log), nb_rel)
     return "stop"
 
 
@@ -572,12 +579,12 @@ class _Sweep:
             # them; try again, but not forever.
             idle_rounds = idle_rounds + 1 if len(left) == len(todo) else 0
             if idle_rounds >= MAX_IDLE_ROUNDS and not self.stop.is_set():
-                spec = {"sweep_id": self.sweep_id, "worker": "sweep", "version": self.version}
-                for rid, c in left:
-                    if not store.is_locked(self.out, rid):
-                        _fail(
-                            self.out, rid, c, spec, "NotRun: no worker could run it (see the sweep's notebooks)", "", ""
-                        )
+                spec = {"out": str(self.out), "sweep_id": self.sweep_id, "worker": "sweep", "version": self.version}
+                _fail_own(
+                    spec | {"own": [rid for rid, _ in left]},
+                    left,
+                    "NotRun: no worker could run it (see the sweep's notebooks)",
+                )
                 idle_rounds = 0
                 left = self._left(left)
             todo = left
@@ -636,11 +643,9 @@ class _Sweep:
             outcome = self.backend.outcome(future)
             if isinstance(outcome, dict):
                 self.kernels.extend(outcome["kernels"])
-            elif isinstance(outcome, BaseException) and not self.stop.is_set():
-                error = f"WorkerError: {type(outcome).__name__}: {outcome}"  # the supervisor itself failed
-                for rid, c in spec["runs"]:
-                    if rid in spec["own"] and not store.is_locked(self.out, rid):
-                        _fail(self.out, rid, TrainConfig.from_dict(c), spec, error, "", "")
+            elif isinstance(outcome, BaseException) and not self.stop.is_set():  # the supervisor itself failed
+                runs = [(rid, TrainConfig.from_dict(c)) for rid, c in spec["runs"]]
+                _fail_own(spec, runs, f"WorkerError: {type(outcome).__name__}: {outcome}")
         return gave_up
 
     def _await(self, futures) -> bool:

@@ -245,7 +245,7 @@ def main(argv=None) -> int:
         print(os_error_line(e), file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:  # a sweep says what is complete; elsewhere nothing was written
-        print(str(e) or "interrupted: nothing was written; run the same command to start again", file=sys.stderr)
+        print(str(e) or "interrupted before any run was recorded; run the same command to start again", file=sys.stderr)
         return 130
 
 

@@ -36,17 +36,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def _run(args) -> int:
     from .build import build
+
+    if args.command == "build":
+        return build(args.profile, args.params, args.root, args.all, args.quiet, args.jobs)
+    paths = book_paths(args.profile, args.root)
+    effective = stage(paths, load_parameters(args.profile, args.params, args.root), verbose=False)
+    print(json.dumps({"profile": args.profile, "digest": _digest(effective), "chapters": effective}, indent=2))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Exit codes: 0 built; 1 the build failed, or the system refused (one line naming the path and
+    what to do); 2 bad input (profile, parameters, YAML); 130 interrupted (what the cache holds)."""
+    import yaml
+
+    from vae_utils.cli import os_error_line
 
     args = _parser().parse_args(argv)
     try:
-        if args.command == "build":
-            return build(args.profile, args.params, args.root, args.all, args.quiet, args.jobs)
-        paths = book_paths(args.profile, args.root)
-        effective = stage(paths, load_parameters(args.profile, args.params, args.root), verbose=False)
-        print(json.dumps({"profile": args.profile, "digest": _digest(effective), "chapters": effective}, indent=2))
-        return 0
-    except (ValueError, FileNotFoundError) as e:
+        return _run(args)
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except yaml.YAMLError as e:  # the book's own _toc.yml or _config.yml
+        print(f"error: a YAML file of the book is not valid: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(os_error_line(e), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:
+        print(str(e) or "interrupted; run the same command to resume", file=sys.stderr)
+        return 130

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
+
+from vae_utils.experiments.store import atomic_path
 
 from .paths import BookPaths
 
@@ -79,9 +80,8 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     if path.exists() and path.read_bytes() == data:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # removed again if the write fails (a full disk)
+        tmp.write_bytes(data)
     return True
 
 
@@ -121,7 +121,8 @@ def sync_tree(dest: Path, wanted: dict[str, bytes | Path]) -> int:
             if target.exists() and filecmp.cmp(target, data, shallow=False):
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(data, target)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(data, tmp)
             changed += 1
         else:
             changed += write_if_changed(target, data)

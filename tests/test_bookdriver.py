@@ -169,19 +169,32 @@ def test_staging_never_prunes_a_folder_the_driver_did_not_create(tmp_path):
     assert (paths.src / MARKER).exists()
 
 
-def test_the_params_command_with_a_path_as_profile_exits_2_and_touches_nothing(tmp_path):
-    """``python -m bookdriver params --profile /some/dir`` names the profile and writes nothing there."""
+@pytest.mark.parametrize("command", ["params", "build"])
+def test_the_driver_with_a_path_as_profile_exits_2_and_touches_nothing(tmp_path, command):
+    """``python -m bookdriver params|build --profile /some/dir`` names the profile and writes nothing there."""
     victim = tmp_path / "victim"
     (victim / "src").mkdir(parents=True)
     (victim / "src" / "thesis.tex").write_text("keep me")
     proc = subprocess.run(
-        [sys.executable, "-m", "bookdriver", "params", "--profile", str(victim)],
+        [sys.executable, "-m", "bookdriver", command, "--profile", str(victim)],
         cwd=REPO,
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 2 and "is not known" in proc.stderr and "Traceback" not in proc.stderr
     assert sorted(p.name for p in victim.rglob("*")) == ["src", "thesis.tex"]
+
+
+def test_the_build_command_refuses_a_bad_parameter_file_before_staging_anything(tmp_path):
+    """``python -m bookdriver build --params my.yaml`` with ``epochs: "abc"``: exit 2 naming the
+    chapter, the value and what is allowed; no staged source, no build folder."""
+    root = _tiny_book(tmp_path / "book")
+    (tmp_path / "my.yaml").write_text('nb:\n  epochs: "abc"\n')
+    cmd = [sys.executable, "-m", "bookdriver", "build", "--root", str(root), "--params", str(tmp_path / "my.yaml")]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "my.yaml: nb: epochs='abc' is not allowed; allowed: a int" in proc.stderr
+    assert not (root / "_build").exists()
 
 
 def test_figures_are_extracted_from_the_glue_records(tmp_path):

@@ -229,22 +229,6 @@ def test_default_store_is_under_the_repo_root_unless_vae_results_dir_says_otherw
         default_store("../up")
 
 
-def test_a_record_without_its_completion_marker_counts_as_missing(tmp_path):
-    """Truncated JSON, a record lacking ``complete: true``, or one of another run: all re-run."""
-    d = store.run_dir(tmp_path, "abc")
-    d.mkdir(parents=True)
-    good = {"run_id": "abc", "status": "ok", "complete": True}
-    store.write_json(d / "record.json", good)
-    assert store.read_record(tmp_path, "abc") == good
-    (d / "record.json").write_text(json.dumps(good)[:20])
-    assert store.read_record(tmp_path, "abc") is None
-    store.write_json(d / "record.json", {**good, "complete": False})
-    assert store.read_record(tmp_path, "abc") is None
-    store.write_json(d / "record.json", {**good, "run_id": "xyz"})
-    assert store.read_record(tmp_path, "abc") is None
-    assert [p.name for p in d.iterdir()] == ["record.json"], "write_json left a temporary file behind"
-
-
 def test_a_claimed_run_is_skipped_by_every_other_claim_until_released(tmp_path):
     """flock: a second claim (another open file, as another process would have) skips; after release it gets it."""
     c = TrainConfig(**TINY)

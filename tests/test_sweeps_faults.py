@@ -82,8 +82,9 @@ def test_a_failing_and_a_diverging_run_are_recorded_and_the_rest_of_the_sweep_co
 
 
 def test_a_sweep_killed_with_sigkill_resumes_without_losing_or_recomputing_runs(tmp_path):
-    """SIGKILL the CLI mid-sweep: its kernel dies with it, completed records stay; a half-written
-    record is treated as missing; the same command again trains exactly the runs left."""
+    """SIGKILL the CLI mid-sweep: its kernel dies with it, completed records stay; a crafted record
+    (valid JSON without a status) counts as missing, with a warning naming its file; the same
+    command again trains exactly the runs left and removes the dead sweep's heartbeats."""
     out = tmp_path / "store"
     grid = {"dataset": "digits", "batch_size": 16, "epochs": 20, "eval_k": 10, "seed": list(range(6))}
     rids = [store.run_id(c) for c in expand_grid(grid)]
@@ -106,13 +107,17 @@ def test_a_sweep_killed_with_sigkill_resumes_without_losing_or_recomputing_runs(
     assert records(out) == kept
 
     missing = [r for r in rids if r not in kept]
-    half = store.run_dir(out, missing[0])
-    half.mkdir(parents=True, exist_ok=True)
-    (half / "record.json").write_text(json.dumps({"run_id": missing[0], "status": "ok", "complete": True})[:40])
+    crafted = store.run_dir(out, missing[0]) / "record.json"
+    crafted.parent.mkdir(parents=True, exist_ok=True)
+    crafted.write_text(json.dumps({"run_id": missing[0], "complete": True, "config": {}}))
+    dead_beats = sorted(p.name for p in (out / "workers").iterdir())
+    assert dead_beats, "the killed sweep left its kernel's heartbeat"
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{crafted}: its status None is not one of ok, diverged, failed" in again.stderr
     assert f"ran {6 - len(kept)}, cached {len(kept)}" in again.stderr
+    assert not list((out / "workers").iterdir()), f"heartbeats left: {dead_beats}"
     after = records(out)
     assert set(after) == set(rids)
     assert {r: after[r] for r in kept} == kept, "completed records are never rewritten"
@@ -139,6 +144,8 @@ def test_two_sweeps_on_one_store_at_once_train_each_run_once_and_agree(tmp_path)
     assert sorted(trained) == sorted(df["run_id"]), "each run trained exactly once"
     shared = a.merge(b, on="run_id", suffixes=("_a", "_b"))
     assert len(shared) == 3 and (shared["test_elbo_a"] == shared["test_elbo_b"]).all()
+    ran = a.attrs["summary"]["ran"] + b.attrs["summary"]["ran"]
+    assert ran == 9, "each sweep's summary counts the runs it trained, not the runs it found pending"
 
 
 def test_a_run_past_its_timeout_is_failed_and_the_rest_completes(tmp_path):

@@ -3,23 +3,74 @@
 python -m vae_utils train --dataset digits --batch-size 64 --learning-rate 1e-3 --epochs 30
 python -m vae_utils sweep --out results/sweeps/demo --batch-size 32 64 --learning-rate 1e-3 3e-3 --seeds 0 1 2
 
-``sweep`` takes several values per field (the cartesian product), or a YAML/JSON ``--grid`` file
-(a dict, or a list of dicts; flags given on the command line then apply to every dict). It
-prints the grid's results table and a summary, and exits 1 naming the failed runs, if any.
+``sweep`` takes several values per field (the cartesian product; a flag given twice adds its
+values), or a YAML/JSON ``--grid`` file (a dict, or a list of dicts; flags given on the command
+line then apply to every dict). It prints the grid's results table and a summary, and exits 1
+naming the failed runs, if any. ``train`` takes one value per field; a flag given twice is refused.
+Negative numbers are values (``--learning-rate -1e-3`` is refused by the config, naming it).
+
+Exit codes: 0 success; 1 a run failed or was not run, or the system refused (a file that cannot be
+written, a full disk, a Dask scheduler that does not answer): one line naming the path or address
+and what to do; 2 bad input (one line naming the parameter, the value and what is allowed);
+130 interrupted (Ctrl-C): what is complete, and how to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import re
 import sys
+import tempfile
 from dataclasses import fields
+from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "os_error_line"]
+
+# What to do about an OSError, by errno (the default: check the path).
+ADVICE = {
+    errno.ENOSPC: "free some space, then run the same command (complete runs are kept)",
+    errno.EDQUOT: "free some space, then run the same command (complete runs are kept)",
+    errno.EACCES: "choose a path you may write, or change its permissions",
+    errno.EPERM: "choose a path you may write, or change its permissions",
+    errno.EROFS: "choose a path on a writable filesystem",
+    errno.ENOTDIR: "a folder in the path is a file: choose another path",
+    errno.EISDIR: "it is a folder: give a file name",
+    errno.ENOENT: "check the path (its folder must exist)",
+}
 
 
-def _config_flags(p, nargs=None):
-    """One flag per TrainConfig field, read as text: ``TrainConfig.from_dict`` parses and validates it."""
+def os_error_line(e: OSError) -> str:
+    """One line for an OSError: the path (or the message), what went wrong, and what to do."""
+    if isinstance(e, ConnectionError) and not e.filename:
+        return f"error: {e}"
+    what = e.strerror or str(e)
+    where = f"{e.filename}: " if e.filename else ""
+    return f"error: {where}{what}; {ADVICE.get(e.errno, 'check the path and try again')}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with negative numbers in scientific notation as values: ``--learning-rate -1e-3``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+class _Once(argparse.Action):
+    """A flag that may be given once: a second one is refused, not silently kept."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            raise argparse.ArgumentError(self, "given twice; allowed: once")
+        setattr(namespace, self.dest, values)
+
+
+def _config_flags(p, several: bool):
+    """One flag per TrainConfig field, read as text: ``TrainConfig.from_dict`` parses and validates it.
+
+    ``several``: a flag takes one value or more, and given twice adds its values."""
     from .config import TrainConfig
 
     hints = {
@@ -28,85 +79,155 @@ def _config_flags(p, nargs=None):
     }
     for f in fields(TrainConfig):
         default = ",".join(map(str, f.default)) if f.name == "hidden_units" else f.default
-        help_ = hints.get(f.name, f"default: {default}") if nargs is None else hints.get(f.name)
-        p.add_argument("--" + f.name.replace("_", "-"), nargs=nargs, default=None, metavar=f.name.upper(), help=help_)
+        help_ = hints.get(f.name) if several else hints.get(f.name, f"default: {default}")
+        kwargs = {"nargs": "+", "action": "extend"} if several else {"action": _Once}
+        p.add_argument("--" + f.name.replace("_", "-"), default=None, metavar=f.name.upper(), help=help_, **kwargs)
 
 
 def _add_train(sub):
     p = sub.add_parser("train", help="train one VAE and print its held-out metrics as JSON")
-    _config_flags(p)
-    p.add_argument("--history", metavar="CSV", help="also write the per-epoch history to this CSV file")
+    _config_flags(p, several=False)
+    p.add_argument("--history", action=_Once, metavar="CSV", help="also write the per-epoch history to this CSV file")
     p.set_defaults(func=_train)
 
 
+def check_output_file(path: str, flag: str) -> Path:
+    """``path`` if a file can be written there, checked before any training starts: ValueError when
+    it names a folder or a file in a missing folder, OSError when the system refuses a new file there."""
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir() or not folder.is_dir():
+        what = "a folder" if target.is_dir() else f"in a folder that does not exist ({folder})"
+        raise ValueError(f"{flag}={path} is {what}; allowed: a file name in an existing folder")
+    if not target.exists() or target.is_file():
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as e:
+            raise type(e)(e.errno, f"{e.strerror} ({flag}, checked before training)", str(target)) from None
+    return target
+
+
+def write_table(df, path: Path, **kwargs) -> None:
+    """Write a CSV atomically (a regular file) or directly (a device such as /dev/stdout)."""
+    from .experiments.store import atomic_path
+
+    if path.exists() and not path.is_file():
+        df.to_csv(path, **kwargs)
+        return
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, **kwargs)
+
+
 def _train(args) -> int:
-    from .config import FIELDS
-    from .training import TrainConfig, train
+    from .config import FIELDS, TrainConfig
+    from .experiments.store import jsonable
 
     config = TrainConfig.from_dict({k: v for k, v in vars(args).items() if k in FIELDS and v is not None})
+    history = check_output_file(args.history, "--history") if args.history else None
+    from .training import train  # TensorFlow: only once the input is known to be good
+
     result = train(config)
     print(result.history.to_string(index=False), file=sys.stderr)
-    print(json.dumps({"config": result.config.to_dict(), "metrics": result.metrics}, indent=2, default=str))
-    if args.history:
-        result.history.to_csv(args.history, index=False)
+    print(
+        json.dumps(jsonable({"config": result.config.to_dict(), "metrics": result.metrics}), indent=2, allow_nan=False)
+    )
+    if history is not None:
+        write_table(result.history, history, index=False)
     return 0
 
 
 def _add_sweep(sub):
     p = sub.add_parser("sweep", help="train a grid of runs through the papermill template, cached in a store")
-    p.add_argument("--out", help="results store (default: results/sweeps/default under the repo root)")
-    p.add_argument("--grid", metavar="FILE", help="a YAML or JSON grid: a dict of fields to values, or a list of dicts")
-    _config_flags(p, nargs="+")
-    p.add_argument("--seeds", nargs="+", default=None, help="seeds, one run each (same as --seed)")
-    p.add_argument("--workers", type=int, default=None, help="parallel kernels (default: one per core)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    p.add_argument("--timeout", type=float, default=None, metavar="S", help="per-run timeout in seconds")
+    p.add_argument("--out", action=_Once, help="results store (default: results/sweeps/default under the repo root)")
+    p.add_argument(
+        "--grid",
+        action=_Once,
+        metavar="FILE",
+        help="a YAML or JSON grid: a dict of fields to values, or a list of dicts",
+    )
+    _config_flags(p, several=True)
+    p.add_argument("--seeds", nargs="+", action="extend", default=None, help="seeds, one run each (same as --seed)")
+    p.add_argument("--workers", action=_Once, type=int, default=None, help="parallel kernels (default: one per core)")
+    p.add_argument("--scheduler", action=_Once, metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--timeout", action=_Once, type=float, default=None, metavar="S", help="per-run timeout in seconds")
+    p.add_argument(
+        "--max-wait",
+        action=_Once,
+        type=float,
+        default=None,
+        metavar="S",
+        help="wait at most S seconds for runs another process holds, or for a Dask worker; then report them as not run",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--csv", metavar="FILE", help="also write the results table to this CSV file")
+    p.add_argument("--csv", action=_Once, metavar="FILE", help="also write the results table to this CSV file")
     p.set_defaults(func=_sweep)
 
 
 def _load_grid(path: str):
+    """The grid of a YAML/JSON file: a list of dicts; ValueError naming the file when it is not one."""
     import yaml
 
-    with open(path) as f:
-        grid = yaml.safe_load(f)  # JSON is YAML too; text values are parsed by TrainConfig.from_dict
+    try:
+        with open(path, encoding="utf-8") as f:
+            grid = yaml.safe_load(f)  # JSON is YAML too; text values are parsed by TrainConfig.from_dict
+    except OSError as e:
+        raise ValueError(
+            f"--grid {path}: cannot be read ({e.strerror or e}); allowed: a readable YAML or JSON file"
+        ) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"--grid {path}: is not valid YAML{at}; allowed: a YAML/JSON dict or list of dicts") from None
     items = grid if isinstance(grid, list) else [grid]
-    if not all(isinstance(g, dict) for g in items):
-        raise ValueError(f"grid={path!r} is not allowed; allowed: a YAML/JSON dict or list of dicts")
+    if not items or not all(isinstance(g, dict) for g in items):
+        raise ValueError(f"--grid {path}: holds {type(grid).__name__}; allowed: a YAML/JSON dict or list of dicts")
     return items
 
 
-def _sweep(args) -> int:
+def _sweep_grid(args):
     from .config import FIELDS
-    from .experiments import default_store, sweep
-    from .experiments.runner import format_summary
 
-    flags = {k: v for k, v in vars(args).items() if v is not None}
-    given = {k: v for k, v in flags.items() if k in FIELDS or k == "seeds"}
+    given = {k: v for k, v in vars(args).items() if v is not None and (k in FIELDS or k == "seeds")}
     if "seeds" in given:
         if "seed" in given:
             raise ValueError("give --seed or --seeds, not both")
         given["seed"] = given.pop("seeds")
-    grid = [{**g, **given} for g in _load_grid(args.grid)] if args.grid else given
-    out = args.out or default_store("default")
+    return [{**g, **given} for g in _load_grid(args.grid)] if args.grid else given
+
+
+def _sweep(args) -> int:
+    from .config import FIELDS
+    from .experiments import default_store, expand_grid, sweep
+    from .experiments.runner import format_summary
+
+    grid = expand_grid(_sweep_grid(args))  # bad input first: nothing is written before it is checked
+    out = Path(args.out) if args.out else default_store("default")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out={out} is a file; allowed: a folder (created when missing)")
+    csv = check_output_file(args.csv, "--csv") if args.csv else None
     df = sweep(
-        grid, out, workers=args.workers, scheduler=args.scheduler, timeout_s=args.timeout, progress=not args.no_progress
+        grid,
+        out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        timeout_s=args.timeout,
+        progress=not args.no_progress,
+        wait_s=args.max_wait,
     )
     varying = [c for c in FIELDS if df[c].astype(str).nunique() > 1]
     cols = [*varying, "seed", "run_id", "status", "test_elbo", "test_nll", "active_units", "wall_time_s"]
-    cols = list(dict.fromkeys(cols))
-    print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    if args.csv:
-        df.to_csv(args.csv, index=False)
+    print(df[list(dict.fromkeys(cols))].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if csv is not None:
+        write_table(df, csv, index=False)
     summary = df.attrs["summary"]
     if args.no_progress:  # otherwise sweep printed it
         print(format_summary(summary, out), file=sys.stderr)
-    return 1 if summary["failed"] else 0
+    return 1 if summary["failed"] or summary["not_run"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vae_utils", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m vae_utils", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_sweep(sub)
@@ -123,6 +244,12 @@ def main(argv=None) -> int:
     except ValueError as e:  # bad input: one clear line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the system said no: a path, a full disk, an unreachable scheduler
+        print(os_error_line(e), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # a sweep says what is complete; elsewhere nothing was written
+        print(str(e) or "interrupted before any run was recorded; run the same command to start again", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

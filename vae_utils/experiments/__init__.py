@@ -6,7 +6,8 @@
 
 Modules: ``grid`` (a grid's configs, where results go), ``store`` (one directory per run, written
 atomically, locked while trained), ``runner`` (``sweep``: papermill kernels over slices of the
-grid, local or on Dask), ``results`` (a store as pandas tables) and the template ``train_vae.ipynb``
+grid, local or on Dask; Ctrl-C stops it cleanly), ``results`` (a store as pandas tables),
+``processes`` (Ctrl-C as a stop request, stopping a process tree) and the template ``train_vae.ipynb``
 (package data). The science toolkit does not import this subpackage; it imports the toolkit.
 """
 

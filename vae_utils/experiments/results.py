@@ -6,14 +6,19 @@
     steps = load_step_losses("results/sweeps/batch-size")   # one row per (run, update)
 
 Every table carries ``run_id`` and the ``TrainConfig`` columns (``hidden_units`` as a tuple), so
-they join and group alike. Only complete records are read; a run being trained, or one killed
-half-way, is absent until it completes. Failed runs are rows with ``status == "failed"`` and
-NaN metrics. A store keeps the records of older code versions too (their ``code_version``
-differs); ``sweep`` returns the rows of its own grid at the current version.
+they join and group alike. Only complete, well-formed records are read (``store.read_record``); a
+run being trained, or one killed half-way, is absent until it completes, and a malformed record is
+left out with a warning naming its file. Failed runs are rows with ``status == "failed"`` and NaN
+metrics. A store also keeps the records of older training code (another ``code_version``): the
+tables hold the current version's only, with a warning saying how many older records were left
+out; ``all_versions=True`` keeps every version (the ``code_version`` column tells them apart).
+A path that holds no store raises ``FileNotFoundError``.
 """
 
 from __future__ import annotations
 
+import errno
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +26,8 @@ import pandas as pd
 
 from ..config import FIELDS
 from ..data import TRAIN_SIZES
-from .store import read_record
+from ..provenance import training_version
+from .store import STEP_LOSS, read_record, run_dir
 
 __all__ = [
     "SCALAR_METRICS",
@@ -71,13 +77,27 @@ def _config_row(rec: dict) -> dict:
     return {f: cfg.get(f) for f in FIELDS}
 
 
-def read_records(out) -> list[dict]:
-    """Every complete record of a store, in run-id order."""
-    runs = Path(out) / "runs"
-    if not runs.is_dir():
-        return []
-    recs = (read_record(out, d.name) for d in sorted(runs.iterdir()) if d.is_dir())
-    return [r for r in recs if r is not None]
+def read_records(out, all_versions: bool = False) -> list[dict]:
+    """Every complete, well-formed record of the store ``out``, in run-id order: of the current
+    training code only (warning how many older ones were left out), or of every version."""
+    out = Path(out)
+    if not out.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no results store here (not a folder)", str(out))
+    runs = out / "runs"
+    recs = (read_record(out, d.name) for d in sorted(runs.iterdir()) if d.is_dir()) if runs.is_dir() else ()
+    recs = [r for r in recs if r is not None]
+    if all_versions:
+        return recs
+    version = training_version()
+    current = [r for r in recs if r["code_version"] == version]
+    if len(current) < len(recs):
+        warnings.warn(
+            f"{out}: left out {len(recs) - len(current)} record(s) of older training code; kept "
+            f"{len(current)} of the current version {version} (all_versions=True keeps every version)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return current
 
 
 def _nan(v):
@@ -111,9 +131,10 @@ def records_to_frame(records: list[dict]) -> pd.DataFrame:
     return df
 
 
-def load_results(out) -> pd.DataFrame:
-    """One row per record in the store ``out``: config columns, run_id, status, error, the scalar metrics, kl_per_dim."""
-    return records_to_frame(read_records(out))
+def load_results(out, all_versions: bool = False) -> pd.DataFrame:
+    """One row per record in the store ``out``: config columns, run_id, status, error, the scalar
+    metrics, kl_per_dim, code_version. ``all_versions``: also records of older training code."""
+    return records_to_frame(read_records(out, all_versions))
 
 
 def _long(records, make) -> pd.DataFrame:
@@ -142,23 +163,39 @@ def histories_frame(records) -> pd.DataFrame:
     return df
 
 
-def load_histories(out) -> pd.DataFrame:
+def load_histories(out, all_versions: bool = False) -> pd.DataFrame:
     """One row per (run, epoch): run_id, the config columns, status, then the history columns.
 
     The history's ``learning_rate`` (the rate at the epoch's last update, which schedules move)
     is the column ``lr`` here: ``learning_rate`` is the config's (peak) rate, as in ``load_results``.
     """
-    return histories_frame(read_records(out))
+    return histories_frame(read_records(out, all_versions))
+
+
+def _read_step_losses(path: Path) -> pd.DataFrame | None:
+    """A run's step-loss table, or None (with a warning naming the file) when it cannot be read."""
+    import pyarrow.parquet as pq
+
+    try:
+        df = pq.read_table(path).to_pandas()
+    except (OSError, ValueError) as e:  # missing, a folder, not Parquet (pyarrow's errors are OSError or ValueError)
+        warnings.warn(
+            f"{path}: cannot be read ({e}); that run's step losses are left out", RuntimeWarning, stacklevel=4
+        )
+        return None
+    if not {"step", "loss"} <= set(df.columns):
+        warnings.warn(f"{path}: has no step and loss columns; left out", RuntimeWarning, stacklevel=4)
+        return None
+    return df[["step", "loss"]]
 
 
 def step_losses_frame(out, records) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
     def make(rec):
-        if not rec.get("step_loss"):
+        if rec["status"] == "failed":
             return None
-        path = Path(out) / "runs" / rec["run_id"] / rec["step_loss"]
-        df = pq.read_table(path).to_pandas()
+        df = _read_step_losses(run_dir(out, rec["run_id"]) / STEP_LOSS)  # never a path read from the record
+        if df is None:
+            return None
         cfg = rec["config"]
         steps_per_epoch = max(1, TRAIN_SIZES[cfg["dataset"]] // cfg["batch_size"])  # the last partial batch is dropped
         df.insert(1, "epoch", (df["step"] - 1) // steps_per_epoch + 1)
@@ -167,6 +204,6 @@ def step_losses_frame(out, records) -> pd.DataFrame:
     return _long(records, make)
 
 
-def load_step_losses(out) -> pd.DataFrame:
+def load_step_losses(out, all_versions: bool = False) -> pd.DataFrame:
     """One row per (run, update): run_id, the config columns, status, step (1-based), epoch, loss."""
-    return step_losses_frame(out, read_records(out))
+    return step_losses_frame(out, read_records(out, all_versions))

@@ -9,36 +9,57 @@ or ``python -m vae_utils sweep --out DIR --batch-size 32 64 --learning-rate 1e-3
 How it runs
 -----------
 1) The grid is expanded (cartesian product per dict; a list of dicts is a union) and every config
-   validated before anything is written: a bad value raises ``ValueError`` naming the field.
+   validated before anything is written: a bad value raises ``ValueError`` naming the field. A Dask
+   scheduler must answer before the store is touched.
 2) Each run's id hashes its resolved config and the training code (``provenance.training_version``).
    Runs with an ``ok`` or ``diverged`` record are cached; the rest are pending (a ``failed``
-   record is retried by the next call).
+   record is retried by the next call, and so is a malformed one, with a warning naming it).
 3) Pending runs are sorted so runs sharing a compiled graph (batch size, optimizer, ...) sit
    together, and cut into one block per worker of about equal estimated cost. Each worker runs
-   the template ``train_vae.ipynb`` (package data beside this module) under papermill, in one kernel, over its block, then over the
-   others' blocks from their far ends (work stealing): a per-run ``flock`` makes each run trained
-   once, however many kernels or concurrent sweeps share the store. One kernel start (~7 s:
-   Python, the kernel, TensorFlow) is paid per worker, not per run.
+   the template ``train_vae.ipynb`` (package data beside this module) under papermill, in one kernel,
+   over its block, then over the others' blocks from their far ends (work stealing): a per-run
+   ``flock`` makes each run trained once, however many kernels or concurrent sweeps share the
+   store. One kernel start (~7 s: Python, the kernel, TensorFlow) is paid per worker, not per run.
 4) A supervisor per worker watches the kernel's heartbeat: a run past ``timeout_s`` has its
    kernel killed and is recorded as failed; a kernel that dies mid-run fails that run only, and
    a fresh kernel goes on with the rest. A run that raises is recorded as failed by the kernel.
 5) Workers are threads of this process supervising papermill subprocesses (``workers``, default:
-   ``$VAE_SWEEP_WORKERS`` or one per core; TensorFlow threads = cores / workers), or tasks on a Dask cluster
-   (``scheduler="tcp://host:8786"`` or a ``distributed.Client``), submitted with ``client.submit``;
-   the store must then be on a filesystem the workers share.
+   ``$VAE_SWEEP_WORKERS`` or one per core; TensorFlow threads = cores / workers), or tasks on a Dask
+   cluster (``scheduler="tcp://host:8786"`` or a ``distributed.Client``), submitted with
+   ``client.submit``; the store must then be on a filesystem the workers share.
 
-SIGKILL at any time loses nothing complete: records are written atomically and the record is the
-completion marker; the killed kernels' locks vanish with them; the next call re-runs the rest.
+Waiting, interrupting, killing
+------------------------------
+Runs that another process holds (another sweep on the same store) are waited for; after
+``WAIT_REPORT_S`` the sweep says which runs and which pid on which host holds them, and so on
+while it waits. A Dask cluster without workers is reported at once. ``wait_s`` bounds both waits:
+past it, those runs are returned as ``not run`` (nothing is written for them).
+
+Ctrl-C (SIGINT, to the process group or to this process alone) stops the sweep: no further run
+starts, the kernels it started are killed (on Dask workers too, through a stop file in the store),
+nothing is recorded as failed that did not fail, and ``SweepInterrupted`` (a ``KeyboardInterrupt``)
+is raised with "interrupted: k of n runs complete in STORE; run the same command to resume".
+SIGKILL at any time loses nothing complete either: records are written atomically and the record
+is the completion marker; the killed kernels' locks vanish with them; the next call re-runs the rest.
+
+A Dask cluster runs code it is sent: anyone who can reach an unauthenticated scheduler or worker
+can execute code on it, and ``dask worker`` listens on all interfaces unless told otherwise. Keep
+the scheduler and its workers on loopback for one machine (``dask scheduler --host 127.0.0.1``,
+``dask worker tcp://127.0.0.1:8786 --host 127.0.0.1``), or on a private network with TLS
+(``distributed.security.Security`` with certificates, given to ``distributed.Client``, and that
+client given to ``sweep(..., scheduler=client)``); never expose the scheduler's port to the internet.
+
+Where to extend: ``launch_kernel`` is the one place a kernel process starts (e.g. to wait for a
+free CPU slot), and ``Progress`` the one place a sweep reports what it does.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 import os
 import secrets
-import signal
+import socket
 import subprocess
 import sys
 import time
@@ -53,16 +74,20 @@ from ..data import TRAIN_SIZES
 from ..provenance import training_version
 from . import store
 from .grid import default_store, expand_grid
+from .processes import StopRequest, kill_tree
 from .results import records_to_frame
 from .template import TEMPLATE
 
-__all__ = ["sweep", "default_workers", "run_slice", "format_summary"]
+__all__ = ["sweep", "default_workers", "run_slice", "format_summary", "launch_kernel", "Progress", "SweepInterrupted"]
 
 WORKERS_ENV = "VAE_SWEEP_WORKERS"  # overrides the default worker count (one per core)
 POLL_S = 0.25  # how often supervisors and the progress bar look at the store
 STARTUP_TIMEOUT_S = 300.0  # a kernel that has not said hello by then is killed
 KILL_GRACE_S = 30.0  # how long papermill may take to notice its kernel died
 MAX_IDLE_ROUNDS = 3  # rounds of kernels that finish none of the remaining runs before those are failed
+WAIT_REPORT_S = 30.0  # a wait on runs held by another process is reported after this long, then again
+CONNECT_TIMEOUT_S = 10.0  # a Dask scheduler that does not answer by then (or by Dask's connect timeout) is unreachable
+WORKER_CHECK_S = 2.0  # how often a Dask sweep asks the scheduler how many workers it has
 THREAD_ENV = (
     "TF_NUM_INTRAOP_THREADS",
     "TF_NUM_INTEROP_THREADS",
@@ -72,6 +97,10 @@ THREAD_ENV = (
 )
 GRAPH_FIELDS = ("dataset", "batch_size", "optimizer", "hidden_units", "latent_dim", "kl_schedule", "lr_schedule")
 INPUT_DIMS = {"digits": 64, "mnist": 784, "fashion_mnist": 784}  # for the cost estimate; others are 2-D
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a sweep; its message says how many runs are complete and how to resume."""
 
 
 # -- planning -------------------------------------------------------------------------------
@@ -85,12 +114,11 @@ def default_workers() -> int:
         if not env.isdigit() or int(env) < 1:
             raise ValueError(f"{WORKERS_ENV}={env!r} is not allowed; allowed: an integer >= 1")
         return int(env)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
     except (ValueError, OSError, AttributeError):
         mem_gb = 1e9
-    return max(1, min(cores, int(mem_gb // 1.5)))
+    return max(1, min(_cores(), int(mem_gb // 1.5)))
 
 
 def _cores() -> int:
@@ -147,10 +175,24 @@ sys.argv[0] = "papermill"
 runpy.run_module("papermill", run_name="__main__", alter_sys=True)
 """
 
+_LOCAL_STOPS: dict[str, StopRequest] = {}  # sweep id -> its stop request, for workers in this process
 
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGKILL)
+
+def _stop_path(out, sweep_id: str) -> Path:
+    return Path(out) / "sweeps" / f"{sweep_id}.stop"
+
+
+def _stop_requested(spec) -> bool:
+    """Whether the sweep asked its workers to stop: in this process, or by its stop file (Dask)."""
+    local = _LOCAL_STOPS.get(spec["sweep_id"])
+    return (local is not None and local.is_set()) or _stop_path(spec["out"], spec["sweep_id"]).exists()
+
+
+def launch_kernel(cmd: list[str], log, env: dict) -> subprocess.Popen:
+    """Start one papermill process (which starts its kernel), output to the open file ``log``.
+
+    The one place a sweep starts a process; ``kill_tree(proc.pid)`` stops it and its kernel."""
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def _tail(path: Path, n: int = 4000) -> str:
@@ -168,6 +210,15 @@ def _fail(out, rid, config, spec, error, traceback, notebook) -> None:
             run.record_failure(error, traceback)
 
 
+def _fail_own(spec, runs, error, traceback="", notebook="") -> None:
+    """Fail the runs of ``runs`` in this worker's own block that no process holds (the others'
+    blocks are theirs to fail)."""
+    out = Path(spec["out"])
+    for rid, config in runs:
+        if rid in spec["own"] and not store.is_locked(out, rid):
+            _fail(out, rid, config, spec, error, traceback, notebook)
+
+
 def _link_notebook(out: Path, nb_rel: str, rids) -> None:
     """Put the executed notebook beside each record it wrote (a hard link; a copy where links fail)."""
     nb = out / nb_rel
@@ -177,15 +228,13 @@ def _link_notebook(out: Path, nb_rel: str, rids) -> None:
         rec = store.read_record(out, rid)
         if rec is None or rec.get("notebook") != nb_rel:
             continue
-        dest = store.run_dir(out, rid) / "train_vae.ipynb"
-        tmp = dest.with_name(f".train_vae.{os.getpid()}.tmp")
-        try:
-            os.link(nb, tmp)
-        except OSError:
-            import shutil
+        with store.atomic_path(store.run_dir(out, rid) / "train_vae.ipynb") as tmp:
+            try:
+                os.link(nb, tmp)
+            except OSError:
+                import shutil
 
-            shutil.copyfile(nb, tmp)
-        os.replace(tmp, dest)
+                shutil.copyfile(nb, tmp)
 
 
 def _worker_threads(spec) -> int:
@@ -199,6 +248,108 @@ def _worker_threads(spec) -> int:
         return max(1, _cores())
 
 
+def _kernel_env(threads: int) -> dict:
+    env = dict(os.environ)
+    env.update({k: str(threads) for k in THREAD_ENV})
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _kernel_command(spec, stem: str, runs_file: Path, threads: int) -> list[str]:
+    out, nb_rel = Path(spec["out"]), f"notebooks/{stem}.ipynb"
+    cmd = [sys.executable, "-c", _LAUNCH, str(os.getpid()), str(spec["template"]), str(out / nb_rel)]
+    cmd += ["--no-progress-bar", "-r", "runs_json", str(runs_file), "-r", "out", str(out)]
+    cmd += ["-r", "sweep_id", spec["sweep_id"], "-r", "worker", spec["worker"], "-r", "notebook", nb_rel]
+    return [*cmd, "-p", "threads", str(threads)]
+
+
+def _heartbeat(spec) -> Path:
+    return Path(spec["out"]) / "workers" / f"{spec['sweep_id']}-{spec['worker']}.json"
+
+
+def _supervise(proc: subprocess.Popen, spec, launched: float) -> tuple[str, str | None]:
+    """Watch a kernel until it ends: ("ended" or "interrupted", the run killed for its timeout or None).
+
+    Kills the kernel of a run past ``timeout_s`` (papermill then ends, noting the error), papermill
+    itself when its kernel never says hello, and the whole tree when the sweep is asked to stop."""
+    timeout_s, killed_at, timed_out = spec.get("timeout_s"), None, None
+    while proc.poll() is None:
+        time.sleep(POLL_S)
+        hb = store.read_json(_heartbeat(spec)) or {}
+        fresh = hb.get("time", 0) >= launched
+        if _stop_requested(spec):
+            kill_tree(proc.pid, hb.get("pid") if fresh else 0)
+            proc.wait()
+            return "interrupted", None
+        if killed_at is not None:
+            if time.time() - killed_at > KILL_GRACE_S:
+                kill_tree(proc.pid)
+            continue
+        if fresh and hb.get("run_id") and timeout_s and time.time() - hb["started"] > timeout_s:
+            timed_out = hb["run_id"]
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(hb["pid"], 9)
+            killed_at = time.time()
+        elif not fresh and time.time() - launched > STARTUP_TIMEOUT_S:
+            kill_tree(proc.pid)
+            killed_at = time.time()
+    if proc.returncode != 0:  # a Ctrl-C to the process group reaches papermill and this sweep at once:
+        time.sleep(POLL_S)  # give the sweep's handler the moment it needs to say so
+        if _stop_requested(spec):
+            return "interrupted", timed_out
+    return "ended", timed_out
+
+
+def _settle(spec, pending, rc, launched, timed_out, nb_rel, log) -> str:
+    """After a kernel ended badly: fail the run it was training, or (outside any run) the block.
+
+    Returns "retry" (a fresh kernel goes on with the rest) or "stop" (the template itself fails)."""
+    out, configs = Path(spec["out"]), dict(pending)
+    hb = store.read_json(_heartbeat(spec)) or {}
+    current = hb.get("run_id") if hb.get("time", 0) >= launched else None
+    if current and current in configs and not store.is_done(store.read_record(out, current), spec["sweep_id"]):
+        if timed_out == current:
+            error = f"TimeoutError: run exceeded timeout_s={spec['timeout_s']:g} s; its kernel was killed"
+        else:
+            error = f"KernelDied: the kernel died while training this run (papermill exit code {rc})"
+        _fail(out, current, configs[current], spec, error, _tail(log), nb_rel)
+        return "retry"
+    if current:
+        return "retry"
+    error = f"TemplateError: the notebook failed outside a run (papermill exit code {rc})"
+    _fail_own(spec, pending, error, _tail(log), nb_rel)
+    return "stop"
+
+
+def _run_kernel(spec, pending, attempt: int, threads: int, env: dict) -> dict:
+    """One papermill kernel over ``pending`` runs, supervised; returns its log entry."""
+    out, stem = Path(spec["out"]), f"{spec['sweep_id']}-{spec['worker']}-{attempt}"
+    nb_rel, runs_file, log = (
+        f"notebooks/{stem}.ipynb",
+        out / "notebooks" / f"{stem}.runs.json",
+        out / "notebooks" / f"{stem}.log",
+    )
+    store.write_json(runs_file, [c.to_dict() for _, c in pending])
+    launched = time.time()
+    with open(log, "w") as logf:
+        proc = launch_kernel(_kernel_command(spec, stem, runs_file, threads), logf, env)
+        ending, timed_out = _supervise(proc, spec, launched)
+    rc, ended = proc.returncode, time.time()
+    if ending == "ended":
+        ending = "ok" if rc == 0 else _settle(spec, pending, rc, launched, timed_out, nb_rel, log)
+    _link_notebook(out, nb_rel, [rid for rid, _ in pending])
+    trained = [rid for rid, _ in pending if (r := store.read_record(out, rid)) is not None and r["notebook"] == nb_rel]
+    entry = {
+        "worker": spec["worker"],
+        "attempt": attempt,
+        "launched": launched,
+        "ended": ended,
+        "wall_s": ended - launched,
+    }
+    return entry | {"rc": rc, "notebook": nb_rel, "trained": trained, "threads": threads, "ending": ending}
+
+
 def run_slice(spec: dict) -> dict:
     """Train a slice of runs in papermill kernels, supervised; returns a log of the kernels.
 
@@ -206,112 +357,139 @@ def run_slice(spec: dict) -> dict:
     of [run_id, config dict] in the order to try), own (the run ids of this worker's block).
     Runs on this process's thread or on a Dask worker: a plain function of JSON-able data.
     """
-    out, sweep_id, worker = Path(spec["out"]), spec["sweep_id"], spec["worker"]
+    spec = dict(spec)
+    out = Path(spec["out"])
     runs = [(rid, TrainConfig.from_dict(cfg)) for rid, cfg in spec["runs"]]
-    own = set(spec["own"])
-    timeout_s = spec.get("timeout_s")
     threads = _worker_threads(spec)
-    env = dict(os.environ)
-    env.update({k: str(threads) for k in THREAD_ENV})
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("PYTHONUNBUFFERED", "1")
+    env = _kernel_env(threads)
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    heartbeat = out / "workers" / f"{sweep_id}-{worker}.json"
-    kernels = []
-    for attempt in itertools.count(1):
-        pending = [(rid, c) for rid, c in runs if not store.is_done(store.read_record(out, rid), sweep_id)]
-        if not pending or attempt > len(runs) + 1:
-            break
-        stem = f"{sweep_id}-{worker}-{attempt}"
-        nb_rel = f"notebooks/{stem}.ipynb"
-        runs_file = out / "notebooks" / f"{stem}.runs.json"
-        store.write_json(runs_file, [c.to_dict() for _, c in pending])
-        log = out / "notebooks" / f"{stem}.log"
-        cmd = [sys.executable, "-c", _LAUNCH, str(os.getpid()), str(spec["template"]), str(out / nb_rel)]
-        cmd += ["--no-progress-bar"]
-        cmd += ["-r", "runs_json", str(runs_file), "-r", "out", str(out), "-r", "sweep_id", sweep_id]
-        cmd += ["-r", "worker", worker, "-r", "notebook", nb_rel, "-p", "threads", str(threads)]
-        launched = time.time()
-        timed_out = None
-        with open(log, "w") as logf:
-            proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
-            killed_at = None
-            while proc.poll() is None:
+    kernels: list[dict] = []
+    try:
+        for attempt in range(1, len(runs) + 2):
+            pending = [(rid, c) for rid, c in runs if not store.is_done(store.read_record(out, rid), spec["sweep_id"])]
+            if not pending or _stop_requested(spec):
+                break
+            kernels.append(_run_kernel(spec, pending, attempt, threads, env))
+            if kernels[-1]["ending"] != "retry":
+                break
+    finally:
+        for name in (f"{spec['worker']}", f"{spec['worker']}-supervisor"):
+            (out / "workers" / f"{spec['sweep_id']}-{name}.json").unlink(missing_ok=True)
+    return {"worker": spec["worker"], "kernels": kernels}
+
+
+# -- where the workers run: threads here, or a Dask cluster ---------------------------------------
+
+
+class _Local:
+    """Workers as threads of this process, each supervising papermill kernels."""
+
+    def __init__(self, workers: int | None):
+        self.slots = workers or default_workers()
+        self.address = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def threads(self, n_runs: int) -> int:
+        return max(1, _cores() // min(self.slots, n_runs))
+
+    def submit(self, specs: list[dict]) -> list:
+        self._pool = ThreadPoolExecutor(max_workers=len(specs))
+        return [self._pool.submit(run_slice, s) for s in specs]
+
+    @staticmethod
+    def outcome(future):
+        return future.exception() or future.result()
+
+    def missing_workers(self) -> bool:
+        return False
+
+    def end_round(self, futures, stopping: bool) -> None:
+        """Wait for the round's threads (after a stop request they end within a poll or two)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def close(self) -> None:
+        pass
+
+
+def _connect(scheduler):
+    """A ``distributed.Client`` for ``scheduler`` (an address, or a Client used as it is) and
+    whether this sweep owns it; ConnectionError naming the address when nothing answers."""
+    from distributed import Client
+
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    import dask.config
+    from dask.utils import parse_timedelta
+
+    timeout = min(CONNECT_TIMEOUT_S, parse_timedelta(dask.config.get("distributed.comm.timeouts.connect")))
+    try:
+        return Client(scheduler, timeout=timeout, set_as_default=False), True
+    except (OSError, TimeoutError) as e:
+        raise ConnectionError(
+            f"the Dask scheduler at {scheduler} did not answer within {timeout:g} s ({type(e).__name__}); "
+            f"start one (dask scheduler --host 127.0.0.1) or check the address"
+        ) from None
+
+
+class _Dask:
+    """Workers as ``run_slice`` tasks on a Dask cluster (the store on a filesystem they share)."""
+
+    def __init__(self, scheduler, workers: int | None):
+        self.client, self._own = _connect(scheduler)
+        self.address = getattr(self.client.scheduler, "address", None) or str(scheduler)
+        self.slots = workers or max(1, sum(self.client.nthreads().values()))
+        self._checked, self._missing = 0.0, False
+
+    def threads(self, n_runs: int) -> int:
+        """TensorFlow threads per task slot on the cluster: the tightest host's cores / its slots."""
+        cores = self.client.run(_cores)
+        per_host: dict = {}
+        for addr, info in self.client.scheduler_info()["workers"].items():
+            host = info.get("host", addr)
+            n_cores, slots = per_host.get(host, (cores.get(addr, 1), 0))
+            per_host[host] = (n_cores, slots + info.get("nthreads", 1))
+        return max(1, min(c // max(1, s) for c, s in per_host.values())) if per_host else 1
+
+    def submit(self, specs: list[dict]) -> list:
+        return [self.client.submit(run_slice, s, pure=False) for s in specs]
+
+    @staticmethod
+    def outcome(future):
+        if future.status == "finished":
+            return future.result()
+        if future.status == "cancelled":
+            return None
+        return future.exception()
+
+    def missing_workers(self) -> bool:
+        """Whether the cluster has no worker now (asked every ``WORKER_CHECK_S``)."""
+        if time.monotonic() - self._checked >= WORKER_CHECK_S:
+            self._checked = time.monotonic()
+            self._missing = not self.client.nthreads()
+        return self._missing
+
+    def end_round(self, futures, stopping: bool) -> None:
+        """After a stop (the stop file is written): slices, running or not, end at once when a worker
+        runs them; wait for that a while, then cancel what is left (nothing runs it without workers)."""
+        if stopping:
+            deadline = time.monotonic() + KILL_GRACE_S
+            while not all(f.done() for f in futures) and not self.missing_workers() and time.monotonic() < deadline:
                 time.sleep(POLL_S)
-                hb = store.read_json(heartbeat) or {}
-                fresh = hb.get("time", 0) >= launched
-                if killed_at is not None:
-                    if time.time() - killed_at > KILL_GRACE_S:
-                        proc.kill()
-                    continue
-                if fresh and hb.get("run_id") and timeout_s and time.time() - hb["started"] > timeout_s:
-                    timed_out = hb["run_id"]
-                    _kill(hb["pid"])
-                    killed_at = time.time()
-                elif not fresh and time.time() - launched > STARTUP_TIMEOUT_S:
-                    proc.kill()
-                    killed_at = time.time()
-            rc = proc.wait()
-        ended = time.time()
-        hb = store.read_json(heartbeat) or {}
-        current = hb.get("run_id") if hb.get("time", 0) >= launched else None
-        trained = [
-            rid
-            for rid, _ in pending
-            if (r := store.read_record(out, rid)) is not None
-            and r.get("notebook") == nb_rel
-            and r["status"] in store.DONE
-        ]
-        kernels.append(
-            {"worker": worker, "attempt": attempt, "launched": launched, "ended": ended, "wall_s": ended - launched}
-            | {"rc": rc, "notebook": nb_rel, "trained": trained, "threads": threads}
-        )
-        if rc == 0:
-            _link_notebook(out, nb_rel, [rid for rid, _ in pending])
-            break
-        configs = dict(pending)
-        if current and current in configs and not store.is_done(store.read_record(out, current), sweep_id):
-            if timed_out == current:
-                error = f"TimeoutError: run exceeded timeout_s={timeout_s:g} s; its kernel was killed"
-            else:
-                error = f"KernelDied: the kernel died while training this run (papermill exit code {rc})"
-            _fail(out, current, configs[current], spec, error, _tail(log), nb_rel)
-        elif not current:  # the template failed outside any run: fail this block's runs, try no more
-            error = f"TemplateError: the notebook failed outside a run (papermill exit code {rc})"
-            for rid, c in pending:
-                if rid in own and not store.is_locked(out, rid):
-                    _fail(out, rid, c, spec, error, _tail(log), nb_rel)
-            _link_notebook(out, nb_rel, [rid for rid, _ in pending])
-            break
-        _link_notebook(out, nb_rel, [rid for rid, _ in pending])
-    heartbeat.unlink(missing_ok=True)
-    return {"worker": worker, "kernels": kernels}
+            self.client.cancel([f for f in futures if not f.done()])
+
+    def close(self) -> None:
+        if self._own:
+            self.client.close()
 
 
 # -- the sweep --------------------------------------------------------------------------------
 
 
-def _dask_client(scheduler):
-    from distributed import Client
-
-    if isinstance(scheduler, Client):
-        return scheduler, False
-    return Client(scheduler), True
-
-
-def _dask_threads(client) -> int:
-    """TensorFlow threads per task slot on the cluster: the tightest host's cores / its slots."""
-    cores = client.run(_cores)
-    per_host: dict = {}
-    for addr, info in client.scheduler_info()["workers"].items():
-        host = info.get("host", addr)
-        n_cores, slots = per_host.get(host, (cores.get(addr, 1), 0))
-        per_host[host] = (n_cores, slots + info.get("nthreads", 1))
-    return max(1, min(c // max(1, s) for c, s in per_host.values())) if per_host else 1
-
-
-class _Progress:
-    """A tqdm bar over this sweep's pending runs, advanced by watching the store."""
+class Progress:
+    """What a sweep tells its user: a tqdm bar over its pending runs (advanced by watching the store),
+    and notes (waits, missing workers) written above the bar; notes show even without the bar."""
 
     def __init__(self, out, rids, sweep_id, enabled, name):
         from tqdm import tqdm  # plain text: no widget dependency in notebooks
@@ -333,155 +511,278 @@ class _Progress:
                 self.done.add(rid)
                 self.bar.update(1)
 
+    def note(self, text: str) -> None:
+        self.bar.write(f"sweep: {text}", file=sys.stderr)
+
     def close(self) -> None:
         self.poll()
         self.bar.close()
 
 
-def _execute(out, pending, workers, scheduler, timeout_s, progress, sweep_id, version) -> list[dict]:
-    """Run the pending runs; returns the kernel logs. Loops while runs remain that nobody holds."""
-    client, own_client = (None, False) if scheduler is None else _dask_client(scheduler)
-    try:
-        if client is not None:
-            slots = workers or max(1, sum(client.nthreads().values()))
-            threads = _dask_threads(client)
-        else:
-            slots = workers or default_workers()
-            threads = max(1, _cores() // min(slots, len(pending)))
-        bar = _Progress(out, [rid for rid, _ in pending], sweep_id, progress, out.name)
-        kernels: list[dict] = []
-        todo, idle_rounds = pending, 0
-        for round_ in itertools.count(1):
-            if not todo:
-                break
-            free = [(rid, c) for rid, c in todo if not store.is_locked(out, rid)]
+def _describe(rid: str, c: TrainConfig) -> str:
+    return f"{rid} ({c.dataset}, batch_size={c.batch_size}, learning_rate={c.learning_rate:g}, seed={c.seed})"
+
+
+class _Sweep:
+    """One ``sweep`` call's execution: rounds of workers over the pending runs, until none is left
+    that nobody holds, the user stops it, or a wait passes ``wait_s``."""
+
+    def __init__(self, out, sweep_id, version, backend, timeout_s, wait_s, progress):
+        self.out, self.sweep_id, self.version, self.backend = out, sweep_id, version, backend
+        self.timeout_s, self.wait_s, self.progress = timeout_s, wait_s, progress
+        self.stop = StopRequest(on_stop=self._write_stop_file)
+        self.not_run: dict[str, str] = {}  # run id -> why it was not run
+        self.kernels: list[dict] = []
+        self._waiting_since = self._next_report = None
+
+    def _write_stop_file(self) -> None:
+        with contextlib.suppress(OSError):  # local workers also see the flag itself
+            _stop_path(self.out, self.sweep_id).write_text(f"interrupted at {time.time()}\n")
+
+    def _left(self, todo):
+        read = store.read_record
+        return [
+            (r, c) for r, c in todo if r not in self.not_run and not store.is_done(read(self.out, r), self.sweep_id)
+        ]
+
+    def execute(self, pending) -> None:
+        """Run the pending runs; loops while runs remain that nobody holds."""
+        _LOCAL_STOPS[self.sweep_id] = self.stop
+        try:
+            with self.stop:
+                self._rounds(pending)
+        finally:
+            _LOCAL_STOPS.pop(self.sweep_id, None)
+            self.progress.close()
+
+    def _rounds(self, pending) -> None:
+        todo, idle_rounds, round_ = pending, 0, 0
+        while todo and not self.stop.is_set():
+            free = [(rid, c) for rid, c in todo if not store.is_locked(self.out, rid)]
             if not free:  # another sweep trains them: wait for it (or for its death)
-                time.sleep(POLL_S * 2)
-                bar.poll()
-                todo = [(rid, c) for rid, c in todo if not store.is_done(store.read_record(out, rid), sweep_id)]
+                self._wait_for_holders(todo)
+                left = self._left(todo)
+                if len(left) < len(todo):  # the other sweep moves on: the wait starts again
+                    self._waiting_since = None
+                todo = left
                 continue
-            blocks = plan(free, slots)
-            specs = [
-                {
-                    "out": str(out),
-                    "sweep_id": sweep_id,
-                    "worker": f"w{k}" if round_ == 1 else f"w{k}r{round_}",  # names files: unique per sweep
-                    "version": version,
-                    "template": str(TEMPLATE),
-                    "timeout_s": timeout_s,
-                    "threads": threads,
-                    "runs": [(rid, c.to_dict()) for rid, c in _steal_order(blocks, k)],
-                    "own": [rid for rid, _ in blocks[k]],
-                }
-                for k in range(len(blocks))
-            ]
-            if client is not None:
-                futures = [client.submit(run_slice, s, pure=False) for s in specs]
-                while not all(f.done() for f in futures):
-                    time.sleep(POLL_S)
-                    bar.poll()
-                outcomes = [(f.result() if f.status == "finished" else f.exception()) for f in futures]
-            else:
-                with ThreadPoolExecutor(max_workers=len(specs)) as pool:
-                    futures = [pool.submit(run_slice, s) for s in specs]
-                    while not all(f.done() for f in futures):
-                        time.sleep(POLL_S)
-                        bar.poll()
-                    outcomes = [(f.exception() or f.result()) for f in futures]
-            for spec, o in zip(specs, outcomes, strict=True):
-                if isinstance(o, BaseException):  # the supervisor itself failed: fail its block, say why
-                    error = f"WorkerError: {type(o).__name__}: {o}"
-                    for rid, c in spec["runs"]:
-                        if rid in spec["own"] and not store.is_locked(out, rid):
-                            _fail(out, rid, TrainConfig.from_dict(c), spec, error, "", "")
-                else:
-                    kernels.extend(o["kernels"])
-            left = [(rid, c) for rid, c in todo if not store.is_done(store.read_record(out, rid), sweep_id)]
+            self._waiting_since = None
+            round_ += 1
+            if self._round(free, round_):  # a Dask cluster without workers past wait_s
+                for rid, _ in self._left(todo):
+                    self.not_run[rid] = (
+                        f"NotRun: the Dask scheduler at {self.backend.address} had no workers for {self.wait_s:g} s"
+                    )
+                break
+            left = self._left(todo)
             # A round that finished nothing happens when another sweep held these runs as we passed
             # them; try again, but not forever.
             idle_rounds = idle_rounds + 1 if len(left) == len(todo) else 0
-            if idle_rounds >= MAX_IDLE_ROUNDS:
-                for rid, c in left:
-                    if not store.is_locked(out, rid):
-                        spec = {"sweep_id": sweep_id, "worker": "sweep", "version": version}
-                        _fail(out, rid, c, spec, "NotRun: no worker could run it (see the sweep's notebooks)", "", "")
+            if idle_rounds >= MAX_IDLE_ROUNDS and not self.stop.is_set():
+                spec = {"out": str(self.out), "sweep_id": self.sweep_id, "worker": "sweep", "version": self.version}
+                _fail_own(
+                    spec | {"own": [rid for rid, _ in left]},
+                    left,
+                    "NotRun: no worker could run it (see the sweep's notebooks)",
+                )
                 idle_rounds = 0
-                left = [(rid, c) for rid, c in left if not store.is_done(store.read_record(out, rid), sweep_id)]
+                left = self._left(left)
             todo = left
-        bar.close()
-        return kernels
-    finally:
-        if own_client:
-            client.close()
+
+    def _wait_for_holders(self, todo) -> None:
+        """One poll of waiting for runs another process holds: report after WAIT_REPORT_S (and again
+        at doubling intervals), give them up as not run past ``wait_s``."""
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since, self._next_report = now, now + WAIT_REPORT_S
+        time.sleep(POLL_S * 2)
+        self.progress.poll()
+        held = [(rid, c) for rid, c in todo if store.is_locked(self.out, rid)]
+        waited = time.monotonic() - self._waiting_since
+        if held and time.monotonic() >= self._next_report:
+            shown = "; ".join(f"{_describe(r, c)} held by {store.lock_holder(self.out, r)}" for r, c in held[:3])
+            more = f"; and {len(held) - 3} more" if len(held) > 3 else ""
+            limit = f" (giving up after {self.wait_s:g} s)" if self.wait_s else " (wait_s / --max-wait limits this)"
+            self.progress.note(
+                f"waiting {waited:.0f} s for {len(held)} run(s) another process trains: {shown}{more}{limit}"
+            )
+            self._next_report = time.monotonic() + 2 * (time.monotonic() - self._waiting_since)
+        if self.wait_s and waited > self.wait_s:
+            for rid, _ in held:
+                self.not_run[rid] = f"NotRun: held by {store.lock_holder(self.out, rid)} for over {self.wait_s:g} s"
+
+    def _specs(self, free, round_) -> list[dict]:
+        blocks = plan(free, self.backend.slots)
+        threads = self.backend.threads(len(free))
+        base = {"out": str(self.out), "sweep_id": self.sweep_id, "version": self.version, "template": str(TEMPLATE)}
+        return [
+            base
+            | {
+                "worker": f"w{k}" if round_ == 1 else f"w{k}r{round_}",  # names files: unique per sweep
+                "timeout_s": self.timeout_s,
+                "threads": threads,
+                "runs": [(rid, c.to_dict()) for rid, c in _steal_order(blocks, k)],
+                "own": [rid for rid, _ in blocks[k]],
+            }
+            for k in range(len(blocks))
+        ]
+
+    def _round(self, free, round_) -> bool:
+        """One worker per block over the free runs, then collect their kernel logs; True when it
+        gave up waiting for a Dask worker."""
+        specs = self._specs(free, round_)
+        futures = self.backend.submit(specs)
+        gave_up = False
+        try:
+            gave_up = self._await(futures)
+        finally:
+            if self.stop.is_set() or gave_up:
+                self._write_stop_file()  # workers anywhere: stop now, start nothing later
+            self.backend.end_round(futures, self.stop.is_set() or gave_up)
+        for spec, future in zip(specs, futures, strict=True):
+            outcome = self.backend.outcome(future)
+            if isinstance(outcome, dict):
+                self.kernels.extend(outcome["kernels"])
+            elif isinstance(outcome, BaseException) and not self.stop.is_set():  # the supervisor itself failed
+                runs = [(rid, TrainConfig.from_dict(c)) for rid, c in spec["runs"]]
+                _fail_own(spec, runs, f"WorkerError: {type(outcome).__name__}: {outcome}")
+        return gave_up
+
+    def _await(self, futures) -> bool:
+        """Wait for the round's workers; True when it gave up on a cluster without workers."""
+        missing_since = last_note = None
+        while not all(f.done() for f in futures) and not self.stop.is_set():
+            time.sleep(POLL_S)
+            self.progress.poll()
+            if not self.backend.missing_workers():
+                missing_since = None
+                continue
+            now = time.monotonic()
+            missing_since = missing_since or now
+            if last_note is None or now - last_note >= WAIT_REPORT_S:
+                last_note = now
+                self.progress.note(
+                    f"the Dask scheduler at {self.backend.address} has no workers; waiting for one "
+                    f"(start one: dask worker {self.backend.address} --host 127.0.0.1)"
+                    + (f"; giving up after {self.wait_s:g} s" if self.wait_s else "")
+                )
+            if self.wait_s and now - missing_since > self.wait_s:
+                return True
+        return False
 
 
-def _check_args(workers, timeout_s):
+def _check_args(workers, timeout_s, wait_s):
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers={workers!r} is not allowed; allowed: an integer >= 1, or None (one per core)")
-    if timeout_s is not None and (
-        isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0
-    ):
-        raise ValueError(f"timeout_s={timeout_s!r} is not allowed; allowed: a number of seconds > 0, or None")
+    for name, v in (("timeout_s", timeout_s), ("wait_s", wait_s)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+            raise ValueError(f"{name}={v!r} is not allowed; allowed: a number of seconds > 0, or None")
 
 
-def sweep(grid, out=None, workers=None, scheduler=None, timeout_s=None, progress=True) -> pd.DataFrame:
+def _open_store(out) -> Path:
+    """The store folder, created with its subfolders: ValueError when ``out`` is a file, OSError
+    (naming the path) when the system refuses the folders."""
+    out = Path(out if out is not None else default_store("default")).resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out={str(out)!r} is a file; allowed: a folder (created when missing)")
+    for sub in ("runs", "notebooks", "workers", "sweeps"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def sweep(grid, out=None, workers=None, scheduler=None, timeout_s=None, progress=True, wait_s=None) -> pd.DataFrame:
     """Train every run of ``grid`` that the store ``out`` does not hold yet; return the grid's results.
 
     Returns one row per run (config, seed) in grid order, with the ``TrainConfig`` columns,
-    ``run_id``, ``status`` (ok, diverged, failed), ``error``, the scalar metrics and
-    ``kl_per_dim``. ``df.attrs["summary"]`` holds ran / cached / diverged / failed counts, the
-    failures, and the cost: ``kernel_s`` (kernel process time, summed over workers), ``run_s``
-    (time inside runs: ``train`` with its evaluation, and the record), ``train_loop_s`` (the
-    epoch loops alone) and ``overhead = 1 - run_s / kernel_s`` (kernel starts, imports, idle
-    tails). See the module docstring.
+    ``run_id``, ``status`` (ok, diverged, failed, or "not run" when ``wait_s`` ran out), ``error``,
+    the scalar metrics and ``kl_per_dim``. ``df.attrs["summary"]`` holds the counts (``ran``: runs
+    this call trained or failed; ``cached``: runs complete without it), the failures, and the cost:
+    ``kernel_s`` (kernel process time, summed over workers), ``run_s`` (time inside runs: ``train``
+    with its evaluation, and the record), ``train_loop_s`` (the epoch loops alone) and ``overhead =
+    1 - run_s / kernel_s`` (kernel starts, imports, idle tails). ``wait_s``: the longest this call
+    waits for runs another process holds, or for a Dask cluster to have a worker. Ctrl-C raises
+    ``SweepInterrupted``. See the module docstring.
     """
     configs = expand_grid(grid)  # 1) validate everything before touching the store
-    _check_args(workers, timeout_s)
-    out = Path(out) if out is not None else default_store("default")
-    out = out.resolve()
+    _check_args(workers, timeout_s, wait_s)
+    backend = _Local(workers) if scheduler is None else _Dask(scheduler, workers)  # the scheduler answers first
+    try:
+        return _sweep(configs, _open_store(out), backend, scheduler, timeout_s, wait_s, progress)
+    finally:
+        backend.close()
+
+
+def _sweep(configs, out, backend, scheduler, timeout_s, wait_s, progress) -> pd.DataFrame:
     t0 = time.time()
+    store.clean_heartbeats(out)  # a killed sweep's, on this host
     version = training_version()
     rids = [store.run_id(c, version) for c in configs]
     sweep_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}"
-    for sub in ("runs", "notebooks", "workers", "sweeps"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-
-    # 2) cached runs
-    before = {rid: store.read_record(out, rid) for rid in rids}
-    pending = [(rid, c) for rid, c in zip(rids, configs, strict=True) if not store.is_done(before[rid])]
-    manifest = {"sweep_id": sweep_id, "code_version": version, "started": t0, "runs": rids, "workers": workers}
-    manifest["scheduler"] = None if scheduler is None else str(scheduler)
-    store.write_json(out / "sweeps" / f"{sweep_id}.json", manifest)
-
-    # 3) run what is missing
-    kernels = _execute(out, pending, workers, scheduler, timeout_s, progress, sweep_id, version) if pending else []
-
-    # 4) the grid's rows
+    manifest_path = out / "sweeps" / f"{sweep_id}.json"
+    pending = [(rid, c) for rid, c in zip(rids, configs, strict=True) if not store.is_done(store.read_record(out, rid))]
+    manifest = {
+        "sweep_id": sweep_id,
+        "code_version": version,
+        "started": t0,
+        "runs": rids,
+        "host": socket.gethostname(),
+    }
+    manifest |= {"workers": backend.slots, "scheduler": None if scheduler is None else str(scheduler)}
+    store.write_json(manifest_path, manifest)
+    bar = Progress(out, [rid for rid, _ in pending], sweep_id, progress, out.name)
+    run = _Sweep(out, sweep_id, version, backend, timeout_s, wait_s, bar)
+    try:
+        if pending:
+            run.execute(pending)
+        else:
+            bar.close()
+    finally:
+        for beat in (out / "workers").glob(f"{sweep_id}-*.json"):
+            beat.unlink(missing_ok=True)
     recs = {rid: store.read_record(out, rid) for rid in rids}
-    df = records_to_frame([recs[rid] for rid in rids if recs[rid] is not None])
-    summary = _summary(df, pending, kernels, recs, time.time() - t0)
+    if run.stop.is_set():
+        done = sum(store.is_done(r) for r in recs.values())
+        store.write_json(
+            manifest_path, manifest | {"finished": time.time(), "kernels": run.kernels, "interrupted": True}
+        )
+        raise SweepInterrupted(
+            f"interrupted: {done} of {len(rids)} runs complete in {out}; run the same command to resume"
+        )
+    rows = [
+        recs[r] if store.is_done(recs[r]) or r not in run.not_run else _not_run_row(r, c, version, run.not_run[r])
+        for r, c in zip(rids, configs, strict=True)
+    ]
+    df = records_to_frame([r for r in rows if r is not None])
+    summary = _summary(df, sweep_id, recs, run.kernels, time.time() - t0)
     df.attrs["summary"] = summary
-    manifest.update(finished=time.time(), kernels=kernels, summary=summary)
-    store.write_json(out / "sweeps" / f"{sweep_id}.json", manifest)
+    store.write_json(manifest_path, manifest | {"finished": time.time(), "kernels": run.kernels, "summary": summary})
     if progress:
         print(format_summary(summary, out), file=sys.stderr)
     return df
 
 
-def _summary(df, pending, kernels, recs, wall_s) -> dict:
-    trained = [recs.get(rid) or {} for rid in {rid for k in kernels for rid in k["trained"]}]
+def _not_run_row(rid, config, version, why) -> dict:
+    """A table row (never written to the store) for a run this call gave up waiting for."""
+    return {"run_id": rid, "status": "not run", "error": why, "config": config.to_dict(), "code_version": version}
+
+
+def _summary(df, sweep_id, recs, kernels, wall_s) -> dict:
+    ours = [r for r in recs.values() if r is not None and r.get("sweep_id") == sweep_id]
+    trained = [r for r in ours if r["status"] in store.DONE]
     run_s = sum(r.get("run_wall_s") or 0.0 for r in trained)  # train(): loop, evaluation; + the record
-    loop_s = sum(r.get("metrics", {}).get("wall_time_s") or 0.0 for r in trained)  # the epoch loop alone
+    loop_s = sum(r["metrics"].get("wall_time_s") or 0.0 for r in trained)  # the epoch loop alone
     kernel_s = sum(k["wall_s"] for k in kernels)
-    failed = df.loc[df["status"] == "failed", ["run_id", "error"]]
+    failed = df.loc[df["status"].isin(["failed", "not run"]), ["run_id", "status", "error"]]
+    not_run = int((df["status"] == "not run").sum())
     return {
         "runs": len(df),
-        "ran": len(pending),
-        "cached": len(df) - len(pending),
+        "ran": len(ours),
+        "cached": len(df) - len(ours) - not_run,
         "ok": int((df["status"] == "ok").sum()),
         "diverged": int((df["status"] == "diverged").sum()),
-        "failed": len(failed),
-        "failures": [{"run_id": r, "error": e} for r, e in zip(failed["run_id"], failed["error"], strict=True)],
+        "failed": int((df["status"] == "failed").sum()),
+        "not_run": not_run,
+        "failures": [{"run_id": r, "status": s, "error": e} for r, s, e in failed.itertuples(index=False)],
         "wall_s": wall_s,
         "kernels": len(kernels),
         "kernel_s": kernel_s,
@@ -495,11 +796,12 @@ def format_summary(s: dict, out=None) -> str:
     line = (
         f"sweep: {s['runs']} runs: ran {s['ran']}, cached {s['cached']}, diverged {s['diverged']}, failed {s['failed']}"
     )
+    line += f", not run {s['not_run']}" if s.get("not_run") else ""
     line += f" in {s['wall_s']:.1f} s"
     if s["kernels"]:
         line += f"; {s['kernels']} kernel(s), {s['overhead']:.0%} of kernel time outside train()"
     if out is not None:
         line += f"\nstore: {out}"
     for f in s["failures"]:
-        line += f"\nFAILED {f['run_id']}: {f['error']}"
+        line += f"\n{'FAILED' if f['status'] == 'failed' else 'NOT RUN'} {f['run_id']}: {f['error']}"
     return line

@@ -13,15 +13,23 @@ Layout of a store ``out``::
                                          its presence is the completion marker
     out/runs/<run_id>/step_loss.parquet  the training loss of every update
     out/runs/<run_id>/train_vae.ipynb    the executed notebook that trained it (a hard link)
-    out/runs/<run_id>/lock               flock()ed while a process trains the run
+    out/runs/<run_id>/lock               flock()ed while a process trains the run; holds its pid and host
     out/notebooks/<sweep>-w<k>-<n>.ipynb executed notebooks, one per kernel (a slice of runs)
-    out/workers/<sweep>-w<k>.json        heartbeat of a kernel: its pid and the run it is training
+    out/workers/<sweep>-w<k>.json        heartbeat of a kernel: its pid, host and the run it is training
+                                         (removed when its sweep ends; a dead sweep's by the next one)
     out/sweeps/<sweep>.json              manifest of one ``sweep`` call: its runs, kernels, summary
+    out/sweeps/<sweep>.stop              written when that sweep was interrupted: its workers stop
 
 A run's identity (``run_id``) is a hash of its fully resolved config and of
 ``vae_utils.provenance.training_version()``: the code of the modules training imports and of this
 template. A changed module gives new run ids; an unchanged one finds the old records. Records are
 JSON (non-finite numbers as null), the step losses Parquet; never pickle.
+
+Reading is defensive: a record counts only when it is well-formed (``record_problem``: complete,
+its own run id, a known status, a config that ``TrainConfig`` accepts and that hashes to the run
+id, metrics and history of the right shapes). Anything else counts as missing, with a warning
+naming the file, so the next sweep trains that run again. Files of a run are found from its
+directory (``run_dir``), never from paths written in the record.
 
 Locks are ``fcntl.flock`` on ``runs/<run_id>/lock``: the kernel releases them when it dies
 (even by SIGKILL), so a crash never leaves a run locked, and two sweeps on one store never
@@ -38,16 +46,23 @@ import math
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 
+from ..config import TrainConfig
 from ..provenance import training_version, versions
 
 __all__ = [
     "SCHEMA",
     "DONE",
+    "STATUSES",
     "run_id",
     "run_dir",
     "read_record",
+    "record_problem",
+    "jsonable",
+    "lock_holder",
+    "clean_heartbeats",
     "is_done",
     "claim",
     "Run",
@@ -62,6 +77,8 @@ __all__ = [
 
 SCHEMA = 1  # record format; part of the training version
 DONE = ("ok", "diverged")  # statuses that are results; "failed" runs are retried by the next sweep
+STATUSES = (*DONE, "failed")
+STEP_LOSS = "step_loss.parquet"  # a run's step losses, always this name inside its run directory
 
 
 # -- identity -------------------------------------------------------------------------------
@@ -90,17 +107,34 @@ def run_id(config, version: str | None = None) -> str:
 # -- files ----------------------------------------------------------------------------------
 
 
-def _finite(x):
-    """JSON-safe: NaN/inf to None, numpy scalars and arrays to Python values."""
+def jsonable(x):
+    """Standard JSON values: NaN/inf to None (null), numpy scalars and arrays to Python values, tuples to lists."""
     if isinstance(x, dict):
-        return {str(k): _finite(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_finite(v) for v in x]
+        return [jsonable(v) for v in x]
     if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):  # numpy scalar or array
-        return _finite(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block succeeds,
+    removed when it fails (a full disk, an interrupt), so no temporary file is left behind."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(e, OSError) and e.filename in (None, str(tmp)):  # a failed write names no file
+            e.filename = str(path)  # name the file the user knows, not our temporary one
+        raise
 
 
 def write_json(path: str | os.PathLike, obj, durable: bool = True) -> None:
@@ -108,22 +142,20 @@ def write_json(path: str | os.PathLike, obj, durable: bool = True) -> None:
 
     ``durable``: fsync before the rename, so a power cut cannot leave an empty file under the
     final name (a killed process cannot either way: the rename is atomic)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(_finite(obj), f, indent=1, allow_nan=False)
+    text = json.dumps(jsonable(obj), indent=1, allow_nan=False)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
         if durable:
             f.flush()
             os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_json(path: str | os.PathLike):
-    """The parsed file, or None when it is missing or not valid JSON (half-written by a foreign tool)."""
+    """The parsed file, or None when it is missing, unreadable or not valid JSON."""
     try:
         with open(path) as f:
             return json.load(f)
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+    except (OSError, ValueError):  # ValueError: invalid JSON or text
         return None
 
 
@@ -131,10 +163,66 @@ def run_dir(out, rid: str) -> Path:
     return Path(out) / "runs" / rid
 
 
+def _shape_problem(rec: dict) -> str | None:
+    """What is wrong with a record's metrics and history, for its status (None: nothing)."""
+    metrics, history = rec.get("metrics"), rec.get("history")
+    if not isinstance(metrics, dict) or not isinstance(history, dict):
+        return "its 'metrics' or 'history' is not a mapping"
+    if not all(isinstance(v, list) for v in history.values()):
+        return "its 'history' holds a value that is not a list"
+    if rec["status"] in DONE and not isinstance(metrics.get("kl_per_dim"), list):
+        return "its metrics have no 'kl_per_dim' list"
+    if not isinstance(rec.get("error"), (str, type(None))):
+        return "its 'error' is not text"
+    return None
+
+
+def record_problem(rec, rid: str) -> str | None:
+    """Why ``rec`` is not a well-formed complete record of run ``rid`` (None: it is one)."""
+    if not isinstance(rec, dict):
+        return "it is not a JSON object"
+    if rec.get("complete") is not True:
+        return "it has no 'complete': true"
+    if rec.get("run_id") != rid:
+        return f"its run_id {rec.get('run_id')!r} is not its folder's"
+    if rec.get("status") not in STATUSES:
+        return f"its status {rec.get('status')!r} is not one of {', '.join(STATUSES)}"
+    if not isinstance(rec.get("code_version"), str):
+        return "it has no 'code_version'"
+    try:
+        config = TrainConfig.from_dict(rec.get("config"))
+    except (ValueError, TypeError) as e:
+        return f"its config is not valid ({e})"
+    if run_id(config, rec["code_version"]) != rid:
+        return "its config and code version do not hash to its run id"
+    return _shape_problem(rec)
+
+
+def _warn_malformed(path: Path, why: str) -> None:
+    warnings.warn(
+        f"{path}: {why}; the record counts as missing and the next sweep trains the run again",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def read_record(out, rid: str) -> dict | None:
-    """A run's record if it is complete, else None (missing, partial or unreadable: the run is re-run)."""
-    rec = read_json(run_dir(out, rid) / "record.json")
-    if not isinstance(rec, dict) or rec.get("complete") is not True or rec.get("run_id") != rid:
+    """A run's record if it is complete and well-formed, else None (the run counts as missing and
+    is trained again). A record that exists but is malformed also gives a warning naming its file."""
+    path = run_dir(out, rid) / "record.json"
+    try:
+        rec = json.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:  # a directory, no permission, ...
+        _warn_malformed(path, f"cannot be read ({e.strerror or e})")
+        return None
+    except ValueError:
+        _warn_malformed(path, "it is not valid JSON")
+        return None
+    problem = record_problem(rec, rid)
+    if problem:
+        _warn_malformed(path, problem)
         return None
     return rec
 
@@ -176,12 +264,52 @@ def is_locked(out, rid: str) -> bool:
     return False
 
 
+def lock_holder(out, rid: str) -> str:
+    """Who holds (or last held) a run's lock, as text: "pid 123 on host h" ("an unknown process" if unsaid)."""
+    info = read_json(run_dir(out, rid) / "lock")
+    if not isinstance(info, dict) or "pid" not in info:
+        return "an unknown process"
+    return f"pid {info['pid']} on host {info.get('host', '?')}"
+
+
 def write_heartbeat(out, sweep_id: str, worker: str, **info) -> None:
     """The kernel's heartbeat, read by its supervisor for the per-run timeout and crash reports."""
     if out and worker:
         d = Path(out) / "workers"
         d.mkdir(parents=True, exist_ok=True)
-        write_json(d / f"{sweep_id}-{worker}.json", {"pid": os.getpid(), "time": time.time(), **info}, durable=False)
+        beat = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time(), **info}
+        write_json(d / f"{sweep_id}-{worker}.json", beat, durable=False)
+
+
+def _beating(beat: dict) -> bool:
+    """Whether the process that wrote a heartbeat on this host still runs: it exists, is not a
+    zombie (an orphan nobody reaps), and is not a newer process that reuses its pid."""
+    import psutil
+
+    pid = beat.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and proc.create_time() <= float(beat.get("time", math.inf)) + 1
+    except psutil.AccessDenied:
+        return True  # it exists, under another user
+    except (psutil.Error, TypeError, ValueError):
+        return False
+
+
+def clean_heartbeats(out) -> list[Path]:
+    """Remove the heartbeats of processes that died on this host without removing them (a killed
+    sweep's kernels and supervisors); return what was removed. Other hosts' are left alone."""
+    removed = []
+    host = socket.gethostname()
+    for path in sorted((Path(out) / "workers").glob("*.json")):
+        beat = read_json(path)
+        if isinstance(beat, dict) and beat.get("host", host) == host and not _beating(beat):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def read_runs(runs_json: str) -> list[dict]:
@@ -223,6 +351,9 @@ class Run:
             self.skip = True
             return
         self.started = time.time()
+        for stale in self.dir.glob(".*.tmp"):  # left by a writer killed mid-write; we hold the lock
+            with contextlib.suppress(OSError):
+                stale.unlink()
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
         write_heartbeat(self.out, self.sweep_id, self.worker, run_id=self.run_id, started=self.started)
@@ -264,7 +395,7 @@ class Run:
             traceback=None,
             metrics=m,
             history={c: result.history[c].tolist() for c in result.history.columns},
-            step_loss="step_loss.parquet",
+            step_loss=STEP_LOSS,
             complete=True,
         )
         if self.dir is not None:
@@ -272,9 +403,8 @@ class Run:
             import pyarrow.parquet as pq
 
             losses = [float(v) for v in (result.step_loss if result.step_loss is not None else [])]
-            tmp = self.dir / f".step_loss.{os.getpid()}.tmp"
-            pq.write_table(pa.table({"step": list(range(1, len(losses) + 1)), "loss": losses}), tmp)
-            os.replace(tmp, self.dir / "step_loss.parquet")
+            with atomic_path(self.dir / STEP_LOSS) as tmp:
+                pq.write_table(pa.table({"step": list(range(1, len(losses) + 1)), "loss": losses}), tmp)
             write_json(self.dir / "record.json", rec)
         return rec
 

@@ -9,6 +9,7 @@ holds; the same command resumes, executing only the rest.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,13 +20,15 @@ from vae_utils.experiments.processes import StopRequest, kill_tree
 
 from .execute import cached_chapters, execute_missing
 from .figures import collect_figures
+from .pages import generate
 from .params import load_parameters
 from .paths import ROOT, BookPaths, book_paths
-from .stage import stage
+from .stage import plan, sync_tree, write_notebooks
 
 __all__ = ["build", "BookInterrupted"]
 
 POLL_S = 0.25
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class BookInterrupted(KeyboardInterrupt):
@@ -37,25 +40,51 @@ def _jupyter_book() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
 
 
-def _kernel_environment(profile: str, root: Path) -> None:
-    """What every kernel inherits (the pre-execution workers' and MyST-NB's)."""
+def _kernel_environment(paths: BookPaths, jobs: int) -> None:
+    """What every kernel inherits (the pre-execution workers' and MyST-NB's): where results go, and
+    the build's budget of ``jobs`` training processes, one thread each (``vae_utils.slots``)."""
+    from vae_utils.slots import HELD_ENV, SLOTS_ENV, create_slots
+
     env = os.environ
     env["VAE_BOOK_FIGURES"] = ""  # the driver extracts figures from the executed notebooks
-    env["VAE_BOOK_PROFILE"] = profile
+    env["VAE_BOOK_PROFILE"] = paths.profile
+    env.setdefault("VAE_RESULTS_DIR", str(paths.root / "results"))
+    env[SLOTS_ENV] = str(create_slots(paths.out / ".slots", jobs))
+    env.pop(HELD_ENV, None)
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        env[name] = "1"  # one slot, one core
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.root), env.get("PYTHONPATH", "")]))
 
 
-def _run(cmd: list[str], cwd: Path, stop: StopRequest) -> int:
-    """Run ``cmd`` to its end, or until ``stop`` is set (then it is killed with all it started)."""
-    proc = subprocess.Popen(cmd, cwd=cwd)
-    while proc.poll() is None:
-        time.sleep(POLL_S)
-        if stop.is_set():
-            kill_tree(proc.pid)
-            proc.wait()
+def _run(cmd: list[str], cwd: Path, stop: StopRequest, log: Path) -> int:
+    """Run ``cmd`` to its end, or until ``stop`` is set (then it is killed with all it started); its
+    output goes to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            time.sleep(POLL_S)
+            if stop.is_set():
+                kill_tree(proc.pid)
+                proc.wait()
     return proc.returncode
+
+
+def _report_sphinx(log: Path, limit: int = 40) -> None:
+    """Print Sphinx's warnings and errors from its log (not the chatter of kernels it started)."""
+    text = ANSI.sub("", log.read_text(errors="replace")) if log.exists() else ""
+    noise = ("IPKernelApp", "absl::", "oneDNN", "port.cc", "cpu_feature_guard")
+    lines = [
+        ln
+        for ln in text.splitlines()
+        if ("WARNING:" in ln or "ERROR:" in ln or "CRITICAL:" in ln) and not any(n in ln for n in noise)
+    ]
+    for ln in lines[:limit]:
+        print(f"[sphinx] {ln}", file=sys.stderr)
+    if len(lines) > limit:
+        print(f"[sphinx] ... {len(lines) - limit} more in {log}", file=sys.stderr)
 
 
 def _sphinx(paths: BookPaths, all_pages: bool, quiet: bool, stop: StopRequest) -> int:
@@ -67,8 +96,11 @@ def _sphinx(paths: BookPaths, all_pages: bool, quiet: bool, stop: StopRequest) -
         shutil.rmtree(paths.reports)  # reports of earlier builds must not look like this one's
     cmd = [*_jupyter_book(), "build", str(paths.src), "--path-output", str(paths.path_output)]
     cmd += ["-W", "-n", "--keep-going"] + (["--all"] if fresh else []) + (["-q"] if quiet else [])
-    print(f"[book] {' '.join(cmd)}", file=sys.stderr)
-    return _run(cmd, paths.root, stop)
+    log = paths.out / "logs" / "sphinx.log"
+    print(f"[book] Sphinx (jupyter-book build): its output goes to {log}", file=sys.stderr)
+    rc = _run(cmd, paths.root, stop, log)
+    _report_sphinx(log)
+    return rc
 
 
 def _figures(paths: BookPaths, rc: int) -> int:
@@ -107,24 +139,36 @@ def build(
     params_file: str | Path | None = None,
     root: Path = ROOT,
     all_pages: bool = False,
-    quiet: bool = False,
-    jobs: int = 2,
+    quiet: bool = True,
+    jobs: int | None = None,
 ) -> int:
     """Stage, execute and build the book; return jupyter-book's exit code (0: success).
 
+    ``jobs``: the CPU budget (default: the cores this process may use): at most that many chapters
+    execute at once, and at most that many training processes run at once across all of them.
     Raises ``BookInterrupted`` (a ``KeyboardInterrupt``) on Ctrl-C, after killing what it started."""
     t0 = time.perf_counter()
+    jobs = jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     paths = book_paths(profile, root)
     params = load_parameters(profile, params_file, root)
     origin = f"profile {profile}" + (f", file {Path(params_file).name}" if params_file else "")
     with StopRequest() as stop:
-        stage(paths, params, origin)
-        _kernel_environment(profile, root)
-        if jobs > 1 and not stop.is_set():
-            for name, state in execute_missing(paths, jobs, stop=stop).items():
-                if state.startswith("failed"):
-                    print(f"[book] {name}: {state}; the build executes it again and reports", file=sys.stderr)
-        rc = _sphinx(paths, all_pages, quiet, stop) if not stop.is_set() else None
+        staged = plan(paths, params, origin)  # 1) parameters checked, sources planned
+        write_notebooks(paths, staged)
+        _kernel_environment(paths, jobs)
+        status, progress = execute_missing(paths, jobs, stop=stop, slots=jobs)  # 2) the chapters
+        if stop.is_set():
+            raise _interrupted(paths)
+        changed = sync_tree(paths.src, {**staged.wanted, **generate(paths, staged)})  # 3) pages made from them
+        print(f"[book] staged {staged.pages} pages ({changed} files changed)", file=sys.stderr)
+        print(f"[book] {progress.summary()}", file=sys.stderr)
+        failed = [name for name, state in status.items() if state.startswith("failed")]
+        if failed:
+            print(
+                f"[book] {', '.join(failed)} failed; the Sphinx build executes them again for its reports",
+                file=sys.stderr,
+            )
+        rc = _sphinx(paths, all_pages, quiet, stop)
         if stop.is_set():
             raise _interrupted(paths)
     rc = _figures(paths, rc)

@@ -19,6 +19,16 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"jobs={text!r} is not allowed; allowed: an integer >= 1")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bookdriver", description="Build the book VAE Training Strategies.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -29,9 +39,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
         if name == "build":
             p.add_argument("--all", action="store_true", help="re-read every page (the execution cache still holds)")
-            p.add_argument("-q", "--quiet", action="store_true")
+            p.add_argument("-v", "--verbose", action="store_true", help="show Sphinx's own progress lines")
             p.add_argument(
-                "-j", "--jobs", type=int, default=2, help="chapters executed at once (default 2; 1: MyST-NB alone)"
+                "-j",
+                "--jobs",
+                type=_positive_int,
+                default=None,
+                help="CPU budget: chapters executed at once, and training processes at once across them (default: the cores)",
             )
     return parser
 
@@ -40,7 +54,7 @@ def _run(args) -> int:
     from .build import build
 
     if args.command == "build":
-        return build(args.profile, args.params, args.root, args.all, args.quiet, args.jobs)
+        return build(args.profile, args.params, args.root, args.all, not args.verbose, args.jobs)
     paths = book_paths(args.profile, args.root)
     effective = stage(paths, load_parameters(args.profile, args.params, args.root), verbose=False)
     print(json.dumps({"profile": args.profile, "digest": _digest(effective), "chapters": effective}, indent=2))

@@ -1,8 +1,14 @@
 """Executing the staged chapters that the execution cache does not hold, in parallel, into that cache.
 
-MyST-NB alone executes one chapter after the other; the driver runs several at once with
-jupyter-cache exactly as MyST-NB's ``cache`` mode would, so the Sphinx build then finds every
-successful chapter in the cache and executes nothing itself.
+MyST-NB alone executes one chapter after the other; the driver runs several at once and stores each
+executed notebook in the execution cache (jupyter-cache) exactly as MyST-NB's ``cache`` mode would,
+so the Sphinx build then finds every successful chapter there and executes nothing itself.
+
+A chapter runs in a fresh kernel over IPC sockets (no "running over TCP without encryption"
+warning), with the kernel's own output (TensorFlow's start-up lines, ipykernel's messages) in
+``<out>/logs/<chapter>.log``; the terminal shows one progress line for the whole build
+(``progress``), a line as each chapter finishes, in the order they finish, and the end of the log
+when a chapter fails.
 
 Ctrl-C: the driver's ``StopRequest`` is set; no further chapter starts, and every worker process is
 killed with everything it started (chapter kernels, their sweeps' papermill processes and kernels).
@@ -11,23 +17,29 @@ A chapter enters the cache only when it completed, so the next build executes ex
 
 from __future__ import annotations
 
+import re
 import signal
-import sys
+import tempfile
+import time
 from concurrent.futures import FIRST_COMPLETED, wait
+from pathlib import Path
 
 from vae_utils.experiments.processes import StopRequest, kill_tree
 
 from .paths import BookPaths
+from .progress import BuildProgress
 
-__all__ = ["execute_missing", "cached_chapters"]
+__all__ = ["execute_missing", "cached_chapters", "execute_notebook", "last_seconds"]
 
 POLL_S = 0.25  # how often the driver looks for finished chapters and for Ctrl-C
+TAIL_LINES = 25  # of a failed chapter's error, printed
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _config_timeout(paths: BookPaths) -> int:
     import yaml
 
-    cfg = yaml.safe_load((paths.src / "_config.yml").read_text(encoding="utf-8")) or {}
+    cfg = yaml.safe_load((paths.root / "_config.yml").read_text(encoding="utf-8")) or {}
     return int(cfg.get("execute", {}).get("timeout", 1200))
 
 
@@ -54,23 +66,70 @@ def cached_chapters(paths: BookPaths) -> tuple[int, int]:
     return len(status), len(status) + len(todo)
 
 
-def _cache_result(cache, path, future) -> str:
-    """Put a finished chapter into the cache; its status."""
+def last_seconds(paths: BookPaths, names) -> dict[str, float]:
+    """How long each chapter (by file name) took when the cache last stored it, where known."""
+    from jupyter_cache import get_cache
+
+    seconds = {}
+    try:
+        records = get_cache(str(paths.cache)).list_cache_records()
+    except Exception:  # an unreadable or new cache: no history
+        return seconds
+    for rec in records:
+        name = Path(rec.uri).name
+        if name in names and (rec.data or {}).get("execution_seconds"):
+            seconds[name] = float(rec.data["execution_seconds"])
+    return seconds
+
+
+def execute_notebook(nb, cwd: str, timeout: int, log_path: str):
+    """Run ``nb`` in a fresh kernel in ``cwd``; the kernel's stdout and stderr go to ``log_path``.
+
+    Returns (executed notebook, seconds, error text or None). Runs in a worker process."""
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="vae-kernel-") as sockets, open(log_path, "w") as log:
+        km = AsyncKernelManager(kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"), transport="ipc")
+        km.ip = str(Path(sockets) / "kernel")  # the IPC sockets' path prefix, outside the book's sources
+        # record_timing=False: timing metadata in the cells would change the notebook's hash in the
+        # cache, and MyST-NB would then not find the chapter and execute it a second time
+        client = NotebookClient(
+            nb, km=km, timeout=timeout, allow_errors=False, record_timing=False, resources={"metadata": {"path": cwd}}
+        )
+        error = None
+        try:
+            client.execute(stdout=log, stderr=log)
+        except CellExecutionError as e:
+            error = str(e)
+        except Exception as e:  # the kernel died, a timeout, ...
+            error = f"{type(e).__name__}: {e}"
+    return nb, time.perf_counter() - t0, error
+
+
+def _cache_result(cache, path, future, log: Path) -> str:
+    """Put a finished chapter into the cache; its status (with the error's end when it failed)."""
+    import nbformat
     from jupyter_cache.base import CacheBundleIn
 
     try:
-        result = future.result()
+        nb, seconds, error = future.result()
     except Exception as e:  # the worker itself failed
         return f"failed: {type(e).__name__}: {e}"
-    if result.err is not None:
-        return f"failed: {type(result.err).__name__}"
+    if error is not None:
+        lines = ANSI.sub("", error).strip().splitlines()
+        return f"failed after {seconds:.0f} s (the kernel's output: {log}):\n  " + "\n  ".join(lines[-TAIL_LINES:])
     stage_record = cache.add_nb_to_project(str(path))
     cache.cache_notebook_bundle(
-        CacheBundleIn(result.nb, stage_record.uri, data={"execution_seconds": result.time}),
-        check_validity=False,
-        overwrite=True,
+        CacheBundleIn(nb, stage_record.uri, data={"execution_seconds": seconds}), check_validity=False, overwrite=True
     )
-    return f"executed in {result.time:.1f} s"
+    try:  # what MyST-NB will look for: the staged notebook must find what was just cached
+        cache.match_cache_notebook(nbformat.read(path, as_version=4))
+    except KeyError:
+        return f"failed: executed in {seconds:.0f} s, but the cache does not match the staged notebook"
+    return f"executed in {seconds:.0f} s"
 
 
 def _ignore_sigint() -> None:
@@ -79,33 +138,37 @@ def _ignore_sigint() -> None:
 
 
 def execute_missing(
-    paths: BookPaths, jobs: int = 2, timeout: int | None = None, stop: StopRequest | None = None
-) -> dict[str, str]:
+    paths: BookPaths, jobs: int = 2, timeout: int | None = None, stop: StopRequest | None = None, slots: int = 1
+) -> tuple[dict[str, str], BuildProgress]:
     """Execute the staged notebooks missing from the execution cache, ``jobs`` at a time; cache them.
 
-    Returns {notebook: "cached" | "executed ..." | "failed: <error>" | "interrupted"}. Uses
-    jupyter-cache exactly as MyST-NB's ``cache`` mode does, so the build then finds every successful
-    chapter in the cache. When ``stop`` is set (Ctrl-C), the workers and all they started are killed.
+    Returns ({notebook: "cached" | "executed ..." | "failed: ..." | "interrupted"}, the progress
+    display, for its summary). When ``stop`` is set (Ctrl-C), the workers and all they started are killed.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from jupyter_cache import get_cache
-    from jupyter_cache.executors.utils import single_nb_execution
+
+    from .paths import results_dir
 
     stop = stop or StopRequest()
     timeout = _config_timeout(paths) if timeout is None else timeout
     cache = get_cache(str(paths.cache))
     status, todo = _split_by_cache(paths, cache)
+    names = [path.name for path, _ in todo]
+    progress = BuildProgress(
+        len(status) + len(todo), len(status), results_dir(paths), slots, last_seconds(paths, names)
+    )
     if not todo:
-        return status
-    print(f"[book] executing {len(todo)} chapters, {jobs} at a time", file=sys.stderr)
-    # "spawn": a fresh interpreter per worker (never a fork of a process that may hold TensorFlow);
-    # the workers import only jupyter-cache and nbclient.
+        return status, progress
+    logs = paths.out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    # "spawn": a fresh interpreter per worker (never a fork of a process that may hold TensorFlow)
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_ignore_sigint)
     futures = {
-        pool.submit(single_nb_execution, nb, cwd=str(path.parent), timeout=timeout, allow_errors=False): path
+        pool.submit(execute_notebook, nb, str(path.parent), timeout, str(logs / f"{path.stem}.log")): path
         for path, nb in todo
     }
     try:
@@ -114,12 +177,13 @@ def execute_missing(
             done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
                 path = futures[future]
-                status[path.name] = _cache_result(cache, path, future)
-                print(f"[book] {path.name}: {status[path.name]}", file=sys.stderr)
+                status[path.name] = _cache_result(cache, path, future, logs / f"{path.stem}.log")
+                progress.chapter_done(path.name, status[path.name])
+            progress.tick()
     finally:
         if stop.is_set():
             for pid in list(getattr(pool, "_processes", None) or {}):
                 kill_tree(pid)
             status |= {futures[f].name: "interrupted" for f in futures if futures[f].name not in status}
         pool.shutdown(wait=not stop.is_set(), cancel_futures=True)
-    return status
+    return status, progress

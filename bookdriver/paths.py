@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["ROOT", "BookPaths", "book_paths", "check_profile", "PROFILE_NAME"]
+__all__ = ["ROOT", "BookPaths", "book_paths", "check_profile", "results_dir", "PROFILE_NAME"]
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: _config.yml, _toc.yml, chapters/
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -47,3 +47,10 @@ class BookPaths:
 
 def book_paths(profile: str = "full", root: Path = ROOT) -> BookPaths:
     return BookPaths(root, profile)
+
+
+def results_dir(paths: BookPaths) -> Path:
+    """The results folder the build's sweeps write to (``$VAE_RESULTS_DIR``, which the driver sets)."""
+    import os
+
+    return Path(os.environ.get("VAE_RESULTS_DIR") or paths.root / "results")

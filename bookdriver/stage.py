@@ -11,7 +11,6 @@ from the ``django-static-mathjax`` wheel into ``_extra/mathjax``: the book needs
 from __future__ import annotations
 
 import filecmp
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -20,10 +19,19 @@ from vae_utils.experiments.store import atomic_path
 
 from .paths import BookPaths
 
-__all__ = ["toc_files", "source_of", "stage", "sync_tree", "MARKER"]
+__all__ = [
+    "toc_files",
+    "source_of",
+    "plan",
+    "Plan",
+    "write_notebooks",
+    "stage",
+    "sync_tree",
+    "write_if_changed",
+    "MARKER",
+]
 
 SOURCES = ("_config.yml", "references.bib", "_static/custom.css")  # copied as they are; _toc.yml is filtered
-REPRODUCING = "14_reproducing"  # receives every chapter's parameters
 MATHJAX_KEEP = ("tex-chtml.js", "a11y", "adaptors", "input", "output", "sre", "ui")
 MARKER = ".staged-by-bookdriver"  # in every folder the driver owns: it prunes no other
 
@@ -100,11 +108,8 @@ def _mathjax_files() -> list[tuple[Path, str]]:
     return files
 
 
-def sync_tree(dest: Path, wanted: dict[str, bytes | Path]) -> int:
-    """Make ``dest`` hold exactly ``wanted`` (relative path -> bytes or a file to copy); return changes.
-
-    Files are pruned only in a folder the driver created (it carries ``MARKER``): a ``dest`` that
-    exists without the marker and is not empty raises ValueError and nothing in it is touched."""
+def _claim(dest: Path) -> None:
+    """Make ``dest`` the driver's (marker written), or raise ValueError when it holds foreign files."""
     marker = dest / MARKER
     if dest.exists() and not marker.exists() and any(dest.iterdir()):
         raise ValueError(
@@ -114,6 +119,14 @@ def sync_tree(dest: Path, wanted: dict[str, bytes | Path]) -> int:
     dest.mkdir(parents=True, exist_ok=True)
     if not marker.exists():
         marker.write_text("This folder is staged by the book driver (bookdriver), which may delete any file in it.\n")
+
+
+def sync_tree(dest: Path, wanted: dict[str, bytes | Path]) -> int:
+    """Make ``dest`` hold exactly ``wanted`` (relative path -> bytes or a file to copy); return changes.
+
+    Files are pruned only in a folder the driver created (it carries ``MARKER``): a ``dest`` that
+    exists without the marker and is not empty raises ValueError and nothing in it is touched."""
+    _claim(dest)
     changed = 0
     for rel, data in wanted.items():
         target = dest / rel
@@ -167,8 +180,16 @@ def _sources(paths: BookPaths) -> tuple[dict, dict[str, Path]]:
     return toc, {e: source_of(root, e) for e in entries if e not in missing}
 
 
-def stage(paths: BookPaths, params: dict[str, dict], origin: str = "parameters", verbose: bool = True) -> dict:
-    """Write the staged sources of the book; return {chapter_stem: effective parameters}."""
+class Plan:
+    """What staging writes: every staged file (relative path -> bytes, or a file to copy), the
+    chapters' effective parameters, and the staged notebooks (stem -> notebook)."""
+
+    def __init__(self, wanted: dict, effective: dict, notebooks: dict, pages: int):
+        self.wanted, self.effective, self.notebooks, self.pages = wanted, effective, notebooks, pages
+
+
+def plan(paths: BookPaths, params: dict[str, dict], origin: str = "parameters") -> Plan:
+    """The staged sources of the book, not yet written; parameters are checked first."""
     import nbformat
     import yaml
 
@@ -187,19 +208,42 @@ def stage(paths: BookPaths, params: dict[str, dict], origin: str = "parameters",
         "# Staged by bookdriver from _toc.yml (missing chapters dropped)\n"
         + yaml.safe_dump(toc, sort_keys=False, allow_unicode=True)
     ).encode()
+    staged = {}
     for path in sources.values():
         rel = path.relative_to(paths.root).as_posix()
         if path.suffix != ".ipynb":
             wanted[rel] = path
             continue
         inject = {**params.get(path.stem, {}), "built_with_vae_utils": code_version()}
-        if path.stem == REPRODUCING and "book_parameters_json" in defaults[path.stem]:
-            inject["book_parameters_json"] = json.dumps(effective, sort_keys=True, default=str)
-            inject["book_profile"] = paths.profile
-        wanted[rel] = nbformat.writes(_inject(notebooks[path.stem], inject)).encode()
+        staged[path.stem] = _inject(notebooks[path.stem], inject)
+        wanted[rel] = nbformat.writes(staged[path.stem]).encode()
     for src, rel in _mathjax_files():
         wanted[f"_extra/mathjax/{rel}"] = src  # html_extra_path: not _static, whose .js every page loads
+    return Plan(wanted, effective, staged, len(sources))
+
+
+def write_notebooks(paths: BookPaths, p: Plan) -> list[Path]:
+    """Write only the staged notebooks (before execution: the pages made from them come later), remove
+    staged notebooks the plan no longer has; return the staged notebooks' paths."""
+    _claim(paths.src)
+    wanted = {rel: data for rel, data in p.wanted.items() if rel.endswith(".ipynb")}
+    for rel, data in wanted.items():
+        write_if_changed(paths.src / rel, data)
+    for old in paths.src.rglob("*.ipynb"):
+        if old.relative_to(paths.src).as_posix() not in wanted:
+            old.unlink()
+    return sorted(paths.src / rel for rel in wanted)
+
+
+def stage(
+    paths: BookPaths, params: dict[str, dict], origin: str = "parameters", verbose: bool = True, generated=None
+) -> dict:
+    """Write the staged sources of the book (with ``generated``, a callable that turns the plan into
+    the pages made from the executed chapters: {relative path: bytes}); return {chapter_stem:
+    effective parameters}."""
+    p = plan(paths, params, origin)
+    wanted = {**p.wanted, **(generated(p) if generated else {})}
     changed = sync_tree(paths.src, wanted)
     if verbose:
-        print(f"[book] staged {len(sources)} pages into {paths.src} ({changed} files changed)", file=sys.stderr)
-    return effective
+        print(f"[book] staged {p.pages} pages into {paths.src} ({changed} files changed)", file=sys.stderr)
+    return p.effective

@@ -72,6 +72,7 @@ import pandas as pd
 from ..config import TrainConfig
 from ..data import TRAIN_SIZES
 from ..provenance import training_version
+from ..slots import HELD_ENV, cpu_slot, slot_count
 from . import store
 from .grid import default_store, expand_grid
 from .processes import StopRequest, kill_tree
@@ -238,6 +239,8 @@ def _link_notebook(out: Path, nb_rel: str, rids) -> None:
 
 
 def _worker_threads(spec) -> int:
+    if slot_count():  # a book build's budget: one core per training process
+        return 1
     if spec.get("threads"):
         return int(spec["threads"])
     try:  # on a Dask worker: share this machine's cores among the worker's task slots
@@ -251,6 +254,7 @@ def _worker_threads(spec) -> int:
 def _kernel_env(threads: int) -> dict:
     env = dict(os.environ)
     env.update({k: str(threads) for k in THREAD_ENV})
+    env[HELD_ENV] = "1"  # the kernel trains inside the slot its supervisor holds (vae_utils.slots)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -366,10 +370,13 @@ def run_slice(spec: dict) -> dict:
     kernels: list[dict] = []
     try:
         for attempt in range(1, len(runs) + 2):
-            pending = [(rid, c) for rid, c in runs if not store.is_done(store.read_record(out, rid), spec["sweep_id"])]
-            if not pending or _stop_requested(spec):
-                break
-            kernels.append(_run_kernel(spec, pending, attempt, threads, env))
+            with cpu_slot(should_stop=lambda: _stop_requested(spec)):  # a book build's budget; else free
+                pending = [
+                    (rid, c) for rid, c in runs if not store.is_done(store.read_record(out, rid), spec["sweep_id"])
+                ]
+                if not pending or _stop_requested(spec):
+                    break
+                kernels.append(_run_kernel(spec, pending, attempt, threads, env))
             if kernels[-1]["ending"] != "retry":
                 break
     finally:
@@ -725,6 +732,7 @@ def _sweep(configs, out, backend, scheduler, timeout_s, wait_s, progress) -> pd.
         "code_version": version,
         "started": t0,
         "runs": rids,
+        "pending": [rid for rid, _ in pending],  # what this call will train: a build's progress counts them
         "host": socket.gethostname(),
     }
     manifest |= {"workers": backend.slots, "scheduler": None if scheduler is None else str(scheduler)}

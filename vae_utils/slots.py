@@ -1,6 +1,6 @@
 """CPU slots: at most N training processes at once, across every sweep and chapter of a book build.
 
-    from vae_utils.experiments.slots import cpu_slot, create_slots
+    from vae_utils.slots import cpu_slot, create_slots
     create_slots("_build/.slots", 2)        # the book driver, once per build; sets nothing itself
     with cpu_slot():                         # a training process: blocks until a slot is free
         train(config)
@@ -52,8 +52,9 @@ def slot_count() -> int | None:
     return len(list(Path(d).glob("slot-*"))) or None
 
 
-def acquire(poll_s: float = POLL_S) -> int | None:
-    """Block until a slot is free; return the open file holding it (None when slots are off)."""
+def acquire(poll_s: float = POLL_S, should_stop=None) -> int | None:
+    """Block until a slot is free; return the open file holding it (None when slots are off, or
+    when ``should_stop()`` turns true while waiting)."""
     import fcntl
 
     d = os.environ.get(SLOTS_ENV)
@@ -70,6 +71,8 @@ def acquire(poll_s: float = POLL_S) -> int | None:
                 return fd
             except BlockingIOError:
                 os.close(fd)
+        if should_stop is not None and should_stop():
+            return None
         time.sleep(poll_s)
 
 
@@ -79,9 +82,10 @@ def release(fd: int | None) -> None:
 
 
 @contextlib.contextmanager
-def cpu_slot(poll_s: float = POLL_S):
-    """Hold a slot for the ``with`` block (nothing when slots are off or a parent holds one)."""
-    fd = acquire(poll_s)
+def cpu_slot(poll_s: float = POLL_S, should_stop=None):
+    """Hold a slot for the ``with`` block (nothing when slots are off or a parent holds one;
+    ``should_stop`` ends the wait early, and the block then runs without a slot: check it)."""
+    fd = acquire(poll_s, should_stop)
     try:
         yield fd
     finally:

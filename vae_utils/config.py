@@ -21,12 +21,13 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from .data import DATASETS, TRAIN_SIZES
+from .data import DATASETS, IMAGE_SHAPES, TRAIN_SIZES
 
 __all__ = [
     "TrainConfig",
     "FIELDS",
     "OPTIMIZERS",
+    "ARCHITECTURES",
     "LR_SCHEDULES",
     "KL_SCHEDULES",
     "ACTIVE_THRESHOLD",
@@ -36,6 +37,7 @@ __all__ = [
 
 KL_SCHEDULES = ("constant", "linear", "cyclical", "free_bits")
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
+ARCHITECTURES = ("mlp", "conv")  # as vae_utils.model.ARCHITECTURES (kept free of Keras here)
 LR_SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
 ACTIVE_THRESHOLD = 0.01  # a latent unit is active when Var_x(E_q[z_u]) exceeds this (Burda et al. 2016)
 MAX_SEED = 2**31 - 1  # TensorFlow's seeds are int32
@@ -101,7 +103,8 @@ class TrainConfig:
     epochs: int = 30  # passes over the training set (the last partial batch is dropped)
     seed: int = 0  # initial weights, shuffles, binarization and sampling noise
     latent_dim: int = 8  # latent dimensions
-    hidden_units: tuple[int, ...] = (256,)  # encoder widths; the decoder mirrors them
+    hidden_units: tuple[int, ...] = (256,)  # mlp: encoder widths, mirrored; conv: dense widths after the convs
+    architecture: str = "mlp"  # mlp (dense layers), conv (the Keras example's conv VAE; image datasets only)
     beta: float = 1.0  # KL weight; 1 is the ELBO
     kl_schedule: str = "constant"  # constant, linear (warm-up), cyclical, free_bits
     kl_warmup_epochs: int = 10  # linear: epochs to ramp the KL weight from 0 to beta
@@ -183,11 +186,26 @@ class TrainConfig:
             fail("decoder_variance", c.decoder_variance, "a finite number > 0, or None (learned)")
         if not isinstance(c.hidden_units, tuple) or not all(_is_int(u) and u >= 1 for u in c.hidden_units):
             fail("hidden_units", c.hidden_units, "a tuple of integers >= 1 (may be empty: linear maps)")
+        if not isinstance(c.architecture, str) or c.architecture not in ARCHITECTURES:
+            fail("architecture", c.architecture, ", ".join(ARCHITECTURES))
+        if c.architecture == "conv" and c.dataset not in IMAGE_SHAPES:
+            fail(
+                "architecture",
+                c.architecture,
+                f"mlp for dataset={c.dataset!r} (conv needs an image dataset: {', '.join(IMAGE_SHAPES)})",
+            )
 
-    def model_config(self, input_dim: int, likelihood: str):
+    def model_config(self, input_dim: int, likelihood: str, image_shape: tuple[int, int] | None = None):
+        """The model's architecture for data of ``input_dim`` features; conv reads ``image_shape``
+        (by default the dataset's, from ``data.IMAGE_SHAPES``)."""
         from .model import ModelConfig  # imports Keras: only when a model is built
 
-        return ModelConfig(input_dim, self.latent_dim, self.hidden_units, likelihood, self.decoder_variance)
+        shape = None
+        if self.architecture == "conv":
+            shape = tuple(image_shape) if image_shape is not None else IMAGE_SHAPES.get(self.dataset)
+        return ModelConfig(
+            input_dim, self.latent_dim, self.hidden_units, likelihood, self.decoder_variance, self.architecture, shape
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -302,3 +302,52 @@ def test_load_dataset_refuses_unknown_names_and_bad_seeds(kwargs, message):
 def test_every_listed_dataset_is_offline_or_one_of_the_two_28x28_image_sets():
     """DATASETS lists the three offline datasets, mnist and fashion_mnist, and no other."""
     assert set(DATASETS) == set(SIZES) | {"mnist", "fashion_mnist"}
+
+
+# --- train_size: training on a fixed subset ---------------------------------------------------------
+
+
+def test_take_train_keeps_the_first_n_training_examples_and_the_held_out_splits():
+    """take_train(ds, n): the first n training rows and labels (a random subset: the split is shuffled), nested in
+    n; validation and test unchanged; None returns the dataset itself; n outside 1 .. len(train) is refused."""
+    ds = load_dataset("digits")
+    small, smaller = data.take_train(ds, 100), data.take_train(ds, 10)
+    np.testing.assert_array_equal(small.train, ds.train[:100])
+    np.testing.assert_array_equal(small.train_labels, ds.train_labels[:100])
+    np.testing.assert_array_equal(smaller.train, small.train[:10])
+    assert small.val is ds.val and small.test is ds.test and small.meta["train_size"] == 100
+    assert data.take_train(ds, None) is ds
+    for bad in (0, 1258, 2.5, True):
+        with pytest.raises(
+            ValueError, match=re.escape(f"train_size={bad!r} is not allowed; allowed: an integer from 1")
+        ):
+            data.take_train(ds, bad)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (dict(train_size=0), "train_size=0 is not allowed; allowed: an integer from 1 to 1257"),
+        (dict(train_size=1258), "train_size=1258 is not allowed; allowed: an integer from 1 to 1257"),
+        (dict(train_size=100.0), "train_size=100.0 is not allowed"),
+        (dict(train_size=100, batch_size=128), "batch_size=128 is not allowed; allowed: 1 .. 100 (train_size)"),
+    ],
+)
+def test_train_size_is_validated_against_the_dataset_and_the_batch_size(values, message):
+    """train_size must be an integer from 1 to the training-set size, and at least the batch size."""
+    from vae_utils import TrainConfig
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TrainConfig(**values)
+
+
+def test_train_size_reads_from_text_and_a_run_trains_on_that_many_examples():
+    """from_dict reads "640" as 640 and "all" as None; train() with train_size=640 and batch 64 makes 10 updates
+    an epoch (the whole digits training set would give 19)."""
+    from vae_utils import TrainConfig, train
+
+    assert TrainConfig.from_dict({"train_size": "all"}).train_size is None
+    config = TrainConfig.from_dict({"train_size": "640", "epochs": "2", "eval_k": "2", "hidden_units": "16"})
+    assert config.train_size == 640
+    result = train(config)
+    assert result.metrics["steps"] == 20 and list(result.history["steps"]) == [10, 20]

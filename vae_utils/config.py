@@ -67,6 +67,8 @@ def _parse(name: str, v, default):
         return tuple(_number(u.strip(), True) for u in v.split(",") if u.strip())
     if name == "decoder_variance" and v.strip().lower() in ("learned", "none", "null"):
         return None
+    if name == "train_size":
+        return None if v.strip().lower() in ("all", "none", "null", "") else _number(v.strip(), want_int=True)
     if isinstance(default, (int, float)) and not isinstance(default, bool):
         return _number(v.strip(), want_int=isinstance(default, int) and name not in FLOAT_FIELDS)
     return v
@@ -118,6 +120,7 @@ class TrainConfig:
     decoder_variance: float | None = 1.0  # Gaussian data: fixed decoder variance; None: learned
     eval_k: int = 500  # importance samples for the test NLL (IWAE bound)
     split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
+    train_size: int | None = None  # train on the first n of the (seeded, shuffled) training split; None: all
 
     def __post_init__(self):
         for f in fields(self):
@@ -160,8 +163,11 @@ class TrainConfig:
             if not _is_int(v) or not 0 <= v <= MAX_SEED:
                 fail(name, v, f"an integer from 0 to {MAX_SEED} (2**31 - 1)")
         n_train = TRAIN_SIZES[c.dataset]
+        if c.train_size is not None and (not _is_int(c.train_size) or not 1 <= c.train_size <= n_train):
+            fail("train_size", c.train_size, f"an integer from 1 to {n_train} (the {c.dataset} training set), or None")
+        n_train, what = (c.train_size, "train_size") if c.train_size else (n_train, f"the {c.dataset} training set")
         if c.batch_size > n_train:
-            fail("batch_size", c.batch_size, f"1 .. {n_train} (the {c.dataset} training set)")
+            fail("batch_size", c.batch_size, f"1 .. {n_train} ({what})")
         if not _is_real(c.learning_rate) or not math.isfinite(c.learning_rate) or c.learning_rate <= 0:
             fail("learning_rate", c.learning_rate, "a finite number > 0")
         if not isinstance(c.optimizer, str) or c.optimizer not in OPTIMIZERS:

@@ -25,6 +25,7 @@ comparable across runs, seeds and configs.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import math
@@ -45,6 +46,7 @@ __all__ = [
     "FASHION_MNIST_ENV",
     "binarize",
     "binarize_tensor",
+    "take_train",
 ]
 
 VAL_FRACTION = 0.15  # held-out fractions for the small datasets
@@ -76,6 +78,19 @@ class Dataset:
     @property
     def dim(self) -> int:
         return int(self.train.shape[1])
+
+
+def take_train(ds: Dataset, n: int | None) -> Dataset:
+    """``ds`` training on its first ``n`` training examples (``TrainConfig.train_size``); None: ``ds`` itself.
+
+    The training split is already in a seeded random order, so the first n are a random subset, fixed by the
+    split seed and nested (the first 5,000 hold the first 1,000). Validation and test splits are unchanged."""
+    if n is None:
+        return ds
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= len(ds.train):
+        raise ValueError(f"train_size={n!r} is not allowed; allowed: an integer from 1 to {len(ds.train)}, or None")
+    labels = None if ds.train_labels is None else ds.train_labels[:n]
+    return dataclasses.replace(ds, train=ds.train[:n], train_labels=labels, meta={**ds.meta, "train_size": int(n)})
 
 
 def _split(x, y, seed):

@@ -304,24 +304,30 @@ def test_every_listed_dataset_is_offline_or_one_of_the_two_28x28_image_sets():
     assert set(DATASETS) == set(SIZES) | {"mnist", "fashion_mnist"}
 
 
-# --- train_size: training on a fixed subset ---------------------------------------------------------
+# --- train_size, held_out_size: a fixed subset -----------------------------------------------------
 
 
-def test_take_train_keeps_the_first_n_training_examples_and_the_held_out_splits():
-    """take_train(ds, n): the first n training rows and labels (a random subset: the split is shuffled), nested in
-    n; validation and test unchanged; None returns the dataset itself; n outside 1 .. len(train) is refused."""
+def test_subsample_keeps_the_first_examples_of_each_split_and_refuses_sizes_out_of_range():
+    """subsample(ds, n_train, n_held_out): the first rows and labels of the training split, and of the validation
+    and test splits, nested in n; None keeps a split whole (both None: the dataset itself); a size outside
+    1 .. the split's length is refused naming it."""
     ds = load_dataset("digits")
-    small, smaller = data.take_train(ds, 100), data.take_train(ds, 10)
-    np.testing.assert_array_equal(small.train, ds.train[:100])
-    np.testing.assert_array_equal(small.train_labels, ds.train_labels[:100])
+    small, smaller = data.subsample(ds, 100, 50), data.subsample(ds, 10)
+    for split, n in (("train", 100), ("val", 50), ("test", 50)):
+        np.testing.assert_array_equal(getattr(small, split), getattr(ds, split)[:n])
+        np.testing.assert_array_equal(getattr(small, f"{split}_labels"), getattr(ds, f"{split}_labels")[:n])
     np.testing.assert_array_equal(smaller.train, small.train[:10])
-    assert small.val is ds.val and small.test is ds.test and small.meta["train_size"] == 100
-    assert data.take_train(ds, None) is ds
+    assert smaller.val is ds.val and smaller.test is ds.test and small.meta["train_size"] == 100
+    assert data.subsample(ds) is ds
     for bad in (0, 1258, 2.5, True):
         with pytest.raises(
             ValueError, match=re.escape(f"train_size={bad!r} is not allowed; allowed: an integer from 1")
         ):
-            data.take_train(ds, bad)
+            data.subsample(ds, bad)
+    with pytest.raises(
+        ValueError, match=re.escape("held_out_size=271 is not allowed; allowed: an integer from 1 to 270")
+    ):
+        data.subsample(ds, None, 271)
 
 
 @pytest.mark.parametrize(
@@ -331,23 +337,31 @@ def test_take_train_keeps_the_first_n_training_examples_and_the_held_out_splits(
         (dict(train_size=1258), "train_size=1258 is not allowed; allowed: an integer from 1 to 1257"),
         (dict(train_size=100.0), "train_size=100.0 is not allowed"),
         (dict(train_size=100, batch_size=128), "batch_size=128 is not allowed; allowed: 1 .. 100 (train_size)"),
+        (dict(held_out_size=271), "held_out_size=271 is not allowed; allowed: an integer from 1 to 270"),
+        (dict(held_out_size=0), "held_out_size=0 is not allowed; allowed: an integer from 1 to 270"),
     ],
 )
-def test_train_size_is_validated_against_the_dataset_and_the_batch_size(values, message):
-    """train_size must be an integer from 1 to the training-set size, and at least the batch size."""
+def test_subset_sizes_are_validated_against_the_dataset_and_the_batch_size(values, message):
+    """train_size: an integer from 1 to the training-set size, at least the batch size; held_out_size: from 1 to
+    the validation and test size."""
     from vae_utils import TrainConfig
 
     with pytest.raises(ValueError, match=re.escape(message)):
         TrainConfig(**values)
 
 
-def test_train_size_reads_from_text_and_a_run_trains_on_that_many_examples():
+def test_subset_sizes_read_from_text_and_a_run_trains_and_evaluates_on_that_many_examples():
     """from_dict reads "640" as 640 and "all" as None; train() with train_size=640 and batch 64 makes 10 updates
-    an epoch (the whole digits training set would give 19)."""
-    from vae_utils import TrainConfig, train
+    an epoch (the whole digits training set would give 19), and its test metrics are those of the first 100 test
+    images (the same weights evaluated there reproduce them)."""
+    from vae_utils import TrainConfig, evaluate, train
 
-    assert TrainConfig.from_dict({"train_size": "all"}).train_size is None
-    config = TrainConfig.from_dict({"train_size": "640", "epochs": "2", "eval_k": "2", "hidden_units": "16"})
-    assert config.train_size == 640
+    assert TrainConfig.from_dict({"train_size": "all", "held_out_size": "None"}) == TrainConfig()
+    values = {"train_size": "640", "held_out_size": "100", "epochs": "2", "eval_k": "2", "hidden_units": "16"}
+    config = TrainConfig.from_dict(values)
+    assert (config.train_size, config.held_out_size) == (640, 100)
     result = train(config)
     assert result.metrics["steps"] == 20 and list(result.history["steps"]) == [10, 20]
+    test = load_dataset("digits").test
+    assert evaluate(result.model, test[:100], k=2)["elbo"] == pytest.approx(result.metrics["test_elbo"], rel=1e-6)
+    assert evaluate(result.model, test, k=2)["elbo"] != pytest.approx(result.metrics["test_elbo"], rel=1e-6)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from .data import DATASETS, IMAGE_SHAPES, TRAIN_SIZES
+from .data import DATASETS, HELD_OUT_SIZES, IMAGE_SHAPES, TRAIN_SIZES
 
 __all__ = [
     "TrainConfig",
@@ -67,7 +67,7 @@ def _parse(name: str, v, default):
         return tuple(_number(u.strip(), True) for u in v.split(",") if u.strip())
     if name == "decoder_variance" and v.strip().lower() in ("learned", "none", "null"):
         return None
-    if name == "train_size":
+    if name in ("train_size", "held_out_size"):
         return None if v.strip().lower() in ("all", "none", "null", "") else _number(v.strip(), want_int=True)
     if isinstance(default, (int, float)) and not isinstance(default, bool):
         return _number(v.strip(), want_int=isinstance(default, int) and name not in FLOAT_FIELDS)
@@ -121,6 +121,7 @@ class TrainConfig:
     eval_k: int = 500  # importance samples for the test NLL (IWAE bound)
     split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
     train_size: int | None = None  # train on the first n of the (seeded, shuffled) training split; None: all
+    held_out_size: int | None = None  # evaluate on the first n validation and n test examples; None: all
 
     def __post_init__(self):
         for f in fields(self):
@@ -165,6 +166,13 @@ class TrainConfig:
         n_train = TRAIN_SIZES[c.dataset]
         if c.train_size is not None and (not _is_int(c.train_size) or not 1 <= c.train_size <= n_train):
             fail("train_size", c.train_size, f"an integer from 1 to {n_train} (the {c.dataset} training set), or None")
+        n_held_out = HELD_OUT_SIZES[c.dataset]
+        if c.held_out_size is not None and (not _is_int(c.held_out_size) or not 1 <= c.held_out_size <= n_held_out):
+            fail(
+                "held_out_size",
+                c.held_out_size,
+                f"an integer from 1 to {n_held_out} (the {c.dataset} validation and test sets), or None",
+            )
         n_train, what = (c.train_size, "train_size") if c.train_size else (n_train, f"the {c.dataset} training set")
         if c.batch_size > n_train:
             fail("batch_size", c.batch_size, f"1 .. {n_train} ({what})")

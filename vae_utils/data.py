@@ -46,7 +46,8 @@ __all__ = [
     "FASHION_MNIST_ENV",
     "binarize",
     "binarize_tensor",
-    "take_train",
+    "subsample",
+    "HELD_OUT_SIZES",
 ]
 
 VAL_FRACTION = 0.15  # held-out fractions for the small datasets
@@ -56,6 +57,8 @@ BINARIZE_SEED = 12345  # fixed: the held-out binarization never changes
 DATASETS = ("gaussian2d", "digits", "moons", "mnist", "fashion_mnist")
 # Training-set sizes, known without loading (used to validate batch_size).
 TRAIN_SIZES = {"gaussian2d": 700, "digits": 1257, "moons": 1400, "mnist": 50000, "fashion_mnist": 50000}
+# Validation and test sizes (equal for every dataset), known without loading (used to validate held_out_size).
+HELD_OUT_SIZES = {"gaussian2d": 150, "digits": 270, "moons": 300, "mnist": 10000, "fashion_mnist": 10000}
 # Image datasets: (height, width) of one image, known without loading (used to validate architecture).
 IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28), "fashion_mnist": (28, 28)}
 
@@ -80,17 +83,27 @@ class Dataset:
         return int(self.train.shape[1])
 
 
-def take_train(ds: Dataset, n: int | None) -> Dataset:
-    """``ds`` training on its first ``n`` training examples (``TrainConfig.train_size``); None: ``ds`` itself.
+def subsample(ds: Dataset, train_size: int | None = None, held_out_size: int | None = None) -> Dataset:
+    """``ds`` cut to its first ``train_size`` training examples and first ``held_out_size`` validation and test
+    examples (``TrainConfig.train_size``, ``TrainConfig.held_out_size``); None keeps a split whole.
 
-    The training split is already in a seeded random order, so the first n are a random subset, fixed by the
-    split seed and nested (the first 5,000 hold the first 1,000). Validation and test splits are unchanged."""
-    if n is None:
+    Every split is already in a random order (the training and validation splits are drawn by the split seed;
+    Fashion-MNIST's and MNIST's test files are shuffled), so the first n are a random subset, fixed and nested
+    (the first 5,000 hold the first 1,000)."""
+    if train_size is None and held_out_size is None:
         return ds
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= len(ds.train):
-        raise ValueError(f"train_size={n!r} is not allowed; allowed: an integer from 1 to {len(ds.train)}, or None")
-    labels = None if ds.train_labels is None else ds.train_labels[:n]
-    return dataclasses.replace(ds, train=ds.train[:n], train_labels=labels, meta={**ds.meta, "train_size": int(n)})
+    cut = {}
+    for name, n, splits in (("train_size", train_size, ("train",)), ("held_out_size", held_out_size, ("val", "test"))):
+        if n is None:
+            continue
+        limit = min(len(getattr(ds, split)) for split in splits)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= limit:
+            raise ValueError(f"{name}={n!r} is not allowed; allowed: an integer from 1 to {limit}, or None")
+        for split in splits:
+            labels = getattr(ds, f"{split}_labels")
+            cut |= {split: getattr(ds, split)[:n], f"{split}_labels": None if labels is None else labels[:n]}
+    meta = {**ds.meta, "train_size": train_size, "held_out_size": held_out_size}
+    return dataclasses.replace(ds, **cut, meta=meta)
 
 
 def _split(x, y, seed):

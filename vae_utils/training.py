@@ -32,7 +32,7 @@ import pandas as pd
 import tensorflow as tf
 
 from .config import LR_SCHEDULES, OPTIMIZERS, TrainConfig, fail
-from .data import Dataset, binarize, binarize_tensor, load_dataset, take_train
+from .data import Dataset, binarize, binarize_tensor, load_dataset, subsample
 from .evaluation import check_array, evaluate
 from .model import VAE, ModelConfig, activation_width, build_vae, reparameterize
 from .objective import kl_weight, negative_elbo
@@ -375,7 +375,8 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         fail("config", type(config).__name__, "a TrainConfig")
     if not _determinism_enabled():
         tf.config.experimental.enable_op_determinism()  # once: re-enabling re-instantiates compiled functions
-    data = take_train(data if data is not None else load_dataset(config.dataset, config.split_seed), config.train_size)
+    data = data if data is not None else load_dataset(config.dataset, config.split_seed)
+    data = subsample(data, config.train_size, config.held_out_size)
     _check_data(data, config)
     steps_per_epoch = len(data.train) // config.batch_size
     model_config = config.model_config(data.dim, data.likelihood, data.image_shape)

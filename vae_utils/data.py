@@ -16,6 +16,9 @@ where a network is reachable and ``VAE_UTILS_OFFLINE`` is unset.
 
 The 28x28 datasets keep Keras' 60,000/10,000 train/test split and carve a fixed validation split of
 10,000 images out of the training images (seeded); the test set is for reported test metrics only.
+They are read once per process (a sweep's runs in one kernel share them), so their arrays are read-only.
+``subsample(ds, train_size, held_out_size)`` keeps the first n of each split (``TrainConfig.train_size``,
+``TrainConfig.held_out_size``): a fixed random subset, since every split is in a random order.
 
 Bernoulli datasets keep ``train`` as intensities in [0, 1]: the training loop
 binarizes each batch afresh (dynamic binarization, Burda et al. 2015).

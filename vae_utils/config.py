@@ -21,12 +21,13 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from .data import DATASETS, TRAIN_SIZES
+from .data import DATASETS, HELD_OUT_SIZES, IMAGE_SHAPES, TRAIN_SIZES
 
 __all__ = [
     "TrainConfig",
     "FIELDS",
     "OPTIMIZERS",
+    "ARCHITECTURES",
     "LR_SCHEDULES",
     "KL_SCHEDULES",
     "ACTIVE_THRESHOLD",
@@ -36,6 +37,7 @@ __all__ = [
 
 KL_SCHEDULES = ("constant", "linear", "cyclical", "free_bits")
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
+ARCHITECTURES = ("mlp", "conv")  # as vae_utils.model.ARCHITECTURES (kept free of Keras here)
 LR_SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
 ACTIVE_THRESHOLD = 0.01  # a latent unit is active when Var_x(E_q[z_u]) exceeds this (Burda et al. 2016)
 MAX_SEED = 2**31 - 1  # TensorFlow's seeds are int32
@@ -65,6 +67,8 @@ def _parse(name: str, v, default):
         return tuple(_number(u.strip(), True) for u in v.split(",") if u.strip())
     if name == "decoder_variance" and v.strip().lower() in ("learned", "none", "null"):
         return None
+    if name in ("train_size", "held_out_size"):
+        return None if v.strip().lower() in ("all", "none", "null", "") else _number(v.strip(), want_int=True)
     if isinstance(default, (int, float)) and not isinstance(default, bool):
         return _number(v.strip(), want_int=isinstance(default, int) and name not in FLOAT_FIELDS)
     return v
@@ -101,7 +105,8 @@ class TrainConfig:
     epochs: int = 30  # passes over the training set (the last partial batch is dropped)
     seed: int = 0  # initial weights, shuffles, binarization and sampling noise
     latent_dim: int = 8  # latent dimensions
-    hidden_units: tuple[int, ...] = (256,)  # encoder widths; the decoder mirrors them
+    hidden_units: tuple[int, ...] = (256,)  # mlp: encoder widths, mirrored; conv: dense widths after the convs
+    architecture: str = "mlp"  # mlp (dense layers), conv (the Keras example's conv VAE; image datasets only)
     beta: float = 1.0  # KL weight; 1 is the ELBO
     kl_schedule: str = "constant"  # constant, linear (warm-up), cyclical, free_bits
     kl_warmup_epochs: int = 10  # linear: epochs to ramp the KL weight from 0 to beta
@@ -115,6 +120,8 @@ class TrainConfig:
     decoder_variance: float | None = 1.0  # Gaussian data: fixed decoder variance; None: learned
     eval_k: int = 500  # importance samples for the test NLL (IWAE bound)
     split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
+    train_size: int | None = None  # train on the first n of the (seeded, shuffled) training split; None: all
+    held_out_size: int | None = None  # evaluate on the first n validation and n test examples; None: all
 
     def __post_init__(self):
         for f in fields(self):
@@ -157,8 +164,18 @@ class TrainConfig:
             if not _is_int(v) or not 0 <= v <= MAX_SEED:
                 fail(name, v, f"an integer from 0 to {MAX_SEED} (2**31 - 1)")
         n_train = TRAIN_SIZES[c.dataset]
+        if c.train_size is not None and (not _is_int(c.train_size) or not 1 <= c.train_size <= n_train):
+            fail("train_size", c.train_size, f"an integer from 1 to {n_train} (the {c.dataset} training set), or None")
+        n_held_out = HELD_OUT_SIZES[c.dataset]
+        if c.held_out_size is not None and (not _is_int(c.held_out_size) or not 1 <= c.held_out_size <= n_held_out):
+            fail(
+                "held_out_size",
+                c.held_out_size,
+                f"an integer from 1 to {n_held_out} (the {c.dataset} validation and test sets), or None",
+            )
+        n_train, what = (c.train_size, "train_size") if c.train_size else (n_train, f"the {c.dataset} training set")
         if c.batch_size > n_train:
-            fail("batch_size", c.batch_size, f"1 .. {n_train} (the {c.dataset} training set)")
+            fail("batch_size", c.batch_size, f"1 .. {n_train} ({what})")
         if not _is_real(c.learning_rate) or not math.isfinite(c.learning_rate) or c.learning_rate <= 0:
             fail("learning_rate", c.learning_rate, "a finite number > 0")
         if not isinstance(c.optimizer, str) or c.optimizer not in OPTIMIZERS:
@@ -183,11 +200,26 @@ class TrainConfig:
             fail("decoder_variance", c.decoder_variance, "a finite number > 0, or None (learned)")
         if not isinstance(c.hidden_units, tuple) or not all(_is_int(u) and u >= 1 for u in c.hidden_units):
             fail("hidden_units", c.hidden_units, "a tuple of integers >= 1 (may be empty: linear maps)")
+        if not isinstance(c.architecture, str) or c.architecture not in ARCHITECTURES:
+            fail("architecture", c.architecture, ", ".join(ARCHITECTURES))
+        if c.architecture == "conv" and c.dataset not in IMAGE_SHAPES:
+            fail(
+                "architecture",
+                c.architecture,
+                f"mlp for dataset={c.dataset!r} (conv needs an image dataset: {', '.join(IMAGE_SHAPES)})",
+            )
 
-    def model_config(self, input_dim: int, likelihood: str):
+    def model_config(self, input_dim: int, likelihood: str, image_shape: tuple[int, int] | None = None):
+        """The model's architecture for data of ``input_dim`` features; conv reads ``image_shape``
+        (by default the dataset's, from ``data.IMAGE_SHAPES``)."""
         from .model import ModelConfig  # imports Keras: only when a model is built
 
-        return ModelConfig(input_dim, self.latent_dim, self.hidden_units, likelihood, self.decoder_variance)
+        shape = None
+        if self.architecture == "conv":
+            shape = tuple(image_shape) if image_shape is not None else IMAGE_SHAPES.get(self.dataset)
+        return ModelConfig(
+            input_dim, self.latent_dim, self.hidden_units, likelihood, self.decoder_variance, self.architecture, shape
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -10,6 +10,20 @@ The encoder has two heads, ``z_mean`` and ``z_log_var``, and a ``Sampling`` laye
 generator). The decoder's output matches the likelihood: logits for Bernoulli data; the
 mean for Gaussian data, whose per-dimension log-variance ``vae.decoder_log_var`` is fixed
 or learned. ``hidden_units=()`` gives linear maps (the probabilistic-PCA case).
+
+Two architectures (``ModelConfig.architecture``); both take and return flat rows (n, D), so the
+training loop and the evaluation never see the difference:
+
+* ``mlp``: dense layers of ``hidden_units`` (ReLU) in the encoder, mirrored in the decoder.
+* ``conv``: the Keras example's convolutional VAE for images of ``image_shape`` (height and width
+  divisible by 4). Encoder: Reshape to (h, w, 1) -> Conv2D(32, 3, strides 2, same, relu) ->
+  Conv2D(64, 3, strides 2, same, relu) -> Flatten -> Dense(u, relu) for each u in ``hidden_units``
+  (the example: (16,)) -> ``z_mean`` / ``z_log_var``. Decoder, as in the example without mirroring
+  ``hidden_units``: Dense(h/4 * w/4 * 64, relu) -> Reshape -> Conv2DTranspose(64, 3, strides 2, same,
+  relu) -> Conv2DTranspose(32, 3, strides 2, same, relu) -> Conv2DTranspose(1, 3, same) -> Flatten:
+  logits (or the Gaussian mean) of the D = h * w pixels.
+
+Every layer's initial weights are drawn from its own seed, derived from the run seed.
 """
 
 from __future__ import annotations
@@ -20,24 +34,47 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-__all__ = ["ModelConfig", "Sampling", "VAE", "build_vae", "reparameterize", "LIKELIHOODS"]
+__all__ = [
+    "ModelConfig",
+    "Sampling",
+    "VAE",
+    "build_vae",
+    "reparameterize",
+    "activation_width",
+    "LIKELIHOODS",
+    "ARCHITECTURES",
+    "CONV_FILTERS",
+]
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+ARCHITECTURES = ("mlp", "conv")
+CONV_FILTERS = (32, 64)  # the Keras example's two stride-2 convolutions (the decoder runs them backwards)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of an MLP VAE."""
+    """Architecture of a VAE: an MLP, or the Keras example's convolutional VAE (see the module docstring)."""
 
     input_dim: int  # data dimensions D
     latent_dim: int = 8  # latent dimensions
     hidden_units: tuple[int, ...] = (256,)  # encoder widths; the decoder mirrors them
     likelihood: str = "bernoulli"  # "bernoulli" (logits) or "gaussian" (mean + variance)
     decoder_variance: float | None = 1.0  # Gaussian only: fixed variance; None: learned per dimension
+    architecture: str = "mlp"  # "mlp" or "conv"
+    image_shape: tuple[int, int] | None = None  # conv only: (height, width), each divisible by 4
 
     def __post_init__(self):
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood={self.likelihood!r} is not known; allowed: {', '.join(LIKELIHOODS)}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture={self.architecture!r} is not known; allowed: {', '.join(ARCHITECTURES)}")
+        if self.architecture == "conv":
+            shape = self.image_shape
+            if shape is None or len(shape) != 2 or any(s % 4 for s in shape) or shape[0] * shape[1] != self.input_dim:
+                raise ValueError(
+                    f"image_shape={shape!r} is not allowed for architecture='conv'; allowed: (height, width), "
+                    f"each divisible by 4, with height * width = input_dim ({self.input_dim})"
+                )
         if self.decoder_variance is not None and not self.decoder_variance > 0:
             raise ValueError(
                 f"decoder_variance={self.decoder_variance!r} is not allowed; allowed: > 0 or None (learned)"
@@ -73,6 +110,12 @@ def _dense(width, name, seed, activation=None):
     )
 
 
+def _conv(layer, filters, name, seed, **kwargs):
+    """A 3x3, 'same'-padded (transposed) convolution with a seeded initializer, as in the Keras example."""
+    init = keras.initializers.GlorotUniform(seed=seed)
+    return layer(filters, 3, padding="same", name=name, kernel_initializer=init, **kwargs)
+
+
 def _mlp(x, units, prefix, seed):
     for i, width in enumerate(units):
         x = _dense(width, f"{prefix}_dense_{i}", seed + i, "relu")(x)
@@ -105,18 +148,60 @@ class VAE(keras.Model):
         return self.decoder(z, training=training)
 
 
+def _encoder_mlp(x, config: ModelConfig, base: int):
+    return _mlp(x, config.hidden_units, "encoder", base)
+
+
+def _encoder_conv(x, config: ModelConfig, base: int):
+    h, w = config.image_shape
+    x = layers.Reshape((h, w, 1), name="encoder_image")(x)
+    for i, filters in enumerate(CONV_FILTERS):
+        x = _conv(layers.Conv2D, filters, f"encoder_conv_{i}", base + 10 + i, strides=2, activation="relu")(x)
+    return _mlp(layers.Flatten(name="encoder_flatten")(x), config.hidden_units, "encoder", base)
+
+
+def _decoder_mlp(z, config: ModelConfig, base: int):
+    return _mlp(z, tuple(reversed(config.hidden_units)), "decoder", base + 200)
+
+
+def _decoder_conv(z, config: ModelConfig, base: int):
+    h, w = config.image_shape
+    x = _dense(h // 4 * w // 4 * CONV_FILTERS[-1], "decoder_dense", base + 200, "relu")(z)
+    x = layers.Reshape((h // 4, w // 4, CONV_FILTERS[-1]), name="decoder_image")(x)
+    for i, filters in enumerate(reversed(CONV_FILTERS)):
+        x = _conv(layers.Conv2DTranspose, filters, f"decoder_conv_{i}", base + 210 + i, strides=2, activation="relu")(x)
+    return x  # the output layer (Conv2DTranspose(1, 3, same), then Flatten) is added by build_vae
+
+
 def build_vae(config: ModelConfig, seed: int = 0) -> VAE:
     """Build encoder and decoder; initial weights are drawn from ``seed``."""
     base = 1000 * seed  # distinct initializer seeds for every layer of every run seed
+    conv = config.architecture == "conv"
     x_in = keras.Input(shape=(config.input_dim,), name="x")
-    h = _mlp(x_in, config.hidden_units, "encoder", base)
+    h = (_encoder_conv if conv else _encoder_mlp)(x_in, config, base)
     z_mean = _dense(config.latent_dim, "z_mean", base + 100)(h)
     z_log_var = _dense(config.latent_dim, "z_log_var", base + 101)(h)
     z = Sampling(seed=seed, name="z")([z_mean, z_log_var])
     encoder = keras.Model(x_in, [z_mean, z_log_var, z], name="encoder")
 
     z_in = keras.Input(shape=(config.latent_dim,), name="z")
-    h = _mlp(z_in, tuple(reversed(config.hidden_units)), "decoder", base + 200)
-    out = _dense(config.input_dim, "logits" if config.likelihood == "bernoulli" else "x_mean", base + 300)(h)
+    h = (_decoder_conv if conv else _decoder_mlp)(z_in, config, base)
+    name = "logits" if config.likelihood == "bernoulli" else "x_mean"
+    if conv:
+        out = layers.Flatten(name=name)(_conv(layers.Conv2DTranspose, 1, f"{name}_image", base + 300)(h))
+    else:
+        out = _dense(config.input_dim, name, base + 300)(h)
     decoder = keras.Model(z_in, out, name="decoder")
     return VAE(encoder, decoder, config, name="vae")
+
+
+def activation_width(config: ModelConfig) -> int:
+    """Floats per example that one training step keeps for the backward pass (every layer's output,
+    the input, the noise and the sample); ``training.activation_memory_mb`` doubles it for the gradients."""
+    heads = 5 * config.latent_dim  # z_mean, z_log_var, eps, z and the KL terms
+    if config.architecture == "mlp":
+        return 2 * sum(config.hidden_units) + heads + 2 * config.input_dim
+    h, w = config.image_shape
+    encoder = h // 2 * w // 2 * CONV_FILTERS[0] + h // 4 * w // 4 * CONV_FILTERS[1] + sum(config.hidden_units)
+    decoder = h // 4 * w // 4 * CONV_FILTERS[1] + h // 2 * w // 2 * CONV_FILTERS[1] + h * w * CONV_FILTERS[0]
+    return encoder + decoder + heads + 2 * config.input_dim

@@ -32,9 +32,9 @@ import pandas as pd
 import tensorflow as tf
 
 from .config import LR_SCHEDULES, OPTIMIZERS, TrainConfig, fail
-from .data import Dataset, binarize, binarize_tensor, load_dataset
+from .data import Dataset, binarize, binarize_tensor, load_dataset, subsample
 from .evaluation import check_array, evaluate
-from .model import VAE, ModelConfig, build_vae, reparameterize
+from .model import VAE, ModelConfig, activation_width, build_vae, reparameterize
 from .objective import kl_weight, negative_elbo
 
 tf.get_logger().setLevel("ERROR")  # runs of new graph shapes retrace on purpose (see _Trainer): no warnings
@@ -244,12 +244,10 @@ def activation_memory_mb(model_config: ModelConfig, batch_size: int) -> float:
     """Estimated memory of one step's activations and their gradients (float32), in MB.
 
     Every layer's output is kept for the backward pass and gets a gradient of the same size:
-    2 x 4 bytes x batch x (sum of layer widths, plus the input, the noise and the sample).
+    2 x 4 bytes x batch x ``model.activation_width`` (layer outputs, the input, the noise and the sample).
     The parameter and optimizer memory does not depend on the batch and is left out.
     """
-    c = model_config
-    widths = 2 * sum(c.hidden_units) + 5 * c.latent_dim + 2 * c.input_dim
-    return 2 * 4 * batch_size * widths / 1e6
+    return 2 * 4 * batch_size * activation_width(model_config) / 1e6
 
 
 def _determinism_enabled() -> bool:
@@ -378,9 +376,10 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
     if not _determinism_enabled():
         tf.config.experimental.enable_op_determinism()  # once: re-enabling re-instantiates compiled functions
     data = data if data is not None else load_dataset(config.dataset, config.split_seed)
+    data = subsample(data, config.train_size, config.held_out_size)
     _check_data(data, config)
     steps_per_epoch = len(data.train) // config.batch_size
-    model_config = config.model_config(data.dim, data.likelihood)
+    model_config = config.model_config(data.dim, data.likelihood, data.image_shape)
     vae = build_vae(model_config, seed=config.seed)  # the initial weights, and the model returned
     trainer = _trainer(model_config, config, len(data.train))
     trainer.reset(vae)

@@ -33,7 +33,10 @@ def test_the_books_address_and_repository_are_written_once_in_citation_cff():
 def test_the_figure_index_numbers_links_and_downloads_every_figure():
     md = _figure_pages([FIGURE], {"04_batch_size": "Batch size"})
     assert "{numref}`fig-bs-elbo`" in md and "Larger batches lose." in md and "{doc}`Batch size <04_batch_size>`" in md
-    assert '<a href="../_static/figures/bs-elbo.svg">SVG</a>' in md and '<a href="../_static/figures/bs-elbo.png">PNG</a>' in md
+    assert (
+        '<a href="../_static/figures/bs-elbo.svg">SVG</a>' in md
+        and '<a href="../_static/figures/bs-elbo.png">PNG</a>' in md
+    )
     assert "No chapter" in _figure_pages([], {})
 
 

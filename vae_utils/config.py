@@ -40,6 +40,7 @@ OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
 ARCHITECTURES = ("mlp", "conv")  # as vae_utils.model.ARCHITECTURES (kept free of Keras here)
 LR_SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
 ACTIVE_THRESHOLD = 0.01  # a latent unit is active when Var_x(E_q[z_u]) exceeds this (Burda et al. 2016)
+BINARIZATIONS = ("dynamic", "static")
 MAX_SEED = 2**31 - 1  # TensorFlow's seeds are int32
 FLOAT_FIELDS = ("learning_rate", "beta", "kl_ratio", "free_bits", "momentum", "weight_decay", "decoder_variance")
 
@@ -122,6 +123,7 @@ class TrainConfig:
     split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
     train_size: int | None = None  # train on the first n of the (seeded, shuffled) training split; None: all
     held_out_size: int | None = None  # evaluate on the first n validation and n test examples; None: all
+    binarization: str = "dynamic"  # Bernoulli data: dynamic (a fresh binary draw every epoch), static (one fixed draw)
 
     def __post_init__(self):
         for f in fields(self):
@@ -200,6 +202,8 @@ class TrainConfig:
             fail("decoder_variance", c.decoder_variance, "a finite number > 0, or None (learned)")
         if not isinstance(c.hidden_units, tuple) or not all(_is_int(u) and u >= 1 for u in c.hidden_units):
             fail("hidden_units", c.hidden_units, "a tuple of integers >= 1 (may be empty: linear maps)")
+        if not isinstance(c.binarization, str) or c.binarization not in BINARIZATIONS:
+            fail("binarization", c.binarization, ", ".join(BINARIZATIONS))
         if not isinstance(c.architecture, str) or c.architecture not in ARCHITECTURES:
             fail("architecture", c.architecture, ", ".join(ARCHITECTURES))
         if c.architecture == "conv" and c.dataset not in IMAGE_SHAPES:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
+    "binarized_once",
     "Dataset",
     "DATASETS",
     "load_dataset",
@@ -107,6 +108,20 @@ def subsample(ds: Dataset, train_size: int | None = None, held_out_size: int | N
             cut |= {split: getattr(ds, split)[:n], f"{split}_labels": None if labels is None else labels[:n]}
     meta = {**ds.meta, "train_size": train_size, "held_out_size": held_out_size}
     return dataclasses.replace(ds, **cut, meta=meta)
+
+
+def binarized_once(ds: Dataset) -> Dataset:
+    """``ds`` with its training images binarized once, by a fixed seed (``TrainConfig.binarization
+    = "static"``): every epoch then sees the same binary images, as in a static-binarization
+    benchmark. Without it, training binarizes each batch afresh (dynamic binarization), which acts
+    as an augmentation and makes overfitting much harder {Burda et al. 2016}."""
+    if ds.likelihood != "bernoulli":
+        raise ValueError(
+            f"binarization='static' is not allowed for dataset={ds.name!r}; allowed: Bernoulli (image) data"
+        )
+    return dataclasses.replace(
+        ds, train=binarize(ds.train, BINARIZE_SEED + 2), meta={**ds.meta, "binarization": "static"}
+    )
 
 
 def _split(x, y, seed):

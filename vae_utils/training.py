@@ -32,7 +32,7 @@ import pandas as pd
 import tensorflow as tf
 
 from .config import LR_SCHEDULES, OPTIMIZERS, TrainConfig, fail
-from .data import Dataset, binarize, binarize_tensor, load_dataset, subsample
+from .data import Dataset, binarize, binarize_tensor, binarized_once, load_dataset, subsample
 from .evaluation import check_array, evaluate
 from .model import VAE, ModelConfig, activation_width, build_vae, reparameterize
 from .objective import kl_weight, negative_elbo
@@ -377,6 +377,8 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         tf.config.experimental.enable_op_determinism()  # once: re-enabling re-instantiates compiled functions
     data = data if data is not None else load_dataset(config.dataset, config.split_seed)
     data = subsample(data, config.train_size, config.held_out_size)
+    if config.binarization == "static":
+        data = binarized_once(data)
     _check_data(data, config)
     steps_per_epoch = len(data.train) // config.batch_size
     model_config = config.model_config(data.dim, data.likelihood, data.image_shape)

@@ -197,7 +197,8 @@ def step_losses_frame(out, records) -> pd.DataFrame:
         if df is None:
             return None
         cfg = rec["config"]
-        steps_per_epoch = max(1, TRAIN_SIZES[cfg["dataset"]] // cfg["batch_size"])  # the last partial batch is dropped
+        n_train = cfg.get("train_size") or TRAIN_SIZES[cfg["dataset"]]
+        steps_per_epoch = max(1, n_train // cfg["batch_size"])  # the last partial batch is dropped
         df.insert(1, "epoch", (df["step"] - 1) // steps_per_epoch + 1)
         return df
 

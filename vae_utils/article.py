@@ -1,15 +1,11 @@
-"""The source article's VAE program, corrected (Keras 3, TensorFlow backend); copy it and run it.
+"""The source article's VAE program, corrected (Keras 3, TensorFlow backend).
 
-    python -m vae_utils.article            # 100 epochs on a noisy circle, as the article trains
-    from vae_utils.article import main     # vae, history = main(data="normal", epochs=5)
-
-Same structure as the article: data, a VAE class, a loss, compile and fit. Its four bugs, fixed:
-1) z_log_var is a learned head of the encoder, not a max over the encoder's output;
-2) the loss is computed inside train_step, where z_mean and z_log_var exist;
-3) both terms are summed over dimensions, then averaged over the batch (nats per example),
-   so the KL's weight does not grow with the batch size;
-4) the data have latent structure. data="normal" keeps the article's standard-normal noise:
-   the decoder models N(0, I) without z, so the KL goes to zero (posterior collapse is optimal).
+Run: python -m vae_utils.article (100 epochs on a noisy circle), or main(...).
+The article's structure (data, a VAE class, a loss, compile, fit), its bugs fixed:
+1) z_log_var is a learned head, not a max over the encoder's output;
+2) the loss is computed in train_step, where z_mean and z_log_var exist;
+3) both terms are averaged over the batch, so the KL does not grow with it;
+4) the data have latent structure; data="normal" (the article's noise) collapses.
 """
 
 import keras
@@ -19,20 +15,22 @@ from keras import layers, ops
 
 
 def make_data(data="circle", n=1000, seed=1):
-    """2-D points: a noisy circle (one latent factor, the angle) or the article's noise."""
+    """2-D points: a noisy circle (one latent factor, the angle) or N(0, I) noise."""
     rng = np.random.default_rng(seed)
     if data == "normal":  # the article's data: nothing to encode
         return rng.normal(size=(n, 2)).astype("float32")
-    angle = rng.uniform(0, 2 * np.pi, size=n)
+    angle = rng.uniform(0, 2 * np.pi, size=n)  # fix 4: one latent factor
     circle = 4 * np.stack([np.cos(angle), np.sin(angle)], axis=1)
     return (circle + 0.1 * rng.normal(size=(n, 2))).astype("float32")
 
 
 def vae_loss(x, x_reconstructed, z_mean, z_log_var):
-    """Negative ELBO per example: Gaussian reconstruction (unit variance) + KL to N(0, I)."""
-    # fix 3: each term summed over dimensions, then averaged over the batch: nats per example
-    reconstruction_loss = ops.mean(ops.sum(0.5 * ops.square(x - x_reconstructed) + 0.5 * np.log(2 * np.pi), axis=1))
-    kl_loss = ops.mean(-0.5 * ops.sum(1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1))
+    """Negative ELBO in nats per example: -log N(x; x_reconstructed, I) + KL."""
+    squared_error = ops.sum(ops.square(x - x_reconstructed), axis=1)
+    log_2pi = x.shape[-1] * np.log(2 * np.pi)
+    reconstruction_loss = ops.mean(0.5 * (squared_error + log_2pi))  # fix 3: means
+    kl = 1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)
+    kl_loss = ops.mean(-0.5 * ops.sum(kl, axis=1))  # fix 3: not a sum over the batch
     return reconstruction_loss + kl_loss, reconstruction_loss, kl_loss
 
 
@@ -42,9 +40,12 @@ class VAE(keras.Model):
         self.hidden = layers.Dense(128, activation="relu")  # encoder
         self.z_mean_head = layers.Dense(latent_dim)
         self.z_log_var_head = layers.Dense(latent_dim)  # fix 1: a learned head
-        self.decoder = keras.Sequential([layers.Dense(128, activation="relu"), layers.Dense(data_dim)])
+        self.decoder = keras.Sequential(
+            [layers.Dense(128, activation="relu"), layers.Dense(data_dim)],
+        )
         self.noise = keras.random.SeedGenerator(seed)
-        self.trackers = [keras.metrics.Mean(name=n) for n in ("loss", "reconstruction_loss", "kl_loss")]
+        names = ("loss", "reconstruction_loss", "kl_loss")
+        self.trackers = [keras.metrics.Mean(name=name) for name in names]
 
     @property
     def metrics(self):
@@ -53,10 +54,11 @@ class VAE(keras.Model):
     def call(self, x):
         h = self.hidden(x)
         z_mean, z_log_var = self.z_mean_head(h), self.z_log_var_head(h)
-        z = z_mean + ops.exp(0.5 * z_log_var) * keras.random.normal(ops.shape(z_mean), seed=self.noise)
+        eps = keras.random.normal(ops.shape(z_mean), seed=self.noise)
+        z = z_mean + ops.exp(0.5 * z_log_var) * eps
         return self.decoder(z), z_mean, z_log_var
 
-    def train_step(self, x):  # fix 2: the KL is computed where z_mean and z_log_var exist
+    def train_step(self, x):  # fix 2: the KL is computed where z_log_var exists
         with tf.GradientTape() as tape:
             losses = vae_loss(x, *self(x, training=True))
         gradients = tape.gradient(losses[0], self.trainable_weights)
@@ -71,8 +73,7 @@ def main(data="circle", epochs=100, batch_size=32, seed=1, verbose=2):
     X = make_data(data, seed=seed)
     vae = VAE(latent_dim=2, seed=seed)
     vae.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001))
-    history = vae.fit(X, epochs=epochs, batch_size=batch_size, verbose=verbose)
-    return vae, history
+    return vae, vae.fit(X, epochs=epochs, batch_size=batch_size, verbose=verbose)
 
 
 if __name__ == "__main__":

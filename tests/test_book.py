@@ -3,21 +3,30 @@
 Run: ``.venv/bin/pytest tests/test_book.py`` (a few minutes: every chapter is executed with tiny grids).
 
 1) ``python -m bookdriver build --profile smoke`` (what ``make book-smoke`` runs) must succeed with
-   warnings as errors; its log is kept in ``artifacts/book-smoke.log``.
+   warnings as errors; its console output is kept in ``artifacts/book-smoke.log`` and must be free of
+   kernel chatter (the kernels' own output goes to ``_build/smoke/logs/``). Every figure's axis and
+   legend text, read from the SVG files the build wrote, is in words: no underscore identifiers.
 2) The built pages are opened in Debian's headless ``chromium`` (installed by ``.ci/install-chromium``
    when missing; the browser tests skip, saying why, only when it cannot be installed), driven by
    Playwright without downloading any browser. Every image must have loaded, math must be typeset by
-   the bundled MathJax, no page may show an error other than the article's expected ones, and no
-   request may leave the machine. Screenshots go to ``artifacts/screenshots/``.
+   the bundled MathJax, no page may show an error, a "Traceback" or a "WARNING" other than the
+   article's expected errors, and no request may leave the machine. On the pages a reader acts on
+   (the landing page, the recipe, a strategy chapter) and on the chapters of issue 12: every link to an
+   anchor in the book lands on an element with that id, every figure download link names a file that
+   exists, and no visible code cell is longer than 20 lines (the article's verbatim code excepted).
+   Screenshots go to ``artifacts/screenshots/``.
 """
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
@@ -41,10 +50,37 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-# Pages opened in the browser: the landing page, a chapter with figures, the math-heavy chapter, the
-# chapter that shows the article's errors on purpose, one strategy chapter, and the appendix.
-PAGES = ["01_background", "02_core_concepts", "03_objective", "09_code_example", "04_batch_size", "14_reproducing"]
+# Pages opened in the browser: the landing page, the recipe, the findings and the figure index; the
+# chapters of issue 12 (figures, math, the article's errors on purpose); two strategy chapters; the appendix.
+PAGES = [
+    "01_background",
+    "16_recipe",
+    "07_optimizers",
+    "02_core_concepts",
+    "03_objective",
+    "09_code_example",
+    "10_outlook",
+    "11_faq",
+    "04_batch_size",
+    "18_findings",
+    "19_figures",
+    "14_reproducing",
+]
+# Pages a reader acts on, and the non-strategy chapters: links, downloads and cell lengths are checked there.
+READER_PAGES = [
+    "01_background",
+    "16_recipe",
+    "07_optimizers",
+    "02_core_concepts",
+    "03_objective",
+    "09_code_example",
+    "10_outlook",
+    "11_faq",
+]
 MATH_PAGES = {"02_core_concepts", "03_objective", "11_faq"}
+MAX_CELL_LINES = 20  # of a visible code cell
+VERBATIM_TAG = "article-code"  # the source article's code, shown as printed (09): exempt from the length limit
+CHATTER = ("oneDNN", "absl", "Kernel is running over TCP")  # kernel start-up noise that belongs in the logs
 # sphinx-thebe (loaded by Jupyter Book, thebe itself disabled) declares its config constant twice
 # under Sphinx 7.4; harmless: thebe only loads on a launch button, which this book does not show.
 KNOWN_SCRIPT_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
@@ -69,7 +105,9 @@ def smoke_build():
     """One smoke build of the whole book (all chapters executed unless the cache already holds them)."""
     proc, seconds = _build("book-smoke.log")
     if proc.returncode != 0:
+        logs = PATHS.out / "logs"
         reports = sorted(PATHS.reports.glob("**/*.log")) if PATHS.reports.exists() else []
+        reports += sorted(logs.glob("*.log")) if logs.exists() else []
         detail = "\n".join(f"--- {r.name}\n{r.read_text()[-3000:]}" for r in reports)
         pytest.fail(f"smoke build failed (exit {proc.returncode}):\n{proc.stderr[-6000:]}\n{detail}")
     return {"seconds": seconds, "log": proc.stdout + proc.stderr}
@@ -89,6 +127,34 @@ def test_every_notebook_chapter_was_executed(smoke_build):
             assert (PATHS.executed / f"{entry}.glue.json").exists(), f"{entry} was not executed"
 
 
+def test_the_build_console_shows_no_kernel_chatter(smoke_build):
+    """TensorFlow's and ipykernel's start-up lines go to the chapters' logs, not to the build's console."""
+    found = [word for word in CHATTER if word in smoke_build["log"]]
+    assert found == [], f"kernel chatter on the console: {found}"
+    assert (PATHS.out / "logs").is_dir()
+
+
+def _words_in_svg(path: Path) -> list[str]:
+    """The text of a matplotlib SVG's axes (axis labels, tick labels) and legends."""
+    ns = "{http://www.w3.org/2000/svg}"
+    texts = []
+    for g in ET.parse(path).getroot().iter(f"{ns}g"):
+        if g.get("id", "").startswith(("matplotlib.axis", "legend")):
+            texts += ["".join(t.itertext()) for t in g.iter(f"{ns}text")]
+    return texts
+
+
+def test_every_figure_labels_its_axes_in_words_not_identifiers(smoke_build):
+    """No axis label, tick label or legend text of any built figure contains an underscore identifier
+    (``test_elbo``, ``batch_size``, ``B_crit``): the SVGs keep their text as text, so it can be read."""
+    svgs = sorted(PATHS.figures.glob("*.svg"))
+    assert len(svgs) >= 10
+    identifier = re.compile(r"[A-Za-z0-9]_[A-Za-z0-9]")
+    bad = {p.name: sorted({t for t in _words_in_svg(p) if identifier.search(t)}) for p in svgs}
+    assert {name: texts for name, texts in bad.items() if texts} == {}
+    assert any(_words_in_svg(p) for p in svgs)  # the parser found text at all
+
+
 def test_pages_show_the_injected_parameters(smoke_build):
     """A chapter built with profile values shows them in a cell below its parameters cell."""
     page = (PATHS.html / "chapters" / "02_core_concepts.html").read_text()
@@ -100,7 +166,7 @@ def test_figures_are_downloadable_as_svg_and_png_with_provenance(smoke_build):
     """Every published figure is in _static/figures as SVG and PNG, its caption naming the code version."""
     index = json.loads((PATHS.figures / "index.json").read_text())
     names = {f["name"] for f in index}
-    assert {"core-latent", "objective-iwae", "code-gaussian-history", "faq-grid"} <= names
+    assert {"core-latent", "objective-iwae", "code-article-runs", "faq-grid"} <= names
     for f in index:
         for file in f["files"]:
             assert (PATHS.figures / file).stat().st_size > 0, file
@@ -114,7 +180,8 @@ def test_a_rebuild_without_changes_executes_nothing(smoke_build):
     proc, seconds = _build("book-smoke-rebuild.log")
     assert proc.returncode == 0, proc.stderr[-4000:]
     log = proc.stdout + proc.stderr
-    assert "Executing notebook" not in log and "[book] executing" not in log
+    assert "[book] 0 chapters executed" in log, log[-2000:]
+    assert "Executing notebook" not in (PATHS.out / "logs" / "sphinx.log").read_text()
     print(f"no-change smoke rebuild: {seconds:.1f} s (first build {smoke_build['seconds']:.1f} s)")
 
 
@@ -181,11 +248,91 @@ def browser_pages(smoke_build, chromium, tmp_path_factory):
                   };
                 }"""
             )
+            results[stem].update(page.evaluate(READER_JS, VERBATIM_TAG))
             results[stem]["script_errors"] = list(errors)
             page.screenshot(path=str(shots / f"{stem}.png"), full_page=True)
         results["_external_requests"] = list(external)
         context.close()
     return results
+
+
+READER_JS = """(verbatim) => {
+  const article = document.querySelector('article') || document.body;
+  const cells = [...article.querySelectorAll('div.cell')]
+      .filter(c => !c.classList.contains('tag_' + verbatim))
+      .map(c => c.querySelector('.cell_input pre'))
+      .filter(pre => pre && pre.checkVisibility())  // a hide-input cell is folded away
+      .map(pre => ({lines: pre.innerText.replace(/\\n+$/, '').split('\\n').length, start: pre.innerText.slice(0, 60)}));
+  const outside = article.cloneNode(true);  // the page's text outside the deliberate errors
+  outside.querySelectorAll('.tag_raises-exception').forEach(e => e.remove());
+  const text = outside.textContent;
+  return {
+    anchors: [...document.querySelectorAll('a[href*="#"]')].map(a => a.href),
+    downloads: [...article.querySelectorAll('a[href*="_static/figures/"]')].map(a => a.href),
+    cells: cells,
+    shouting: ['Traceback', 'WARNING'].filter(w => text.includes(w)),
+  };
+}"""
+
+
+def _book_file(href: str) -> Path | None:
+    """The file of the built book that a file:// link points to, or None for a link out of the book."""
+    parts = urlsplit(href)
+    path = Path(unquote(parts.path))
+    return path if parts.scheme == "file" and path.is_relative_to(PATHS.html) else None
+
+
+def _ids(path: Path, cache: dict) -> set:
+    if path not in cache:
+        cache[path] = set(re.findall(r'\bid="([^"]+)"', path.read_text(errors="replace"))) if path.is_file() else set()
+    return cache[path]
+
+
+def test_every_anchor_link_lands_on_an_element_with_that_id(browser_pages):
+    """On the reader's pages (the findings list of the landing page included), every ``a[href*="#"]``
+    into the book names a page that exists and an id on it."""
+    cache, broken = {}, {}
+    for stem in READER_PAGES:
+        for href in browser_pages[stem]["anchors"]:
+            path, fragment = _book_file(href), unquote(urlsplit(href).fragment)
+            if path is not None and fragment and fragment not in _ids(path, cache):
+                broken.setdefault(stem, []).append(href.split("/html/", 1)[-1])
+    assert broken == {}
+    assert len(browser_pages["01_background"]["anchors"]) > 5  # the findings list links its sections
+
+
+def test_every_figure_download_link_returns_a_file(browser_pages):
+    """The SVG and PNG links under each figure's caption point at files the build wrote."""
+    missing = {
+        stem: [
+            h
+            for h in browser_pages[stem]["downloads"]
+            if not ((p := _book_file(h)) and p.is_file() and p.stat().st_size)
+        ]
+        for stem in READER_PAGES
+    }
+    assert {stem: hrefs for stem, hrefs in missing.items() if hrefs} == {}
+    assert all(h.endswith((".svg", ".png")) for stem in READER_PAGES for h in browser_pages[stem]["downloads"])
+    assert (
+        len(browser_pages["07_optimizers"]["downloads"]) >= 4
+        and len(browser_pages["02_core_concepts"]["downloads"]) >= 8
+    )
+
+
+def test_no_visible_code_cell_is_longer_than_twenty_lines(browser_pages):
+    """Bookkeeping is removed from the page; what a reader sees of the code is short (the article's
+    verbatim code, tagged ``article-code``, excepted)."""
+    long_cells = {
+        stem: [c for c in browser_pages[stem]["cells"] if c["lines"] > MAX_CELL_LINES] for stem in READER_PAGES
+    }
+    assert {stem: cells for stem, cells in long_cells.items() if cells} == {}
+    assert browser_pages["02_core_concepts"]["cells"]  # the parameters and demonstration cells stay visible
+
+
+def test_no_page_shows_a_traceback_or_a_warning_outside_the_deliberate_errors(browser_pages):
+    """No "Traceback" or "WARNING" text on any page opened, except inside the cells tagged raises-exception."""
+    shouting = {stem: r["shouting"] for stem, r in browser_pages.items() if stem in PAGES and r["shouting"]}
+    assert shouting == {}
 
 
 def test_every_image_loads_in_chromium(browser_pages):
@@ -236,4 +383,4 @@ def test_a_chapter_runs_under_the_plain_papermill_cli_with_overrides(tmp_path):
         for o in c.get("outputs", [])
         if "scrapbook" in o.get("metadata", {})
     }
-    assert glued["n-sizes"]["application/papermill.record/text/plain"] == "'2'"
+    assert glued["outlook-n-sizes"]["application/papermill.record/text/plain"] == "'2'"

@@ -21,6 +21,7 @@ held-out bound that is not finite), and the call returns normally.
 
 from __future__ import annotations
 
+import functools
 import math
 import resource
 import time
@@ -43,6 +44,8 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "train",
+    "train_seeds",
+    "ENGINES",
     "OPTIMIZERS",
     "LR_SCHEDULES",
     "make_optimizer",
@@ -54,13 +57,20 @@ __all__ = [
 
 @dataclass
 class TrainResult:
-    """What ``train`` returns."""
+    """What ``train`` returns. ``model`` is the trained Keras VAE, built on first use."""
 
     config: TrainConfig
     history: pd.DataFrame  # one row per epoch
     metrics: dict  # held-out metrics, cost, divergence
-    model: VAE = field(repr=False)  # the trained encoder/decoder
+    _model: object = field(repr=False)  # the trained VAE, or a function that builds it (sweeps never look)
     step_loss: np.ndarray = field(repr=False, default=None)  # training loss of every update, in order
+
+    @property
+    def model(self) -> VAE:
+        """The trained encoder/decoder: a Keras ``VAE`` of ``model.build_vae``."""
+        if not isinstance(self._model, keras.Model):
+            self._model = self._model()
+        return self._model
 
 
 def make_optimizer(config: TrainConfig):
@@ -354,7 +364,9 @@ def _run_epochs(trainer: _Trainer, data: Dataset, config: TrainConfig, steps_per
     return loop
 
 
-def _cost_metrics(loop: _Loop, config: TrainConfig, model_config: ModelConfig, step_loss: np.ndarray) -> dict:
+def _cost_metrics(
+    loop: _Loop, config: TrainConfig, model_config: ModelConfig, step_loss: np.ndarray, group_size: int = 1
+) -> dict:
     examples = loop.steps * config.batch_size
     return {
         "steps": loop.steps,
@@ -367,33 +379,15 @@ def _cost_metrics(loop: _Loop, config: TrainConfig, model_config: ModelConfig, s
         "activation_memory_mb": activation_memory_mb(model_config, config.batch_size),
         "step_noise": step_noise(step_loss),
         "eval_k": config.eval_k,
+        "group_size": group_size,  # runs trained together in one graph; timings are this run's share
     }
 
 
-def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
-    """Train a VAE as ``config`` says; evaluate it on held-out data. See the module docstring."""
-    # 1) inputs, the model with its seeded initial weights, and the shared compiled trainer
-    if not isinstance(config, TrainConfig):
-        fail("config", type(config).__name__, "a TrainConfig")
-    if not _determinism_enabled():
-        tf.config.experimental.enable_op_determinism()  # once: re-enabling re-instantiates compiled functions
-    data = data if data is not None else load_dataset(config.dataset, config.split_seed)
-    _check_data(data, config)
-    steps_per_epoch = len(data.train) // config.batch_size
-    model_config = config.model_config(data.dim, data.likelihood)
-    vae = build_vae(model_config, seed=config.seed)  # the initial weights, and the model returned
-    trainer = _trainer(model_config, config, len(data.train))
-    trainer.reset(vae)
-
-    # 2) the epochs
-    start = time.perf_counter()
-    loop = _run_epochs(trainer, data, config, steps_per_epoch)
-    vae.set_weights(trainer.vae.get_weights())  # hand back a model of its own; the trainer is reused
-
-    # 3) held-out metrics (none after a divergence), cost, and what broke
+def _finish(config, model_config, data, loop: _Loop, evaluator, weights_or_model, group_size: int, start: float):
+    """The TrainResult of a finished loop: held-out metrics (none after a divergence), cost, what broke."""
     divergence = loop.divergence
     if divergence is None:
-        held_out = _held_out_metrics(trainer.vae, data, config, loop.rows[-1]["val_elbo"])
+        held_out = _held_out_metrics(evaluator, data, config, loop.rows[-1]["val_elbo"])
         if not (math.isfinite(held_out["test_elbo"]) and math.isfinite(held_out["test_nll"])):
             divergence = ("test metrics", len(loop.rows), loop.steps)  # losses finite, the held-out bound not
     else:
@@ -406,7 +400,218 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         "divergence": divergence[0] if divergence else None,  # what turned non-finite first
         "epochs_completed": len(loop.rows) - int(loop.divergence is not None),
         "wall_time_s": time.perf_counter() - start,
-        **_cost_metrics(loop, config, model_config, step_loss),
+        **_cost_metrics(loop, config, model_config, step_loss, group_size),
         **held_out,
     }
-    return TrainResult(config, pd.DataFrame(loop.rows), metrics, vae, step_loss)
+    if isinstance(weights_or_model, dict):  # the fast path: the Keras model is built when first asked for
+        model = functools.partial(_trained_model, model_config, config.seed, weights_or_model)
+    else:
+        model = weights_or_model
+    return TrainResult(config, pd.DataFrame(loop.rows), metrics, model, step_loss)
+
+
+# -- caches: the dataset, initial weights, an evaluation model -------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name: str, split_seed: int) -> Dataset:
+    """``load_dataset`` once per process (a sweep's kernel trains hundreds of runs on one dataset)."""
+    data = load_dataset(name, split_seed)
+    for split in (data.train, data.val, data.test):
+        split.setflags(write=False)  # shared by every run: nobody may change it
+    return data
+
+
+def _weight_key(variable) -> str:
+    return variable.path.removeprefix("vae/")  # "encoder_dense_0/kernel", ..., "decoder_log_var"
+
+
+@functools.lru_cache(maxsize=256)
+def _initial_weights(model_config: ModelConfig, seed: int) -> dict:
+    """``build_vae(model_config, seed)``'s weights by name; built once per (architecture, seed)."""
+    weights = {_weight_key(v): v.numpy() for v in build_vae(model_config, seed=seed).weights}
+    for w in weights.values():
+        w.setflags(write=False)
+    return weights
+
+
+def _load_weights(vae: VAE, weights: dict) -> None:
+    for v in vae.weights:
+        if _weight_key(v) in weights:
+            v.assign(weights[_weight_key(v)])
+
+
+def _trained_model(model_config: ModelConfig, seed: int, weights: dict) -> VAE:
+    vae = build_vae(model_config, seed=seed)
+    _load_weights(vae, weights)
+    return vae
+
+
+_EVALUATORS: dict = {}  # model config -> a VAE whose weights are loaded before each evaluation
+
+
+def _evaluator(model_config: ModelConfig) -> VAE:
+    """One Keras VAE per architecture for held-out metrics: its compiled evaluation is traced once."""
+    if model_config not in _EVALUATORS:
+        if len(_EVALUATORS) >= 8:
+            _EVALUATORS.pop(next(iter(_EVALUATORS)))
+        _EVALUATORS[model_config] = build_vae(model_config, seed=0)
+    return _EVALUATORS[model_config]
+
+
+# -- the two paths ---------------------------------------------------------------------------
+
+
+def _train_keras(config: TrainConfig, data: Dataset, steps_per_epoch: int) -> TrainResult:
+    """The reference path: the Keras model and optimizer inside one compiled epoch (``_Trainer``)."""
+    model_config = config.model_config(data.dim, data.likelihood)
+    vae = build_vae(model_config, seed=config.seed)  # the initial weights, and the model returned
+    trainer = _trainer(model_config, config, len(data.train))
+    trainer.reset(vae)
+    start = time.perf_counter()
+    loop = _run_epochs(trainer, data, config, steps_per_epoch)
+    vae.set_weights(trainer.vae.get_weights())  # hand back a model of its own; the trainer is reused
+    return _finish(config, model_config, data, loop, trainer.vae, vae, 1, start)
+
+
+def _fast_epoch(loop: _Loop, config, epoch, seconds, sums, done, alive, losses, val, steps_per_epoch) -> None:
+    """Book one member's epoch of the fast path, as ``_run_epochs`` books the reference path's."""
+    loop.train_time += seconds
+    if epoch > 0:
+        loop.steady_time += seconds
+        loop.steady_examples += done * config.batch_size
+    loop.steps += done
+    loop.step_losses.append(losses[: done + int(not alive)])  # the non-finite loss itself is kept
+    val_elbo = float(np.mean(val.astype(np.float64))) if alive else float("nan")
+    loop.rows.append(
+        _epoch_row(
+            config,
+            epoch,
+            loop.steps,
+            loop.steps * config.batch_size,
+            loop.train_time,
+            sums,
+            done,
+            val_elbo,
+            steps_per_epoch,
+        )
+    )
+    if not alive:
+        loop.divergence = ("training loss", epoch + 1, loop.steps + 1)
+    elif not math.isfinite(val_elbo):
+        loop.divergence = ("validation ELBO", epoch + 1, loop.steps)
+
+
+def _train_fast(configs: list[TrainConfig], data: Dataset, steps_per_epoch: int) -> list[TrainResult]:
+    """The fast path (``fastpath``): every config of ``configs`` (they differ only in seed) in one graph."""
+    from . import fastpath
+
+    base, members = configs[0], len(configs)
+    model_config = base.model_config(data.dim, data.likelihood)
+    trainer = fastpath.stacked_trainer(model_config, base, len(data.train), members)
+    stack = np.stack if members > 1 else (lambda parts: parts[0])
+    theta = tf.constant(stack([trainer.layout.flatten(_initial_weights(model_config, c.seed)) for c in configs]))
+    slots = [tf.zeros_like(theta) for _ in range(fastpath.slot_count(base.optimizer))]
+    noise = [fastpath.val_noise(c.seed, len(data.val), data.dim, base.latent_dim) for c in configs]
+    x_train, x_val, eps_val = tf.constant(data.train), tf.constant(data.val), tf.constant(stack(noise))
+    seeds, hyper = tf.constant([c.seed for c in configs], tf.int32), fastpath.hyper(base, steps_per_epoch)
+    loops, alive = [_Loop() for _ in configs], np.ones(members, bool)
+    start = time.perf_counter()
+    for epoch in range(base.epochs):
+        if not alive.any():
+            break
+        t0 = time.perf_counter()
+        mask = tf.constant(alive if members > 1 else True)
+        theta, slots, *out = trainer.run_epoch(
+            x_train, x_val, eps_val, tf.constant(epoch), seeds, theta, slots, mask, hyper
+        )
+        sums, done, now_alive, losses, val = (np.asarray(v) for v in out)
+        if members == 1:
+            sums, done, now_alive, losses, val = sums[None], done[None], now_alive[None], losses[:, None], val[None]
+        share = (time.perf_counter() - t0) / alive.sum()  # each active member's share of the call
+        for s in np.flatnonzero(alive):
+            _fast_epoch(
+                loops[s],
+                configs[s],
+                epoch,
+                share,
+                sums[s],
+                int(done[s]),
+                bool(now_alive[s]),
+                losses[:, s],
+                val[s],
+                steps_per_epoch,
+            )
+            alive[s] = loops[s].divergence is None
+    thetas = theta.numpy().reshape(members, -1)
+    evaluator, results = _evaluator(model_config), []
+    shared = (time.perf_counter() - start - sum(loop.train_time for loop in loops)) / members  # host bookkeeping
+    for config, loop, row in zip(configs, loops, thetas, strict=True):
+        t0 = time.perf_counter()
+        weights = trainer.layout.unflatten(row)
+        if loop.divergence is None:
+            _load_weights(evaluator, weights)
+        results.append(
+            _finish(config, model_config, data, loop, evaluator, weights, members, t0 - loop.train_time - shared)
+        )
+    return results
+
+
+def _prepare(config: TrainConfig, data: Dataset | None) -> tuple[Dataset, int]:
+    if not isinstance(config, TrainConfig):
+        fail("config", type(config).__name__, "a TrainConfig")
+    if not _determinism_enabled():
+        tf.config.experimental.enable_op_determinism()  # once: re-enabling re-instantiates compiled functions
+    data = data if data is not None else _dataset(config.dataset, config.split_seed)
+    _check_data(data, config)
+    return data, len(data.train) // config.batch_size
+
+
+ENGINES = ("auto", "fast", "keras")
+
+
+def train(config: TrainConfig, data: Dataset | None = None, engine: str = "auto") -> TrainResult:
+    """Train a VAE as ``config`` says; evaluate it on held-out data. See the module docstring.
+
+    ``engine``: "keras" trains with the Keras model and optimizer (the reference path); "fast"
+    with ``fastpath`` (the MLP VAE only); "auto" (default) the fast path when it supports the
+    config. Both give the same results within float32 rounding.
+    """
+    from . import fastpath
+
+    if engine not in ENGINES:
+        fail("engine", engine, ", ".join(ENGINES))
+    data, steps_per_epoch = _prepare(config, data)
+    fast = fastpath.supports(config)
+    if engine == "fast" and not fast:
+        fail("engine", engine, "'auto' or 'keras' for this config (the fast path trains the MLP VAE only)")
+    if engine == "keras" or not fast:
+        return _train_keras(config, data, steps_per_epoch)
+    return _train_fast([config], data, steps_per_epoch)[0]
+
+
+def train_seeds(configs: list[TrainConfig], data: Dataset | None = None) -> list[TrainResult]:
+    """Train configs that differ only in ``seed`` together; one TrainResult per config, in order.
+
+    Each result equals ``train(config)``'s within float32 rounding (the same initial weights,
+    shuffles, binarization and noise per seed); a seed that diverges stops alone. On the fast
+    path the seeds share one compiled graph with stacked weights, so S seeds cost far less than
+    S runs at small batch sizes; configs the fast path does not cover are trained one by one.
+    Timing metrics are each run's share of the group (``metrics["group_size"]`` runs).
+    """
+    from . import fastpath
+
+    if not isinstance(configs, (list, tuple)) or not configs:
+        fail("configs", configs, "a non-empty list of TrainConfigs that differ only in seed")
+    data, steps_per_epoch = _prepare(configs[0], data)
+    base = {k: v for k, v in configs[0].to_dict().items() if k != "seed"}
+    for c in configs:
+        if not isinstance(c, TrainConfig):
+            fail("configs", type(c).__name__, "TrainConfigs")
+        other = {k: v for k, v in c.to_dict().items() if k != "seed"}
+        if other != base:
+            diff = sorted(k for k in base if base[k] != other[k])
+            fail("configs", f"configs differing in {', '.join(diff)}", "configs that differ only in seed")
+    if not fastpath.supports(configs[0]):
+        return [train(c, data) for c in configs]
+    return _train_fast(list(configs), data, steps_per_epoch)

@@ -509,11 +509,10 @@ def _train_fast(configs: list[TrainConfig], data: Dataset, steps_per_epoch: int)
     base, members = configs[0], len(configs)
     model_config = base.model_config(data.dim, data.likelihood)
     trainer = fastpath.stacked_trainer(model_config, base, len(data.train), members)
-    stack = np.stack if members > 1 else (lambda parts: parts[0])
-    theta = tf.constant(stack([trainer.layout.flatten(_initial_weights(model_config, c.seed)) for c in configs]))
+    theta = tf.constant(np.stack([trainer.layout.flatten(_initial_weights(model_config, c.seed)) for c in configs]))
     slots = [tf.zeros_like(theta) for _ in range(fastpath.slot_count(base.optimizer))]
-    noise = [fastpath.val_noise(c.seed, len(data.val), data.dim, base.latent_dim) for c in configs]
-    x_train, x_val, eps_val = tf.constant(data.train), tf.constant(data.val), tf.constant(stack(noise))
+    noise = np.stack([fastpath.val_noise(c.seed, len(data.val), data.dim, base.latent_dim) for c in configs])
+    x_train, x_val, eps_val = tf.constant(data.train), tf.constant(data.val), tf.constant(noise)
     seeds, hyper = tf.constant([c.seed for c in configs], tf.int32), fastpath.hyper(base, steps_per_epoch)
     loops, alive = [_Loop() for _ in configs], np.ones(members, bool)
     start = time.perf_counter()
@@ -521,32 +520,18 @@ def _train_fast(configs: list[TrainConfig], data: Dataset, steps_per_epoch: int)
         if not alive.any():
             break
         t0 = time.perf_counter()
-        mask = tf.constant(alive if members > 1 else True)
         theta, slots, *out = trainer.run_epoch(
-            x_train, x_val, eps_val, tf.constant(epoch), seeds, theta, slots, mask, hyper
+            x_train, x_val, eps_val, tf.constant(epoch), seeds, theta, slots, tf.constant(alive), hyper
         )
-        sums, done, now_alive, losses, val = (np.asarray(v) for v in out)
-        if members == 1:
-            sums, done, now_alive, losses, val = sums[None], done[None], now_alive[None], losses[:, None], val[None]
+        sums, done, still, losses, val = (np.asarray(v) for v in out)
         share = (time.perf_counter() - t0) / alive.sum()  # each active member's share of the call
         for s in np.flatnonzero(alive):
-            _fast_epoch(
-                loops[s],
-                configs[s],
-                epoch,
-                share,
-                sums[s],
-                int(done[s]),
-                bool(now_alive[s]),
-                losses[:, s],
-                val[s],
-                steps_per_epoch,
-            )
+            book = (sums[s], int(done[s]), bool(still[s]), losses[:, s], val[s])
+            _fast_epoch(loops[s], configs[s], epoch, share, *book, steps_per_epoch)
             alive[s] = loops[s].divergence is None
-    thetas = theta.numpy().reshape(members, -1)
     evaluator, results = _evaluator(model_config), []
     shared = (time.perf_counter() - start - sum(loop.train_time for loop in loops)) / members  # host bookkeeping
-    for config, loop, row in zip(configs, loops, thetas, strict=True):
+    for config, loop, row in zip(configs, loops, theta.numpy(), strict=True):
         t0 = time.perf_counter()
         weights = trainer.layout.unflatten(row)
         if loop.divergence is None:

@@ -45,6 +45,7 @@ __all__ = [
     "TrainResult",
     "train",
     "train_seeds",
+    "seed_groups",
     "ENGINES",
     "OPTIMIZERS",
     "LR_SCHEDULES",
@@ -575,28 +576,49 @@ def train(config: TrainConfig, data: Dataset | None = None, engine: str = "auto"
     return _train_fast([config], data, steps_per_epoch)[0]
 
 
+STACK_BYTES = 256 * 2**20  # at most this much of epoch data (S x n_train x dim float32) in one stack
+
+
+def seed_groups(configs: list[TrainConfig]) -> list[list[TrainConfig]]:
+    """``configs`` cut into runs of consecutive configs that differ only in seed (for ``train_seeds``), in order."""
+    groups, key = [], None
+    for c in configs:
+        k = {f: v for f, v in c.to_dict().items() if f != "seed"}
+        if groups and k == key:
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+            key = k
+    return groups
+
+
 def train_seeds(configs: list[TrainConfig], data: Dataset | None = None) -> list[TrainResult]:
     """Train configs that differ only in ``seed`` together; one TrainResult per config, in order.
 
     Each result equals ``train(config)``'s within float32 rounding (the same initial weights,
-    shuffles, binarization and noise per seed); a seed that diverges stops alone. On the fast
-    path the seeds share one compiled graph with stacked weights, so S seeds cost far less than
-    S runs at small batch sizes; configs the fast path does not cover are trained one by one.
-    Timing metrics are each run's share of the group (``metrics["group_size"]`` runs).
+    shuffles, binarization and noise per seed; XLA may round a stacked product differently from a
+    single one, so not always to the bit); a seed that diverges stops alone and its result says so
+    as ``train`` would. On the fast path the seeds share one compiled graph with stacked weights
+    (at most ``STACK_BYTES`` of epoch data per stack), which costs less than the runs one by one;
+    configs the fast path does not cover are trained one by one. Timing metrics are each run's
+    share of its stack (``metrics["group_size"]`` runs).
     """
     from . import fastpath
 
     if not isinstance(configs, (list, tuple)) or not configs:
         fail("configs", configs, "a non-empty list of TrainConfigs that differ only in seed")
-    data, steps_per_epoch = _prepare(configs[0], data)
-    base = {k: v for k, v in configs[0].to_dict().items() if k != "seed"}
     for c in configs:
         if not isinstance(c, TrainConfig):
-            fail("configs", type(c).__name__, "TrainConfigs")
-        other = {k: v for k, v in c.to_dict().items() if k != "seed"}
-        if other != base:
-            diff = sorted(k for k in base if base[k] != other[k])
-            fail("configs", f"configs differing in {', '.join(diff)}", "configs that differ only in seed")
+            fail("configs", type(c).__name__, "a list of TrainConfigs")
+    if len(seed_groups(configs)) > 1:
+        base = configs[0].to_dict()
+        other = next(c.to_dict() for c in configs if len(seed_groups([configs[0], c])) > 1)
+        diff = sorted(k for k in base if k != "seed" and base[k] != other[k])
+        fail("configs", f"configs that differ in {', '.join(diff)}", "configs that differ only in seed")
+    data, steps_per_epoch = _prepare(configs[0], data)
     if not fastpath.supports(configs[0]):
         return [train(c, data) for c in configs]
-    return _train_fast(list(configs), data, steps_per_epoch)
+    size = max(1, STACK_BYTES // (data.train.nbytes or 1))
+    return [
+        r for k in range(0, len(configs), size) for r in _train_fast(list(configs[k : k + size]), data, steps_per_epoch)
+    ]

@@ -105,17 +105,25 @@ def estimated_cost(c: TrainConfig) -> float:
 
 
 def _graph_key(c: TrainConfig):
-    return tuple(str(getattr(c, f)) for f in GRAPH_FIELDS)
+    """Runs of one compiled graph; within it, the seeds of one config next to each other (one stack)."""
+    rest = sorted((k, str(v)) for k, v in c.to_dict().items() if k not in GRAPH_FIELDS and k != "seed")
+    return (*(str(getattr(c, f)) for f in GRAPH_FIELDS), *rest)
 
 
 def plan(runs: list[tuple[str, TrainConfig]], n: int) -> list[list[tuple[str, TrainConfig]]]:
-    """Cut runs into ``n`` contiguous blocks of about equal estimated cost, runs of one graph together."""
-    runs = sorted(runs, key=lambda r: _graph_key(r[1]))  # stable: grid order within a graph
+    """Cut runs into ``n`` contiguous blocks of about equal estimated cost, runs of one graph together;
+    the seeds of one config stay in one block (the template trains them as one stack) unless that
+    leaves a worker without a block."""
+    runs = sorted(runs, key=lambda r: _graph_key(r[1]))  # stable: a config's seeds in grid order
     n = max(1, min(n, len(runs)))
     costs = np.array([estimated_cost(c) for _, c in runs])
     bounds = np.cumsum(costs) / costs.sum() * n  # block index by cumulative cost (cost midpoints)
     mid = bounds - costs / costs.sum() * n / 2
     idx = np.minimum(mid.astype(int), n - 1)
+    keys = [_graph_key(c) for _, c in runs]
+    if len(set(keys)) >= n:  # a config's seeds go to the block of the first of them
+        first = {}
+        idx = [first.setdefault(key, i) for key, i in zip(keys, idx, strict=True)]
     blocks = [[r for r, i in zip(runs, idx, strict=True) if i == k] for k in range(n)]
     return [b for b in blocks if b]
 

@@ -8,8 +8,8 @@ with ``build_vae``'s initial weights (handed over as NumPy arrays), the digits t
 shuffled and binarized afresh each epoch, the negative ELBO (reconstruction summed over pixels,
 KL over latent dimensions, both averaged over the batch) and Keras's Adam formula
 (lr 1e-3, beta_1 0.9, beta_2 0.999, epsilon 1e-7). The randomness is JAX's own (``jax.random``),
-so losses match ``train()``'s in distribution, not bit for bit. One thread: XLA's CPU client is
-told so through ``XLA_FLAGS`` before JAX is imported (``threads()``).
+so losses match ``train()``'s in distribution, not bit for bit. Threads: XLA's CPU client is
+told through ``XLA_FLAGS`` when JAX starts (``init``).
 """
 
 from __future__ import annotations
@@ -18,19 +18,25 @@ import os
 import time
 
 
-def threads(n: int) -> None:
-    """Limit XLA:CPU to ``n`` threads; call before the first ``import jax``."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if n == 1 and "xla_cpu_multi_thread_eigen" not in flags:
-        flags += " --xla_cpu_multi_thread_eigen=false"
-    os.environ["XLA_FLAGS"] = f"{flags} intra_op_parallelism_threads={n}".strip()
+def init(threads: int) -> bool:
+    """Import JAX, on one thread when ``threads`` is 1; False when JAX is not installed.
 
-
-def available() -> bool:
+    The thread flags go through ``XLA_FLAGS``, which JAX reads when its CPU client starts; the
+    variable is restored afterwards, so TensorFlow's own XLA (``train()``'s fast path) never sees it."""
+    before = os.environ.get("XLA_FLAGS")
+    if threads == 1:  # XLA:CPU's Eigen products on the calling thread (the default uses every core)
+        os.environ["XLA_FLAGS"] = f"{before or ''} --xla_cpu_multi_thread_eigen=false".strip()
     try:
-        import jax  # noqa: F401
+        import jax
+
+        jax.devices()  # start the CPU client now, with these flags
     except ImportError:
         return False
+    finally:
+        if before is None:
+            os.environ.pop("XLA_FLAGS", None)
+        else:
+            os.environ["XLA_FLAGS"] = before
     return True
 
 
@@ -84,8 +90,8 @@ def make_epoch(n: int, batch_size: int, latent_dim: int = 8, learning_rate: floa
     return epoch
 
 
-def examples_per_s(x_train, initial_weights: list, batch_size: int, epochs: int, seed: int = 0, clock=time.perf_counter) -> float:
-    """Steady-state examples/s (epochs after the first, which compiles) of the jitted epoch.
+def epoch_times(x_train, initial_weights: list, batch_size: int, epochs: int, seed: int = 0) -> list:
+    """(wall s, CPU s) of each epoch of the jitted loop (the first compiles).
 
     ``initial_weights``: the kernels and biases in the order w1, b1, z_mean (w, b), z_log_var
     (w, b), decoder hidden (w, b), output (w, b), as NumPy arrays."""
@@ -100,11 +106,10 @@ def examples_per_s(x_train, initial_weights: list, batch_size: int, epochs: int,
     t, x, key = jnp.float32(0.0), jnp.asarray(x_train), jax.random.PRNGKey(seed)
     times = []
     for e in range(epochs):
-        t0 = clock()
+        w0, c0 = time.perf_counter(), time.process_time()
         params, m, v, t, loss = epoch(params, m, v, t, x, jax.random.fold_in(key, e))
         loss.block_until_ready()
-        times.append(clock() - t0)
+        times.append((time.perf_counter() - w0, time.process_time() - c0))
     if not bool(jnp.isfinite(loss)):
         raise RuntimeError(f"JAX run diverged (loss {loss})")
-    steady = times[1:]
-    return (n // batch_size) * batch_size * len(steady) / sum(steady)
+    return times

@@ -1,38 +1,38 @@
-"""The fast training step of the MLP VAE: raw TensorFlow ops on one flat parameter vector per run.
+"""The fast training loop of the MLP VAE: one flat parameter vector per run, the epoch under XLA, seeds stacked.
 
     from vae_utils.training import train, train_seeds
     train(config)                  # uses this module when supports(config) is True
-    train_seeds([c0, c1, c2])      # configs that differ only in seed: one compiled graph for all
+    train_seeds([c0, c1, c2])      # configs that differ only in seed: one compiled stack for all
 
-``train()`` with the Keras model and optimizer spends most of a small step dispatching kernels:
-at batch 32 the Keras Adam update alone is ~270 of ~390 kernels per step (a read, ``Pow``,
-``Sqrt``, ``RealDiv`` and assigns for each of 10 variables). This module computes the same
-step with the same formulas, but
+``train()``'s Keras path spends most of a small step dispatching kernels: at batch 32 the Keras
+Adam update alone is ~270 of ~390 kernels per step (a read, ``Pow``, ``Sqrt``, ``RealDiv`` and
+assigns for each of 10 variables). This module computes the same step with the same formulas:
 
-* every run's weights are one flat vector (the Keras layers' kernels and biases, laid end to
-  end; the two heads ``z_mean`` and ``z_log_var`` as one ``[hidden, 2 * latent]`` matmul), so the
-  optimizer update is a handful of element-wise ops over one tensor, whatever the depth;
-* the optimizer state (Adam's m and v, momenta, RMSprop's velocity) and the weights are loop
-  variables of the epoch's ``tf.while_loop``, not ``tf.Variable``s: no reads, no assigns;
-* the learning rate, the KL weight and Adam's bias correction of every step are computed once
-  per epoch as vectors;
-* several seeds of one configuration (a "group") train together: every tensor has a leading
-  member axis, matmuls are batched, so S runs cost far less than S separate runs at small
-  batch sizes; the per-epoch validation ELBO is computed inside the same compiled call.
+* every run's weights are one flat vector (the Keras layers' kernels and biases end to end, in
+  the order of ``VAE.trainable_variables``; ``Layout``), so the optimizer update is a handful of
+  element-wise ops over one tensor; weights and optimizer state (Adam's m and v, momenta,
+  RMSprop's velocity) are loop variables of the epoch's ``tf.while_loop``, not variables;
+* the updates of an epoch and the per-epoch validation ELBO run as one XLA computation
+  (``jit_compile``; static shapes: the batches are cut once per epoch, so nothing recompiles);
+  the epoch's randomness is drawn before it, by the same TensorFlow ops as the Keras path
+  (XLA's random numbers would differ);
+* several seeds of one configuration train as one stack: every tensor gets a leading member
+  axis and the products are batched (``train_seeds``).
 
-The formulas are Keras's (``keras.optimizers`` Adam, AdamW, SGD with and without momentum,
-RMSprop; see ``_update``), and the randomness is ``training``'s: each member draws its shuffle,
-binarization and reparameterization noise from its own seed exactly as ``train()``'s reference
-path does, and its initial weights are ``build_vae(model_config, seed)``'s. So results equal
-the reference path's within float32 rounding (tests/test_fastpath.py). A member whose loss
-turns non-finite gets the same void update as the reference path, then is frozen while the
-others go on; members never mix (the only cross-member op is the sum of their losses, whose
-gradient is 1 for each).
+The optimizer formulas are Keras's (``_update``), the loss is ``objective``'s per member
+(``stacked_negative_elbo``), the gradient TensorFlow's autodiff of it, each member's shuffle,
+binarization and noise are drawn from its own seed exactly as the Keras path draws them, and its
+initial weights are ``build_vae(model_config, seed)``'s. So results equal the Keras path's within
+float32 rounding (tests/test_fastpath.py); XLA's ``exp`` and ``log1p`` and its choice of product
+kernels (which depends on the stack size) make them differ in the last bits, which training
+amplifies slowly. Members never mix (the one cross-member op is the sum of their losses, whose
+gradient is 1 for each); a member whose loss turns non-finite gets the void update the Keras
+path gives, then keeps its state while the others go on.
 
-What it covers: the MLP VAE of ``model.build_vae`` (``architecture`` "mlp"), every optimizer,
-learning-rate schedule and KL schedule of ``config``, Bernoulli and Gaussian likelihoods (fixed
-or learned decoder variance). Anything else (``supports`` is False) falls back to the Keras
-path in ``training``.
+What it covers: the MLP VAE of ``model.build_vae`` (any depth), every optimizer, learning-rate
+schedule and KL schedule of ``TrainConfig``, Bernoulli and Gaussian likelihoods (fixed or learned
+decoder variance). Anything else (``supports`` is False: another ``architecture``) trains on the
+Keras path.
 """
 
 from __future__ import annotations
@@ -57,11 +57,9 @@ ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7
 RMSPROP_RHO, RMSPROP_EPSILON = 0.9, 1e-7
 
 
-def supports(config: TrainConfig, model_config: ModelConfig | None = None) -> bool:
+def supports(config: TrainConfig) -> bool:
     """Whether this module trains ``config``: the MLP VAE (any depth, likelihood, optimizer, schedule)."""
-    return getattr(config, "architecture", "mlp") == "mlp" and (
-        model_config is None or getattr(model_config, "architecture", "mlp") == "mlp"
-    )
+    return getattr(config, "architecture", "mlp") == "mlp"
 
 
 # -- the flat parameter vector ------------------------------------------------------------------

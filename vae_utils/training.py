@@ -4,14 +4,20 @@
     result = train(TrainConfig(dataset="digits", batch_size=64, learning_rate=1e-3, epochs=30))
     result.history      # one row per epoch: loss, reconstruction_loss, kl_loss, val_elbo, ...
     result.metrics      # test_elbo, test_nll (IWAE), active_units, samples_per_s, diverged, ...
+    result.model        # the trained Keras VAE (build_vae's encoder and decoder)
+    train_seeds([TrainConfig(seed=s) for s in range(10)])  # ten seeds in one compiled stack
 
-Speed: a whole epoch runs inside one ``tf.function`` (shuffle, dynamic binarization,
-forward, backward and update for every step), so Python is entered once per epoch, not
-once per step as in ``model.fit`` with a custom ``train_step``.
+Two engines, one result. The Keras path (``engine="keras"``) runs the model and optimizer the
+code chapter shows (``build_vae``, ``keras.optimizers``) with a whole epoch inside one
+``tf.function``, so Python is entered once per epoch, not once per step as in ``model.fit``. The
+fast path (``fastpath``, the default for the MLP VAE) computes the same updates on one flat
+parameter vector under XLA and can stack several seeds; it gives the Keras path's results within
+float32 rounding. Other architectures train on the Keras path.
 
 Determinism: initial weights, shuffles, binarization and reparameterization noise are
 all drawn from ``config.seed`` (stateless ops keyed by seed and epoch), and
-TensorFlow op determinism is on, so one config gives a bit-identical history on one machine.
+TensorFlow op determinism is on, so one config gives a bit-identical history on one machine
+(a seed trained in a stack of another size may differ in the last bits: ``train_seeds``).
 
 Divergence is a result: when the training loss turns NaN or infinite the epoch stops at
 that step, ``metrics["diverged"]`` is True with the epoch and step recorded (and

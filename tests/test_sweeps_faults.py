@@ -86,9 +86,12 @@ def test_a_sweep_killed_with_sigkill_resumes_without_losing_or_recomputing_runs(
     (valid JSON without a status) counts as missing, with a warning naming its file; the same
     command again trains exactly the runs left and removes the dead sweep's heartbeats."""
     out = tmp_path / "store"
-    grid = {"dataset": "digits", "batch_size": 16, "epochs": 20, "eval_k": 10, "seed": list(range(6))}
+    # six configs, not six seeds of one: a kernel trains a config's seeds as one stack and records them together
+    rates = [1e-3, 2e-3, 3e-3, 4e-3, 5e-3, 6e-3]
+    grid = {"dataset": "digits", "batch_size": 16, "epochs": 20, "eval_k": 10, "learning_rate": rates, "seed": 0}
     rids = [store.run_id(c) for c in expand_grid(grid)]
-    cmd = cli("--out", out, "--batch-size", 16, "--epochs", 20, "--eval-k", 10, "--seeds", *range(6), "--workers", 1)
+    cmd = cli("--out", out, "--batch-size", 16, "--epochs", 20, "--eval-k", 10, "--learning-rate", *rates)
+    cmd += ["--seeds", "0", "--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and sum(store.read_record(out, r) is not None for r in rids) < 2:

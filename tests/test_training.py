@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import vae_utils
-from vae_utils import Dataset, TrainConfig, evaluate, independent_bernoulli_nll, train
+from vae_utils import Dataset, TrainConfig, evaluate, fastpath, independent_bernoulli_nll, train
 from vae_utils.model import build_vae
 from vae_utils.training import LR_SCHEDULES, OPTIMIZERS, learning_rate_at
 
@@ -46,22 +46,27 @@ def _assert_same_run(a, b, timing_keys):
 # --- determinism ------------------------------------------------------------------------------------
 
 
-def test_one_config_run_twice_gives_an_identical_history_and_metrics(timing_keys):
-    """Two runs of one config: identical history (but wall time), metrics (but timing), step losses and weights."""
+@pytest.mark.parametrize("engine", ["fast", "keras"])
+def test_one_config_run_twice_gives_an_identical_history_and_metrics(timing_keys, engine):
+    """Two runs of one config (either engine): identical history (but wall time), metrics (but timing), step
+    losses and weights."""
     config = TrainConfig(**SHORT)
-    _assert_same_run(train(config), train(config), timing_keys)
+    _assert_same_run(train(config, engine=engine), train(config, engine=engine), timing_keys)
 
 
 def test_runs_are_identical_with_a_fresh_compiled_trainer_and_after_other_runs_share_it(timing_keys):
     """Clearing the compiled-trainer cache, or running another config through the same compiled graph in
     between, does not change a run: the cached trainer's weights and optimizer slots are reset."""
-    config = TrainConfig(**SHORT)
-    vae_utils.training._TRAINERS.clear()
-    first = train(config)
-    train(TrainConfig(**{**SHORT, "learning_rate": 3e-3, "seed": 5}))  # same graph, other numbers
-    _assert_same_run(first, train(config), timing_keys)
-    vae_utils.training._TRAINERS.clear()
-    _assert_same_run(first, train(config), timing_keys)
+    for engine in ("fast", "keras"):
+        config = TrainConfig(**SHORT)
+        vae_utils.training._TRAINERS.clear()
+        fastpath._TRAINERS.clear()
+        first = train(config, engine=engine)
+        train(TrainConfig(**{**SHORT, "learning_rate": 3e-3, "seed": 5}), engine=engine)  # same graph, other numbers
+        _assert_same_run(first, train(config, engine=engine), timing_keys)
+        vae_utils.training._TRAINERS.clear()
+        fastpath._TRAINERS.clear()
+        _assert_same_run(first, train(config, engine=engine), timing_keys)
 
 
 def test_different_seeds_give_different_histories():

@@ -4,14 +4,20 @@
     result = train(TrainConfig(dataset="digits", batch_size=64, learning_rate=1e-3, epochs=30))
     result.history      # one row per epoch: loss, reconstruction_loss, kl_loss, val_elbo, ...
     result.metrics      # test_elbo, test_nll (IWAE), active_units, samples_per_s, diverged, ...
+    result.model        # the trained Keras VAE (build_vae's encoder and decoder)
+    train_seeds([TrainConfig(seed=s) for s in range(10)])  # ten seeds in one compiled stack
 
-Speed: a whole epoch runs inside one ``tf.function`` (shuffle, dynamic binarization,
-forward, backward and update for every step), so Python is entered once per epoch, not
-once per step as in ``model.fit`` with a custom ``train_step``.
+Two engines, one result. The Keras path (``engine="keras"``) runs the model and optimizer the
+code chapter shows (``build_vae``, ``keras.optimizers``) with a whole epoch inside one
+``tf.function``, so Python is entered once per epoch, not once per step as in ``model.fit``. The
+fast path (``fastpath``, the default for the MLP VAE) computes the same updates on one flat
+parameter vector under XLA and can stack several seeds; it gives the Keras path's results within
+float32 rounding. Other architectures train on the Keras path.
 
 Determinism: initial weights, shuffles, binarization and reparameterization noise are
 all drawn from ``config.seed`` (stateless ops keyed by seed and epoch), and
-TensorFlow op determinism is on, so one config gives a bit-identical history on one machine.
+TensorFlow op determinism is on, so one config gives a bit-identical history on one machine
+(a seed trained in a stack of another size may differ in the last bits: ``train_seeds``).
 
 Divergence is a result: when the training loss turns NaN or infinite the epoch stops at
 that step, ``metrics["diverged"]`` is True with the epoch and step recorded (and
@@ -21,6 +27,7 @@ held-out bound that is not finite), and the call returns normally.
 
 from __future__ import annotations
 
+import functools
 import math
 import resource
 import time
@@ -43,6 +50,9 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "train",
+    "train_seeds",
+    "seed_groups",
+    "ENGINES",
     "OPTIMIZERS",
     "LR_SCHEDULES",
     "make_optimizer",
@@ -54,13 +64,20 @@ __all__ = [
 
 @dataclass
 class TrainResult:
-    """What ``train`` returns."""
+    """What ``train`` returns. ``model`` is the trained Keras VAE, built on first use."""
 
     config: TrainConfig
     history: pd.DataFrame  # one row per epoch
     metrics: dict  # held-out metrics, cost, divergence
-    model: VAE = field(repr=False)  # the trained encoder/decoder
+    _model: object = field(repr=False)  # the trained VAE, or a function that builds it (sweeps never look)
     step_loss: np.ndarray = field(repr=False, default=None)  # training loss of every update, in order
+
+    @property
+    def model(self) -> VAE:
+        """The trained encoder/decoder: a Keras ``VAE`` of ``model.build_vae``."""
+        if not isinstance(self._model, keras.Model):
+            self._model = self._model()
+        return self._model
 
 
 def make_optimizer(config: TrainConfig):
@@ -352,7 +369,9 @@ def _run_epochs(trainer: _Trainer, data: Dataset, config: TrainConfig, steps_per
     return loop
 
 
-def _cost_metrics(loop: _Loop, config: TrainConfig, model_config: ModelConfig, step_loss: np.ndarray) -> dict:
+def _cost_metrics(
+    loop: _Loop, config: TrainConfig, model_config: ModelConfig, step_loss: np.ndarray, group_size: int = 1
+) -> dict:
     examples = loop.steps * config.batch_size
     return {
         "steps": loop.steps,
@@ -365,36 +384,15 @@ def _cost_metrics(loop: _Loop, config: TrainConfig, model_config: ModelConfig, s
         "activation_memory_mb": activation_memory_mb(model_config, config.batch_size),
         "step_noise": step_noise(step_loss),
         "eval_k": config.eval_k,
+        "group_size": group_size,  # runs trained together in one graph; timings are this run's share
     }
 
 
-def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
-    """Train a VAE as ``config`` says; evaluate it on held-out data. See the module docstring."""
-    # 1) inputs, the model with its seeded initial weights, and the shared compiled trainer
-    if not isinstance(config, TrainConfig):
-        fail("config", type(config).__name__, "a TrainConfig")
-    if not _determinism_enabled():
-        tf.config.experimental.enable_op_determinism()  # once: re-enabling re-instantiates compiled functions
-    data = data if data is not None else load_dataset(config.dataset, config.split_seed)
-    data = subsample(data, config.train_size, config.held_out_size)
-    if config.binarization == "static":
-        data = binarized_once(data)
-    _check_data(data, config)
-    steps_per_epoch = len(data.train) // config.batch_size
-    model_config = config.model_config(data.dim, data.likelihood, data.image_shape)
-    vae = build_vae(model_config, seed=config.seed)  # the initial weights, and the model returned
-    trainer = _trainer(model_config, config, len(data.train))
-    trainer.reset(vae)
-
-    # 2) the epochs
-    start = time.perf_counter()
-    loop = _run_epochs(trainer, data, config, steps_per_epoch)
-    vae.set_weights(trainer.vae.get_weights())  # hand back a model of its own; the trainer is reused
-
-    # 3) held-out metrics (none after a divergence), cost, and what broke
+def _finish(config, model_config, data, loop: _Loop, evaluator, weights_or_model, group_size: int, start: float):
+    """The TrainResult of a finished loop: held-out metrics (none after a divergence), cost, what broke."""
     divergence = loop.divergence
     if divergence is None:
-        held_out = _held_out_metrics(trainer.vae, data, config, loop.rows[-1]["val_elbo"])
+        held_out = _held_out_metrics(evaluator, data, config, loop.rows[-1]["val_elbo"])
         if not (math.isfinite(held_out["test_elbo"]) and math.isfinite(held_out["test_nll"])):
             divergence = ("test metrics", len(loop.rows), loop.steps)  # losses finite, the held-out bound not
     else:
@@ -407,7 +405,227 @@ def train(config: TrainConfig, data: Dataset | None = None) -> TrainResult:
         "divergence": divergence[0] if divergence else None,  # what turned non-finite first
         "epochs_completed": len(loop.rows) - int(loop.divergence is not None),
         "wall_time_s": time.perf_counter() - start,
-        **_cost_metrics(loop, config, model_config, step_loss),
+        **_cost_metrics(loop, config, model_config, step_loss, group_size),
         **held_out,
     }
-    return TrainResult(config, pd.DataFrame(loop.rows), metrics, vae, step_loss)
+    if isinstance(weights_or_model, dict):  # the fast path: the Keras model is built when first asked for
+        model = functools.partial(_trained_model, model_config, config.seed, weights_or_model)
+    else:
+        model = weights_or_model
+    return TrainResult(config, pd.DataFrame(loop.rows), metrics, model, step_loss)
+
+
+# -- caches: the dataset, initial weights, an evaluation model -------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name: str, split_seed: int) -> Dataset:
+    """``load_dataset`` once per process (a sweep's kernel trains hundreds of runs on one dataset)."""
+    data = load_dataset(name, split_seed)
+    for split in (data.train, data.val, data.test):
+        split.setflags(write=False)  # shared by every run: nobody may change it
+    return data
+
+
+def _weight_key(variable) -> str:
+    return variable.path.removeprefix("vae/")  # "encoder_dense_0/kernel", ..., "decoder_log_var"
+
+
+@functools.lru_cache(maxsize=256)
+def _initial_weights(model_config: ModelConfig, seed: int) -> dict:
+    """``build_vae(model_config, seed)``'s weights by name; built once per (architecture, seed)."""
+    weights = {_weight_key(v): v.numpy() for v in build_vae(model_config, seed=seed).weights}
+    for w in weights.values():
+        w.setflags(write=False)
+    return weights
+
+
+def _load_weights(vae: VAE, weights: dict) -> None:
+    for v in vae.weights:
+        if _weight_key(v) in weights:
+            v.assign(weights[_weight_key(v)])
+
+
+def _trained_model(model_config: ModelConfig, seed: int, weights: dict) -> VAE:
+    vae = build_vae(model_config, seed=seed)
+    _load_weights(vae, weights)
+    return vae
+
+
+_EVALUATORS: dict = {}  # model config -> a VAE whose weights are loaded before each evaluation
+
+
+def _evaluator(model_config: ModelConfig) -> VAE:
+    """One Keras VAE per architecture for held-out metrics: its compiled evaluation is traced once."""
+    if model_config not in _EVALUATORS:
+        if len(_EVALUATORS) >= 8:
+            _EVALUATORS.pop(next(iter(_EVALUATORS)))
+        _EVALUATORS[model_config] = build_vae(model_config, seed=0)
+    return _EVALUATORS[model_config]
+
+
+# -- the two paths ---------------------------------------------------------------------------
+
+
+def _train_keras(config: TrainConfig, data: Dataset, steps_per_epoch: int) -> TrainResult:
+    """The reference path: the Keras model and optimizer inside one compiled epoch (``_Trainer``)."""
+    model_config = config.model_config(data.dim, data.likelihood, data.image_shape)
+    vae = build_vae(model_config, seed=config.seed)  # the initial weights, and the model returned
+    trainer = _trainer(model_config, config, len(data.train))
+    trainer.reset(vae)
+    start = time.perf_counter()
+    loop = _run_epochs(trainer, data, config, steps_per_epoch)
+    vae.set_weights(trainer.vae.get_weights())  # hand back a model of its own; the trainer is reused
+    return _finish(config, model_config, data, loop, trainer.vae, vae, 1, start)
+
+
+def _fast_epoch(loop: _Loop, config, epoch, seconds, sums, done, alive, losses, val, steps_per_epoch) -> None:
+    """Book one member's epoch of the fast path, as ``_run_epochs`` books the reference path's."""
+    loop.train_time += seconds
+    if epoch > 0:
+        loop.steady_time += seconds
+        loop.steady_examples += done * config.batch_size
+    loop.steps += done
+    loop.step_losses.append(losses[: done + int(not alive)])  # the non-finite loss itself is kept
+    val_elbo = float(np.mean(val.astype(np.float64))) if alive else float("nan")
+    loop.rows.append(
+        _epoch_row(
+            config,
+            epoch,
+            loop.steps,
+            loop.steps * config.batch_size,
+            loop.train_time,
+            sums,
+            done,
+            val_elbo,
+            steps_per_epoch,
+        )
+    )
+    if not alive:
+        loop.divergence = ("training loss", epoch + 1, loop.steps + 1)
+    elif not math.isfinite(val_elbo):
+        loop.divergence = ("validation ELBO", epoch + 1, loop.steps)
+
+
+def _train_fast(configs: list[TrainConfig], data: Dataset, steps_per_epoch: int) -> list[TrainResult]:
+    """The fast path (``fastpath``): every config of ``configs`` (they differ only in seed) in one graph."""
+    from . import fastpath
+
+    base, members = configs[0], len(configs)
+    model_config = base.model_config(data.dim, data.likelihood, data.image_shape)
+    trainer = fastpath.stacked_trainer(model_config, base, len(data.train), members)
+    theta = tf.constant(np.stack([trainer.layout.flatten(_initial_weights(model_config, c.seed)) for c in configs]))
+    slots = [tf.zeros_like(theta) for _ in range(fastpath.slot_count(base.optimizer))]
+    noise = np.stack([fastpath.val_noise(c.seed, len(data.val), data.dim, base.latent_dim) for c in configs])
+    x_train, x_val, eps_val = tf.constant(data.train), tf.constant(data.val), tf.constant(noise)
+    seeds, hyper = tf.constant([c.seed for c in configs], tf.int32), fastpath.hyper(base, steps_per_epoch)
+    loops, alive = [_Loop() for _ in configs], np.ones(members, bool)
+    start = time.perf_counter()
+    for epoch in range(base.epochs):
+        if not alive.any():
+            break
+        t0 = time.perf_counter()
+        theta, slots, *out = trainer.run_epoch(
+            x_train, x_val, eps_val, tf.constant(epoch), seeds, theta, slots, tf.constant(alive), hyper
+        )
+        sums, done, still, losses, val = (np.asarray(v) for v in out)
+        share = (time.perf_counter() - t0) / alive.sum()  # each active member's share of the call
+        for s in np.flatnonzero(alive):
+            book = (sums[s], int(done[s]), bool(still[s]), losses[:, s], val[s])
+            _fast_epoch(loops[s], configs[s], epoch, share, *book, steps_per_epoch)
+            alive[s] = loops[s].divergence is None
+    evaluator, results = _evaluator(model_config), []
+    shared = (time.perf_counter() - start - sum(loop.train_time for loop in loops)) / members  # host bookkeeping
+    for config, loop, row in zip(configs, loops, theta.numpy(), strict=True):
+        t0 = time.perf_counter()
+        weights = trainer.layout.unflatten(row)
+        if loop.divergence is None:
+            _load_weights(evaluator, weights)
+        results.append(
+            _finish(config, model_config, data, loop, evaluator, weights, members, t0 - loop.train_time - shared)
+        )
+    return results
+
+
+def _prepare(config: TrainConfig, data: Dataset | None) -> tuple[Dataset, int]:
+    if not isinstance(config, TrainConfig):
+        fail("config", type(config).__name__, "a TrainConfig")
+    if not _determinism_enabled():
+        tf.config.experimental.enable_op_determinism()  # once: re-enabling re-instantiates compiled functions
+    data = data if data is not None else _dataset(config.dataset, config.split_seed)
+    data = subsample(data, config.train_size, config.held_out_size)
+    if config.binarization == "static":
+        data = binarized_once(data)
+    _check_data(data, config)
+    return data, len(data.train) // config.batch_size
+
+
+ENGINES = ("auto", "fast", "keras")
+
+
+def train(config: TrainConfig, data: Dataset | None = None, engine: str = "auto") -> TrainResult:
+    """Train a VAE as ``config`` says; evaluate it on held-out data. See the module docstring.
+
+    ``engine``: "keras" trains with the Keras model and optimizer (the reference path); "fast"
+    with ``fastpath`` (the MLP VAE only); "auto" (default) the fast path when it supports the
+    config. Both give the same results within float32 rounding.
+    """
+    from . import fastpath
+
+    if engine not in ENGINES:
+        fail("engine", engine, ", ".join(ENGINES))
+    data, steps_per_epoch = _prepare(config, data)
+    fast = fastpath.supports(config)
+    if engine == "fast" and not fast:
+        fail("engine", engine, "'auto' or 'keras' for this config (the fast path trains the MLP VAE only)")
+    if engine == "keras" or not fast:
+        return _train_keras(config, data, steps_per_epoch)
+    return _train_fast([config], data, steps_per_epoch)[0]
+
+
+STACK_BYTES = 256 * 2**20  # at most this much of epoch data (S x n_train x dim float32) in one stack
+
+
+def seed_groups(configs: list[TrainConfig]) -> list[list[TrainConfig]]:
+    """``configs`` cut into runs of consecutive configs that differ only in seed (for ``train_seeds``), in order."""
+    groups, key = [], None
+    for c in configs:
+        k = {f: v for f, v in c.to_dict().items() if f != "seed"}
+        if groups and k == key:
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+            key = k
+    return groups
+
+
+def train_seeds(configs: list[TrainConfig], data: Dataset | None = None) -> list[TrainResult]:
+    """Train configs that differ only in ``seed`` together; one TrainResult per config, in order.
+
+    Each result equals ``train(config)``'s within float32 rounding (the same initial weights,
+    shuffles, binarization and noise per seed; XLA may round a stacked product differently from a
+    single one, so not always to the bit); a seed that diverges stops alone and its result says so
+    as ``train`` would. On the fast path the seeds share one compiled graph with stacked weights
+    (at most ``STACK_BYTES`` of epoch data per stack), which costs less than the runs one by one;
+    configs the fast path does not cover are trained one by one. Timing metrics are each run's
+    share of its stack (``metrics["group_size"]`` runs).
+    """
+    from . import fastpath
+
+    if not isinstance(configs, (list, tuple)) or not configs:
+        fail("configs", configs, "a non-empty list of TrainConfigs that differ only in seed")
+    for c in configs:
+        if not isinstance(c, TrainConfig):
+            fail("configs", type(c).__name__, "a list of TrainConfigs")
+    if len(seed_groups(configs)) > 1:
+        base = configs[0].to_dict()
+        other = next(c.to_dict() for c in configs if len(seed_groups([configs[0], c])) > 1)
+        diff = sorted(k for k in base if k != "seed" and base[k] != other[k])
+        fail("configs", f"configs that differ in {', '.join(diff)}", "configs that differ only in seed")
+    data, steps_per_epoch = _prepare(configs[0], data)
+    if not fastpath.supports(configs[0]):
+        return [train(c, data) for c in configs]
+    size = max(1, STACK_BYTES // (data.train.nbytes or 1))
+    return [
+        r for k in range(0, len(configs), size) for r in _train_fast(list(configs[k : k + size]), data, steps_per_epoch)
+    ]

@@ -96,7 +96,9 @@ THREAD_ENV = (
     "OPENBLAS_NUM_THREADS",
     "MKL_NUM_THREADS",
 )
-GRAPH_FIELDS = ("dataset", "batch_size", "optimizer", "hidden_units", "latent_dim", "kl_schedule", "lr_schedule")
+GRAPH_FIELDS = (
+    "dataset", "architecture", "train_size", "batch_size", "optimizer", "hidden_units", "latent_dim", "kl_schedule", "lr_schedule",
+)  # fmt: skip
 INPUT_DIMS = {"digits": 64, "mnist": 784, "fashion_mnist": 784}  # for the cost estimate; others are 2-D
 
 
@@ -128,23 +130,31 @@ def _cores() -> int:
 
 def estimated_cost(c: TrainConfig) -> float:
     """Relative training cost: updates weighted by batch width, plus per-epoch and evaluation work."""
-    steps = max(1, TRAIN_SIZES[c.dataset] // c.batch_size)
-    dim = INPUT_DIMS.get(c.dataset, 2)
+    steps = max(1, (c.train_size or TRAIN_SIZES[c.dataset]) // c.batch_size)
+    dim = INPUT_DIMS.get(c.dataset, 2) * (40 if c.architecture == "conv" else 1)  # conv: ~40x the MLP's work per pixel
     return c.epochs * (steps * (1 + c.batch_size * dim / 32768) + 5) + 50
 
 
 def _graph_key(c: TrainConfig):
-    return tuple(str(getattr(c, f)) for f in GRAPH_FIELDS)
+    """Runs of one compiled graph; within it, the seeds of one config next to each other (one stack)."""
+    rest = sorted((k, str(v)) for k, v in c.to_dict().items() if k not in GRAPH_FIELDS and k != "seed")
+    return (*(str(getattr(c, f)) for f in GRAPH_FIELDS), *rest)
 
 
 def plan(runs: list[tuple[str, TrainConfig]], n: int) -> list[list[tuple[str, TrainConfig]]]:
-    """Cut runs into ``n`` contiguous blocks of about equal estimated cost, runs of one graph together."""
-    runs = sorted(runs, key=lambda r: _graph_key(r[1]))  # stable: grid order within a graph
+    """Cut runs into ``n`` contiguous blocks of about equal estimated cost, runs of one graph together;
+    the seeds of one config stay in one block (the template trains them as one stack) unless that
+    leaves a worker without a block."""
+    runs = sorted(runs, key=lambda r: _graph_key(r[1]))  # stable: a config's seeds in grid order
     n = max(1, min(n, len(runs)))
     costs = np.array([estimated_cost(c) for _, c in runs])
     bounds = np.cumsum(costs) / costs.sum() * n  # block index by cumulative cost (cost midpoints)
     mid = bounds - costs / costs.sum() * n / 2
     idx = np.minimum(mid.astype(int), n - 1)
+    keys = [_graph_key(c) for _, c in runs]
+    if len(set(keys)) >= n:  # a config's seeds go to the block of the first of them
+        first = {}
+        idx = [first.setdefault(key, i) for key, i in zip(keys, idx, strict=True)]
     blocks = [[r for r, i in zip(runs, idx, strict=True) if i == k] for k in range(n)]
     return [b for b in blocks if b]
 

@@ -75,6 +75,53 @@ def test_breaking_rates_are_the_first_unstable_rate_per_seed_and_censored_when_n
     assert b.loc[(64, 0), "censored"] and b.loc[(64, 0), "breaking_rate"] == 0.04
 
 
+def test_with_a_floor_a_run_that_ends_worse_than_untrained_breaks_down_too():
+    """Seed 0 never overflows, but at 0.04 it ends at -60 nats, below the untrained model's -45."""
+    rows = [(32, 0.01, 0, -25, -25, "ok"), (32, 0.02, 0, -26, -26, "ok"), (32, 0.04, 0, -60, -60, "ok")]
+    assert P.breaking_rates(_runs(rows), by="batch_size").censored.all()
+    b = P.breaking_rates(_runs(rows), by="batch_size", floor=-45.0)
+    assert b.breaking_rate.tolist() == [0.04] and not b.censored.any()
+
+
+def test_a_dithered_ladder_is_the_ladder_shifted_by_less_than_one_step_and_reproducible():
+    ladder = [0.01, 0.02, 0.04, 0.08]
+    shifted = P.dithered_ladder(ladder, seed=3, salt=16)
+    ratio = np.array(shifted) / np.array(ladder)
+    assert np.allclose(ratio, ratio[0]) and 1 <= ratio[0] < 2
+    assert P.dithered_ladder(ladder, seed=3, salt=16) == shifted
+    assert P.dithered_ladder(ladder, seed=4, salt=16) != shifted
+    with pytest.raises(ValueError, match="a rising geometric ladder"):
+        P.dithered_ladder([0.01, 0.02, 0.05], seed=0)
+
+
+def test_dithered_ladders_measure_a_trend_smaller_than_one_rung_without_bias():
+    """True breaking rates rise by 0.2 doublings per doubling of the batch, from 16 to 256 (0.8 doublings
+    in all, less than one rung of a doubling ladder). On one fixed ladder every seed reads the same rounded
+    slope with no spread, a zero-width interval that misses the truth; on dithered ladders the midpoint
+    estimate recovers 0.2 within its standard error."""
+    from vae_utils import stats as S
+
+    ladder = [0.01 * 2**k for k in range(8)]
+    batch_sizes = [16, 64, 256]
+    truth = {b: 0.03 * (b / 16) ** 0.2 for b in batch_sizes}
+
+    def runs(ladder_of):
+        rows = [
+            (b, r, s, -25.0, np.nan if r >= truth[b] else -25.0, "ok")
+            for s in range(40)
+            for b in batch_sizes
+            for r in ladder_of(s, b)
+        ]
+        return _runs(rows)
+
+    fixed = P.breaking_rates(runs(lambda s, b: ladder), by="batch_size")
+    flat = S.per_seed_slope(fixed, "batch_size", "breaking_point", logx=True, logy=True)
+    assert flat.sd == 0 and not flat.low <= 0.2 <= flat.high  # what dithering removes: rounding taken for certainty
+    dithered = P.breaking_rates(runs(lambda s, b: P.dithered_ladder(ladder, s, b)), by="batch_size")
+    est = S.per_seed_slope(dithered, "batch_size", "breaking_point", logx=True, logy=True)
+    assert est.sd > 0 and abs(est.estimate - 0.2) < 3 * est.se
+
+
 def test_seed_spread_is_the_median_standard_deviation_across_seeds():
     rows = [(32, 1e-3, s, 0, v, "ok") for s, v in enumerate([-25.0, -25.2, -25.4])]  # sd 0.2
     rows += [(64, 1e-3, s, 0, v, "ok") for s, v in enumerate([-26.0, -26.4, -26.8])]  # sd 0.4

@@ -73,3 +73,41 @@ def test_create_slots_resizes_and_refuses_a_bad_count(tmp_path, monkeypatch):
     assert slot_count() == 2
     with pytest.raises(ValueError, match="n=0 is not allowed"):
         create_slots(d, 0)
+
+
+def test_a_nested_block_takes_no_second_slot_so_one_slot_cannot_deadlock(tmp_path, monkeypatch):
+    """train_seeds holds a slot and may call train, which asks again: the inner block must not wait."""
+    monkeypatch.delenv(HELD_ENV, raising=False)
+    monkeypatch.setenv(SLOTS_ENV, str(create_slots(tmp_path / "slots", 1)))
+    with cpu_slot() as outer, cpu_slot(should_stop=lambda: True) as inner:
+        assert outer is not None and inner is None
+    with cpu_slot() as again:  # the outer block released the only slot
+        assert again is not None
+
+
+TRAIN_WHEN_FREE = """
+import time
+from vae_utils import TrainConfig, train
+print("ready", flush=True)
+train(TrainConfig(epochs=1, eval_k=2, hidden_units=(8,)))
+print(time.time(), flush=True)
+"""
+
+
+def test_train_waits_for_a_slot_so_a_chapter_that_trains_directly_keeps_to_the_budget(tmp_path):
+    """This process holds the only slot until 3 s after the child has imported everything: the child's
+    train() (about a second without a wait) finishes only after the slot is released."""
+    import fcntl
+    import time
+
+    d = create_slots(tmp_path / "slots", 1)
+    env = {k: v for k, v in os.environ.items() if k != HELD_ENV} | {SLOTS_ENV: str(d)}
+    fd = os.open(d / "slot-0", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    child = subprocess.Popen([sys.executable, "-c", TRAIN_WHEN_FREE], env=env, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(3)
+    released = time.time()
+    os.close(fd)
+    out, _ = child.communicate(timeout=120)
+    assert child.returncode == 0 and float(out.split()[-1]) > released

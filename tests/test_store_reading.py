@@ -152,6 +152,24 @@ def test_records_of_older_training_code_are_left_out_saying_how_many_unless_all_
     assert len(set(both["batch_size"])) == 1, "one config, two code versions"
 
 
+def test_a_record_of_older_code_with_fewer_config_fields_is_still_well_formed(copy):
+    """Code that predates a TrainConfig field wrote configs without it and hashed them so: such a record
+    reads back (filled with the field's default) instead of counting as crafted; a tampered one still does not."""
+    out, rid = copy
+    rec = json.loads((store.run_dir(out, rid) / "record.json").read_text())
+    config = {k: v for k, v in rec["config"].items() if k != "eval_every"}
+    old_id = store._hash(config, "0ldc0de")
+    store.run_dir(out, old_id).mkdir()
+    old = rec | {"run_id": old_id, "code_version": "0ldc0de", "config": config}
+    store.write_json(store.run_dir(out, old_id) / "record.json", old)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert store.read_record(out, old_id) is not None
+    store.write_json(store.run_dir(out, old_id) / "record.json", old | {"config": config | {"batch_size": 32}})
+    with pytest.warns(RuntimeWarning, match="do not hash to its run id"):
+        assert store.read_record(out, old_id) is None
+
+
 def test_write_json_leaves_no_temporary_file_when_the_write_fails(tmp_path):
     """A value JSON cannot hold fails before anything is written; a write whose final rename fails
     (here the target is a folder; a full disk fails the same way, see test_cli_errors) removes its

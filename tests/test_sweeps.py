@@ -172,6 +172,11 @@ def test_the_run_id_changes_with_every_config_field_and_with_the_code_version():
         decoder_variance=None,
         eval_k=10,
         split_seed=1,
+        architecture="conv",
+        train_size=640,
+        held_out_size=100,
+        binarization="static",
+        eval_every=10,
     )
     assert set(changed) == set(base.to_dict()), "a TrainConfig field is missing from this test"
     ids = {store.run_id(TrainConfig(**{**base.to_dict(), k: v}), "v1") for k, v in changed.items()}

@@ -29,8 +29,16 @@ _EXPORTS = {
     "data": ("DATASETS", "Dataset", "load_dataset"),
     "evaluation": ("evaluate", "independent_bernoulli_nll"),
     "model": ("ModelConfig", "build_vae"),
-    "training": ("TrainResult", "train"),
-    "experiments": ("sweep", "expand_grid", "default_store", "load_results", "load_histories", "load_step_losses"),
+    "training": ("TrainResult", "train", "train_seeds"),
+    "experiments": (
+        "sweep",
+        "expand_grid",
+        "default_store",
+        "load_results",
+        "load_histories",
+        "load_step_losses",
+        "load_curves",
+    ),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -120,6 +120,7 @@ class TrainConfig:
     weight_decay: float = 0.004  # adamw only (the Keras default)
     decoder_variance: float | None = 1.0  # Gaussian data: fixed decoder variance; None: learned
     eval_k: int = 500  # importance samples for the test NLL (IWAE bound)
+    eval_every: int = 0  # also the validation ELBO every n updates (TrainResult.curve); 0: after each epoch only
     split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
     train_size: int | None = None  # train on the first n of the (seeded, shuffled) training split; None: all
     held_out_size: int | None = None  # evaluate on the first n validation and n test examples; None: all
@@ -161,6 +162,8 @@ class TrainConfig:
             v = getattr(c, name)
             if not _is_int(v) or v < 1:
                 fail(name, v, "an integer >= 1")
+        if not _is_int(c.eval_every) or c.eval_every < 0:
+            fail("eval_every", c.eval_every, "an integer >= 0 (0: the validation ELBO after each epoch only)")
         for name in ("seed", "split_seed"):
             v = getattr(c, name)
             if not _is_int(v) or not 0 <= v <= MAX_SEED:
@@ -211,6 +214,12 @@ class TrainConfig:
                 "architecture",
                 c.architecture,
                 f"mlp for dataset={c.dataset!r} (conv needs an image dataset: {', '.join(IMAGE_SHAPES)})",
+            )
+        if c.architecture == "conv" and c.eval_every:
+            fail(
+                "eval_every",
+                c.eval_every,
+                "0 for architecture='conv' (evaluations within an epoch need the MLP's fast path)",
             )
 
     def model_config(self, input_dim: int, likelihood: str, image_shape: tuple[int, int] | None = None):

@@ -203,10 +203,12 @@ class StackedTrainer:
 
     ``run_epoch(x_train, x_val, eps_val, epoch, seeds, theta, slots, active, hyper)`` trains every
     active member for one epoch and returns (theta, slots, sums [S, 3], done [S], active [S],
-    losses [steps run, S], val_elbo [S, n_val]): the summed (loss, reconstruction, KL) of each
-    member's finite updates, their count, whether the member is still going (all its losses
-    finite), every update's loss and the per-example single-sample ELBO on the validation set
-    after the epoch.
+    losses [steps run, S], val_elbo [S, n_val], curve [steps run, S]): the summed (loss,
+    reconstruction, KL) of each member's finite updates, their count, whether the member is still
+    going (all its losses finite), every update's loss, the per-example single-sample ELBO on the
+    validation set after the epoch, and with ``config.eval_every`` = k > 0 the mean validation
+    ELBO after every update whose 1-based number in the run is a multiple of k (NaN after the
+    others; shape [0, S] when k = 0).
     """
 
     def __init__(self, model_config: ModelConfig, config: TrainConfig, n_train: int, members: int):
@@ -245,8 +247,9 @@ def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
     bs, latent, bernoulli = config.batch_size, c.latent_dim, c.likelihood == "bernoulli"
     steps = n // bs
     free_bits = config.kl_schedule == "free_bits"
+    every = config.eval_every
 
-    def step(i, theta, slots, sums, done, losses, active, x_epoch, noise, epoch, h):
+    def step(i, theta, slots, sums, done, losses, active, curve, x_epoch, noise, x_val, eps_val, epoch, h):
         lr, alpha, weight = _schedules(config, epoch * steps + i, h)
         with tf.GradientTape() as tape:
             tape.watch(theta)
@@ -272,7 +275,16 @@ def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
         values = tf.stack([loss, recon, kl], axis=-1)
         sums += tf.where(counted[..., None], values, tf.zeros_like(values))
         done += tf.cast(counted, tf.int32)
-        return i + 1, theta, slots, sums, done, losses.write(i, loss), counted
+        if every:  # the validation ELBO after every ``every``-th update of the run (NaN in between)
+
+            def evaluate():
+                return tf.reduce_mean(_val_elbo(layout, theta, x_val, eps_val), axis=-1)
+
+            def skip():
+                return tf.fill(tf.shape(loss), float("nan"))
+
+            curve = curve.write(i, tf.cond(tf.equal((epoch * steps + i + 1) % every, 0), evaluate, skip))
+        return i + 1, theta, slots, sums, done, losses.write(i, loss), counted, curve
 
     # One run drops the member axis: XLA compiles a [1, B, in] x [1, in, out] product differently from
     # the per-member products of a stack, and one run's result must not depend on its company.
@@ -292,25 +304,28 @@ def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
             tf.zeros(lead, tf.int32),
             tf.TensorArray(tf.float32, size=steps, element_shape=lead),  # static size: XLA needs it
             squeeze(active),
+            tf.TensorArray(tf.float32, size=steps if every else 0, element_shape=lead),
         )
-        i, theta, slots, sums, done, losses, active = tf.while_loop(
-            lambda i, *state: tf.logical_and(i < steps, tf.reduce_any(state[-1])),
-            lambda *state: step(*state, x_epoch, noise, epoch, h),
+        i, theta, slots, sums, done, losses, active, curve = tf.while_loop(
+            lambda i, *state: tf.logical_and(i < steps, tf.reduce_any(state[-2])),
+            lambda *state: step(*state, x_epoch, noise, x_val, squeeze(eps_val), epoch, h),
             init,
         )
         val_elbo = _val_elbo(layout, theta, x_val, squeeze(eps_val))
         losses = losses.stack() if members > 1 else losses.stack()[:, None]
+        curve = curve.stack() if every else tf.zeros([0, members])
+        curve = curve if members > 1 or not every else curve[:, None]
         out = (theta, slots, sums, done, active, val_elbo)
         theta, slots, sums, done, active, val_elbo = tf.nest.map_structure(unsqueeze, out)
-        return i, theta, slots, sums, done, losses, active, val_elbo
+        return i, theta, slots, sums, done, losses, active, val_elbo, curve
 
     @tf.function
     def run_epoch(x_train, x_val, eps_val, epoch, seeds, theta, slots, active, h):
         x_epoch, noise = _epoch_data(x_train, epoch, seeds, n, steps, bs, latent, bernoulli, members)
-        i, theta, slots, sums, done, losses, active, val_elbo = updates(
+        i, theta, slots, sums, done, losses, active, val_elbo, curve = updates(
             x_epoch, noise, x_val, eps_val, epoch, theta, slots, active, h
         )
-        return theta, slots, sums, done, active, losses[:i], val_elbo
+        return theta, slots, sums, done, active, losses[:i], val_elbo, curve[:i]
 
     return run_epoch
 
@@ -341,6 +356,7 @@ _TRAINERS: dict = {}  # graph key -> StackedTrainer
 def stacked_trainer(model_config: ModelConfig, config: TrainConfig, n_train: int, members: int) -> StackedTrainer:
     """The compiled trainer of this graph, shared by every group (or single run) of the same shapes."""
     key = (model_config, n_train, members, config.batch_size, config.optimizer, config.kl_schedule, config.lr_schedule)
+    key += (config.eval_every,)
     if key not in _TRAINERS:
         if len(_TRAINERS) >= 32:  # bound memory in long sweeps
             _TRAINERS.pop(next(iter(_TRAINERS)))

@@ -4,6 +4,7 @@
     tuned = P.tune(tuning_runs, over="learning_rate", by="batch_size")   # chosen on validation ELBO
     judged = P.at_tuned(evaluation_runs, tuned, by="batch_size")          # the runs the verdicts use
     P.breaking_rates(scan_runs, by="batch_size")                          # per seed: the first rate that breaks
+    P.dithered_ladder([0.016, 0.032, 0.064], seed=3)                       # that seed's ladder, shifted
 
 Why two sets of seeds: a configuration picked as the best of a grid looks better on the runs it was
 picked from than it is (the winner's curse), and a verdict that compares it with anything else
@@ -24,7 +25,16 @@ import pandas as pd
 
 from .analysis import best_lr, fit_hyperbola, steps_to_target_table
 
-__all__ = ["unstable", "floored", "tune", "at_tuned", "breaking_rates", "seed_spread", "critical_batch_curve"]
+__all__ = [
+    "unstable",
+    "floored",
+    "tune",
+    "at_tuned",
+    "breaking_rates",
+    "dithered_ladder",
+    "seed_spread",
+    "critical_batch_curve",
+]
 
 
 def _by(by) -> list[str]:
@@ -113,15 +123,27 @@ def at_tuned(
 
 
 def breaking_rates(
-    runs: pd.DataFrame, by: str | Sequence[str] = (), rate: str = "learning_rate", seed: str = "seed"
+    runs: pd.DataFrame,
+    by: str | Sequence[str] = (),
+    rate: str = "learning_rate",
+    seed: str = "seed",
+    floor: float | None = None,
+    metric: str = "test_elbo",
 ) -> pd.DataFrame:
-    """Per group and seed, the smallest ``rate`` at which the run is unstable.
+    """Per group and seed, the smallest ``rate`` at which the run breaks down.
 
-    A seed that no rate of the grid broke is *censored*: its value is the largest rate tried and
-    ``censored`` is True (the breaking rate lies above it). Returns the ``by`` columns, ``seed``,
-    ``breaking_rate``, ``censored`` and ``largest_stable`` (the largest rate below it)."""
+    A run breaks down when it is unstable, or, given a ``floor`` (e.g. the untrained model's test
+    ELBO), when its ``metric`` ends below it: training that leaves the model worse than it started
+    failed as surely as one that overflowed. A seed that no rate of the grid broke is *censored*:
+    its value is the largest rate tried and ``censored`` is True (the breaking rate lies above it).
+    Returns the ``by`` columns, ``seed``, ``breaking_rate``, ``censored``, ``largest_stable``
+    (the largest rate below it) and ``breaking_point``: the geometric midpoint of the two, the
+    estimate to use with a ``dithered_ladder`` (the breaking rate itself where one of them is missing)."""
     by = _by(by)
-    runs = runs.assign(_unstable=unstable(runs))
+    broken = unstable(runs)
+    if floor is not None:
+        broken |= runs[metric].to_numpy(np.float64) < floor
+    runs = runs.assign(_unstable=broken)
     rows = []
     for key, group in runs.groupby([*by, seed], sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -137,7 +159,29 @@ def breaking_rates(
                 "largest_stable": float(below.max()) if len(below) else math.nan,
             }
         )
-    return pd.DataFrame(rows, columns=[*by, seed, "breaking_rate", "censored", "largest_stable"])
+    df = pd.DataFrame(rows, columns=[*by, seed, "breaking_rate", "censored", "largest_stable"])
+    bracketed = ~df.censored & df.largest_stable.notna()
+    midpoint = np.sqrt(df.largest_stable * df.breaking_rate)
+    return df.assign(breaking_point=midpoint.where(bracketed, df.breaking_rate))
+
+
+def dithered_ladder(rates: Sequence[float], seed: int, salt: int = 0) -> list[float]:
+    """``rates`` (a geometric ladder) shifted up by a random fraction of one of its steps, drawn from (seed, salt).
+
+    A breaking rate read off a fixed ladder is quantized: seeds whose true breaking rates differ by
+    less than a step land on the same rung, so a trend smaller than a step shows as no trend at all
+    with zero spread across seeds, and a test would call it settled. With every (seed, setting)
+    on its own shifted ladder the rounding error is uniform and independent of the true value: the
+    midpoint of the bracketing rungs (``breaking_rates``' ``breaking_point``) is then unbiased on
+    the log scale, and the rounding shows up as seed-to-seed spread that the test accounts for."""
+    rates = np.asarray(rates, np.float64)
+    if rates.ndim != 1 or len(rates) < 2 or not (rates > 0).all():
+        raise ValueError(f"rates={rates.tolist()!r} is not allowed; allowed: two or more positive rates")
+    ratios = rates[1:] / rates[:-1]
+    if not np.allclose(ratios, ratios[0], rtol=1e-6) or ratios[0] <= 1:
+        raise ValueError(f"rates={rates.tolist()!r} is not allowed; allowed: a rising geometric ladder (one ratio)")
+    shift = np.random.default_rng([int(seed), int(salt)]).uniform()
+    return [float(r) for r in rates * ratios[0] ** shift]
 
 
 def seed_spread(runs: pd.DataFrame, by: str | Sequence[str], metric: str = "test_elbo") -> float:

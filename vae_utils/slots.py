@@ -13,7 +13,9 @@ in ``$VAE_CPU_SLOTS``; a training process holds an exclusive ``flock`` on one of
 trains and waits when all are taken. A sweep takes the slot before it starts a kernel (the kernel's
 TensorFlow import is work too) and marks the kernel with ``$VAE_CPU_SLOT_HELD``, so ``train()``
 inside it does not wait for a second slot. The kernel releases the slot when it exits, even when
-it is killed (the operating system drops the lock). Without ``$VAE_CPU_SLOTS`` nothing waits.
+it is killed (the operating system drops the lock). ``train()`` and ``train_seeds()`` take a slot
+themselves, so a chapter that trains without a sweep keeps to the budget too. Without
+``$VAE_CPU_SLOTS`` nothing waits.
 """
 
 from __future__ import annotations
@@ -81,12 +83,19 @@ def release(fd: int | None) -> None:
         os.close(fd)  # closing the file drops its flock
 
 
+_held = 0  # cpu_slot blocks open in this process: a nested block (train inside train_seeds) takes no second slot
+
+
 @contextlib.contextmanager
 def cpu_slot(poll_s: float = POLL_S, should_stop=None):
-    """Hold a slot for the ``with`` block (nothing when slots are off or a parent holds one;
-    ``should_stop`` ends the wait early, and the block then runs without a slot: check it)."""
-    fd = acquire(poll_s, should_stop)
+    """Hold a slot for the ``with`` block (nothing when slots are off, a parent holds one, or an
+    enclosing block of this process does; ``should_stop`` ends the wait early, and the block then
+    runs without a slot: check it)."""
+    global _held
+    fd = acquire(poll_s, should_stop) if _held == 0 else None
+    _held += 1
     try:
         yield fd
     finally:
+        _held -= 1
         release(fd)

@@ -5,6 +5,7 @@
     result.history      # one row per epoch: loss, reconstruction_loss, kl_loss, val_elbo, ...
     result.metrics      # test_elbo, test_nll (IWAE), active_units, samples_per_s, diverged, ...
     result.model        # the trained Keras VAE (build_vae's encoder and decoder)
+    result.curve        # with eval_every=k: the validation ELBO after every k-th update
     train_seeds([TrainConfig(seed=s) for s in range(10)])  # ten seeds in one compiled stack
 
 Two engines, one result. The Keras path (``engine="keras"``) runs the model and optimizer the
@@ -43,6 +44,7 @@ from .data import Dataset, binarize, binarize_tensor, binarized_once, load_datas
 from .evaluation import check_array, evaluate
 from .model import VAE, ModelConfig, activation_width, build_vae, reparameterize
 from .objective import kl_weight, negative_elbo
+from .slots import cpu_slot
 
 tf.get_logger().setLevel("ERROR")  # runs of new graph shapes retrace on purpose (see _Trainer): no warnings
 
@@ -71,6 +73,7 @@ class TrainResult:
     metrics: dict  # held-out metrics, cost, divergence
     _model: object = field(repr=False)  # the trained VAE, or a function that builds it (sweeps never look)
     step_loss: np.ndarray = field(repr=False, default=None)  # training loss of every update, in order
+    curve: pd.DataFrame = field(repr=False, default=None)  # eval_every > 0: steps, examples_seen, val_elbo
 
     @property
     def model(self) -> VAE:
@@ -335,6 +338,7 @@ class _Loop:
     train_time: float = 0.0  # inside the compiled epochs only
     steady_time: float = 0.0  # the same, without the first epoch (which includes tracing)
     steady_examples: int = 0
+    curve: list = field(default_factory=list)  # eval_every: {steps, examples_seen, val_elbo} per evaluation
     divergence: tuple | None = None  # (what, epoch, 1-based global step)
 
 
@@ -412,7 +416,8 @@ def _finish(config, model_config, data, loop: _Loop, evaluator, weights_or_model
         model = functools.partial(_trained_model, model_config, config.seed, weights_or_model)
     else:
         model = weights_or_model
-    return TrainResult(config, pd.DataFrame(loop.rows), metrics, model, step_loss)
+    curve = pd.DataFrame(loop.curve, columns=["steps", "examples_seen", "val_elbo"])
+    return TrainResult(config, pd.DataFrame(loop.rows), metrics, model, step_loss, curve)
 
 
 # -- caches: the dataset, initial weights, an evaluation model -------------------------------------
@@ -507,6 +512,14 @@ def _fast_epoch(loop: _Loop, config, epoch, seconds, sums, done, alive, losses, 
         loop.divergence = ("validation ELBO", epoch + 1, loop.steps)
 
 
+def _book_curve(loop: _Loop, config: TrainConfig, values: np.ndarray) -> None:
+    """Book the evaluations of one member's epoch (``values``: one per finite update, NaN between evaluations)."""
+    if config.eval_every:
+        for j in np.flatnonzero((loop.steps + np.arange(1, len(values) + 1)) % config.eval_every == 0):
+            step = loop.steps + j + 1
+            loop.curve.append({"steps": step, "examples_seen": step * config.batch_size, "val_elbo": float(values[j])})
+
+
 def _train_fast(configs: list[TrainConfig], data: Dataset, steps_per_epoch: int) -> list[TrainResult]:
     """The fast path (``fastpath``): every config of ``configs`` (they differ only in seed) in one graph."""
     from . import fastpath
@@ -528,9 +541,10 @@ def _train_fast(configs: list[TrainConfig], data: Dataset, steps_per_epoch: int)
         theta, slots, *out = trainer.run_epoch(
             x_train, x_val, eps_val, tf.constant(epoch), seeds, theta, slots, tf.constant(alive), hyper
         )
-        sums, done, still, losses, val = (np.asarray(v) for v in out)
+        sums, done, still, losses, val, curve = (np.asarray(v) for v in out)
         share = (time.perf_counter() - t0) / alive.sum()  # each active member's share of the call
         for s in np.flatnonzero(alive):
+            _book_curve(loops[s], configs[s], curve[: int(done[s]), s])
             book = (sums[s], int(done[s]), bool(still[s]), losses[:, s], val[s])
             _fast_epoch(loops[s], configs[s], epoch, share, *book, steps_per_epoch)
             alive[s] = loops[s].divergence is None
@@ -578,9 +592,12 @@ def train(config: TrainConfig, data: Dataset | None = None, engine: str = "auto"
     fast = fastpath.supports(config)
     if engine == "fast" and not fast:
         fail("engine", engine, "'auto' or 'keras' for this config (the fast path trains the MLP VAE only)")
-    if engine == "keras" or not fast:
-        return _train_keras(config, data, steps_per_epoch)
-    return _train_fast([config], data, steps_per_epoch)[0]
+    if engine == "keras" and config.eval_every:
+        fail("engine", engine, "'auto' or 'fast' when eval_every > 0 (evaluations within an epoch are the fast path's)")
+    with cpu_slot():  # a book build's budget of training processes (vae_utils.slots); else free
+        if engine == "keras" or not fast:
+            return _train_keras(config, data, steps_per_epoch)
+        return _train_fast([config], data, steps_per_epoch)[0]
 
 
 STACK_BYTES = 256 * 2**20  # at most this much of epoch data (S x n_train x dim float32) in one stack
@@ -624,8 +641,9 @@ def train_seeds(configs: list[TrainConfig], data: Dataset | None = None) -> list
         fail("configs", f"configs that differ in {', '.join(diff)}", "configs that differ only in seed")
     data, steps_per_epoch = _prepare(configs[0], data)
     if not fastpath.supports(configs[0]):
-        return [train(c, data) for c in configs]
+        with cpu_slot():
+            return [train(c, data) for c in configs]
     size = max(1, STACK_BYTES // (data.train.nbytes or 1))
-    return [
-        r for k in range(0, len(configs), size) for r in _train_fast(list(configs[k : k + size]), data, steps_per_epoch)
-    ]
+    with cpu_slot():
+        stacks = [list(configs[k : k + size]) for k in range(0, len(configs), size)]
+        return [r for stack in stacks for r in _train_fast(stack, data, steps_per_epoch)]

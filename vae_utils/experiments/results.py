@@ -4,6 +4,7 @@
     runs = load_results("results/sweeps/batch-size")        # one row per run
     hist = load_histories("results/sweeps/batch-size")      # one row per (run, epoch)
     steps = load_step_losses("results/sweeps/batch-size")   # one row per (run, update)
+    curves = load_curves("results/sweeps/batch-size")       # one row per (run, evaluation): eval_every runs
 
 Every table carries ``run_id`` and the ``TrainConfig`` columns (``hidden_units`` as a tuple), so
 they join and group alike. Only complete, well-formed records are read (``store.read_record``); a
@@ -34,6 +35,7 @@ __all__ = [
     "load_results",
     "load_histories",
     "load_step_losses",
+    "load_curves",
     "records_to_frame",
     "read_records",
 ]
@@ -69,6 +71,8 @@ HISTORY_COLUMNS = (
     "val_elbo",
     "learning_rate",
 )
+
+CURVE_COLUMNS = ("steps", "examples_seen", "val_elbo")
 
 
 def _config_row(rec: dict) -> dict:
@@ -170,6 +174,25 @@ def load_histories(out, all_versions: bool = False) -> pd.DataFrame:
     is the column ``lr`` here: ``learning_rate`` is the config's (peak) rate, as in ``load_results``.
     """
     return histories_frame(read_records(out, all_versions))
+
+
+def curves_frame(records) -> pd.DataFrame:
+    def make(rec):
+        curve = rec.get("curve") or {}
+        return pd.DataFrame({c: [_nan(v) for v in curve.get(c, [])] for c in CURVE_COLUMNS if c in curve})
+
+    df = _long(records, make)
+    for c in CURVE_COLUMNS:
+        if c in df:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
+    return df
+
+
+def load_curves(out, all_versions: bool = False) -> pd.DataFrame:
+    """One row per (run, evaluation) of the runs trained with ``eval_every`` > 0: run_id, the config
+    columns, status, ``steps`` (updates so far), ``examples_seen`` and ``val_elbo`` (the mean
+    single-sample validation ELBO, as in the history). Runs without evaluations have no rows."""
+    return curves_frame(read_records(out, all_versions))
 
 
 def _read_step_losses(path: Path) -> pd.DataFrame | None:

@@ -98,6 +98,7 @@ THREAD_ENV = (
 )
 GRAPH_FIELDS = (
     "dataset", "architecture", "train_size", "batch_size", "optimizer", "hidden_units", "latent_dim", "kl_schedule", "lr_schedule",
+    "eval_every",
 )  # fmt: skip
 INPUT_DIMS = {"digits": 64, "mnist": 784, "fashion_mnist": 784}  # for the cost estimate; others are 2-D
 

@@ -8,7 +8,8 @@
 
 Layout of a store ``out``::
 
-    out/runs/<run_id>/record.json        config, metrics, per-epoch history, status, error, timings,
+    out/runs/<run_id>/record.json        config, metrics, per-epoch history (and with eval_every the
+                                         curve of validation ELBOs), status, error, timings,
                                          library versions; written last (temp file + os.replace), so
                                          its presence is the completion marker
     out/runs/<run_id>/step_loss.parquet  the training loss of every update
@@ -99,8 +100,11 @@ def die_with_parent() -> None:
 
 def run_id(config, version: str | None = None) -> str:
     """Identity of a run: hash of the resolved config (every field, defaults included) and the training code."""
-    payload = {"config": config.to_dict(), "code": version or training_version()}
-    blob = json.dumps(payload, sort_keys=True, allow_nan=False)
+    return _hash(config.to_dict(), version or training_version())
+
+
+def _hash(config: dict, version: str) -> str:
+    blob = json.dumps({"config": config, "code": version}, sort_keys=True, allow_nan=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -170,6 +174,9 @@ def _shape_problem(rec: dict) -> str | None:
         return "its 'metrics' or 'history' is not a mapping"
     if not all(isinstance(v, list) for v in history.values()):
         return "its 'history' holds a value that is not a list"
+    curve = rec.get("curve", {})
+    if not isinstance(curve, dict) or not all(isinstance(v, list) for v in curve.values()):
+        return "its 'curve' is not a mapping of lists"
     if rec["status"] in DONE and not isinstance(metrics.get("kl_per_dim"), list):
         return "its metrics have no 'kl_per_dim' list"
     if not isinstance(rec.get("error"), (str, type(None))):
@@ -193,7 +200,8 @@ def record_problem(rec, rid: str) -> str | None:
         config = TrainConfig.from_dict(rec.get("config"))
     except (ValueError, TypeError) as e:
         return f"its config is not valid ({e})"
-    if run_id(config, rec["code_version"]) != rid:
+    if run_id(config, rec["code_version"]) != rid and _hash(rec["config"], rec["code_version"]) != rid:
+        # (the second form: a record of older code whose config has fewer fields than TrainConfig now)
         return "its config and code version do not hash to its run id"
     return _shape_problem(rec)
 
@@ -395,6 +403,7 @@ class Run:
             traceback=None,
             metrics=m,
             history={c: result.history[c].tolist() for c in result.history.columns},
+            curve={c: result.curve[c].tolist() for c in result.curve.columns} if _has_curve(result) else {},
             step_loss=STEP_LOSS,
             complete=True,
         )
@@ -415,6 +424,11 @@ class Run:
         if self.dir is not None:
             write_json(self.dir / "record.json", rec)
         return rec
+
+
+def _has_curve(result) -> bool:
+    curve = getattr(result, "curve", None)
+    return curve is not None and len(curve) > 0
 
 
 @contextlib.contextmanager

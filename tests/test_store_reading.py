@@ -170,6 +170,14 @@ def test_a_record_of_older_code_with_fewer_config_fields_is_still_well_formed(co
         assert store.read_record(out, old_id) is None
 
 
+def test_run_ids_read_only_the_runs_named_and_refuse_anything_but_a_run_id(copy):
+    out, rid = copy
+    assert list(load_results(out, run_ids=[rid]).run_id) == [rid]
+    assert load_results(out, run_ids=["0123456789abcdef"]).empty  # no such run: no row
+    with pytest.raises(ValueError, match=r"run_ids holds '\.\./x'; allowed: run ids"):
+        load_results(out, run_ids=["../x"])
+
+
 def test_write_json_leaves_no_temporary_file_when_the_write_fails(tmp_path):
     """A value JSON cannot hold fails before anything is written; a write whose final rename fails
     (here the target is a folder; a full disk fails the same way, see test_cli_errors) removes its

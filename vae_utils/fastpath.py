@@ -289,8 +289,12 @@ def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
     # One run drops the member axis: XLA compiles a [1, B, in] x [1, in, out] product differently from
     # the per-member products of a stack, and one run's result must not depend on its company.
     lead = [members] if members > 1 else []
-    squeeze = (lambda t: t) if members > 1 else (lambda t: tf.squeeze(t, axis=0))
-    unsqueeze = (lambda t: t) if members > 1 else (lambda t: tf.expand_dims(t, axis=0))
+
+    def squeeze(t):
+        return t if members > 1 else tf.squeeze(t, axis=0)
+
+    def unsqueeze(t):
+        return t if members > 1 else tf.expand_dims(t, axis=0)
 
     @tf.function(jit_compile=JIT_COMPILE)
     def updates(x_epoch, noise, x_val, eps_val, epoch, theta, slots, active, h):

@@ -13,12 +13,14 @@ left out with a warning naming its file. Failed runs are rows with ``status == "
 metrics. A store also keeps the records of older training code (another ``code_version``): the
 tables hold the current version's only, with a warning saying how many older records were left
 out; ``all_versions=True`` keeps every version (the ``code_version`` column tells them apart).
-A path that holds no store raises ``FileNotFoundError``.
+``run_ids=`` reads only the runs named (e.g. those a ``sweep`` call returned). A path that holds no
+store raises ``FileNotFoundError``.
 """
 
 from __future__ import annotations
 
 import errno
+import re
 import warnings
 from pathlib import Path
 
@@ -81,13 +83,23 @@ def _config_row(rec: dict) -> dict:
     return {f: cfg.get(f) for f in FIELDS}
 
 
-def read_records(out, all_versions: bool = False) -> list[dict]:
+def read_records(out, all_versions: bool = False, run_ids=None) -> list[dict]:
     """Every complete, well-formed record of the store ``out``, in run-id order: of the current
-    training code only (warning how many older ones were left out), or of every version."""
+    training code only (warning how many older ones were left out), or of every version.
+
+    ``run_ids`` (e.g. a ``sweep`` table's ``run_id`` column): read only those runs, whatever their
+    version (a run id already names its code version); a large store is then not read whole."""
     out = Path(out)
     if not out.is_dir():
         raise FileNotFoundError(errno.ENOENT, "no results store here (not a folder)", str(out))
     runs = out / "runs"
+    if run_ids is not None:
+        run_ids = sorted(set(map(str, run_ids)))
+        bad = [r for r in run_ids if not re.fullmatch(r"[0-9a-f]{16}", r)]
+        if bad:
+            raise ValueError(f"run_ids holds {bad[0]!r}; allowed: run ids (16 hex digits, the run_id column)")
+        recs = (read_record(out, rid) for rid in run_ids)
+        return [r for r in recs if r is not None]
     recs = (read_record(out, d.name) for d in sorted(runs.iterdir()) if d.is_dir()) if runs.is_dir() else ()
     recs = [r for r in recs if r is not None]
     if all_versions:
@@ -135,10 +147,10 @@ def records_to_frame(records: list[dict]) -> pd.DataFrame:
     return df
 
 
-def load_results(out, all_versions: bool = False) -> pd.DataFrame:
+def load_results(out, all_versions: bool = False, run_ids=None) -> pd.DataFrame:
     """One row per record in the store ``out``: config columns, run_id, status, error, the scalar
     metrics, kl_per_dim, code_version. ``all_versions``: also records of older training code."""
-    return records_to_frame(read_records(out, all_versions))
+    return records_to_frame(read_records(out, all_versions, run_ids))
 
 
 def _long(records, make) -> pd.DataFrame:
@@ -167,13 +179,13 @@ def histories_frame(records) -> pd.DataFrame:
     return df
 
 
-def load_histories(out, all_versions: bool = False) -> pd.DataFrame:
+def load_histories(out, all_versions: bool = False, run_ids=None) -> pd.DataFrame:
     """One row per (run, epoch): run_id, the config columns, status, then the history columns.
 
     The history's ``learning_rate`` (the rate at the epoch's last update, which schedules move)
     is the column ``lr`` here: ``learning_rate`` is the config's (peak) rate, as in ``load_results``.
     """
-    return histories_frame(read_records(out, all_versions))
+    return histories_frame(read_records(out, all_versions, run_ids))
 
 
 def curves_frame(records) -> pd.DataFrame:
@@ -188,11 +200,11 @@ def curves_frame(records) -> pd.DataFrame:
     return df
 
 
-def load_curves(out, all_versions: bool = False) -> pd.DataFrame:
+def load_curves(out, all_versions: bool = False, run_ids=None) -> pd.DataFrame:
     """One row per (run, evaluation) of the runs trained with ``eval_every`` > 0: run_id, the config
     columns, status, ``steps`` (updates so far), ``examples_seen`` and ``val_elbo`` (the mean
     single-sample validation ELBO, as in the history). Runs without evaluations have no rows."""
-    return curves_frame(read_records(out, all_versions))
+    return curves_frame(read_records(out, all_versions, run_ids))
 
 
 def _read_step_losses(path: Path) -> pd.DataFrame | None:
@@ -228,6 +240,6 @@ def step_losses_frame(out, records) -> pd.DataFrame:
     return _long(records, make)
 
 
-def load_step_losses(out, all_versions: bool = False) -> pd.DataFrame:
+def load_step_losses(out, all_versions: bool = False, run_ids=None) -> pd.DataFrame:
     """One row per (run, update): run_id, the config columns, status, step (1-based), epoch, loss."""
-    return step_losses_frame(out, read_records(out, all_versions))
+    return step_losses_frame(out, read_records(out, all_versions, run_ids))

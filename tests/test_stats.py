@@ -438,6 +438,16 @@ def test_at_level_refuses_a_level_outside_zero_one():
 # Formatting
 
 
+def test_fmt_writes_numbers_for_prose():
+    """Three significant digits, a true minus sign, thousands separators from 10^digits up,
+    '×10^' for tiny numbers, and 'n/a' for every non-finite value, NumPy's float32 and
+    float16 included (the former analysis.fmt printed 'nan' / 'inf' for those)."""
+    assert S.fmt(-0.31234) == "−0.312" and S.fmt(12345.6) == "12,346" and S.fmt(0) == "0"
+    assert S.fmt(0.0001234) == "0.000123" and S.fmt(1.5e-12) == "1.5×10^−12" and S.fmt(0.31234, 2) == "0.31"
+    for missing in (None, float("nan"), -math.inf, np.float32("nan"), np.float16("inf")):
+        assert S.fmt(missing) == "n/a"
+
+
 def test_fmt_interval_rounds_to_two_significant_digits_of_the_half_width():
     """Half-width 0.65 → 2 decimals; 3.2 → 1 decimal; 1300 → hundreds; a true minus sign."""
     assert S.fmt_interval(-1.2345, -1.8845, -0.5845, 0.95, "nats") == "−1.23 nats (95% CI −1.88 to −0.58)"

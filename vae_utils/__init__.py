@@ -4,13 +4,22 @@
     result = train(TrainConfig(dataset="digits", batch_size=64, learning_rate=1e-3, epochs=30))
     print(result.metrics["test_elbo"], result.metrics["test_nll"])
 
-Modules: ``config`` (``TrainConfig``), ``data`` (datasets), ``model`` (encoder/decoder),
-``objective`` (the ELBO and KL schedules), ``training`` (``train``), ``evaluation`` (ELBO,
-IWAE NLL, active units, reconstructions, samples), ``noise`` (gradient-noise scale),
-``analysis`` (intervals, verdicts), ``plots`` and ``figures`` (the book's figures),
-``provenance`` (code versions). The subpackage ``experiments`` runs grids through a papermill
-template into a results store (``sweep``, ``load_results``); the book's build driver lives
-outside the package, in the repository's ``bookdriver/``.
+Modules: ``config`` (``TrainConfig``: one frozen, validated configuration per run), ``data``
+(datasets, split once with a fixed seed), ``model`` (encoder/decoder in the Keras VAE example's
+shape), ``objective`` (the negative ELBO, KL schedules), ``training`` (``train``: a compiled,
+deterministic loop), ``fastpath`` (the fast MLP loop: flat parameters, XLA epochs, stacked
+seeds), ``evaluation`` (held-out ELBO, IWAE NLL, active units), ``noise`` (gradient-noise
+scale), ``stats`` (estimates and tests, one result type ``Estimate``), ``verdicts`` (the
+article's claims: six outcomes under Holm), ``protocol`` (tune on some seeds, judge on others;
+where training breaks), ``analysis`` (intervals over seeds, steps-to-target, the critical-batch
+hyperbola, the best rate of a grid), ``plots`` (figures that take data and return a Figure),
+``figures`` (citable figures glued into the book), ``tables`` (tables for people), ``labels``
+(words for column names), ``provenance`` (code and library versions), ``slots`` (at most N
+training processes at once), ``advisor`` (batch size and learning rate for a reader's data),
+``article`` (the source article's program, corrected), ``pitfalls`` (a loss-reduction pitfall,
+trained on purpose). The subpackage ``experiments`` runs grids through a papermill template
+into a results store (``sweep``, ``load_results``); the book's build driver lives outside the
+package, in the repository's ``bookdriver/``.
 
 Names are imported on first use, so ``import vae_utils`` (and validating a config or a grid)
 does not pay TensorFlow's ~6 s import; ``train``, ``evaluate`` and the model do.

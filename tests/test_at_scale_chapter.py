@@ -1,0 +1,74 @@
+"""The at-scale chapter (chapters/15_at_scale.ipynb) under the plain papermill CLI, with and without its data.
+
+The book must build on a machine without Fashion-MNIST: the chapter then executes, says what it needs, and
+publishes every verdict as "not testable". It must also paste exactly the same glue keys in both cases,
+because the page's Markdown pastes them all and a missing key fails the book build. The data-missing case
+is made with ``dataset=mnist`` and an empty Keras cache: the chapter's check (``vae_utils.data.available``)
+is the same for both 28x28 datasets, and Debian's Fashion-MNIST directory cannot be hidden from a kernel.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from vae_utils import data
+from vae_utils.verdicts import MIME_TYPE
+
+REPO = Path(__file__).resolve().parents[1]
+CHAPTER = "chapters/15_at_scale.ipynb"
+SMOKE = REPO / "profiles" / "smoke" / "15_at_scale.yaml"
+GLUE = "application/papermill.record/"
+
+
+def _execute(tmp_path: Path, name: str, *args: str, **env: str) -> dict:
+    """Run the chapter with the smoke profile (and ``args``) in a fresh results store; its glued outputs by key."""
+    out = tmp_path / f"{name}.ipynb"
+    cmd = [str(Path(sys.executable).parent / "papermill"), CHAPTER, str(out), "-f", str(SMOKE), *args]
+    cmd += ["--cwd", str(REPO / "chapters")]
+    environ = dict(os.environ, VAE_RESULTS_DIR=str(tmp_path / "results"), VAE_BOOK_FIGURES="", **env)
+    proc = subprocess.run(cmd, cwd=REPO, env=environ, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    nb = nbformat.read(out, as_version=4)
+    return {
+        o["metadata"]["scrapbook"]["name"]: o["data"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "scrapbook" in o.get("metadata", {})
+    }
+
+
+def _verdicts(glued: dict) -> dict:
+    return {k[: -len("-json")]: d[GLUE + MIME_TYPE] for k, d in glued.items() if GLUE + MIME_TYPE in d}
+
+
+@pytest.fixture(scope="module")
+def missing(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("missing")
+    (tmp / "keras").mkdir()
+    return _execute(tmp, "missing", "-p", "dataset", "mnist", KERAS_HOME=str(tmp / "keras"))
+
+
+def test_without_its_data_the_chapter_executes_and_every_verdict_is_not_testable_with_the_reason(missing):
+    """Four verdicts, each "not testable", whose reason says the data are missing; the note says so too."""
+    verdicts = _verdicts(missing)
+    assert sorted(verdicts) == ["fm-beta-collapse", "fm-bs-gap", "fm-lr-slow", "fm-opt-adam-sgd"]
+    for v in verdicts.values():
+        v = json.loads(v) if isinstance(v, str) else v
+        assert v["outcome"] == "not testable"
+        assert "the data are missing" in v["reason"] and "mnist is not installed" in v["reason"]
+    note = missing["fm-data-note"][GLUE + "text/markdown"]
+    assert "{warning}" in note and "every verdict reads *not testable*" in note
+
+
+@pytest.mark.skipif(data.available("fashion_mnist") is None, reason="Fashion-MNIST is not installed")
+def test_with_and_without_its_data_the_chapter_pastes_the_same_glue_keys(missing, tmp_path):
+    """The smoke run on Fashion-MNIST glues exactly the keys of the data-missing run (so both pages build)."""
+    with_data = _execute(tmp_path, "smoke")
+    assert set(with_data) == set(missing)
+    assert "read from" in with_data["fm-data-note"][GLUE + "text/markdown"]

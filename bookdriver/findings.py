@@ -115,6 +115,67 @@ def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | Non
     return "\n".join(lines) + "\n"
 
 
+SCALE_PREFIX = "fm-"  # the at-scale chapter's ids: "fm-" + the id of the digits verdict or quantity it repeats
+SCALE_QUANTITIES = {
+    "lr-interior": "Where the best learning rate lies",
+    "lr-break-ratio": "Breaking rate over the best rate",
+}
+
+
+def _label(v: dict) -> str:
+    """The outcome as a reader compares it: 'depends on <X>' when a condition decides it."""
+    return v.get("label") or v["outcome"]
+
+
+def _agreement(digits: str, here: str) -> str:
+    """How two tested outcomes relate: agree, differ, or which side could not decide."""
+    undecided = ("inconclusive", "inconclusive")
+    if (digits, here) == undecided:
+        return "both undecided"
+    if "inconclusive" in (digits, here):
+        return "undecided here" if here == "inconclusive" else "undecided on digits"
+    return "agree" if digits == here else "differ"
+
+
+def _outcome_ref(v: dict | None) -> str:
+    if v is None:
+        return "not in this build"
+    words = _label(v) if _label(v) != v["outcome"] else OUTCOME_WORDS.get(v["outcome"], v["outcome"])
+    return f"{{ref}}`{words} <{v['anchor']}>`" if v.get("anchor") else words
+
+
+def scale_comparison_markdown(verdicts: list[dict], values: list[dict]) -> str:
+    """The at-scale chapter's side-by-side table: each ``fm-<id>`` verdict beside the digits verdict
+    ``<id>``, whether the outcomes agree, and the chapter's measured note ``fm-<id>-note``; then the
+    quantities both measure. Empty when the build has no at-scale verdicts."""
+    by_id = {v["id"]: v for v in verdicts}
+    vals = {q["id"]: q for q in values}
+    rows = []
+    for fm in (v for v in verdicts if v["id"].startswith(SCALE_PREFIX)):
+        twin = by_id.get(fm["id"].removeprefix(SCALE_PREFIX))
+        untested = ("not run", "not testable")
+        if twin is None or fm["outcome"] in untested or twin["outcome"] in untested:
+            same = "not compared"
+        else:
+            same = _agreement(_label(twin), _label(fm))
+        note = vals.get(f"{fm['id']}-note", {}).get("text", "")
+        rows.append([fm["claim"], _outcome_ref(twin), _outcome_ref(fm), same, note])
+    for q, name in SCALE_QUANTITIES.items():
+        here, there = vals.get(SCALE_PREFIX + q), vals.get(q)
+        if here or there:
+            rows.append([f"{name} (a quantity)", there["text"] if there else "not in this build",
+                         here["text"] if here else "not in this build", "", ""])  # fmt: skip
+    if not rows:
+        return "This build has no at-scale verdicts to compare.\n"
+    header = ["claim (as worded on digits)", "digits: 64-256-8 MLP on 8×8 images",
+              "Fashion-MNIST: conv VAE on 28×28 images", "outcomes", "what differs here"]  # fmt: skip
+    caption = "The claims on digits and at scale: each outcome links to its verdict; the last column is measured on Fashion-MNIST."
+    lines = [f":::{{table}} {caption}", ":name: tab-fm-compare", "", "| " + " | ".join(header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join([*lines, ":::", ""])
+
+
 def verdict_keys(text: str) -> set[str]:
     """The verdict and quantity substitution keys a page uses (``v_<id>``, ``q_<id>``, '-' as '_')."""
     return {m.group(1) for m in _KEY.finditer(text)} | {m.group(1) for m in _QUANTITY.finditer(text)}

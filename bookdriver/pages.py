@@ -5,6 +5,7 @@ executed (read from the execution cache), from the build's parameters, or from `
 
 * ``_static/verdicts.json``: every verdict, machine-readable (served at ``<html>/_static/verdicts.json``).
 * ``_generated/findings.md``: every verdict by chapter, included by the Findings page.
+* ``_generated/at-scale.md``: the at-scale chapter's table of each claim on digits beside Fashion-MNIST.
 * ``_generated/figures.md``: the figure index (number, title, chapter, downloads), and
   ``_generated/figure-citations.md``: a citation per figure (text and BibTeX), for How to cite.
 * ``_generated/parameters.md`` and ``_generated/environment.md``: the build's parameters and
@@ -28,6 +29,7 @@ from .findings import (
     findings_markdown,
     front_matter,
     read_verdicts,
+    scale_comparison_markdown,
     substitutions,
     verdict_keys,
 )
@@ -183,6 +185,7 @@ def generate(paths: BookPaths, plan) -> dict[str, bytes]:
             [{k: v for k, v in r.items() if k != "page"} for r in verdicts], indent=1, ensure_ascii=False
         ).encode(),
         "_generated/findings.md": findings_markdown(verdicts, titles).encode(),
+        "_generated/at-scale.md": scale_comparison_markdown(verdicts, values).encode(),
         "_generated/figures.md": _figure_pages(figures, titles).encode(),
         "_generated/figure-citations.md": _citations(figures, titles, cite, code_version()).encode(),
         "_generated/book-citation.md": _book_bibtex(cite, code_version()).encode(),

@@ -9,6 +9,7 @@ import yaml
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from bookdriver import findings
 from bookdriver.findings import MIME_TYPE, findings_markdown, front_matter, substitutions, verdict_keys, verdicts_in
 from vae_utils import stats as S
 from vae_utils import verdicts as V
@@ -93,3 +94,27 @@ def test_publish_value_glues_the_text_and_a_record_the_driver_reads():
     assert record == {"id": "lr-best", "text": "0.004", "value": 0.004, "chapter": "05_learning_rate", "anchor": None}
     with pytest.raises(ValueError, match="id='Best LR' is not allowed"):
         V.publish_value("Best LR", "x")
+
+
+def test_the_at_scale_table_sets_each_fm_verdict_beside_its_digits_twin_and_says_whether_they_agree():
+    def record(id_, effect):
+        return {**_verdict(effect, id_).to_dict(), "page": "x"}
+
+    up, flat = S.one_sample([1.0, 1.2, 0.9, 1.1]), S.one_sample([0.01, -0.02, 0.0, 0.01])
+    verdicts = [
+        record("lr-warmup", up),
+        record("fm-lr-warmup", up),  # supported twice: agree
+        record("opt-x", up),
+        record("fm-opt-x", flat),  # supported against equivalent: differ
+        record("fm-alone", up),  # no digits twin: not compared
+        record("beta-y", S.one_sample([1.0, -1.0, 2.0, -2.0])),
+        record("fm-beta-y", up),  # inconclusive on digits, supported here
+    ]
+    values = [{"id": "fm-opt-x-note", "text": "momentum here"}, {"id": "lr-interior", "text": "inside the grid"}]
+    md = findings.scale_comparison_markdown(verdicts, values)
+    header, *rows = [line for line in md.splitlines() if line.startswith("| ")]
+    assert md.startswith(":::{table}") and ":name: tab-fm-compare" in md and "digits" in header
+    assert [r.split(" | ")[3] for r in rows[:4]] == ["agree", "differ", "not compared", "undecided on digits"]
+    assert "momentum here" in rows[1] and "no effect that matters" in rows[1]
+    assert "Where the best learning rate lies (a quantity) | inside the grid | not in this build" in md
+    assert "no at-scale verdicts" in findings.scale_comparison_markdown(verdicts[:1], [])

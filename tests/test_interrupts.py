@@ -25,7 +25,9 @@ from vae_utils.experiments import store
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-GRID = ["--batch-size", "16", "--epochs", "3", "--eval-k", "10", "--seeds", "0", "1", "2", "3"]
+# four configs, not four seeds of one: a kernel trains a config's seeds as one stack and records them together
+GRID = ["--batch-size", "16", "--epochs", "20", "--eval-k", "10", "--learning-rate", "1e-3", "2e-3", "3e-3", "4e-3"]
+GRID += ["--seeds", "0"]
 # Interrupted as soon as training is under way: far more work than a prompt stop lets through, so a
 # stop that waits for the work (or never reaches a remote worker) shows.
 LONG = {"dataset": "digits", "batch_size": 16, "epochs": 20, "eval_k": 10, "seed": list(range(8))}

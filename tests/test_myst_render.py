@@ -94,7 +94,11 @@ See {numref}`fig-demo-line`, {numref}`tab-demo-small` and {numref}`tab-demo-long
 
 
 def _book(root: Path) -> None:
-    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    from bookdriver import pages
+    from bookdriver.paths import book_paths
+
+    # the config as the driver stages it: the repository's, with the address from CITATION.cff
+    config = yaml.safe_load(pages._config(book_paths(), pages.citation(REPO)))
     config["execute"].update(execute_notebooks="force", timeout=300)
     for key in ("html_extra_path", "mathjax_path"):  # the driver's MathJax bundle is not staged here
         config["sphinx"]["config"].pop(key, None)

@@ -420,9 +420,10 @@ def main(argv=None):
     p.add_argument(
         "--cpu", type=int, default=None, help="with --threads 1: the core to run on (default: the first allowed)"
     )
+    p.add_argument("--no-pin", action="store_true", help="with --threads 1: do not pin the process to one core")
     args = p.parse_args(argv)
     allowed = sorted(os.sched_getaffinity(0))
-    if args.threads == 1 and len(allowed) > 1 and argv is None:
+    if args.threads == 1 and len(allowed) > 1 and argv is None and not args.no_pin:
         # JAX's runtime keeps extra threads whatever XLA_FLAGS say; pinning the process to one core makes
         # every contestant single-threaded alike. Affinity is read at import, so start afresh on that core.
         os.sched_setaffinity(0, {args.cpu if args.cpu is not None else allowed[0]})

@@ -40,7 +40,8 @@ def init(threads: int) -> bool:
     return True
 
 
-def _forward_loss(params, x, eps):
+def _per_example(params, x, eps):
+    """(reconstruction, KL) per example: nats, summed over pixels and latent dimensions."""
     import jax
     import jax.numpy as jnp
 
@@ -52,11 +53,20 @@ def _forward_loss(params, x, eps):
     # sigmoid cross-entropy, as tf.nn.sigmoid_cross_entropy_with_logits computes it
     recon = jnp.sum(jnp.maximum(logits, 0) - logits * x + jnp.log1p(jnp.exp(-jnp.abs(logits))), axis=-1)
     kl = 0.5 * jnp.sum(jnp.square(z_mean) + jnp.exp(z_log_var) - 1.0 - z_log_var, axis=-1)
+    return recon, kl
+
+
+def _forward_loss(params, x, eps):
+    import jax.numpy as jnp
+
+    recon, kl = _per_example(params, x, eps)
     return jnp.mean(recon) + jnp.mean(kl)
 
 
 def make_epoch(n: int, batch_size: int, latent_dim: int = 8, learning_rate: float = 1e-3):
-    """A jitted epoch: (params, m, v, t, x_train, key) -> (params, m, v, t, mean loss)."""
+    """A jitted epoch: (params, m, v, t, x_train, key, x_val, eps_val) -> (params, m, v, t, mean loss,
+    validation ELBO); the validation ELBO (one fixed noise draw, as train() records every epoch) is
+    computed when ``x_val`` has rows."""
     import jax
     import jax.numpy as jnp
     from jax import lax
@@ -77,7 +87,7 @@ def make_epoch(n: int, batch_size: int, latent_dim: int = 8, learning_rate: floa
         return (params, m, v, t), loss
 
     @jax.jit
-    def epoch(params, m, v, t, x_train, key):
+    def epoch(params, m, v, t, x_train, key, x_val, eps_val):
         k_order, k_bin, k_noise = jax.random.split(key, 3)
         order = jax.random.permutation(k_order, n)[: steps * batch_size]
         x = x_train[order]
@@ -85,16 +95,21 @@ def make_epoch(n: int, batch_size: int, latent_dim: int = 8, learning_rate: floa
         x = x.reshape(steps, batch_size, -1)
         noise = jax.random.normal(k_noise, (steps, batch_size, latent_dim))
         (params, m, v, t), losses = lax.scan(step, (params, m, v, t), (x, noise))
-        return params, m, v, t, jnp.mean(losses)
+        val_elbo = jnp.float32(0.0)
+        if x_val.shape[0]:
+            recon, kl = _per_example(params, x_val, eps_val)
+            val_elbo = -jnp.mean(recon + kl)
+        return params, m, v, t, jnp.mean(losses), val_elbo
 
     return epoch
 
 
-def epoch_times(x_train, initial_weights: list, batch_size: int, epochs: int, seed: int = 0) -> list:
+def epoch_times(x_train, initial_weights: list, batch_size: int, epochs: int, seed: int = 0, x_val=None) -> list:
     """(wall s, CPU s) of each epoch of the jitted loop (the first compiles).
 
     ``initial_weights``: the kernels and biases in the order w1, b1, z_mean (w, b), z_log_var
-    (w, b), decoder hidden (w, b), output (w, b), as NumPy arrays."""
+    (w, b), decoder hidden (w, b), output (w, b), as NumPy arrays. ``x_val``: also compute the
+    validation ELBO after each epoch, as train() does."""
     import jax
     import jax.numpy as jnp
 
@@ -104,10 +119,13 @@ def epoch_times(x_train, initial_weights: list, batch_size: int, epochs: int, se
     m = [jnp.zeros_like(p) for p in params]
     v = [jnp.zeros_like(p) for p in params]
     t, x, key = jnp.float32(0.0), jnp.asarray(x_train), jax.random.PRNGKey(seed)
+    latent = initial_weights[2].shape[1]
+    x_val = jnp.zeros((0, x.shape[1])) if x_val is None else jnp.asarray(x_val)
+    eps_val = jax.random.normal(jax.random.PRNGKey(seed + 1), (x_val.shape[0], latent))
     times = []
     for e in range(epochs):
         w0, c0 = time.perf_counter(), time.process_time()
-        params, m, v, t, loss = epoch(params, m, v, t, x, jax.random.fold_in(key, e))
+        params, m, v, t, loss, _ = epoch(params, m, v, t, x, jax.random.fold_in(key, e), x_val, eps_val)
         loss.block_until_ready()
         times.append((time.perf_counter() - w0, time.process_time() - c0))
     if not bool(jnp.isfinite(loss)):

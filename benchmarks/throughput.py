@@ -17,7 +17,8 @@ determinism on (``train()`` turns it on):
   epoch's updates and its validation ELBO under XLA;
 * **train_seeds, 10 seeds**: ten seeds of the config in one stack; examples/s counts all ten;
 * **JAX** (when ``import jax`` works; not a dependency): ``jax.jit`` over the epoch with
-  ``lax.scan``, the same weights and Adam formula (``benchmarks/jax_vae.py``).
+  ``lax.scan``, the same weights and Adam formula (``benchmarks/jax_vae.py``); and the same with
+  the validation ELBO after each epoch inside the jitted function, the work train() does per epoch.
 
 Throughput is steady state: examples over the epochs after the first (which traces and compiles)
 divided by their time, timed around each contestant's compiled epoch (fit: per epoch by a
@@ -194,7 +195,7 @@ def train_rates(data, batch_size: int, epochs: int, seed: int = 0, engine="fast"
     return rates(times, len(data.train) // batch_size * batch_size * seeds)
 
 
-def jax_rates(data, batch_size: int, epochs: int, seed: int = 0) -> tuple[float, float]:
+def jax_rates(data, batch_size: int, epochs: int, seed: int = 0, validate: bool = False) -> tuple[float, float]:
     import jax_vae
 
     weights = {
@@ -202,7 +203,7 @@ def jax_rates(data, batch_size: int, epochs: int, seed: int = 0) -> tuple[float,
     }
     order = ["encoder_dense_0", "z_mean", "z_log_var", "decoder_dense_0", "logits"]
     initial = [weights[f"{layer}/{w}"] for layer in order for w in ("kernel", "bias")]
-    times = jax_vae.epoch_times(data.train, initial, batch_size, epochs, seed)
+    times = jax_vae.epoch_times(data.train, initial, batch_size, epochs, seed, data.val if validate else None)
     return rates(times, len(data.train) // batch_size * batch_size)
 
 
@@ -420,9 +421,10 @@ def main(argv=None):
     p.add_argument(
         "--cpu", type=int, default=None, help="with --threads 1: the core to run on (default: the first allowed)"
     )
+    p.add_argument("--no-pin", action="store_true", help="with --threads 1: do not pin the process to one core")
     args = p.parse_args(argv)
     allowed = sorted(os.sched_getaffinity(0))
-    if args.threads == 1 and len(allowed) > 1 and argv is None:
+    if args.threads == 1 and len(allowed) > 1 and argv is None and not args.no_pin:
         # JAX's runtime keeps extra threads whatever XLA_FLAGS say; pinning the process to one core makes
         # every contestant single-threaded alike. Affinity is read at import, so start afresh on that core.
         os.sched_setaffinity(0, {args.cpu if args.cpu is not None else allowed[0]})
@@ -463,6 +465,9 @@ def main(argv=None):
     }
     if has_jax:
         contestants["JAX jit + lax.scan"] = lambda bs, r: jax_rates(data, bs, args.train_epochs, seed=r)
+        contestants["JAX + per-epoch validation ELBO"] = lambda bs, r: jax_rates(
+            data, bs, args.train_epochs, seed=r, validate=True
+        )
     peaks, results = [matmul_peak_gflops()], {}
     for bs in args.batch_sizes:
         for f in contestants.values():

@@ -48,7 +48,16 @@ def collect_figures(paths: BookPaths) -> list[dict]:
     if found:
         write_if_changed(paths.figures / "index.json", json.dumps(found, indent=2).encode())
         write_if_changed(paths.figures / "index.html", _figure_index_html(found).encode())
+        _drop_stale(paths, {file for f in found for file in f["files"]})
     return found
+
+
+def _drop_stale(paths: BookPaths, current: set[str]) -> None:
+    """Remove figure files an earlier build wrote that no page glues any more (a renamed figure).
+    Only this module writes into ``_static/figures``, and only ``.svg`` and ``.png`` are touched."""
+    for f in paths.figures.iterdir():
+        if f.suffix in (".svg", ".png") and f.name not in current:
+            f.unlink()
 
 
 def _figure_index_html(figures: list[dict]) -> str:

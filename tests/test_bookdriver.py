@@ -223,6 +223,19 @@ def test_figures_are_extracted_from_the_glue_records(tmp_path):
     assert "fig-a.svg" in (paths.figures / "index.html").read_text()
 
 
+def test_a_figure_no_page_glues_any_more_is_dropped_from_the_figure_files(tmp_path):
+    """A chapter that renames a figure leaves no stale file of the old name behind; other files stay."""
+    paths = book_paths("full", tmp_path)
+    record = paths.executed / "chapters" / "x.glue.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"fig-new": {"data": {"image/svg+xml": "<svg/>"}}}))
+    paths.figures.mkdir(parents=True)
+    for name in ("fig-old.svg", "fig-old.png", "notes.txt"):
+        (paths.figures / name).write_text("x")
+    collect_figures(paths)
+    assert sorted(f.name for f in paths.figures.iterdir()) == ["fig-new.svg", "index.html", "index.json", "notes.txt"]
+
+
 def test_every_book_notebook_has_typed_commented_parameters_of_flat_literals_and_no_outputs():
     """Chapters expose literal parameters (primitives, or lists of them), each with a type and a
     comment (so ``papermill --help-notebook`` explains it); notebooks are committed stripped."""

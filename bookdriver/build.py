@@ -118,12 +118,20 @@ def _figures(paths: BookPaths, rc: int) -> int:
 
 
 def _mark(paths: BookPaths, failed: bool) -> None:
-    marker = paths.build / ".last-build-failed"
-    if failed:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-    else:
-        marker.unlink(missing_ok=True)
+    """How the last build ended: ``.last-build-failed`` (the next one reads every page again) or
+    ``.last-build-ok`` (the next one may skip Sphinx when nothing changed)."""
+    marker, ok = paths.build / ".last-build-failed", paths.build / ".last-build-ok"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    (marker if failed else ok).touch()
+    (ok if failed else marker).unlink(missing_ok=True)
+
+
+def _html_is_current(paths: BookPaths, changed: int, status: dict, all_pages: bool) -> bool:
+    """Nothing to render: no staged file changed, no chapter executed, and the last build finished
+    its Sphinx run and succeeded (its marker is removed before Sphinx starts, so a killed run counts)."""
+    every_cached = all(state == "cached" for state in status.values())
+    ok = (paths.build / ".last-build-ok").exists() and (paths.html / "index.html").exists()
+    return changed == 0 and every_cached and ok and not all_pages
 
 
 def _interrupted(paths: BookPaths) -> BookInterrupted:
@@ -168,7 +176,12 @@ def build(
                 f"[book] {', '.join(failed)} failed; the Sphinx build executes them again for its reports",
                 file=sys.stderr,
             )
-        rc = _sphinx(paths, all_pages, quiet, stop)
+        if _html_is_current(paths, changed, status, all_pages):
+            print("[book] nothing changed since the last build: the HTML is current (Sphinx not run)", file=sys.stderr)
+            rc = 0
+        else:
+            (paths.build / ".last-build-ok").unlink(missing_ok=True)
+            rc = _sphinx(paths, all_pages, quiet, stop)
         if stop.is_set():
             raise _interrupted(paths)
     rc = _figures(paths, rc)

@@ -176,11 +176,13 @@ def test_figures_are_downloadable_as_svg_and_png_with_provenance(smoke_build):
 
 
 def test_a_rebuild_without_changes_executes_nothing(smoke_build):
-    """The second build finds every chapter in the execution cache; it runs no kernel."""
+    """The second build finds every chapter in the execution cache; it runs no kernel, and with no
+    staged file changed it does not run Sphinx either."""
     proc, seconds = _build("book-smoke-rebuild.log")
     assert proc.returncode == 0, proc.stderr[-4000:]
     log = proc.stdout + proc.stderr
     assert "[book] 0 chapters executed" in log, log[-2000:]
+    assert "the HTML is current (Sphinx not run)" in log, log[-2000:]
     assert "Executing notebook" not in (PATHS.out / "logs" / "sphinx.log").read_text()
     print(f"no-change smoke rebuild: {seconds:.1f} s (first build {smoke_build['seconds']:.1f} s)")
 

@@ -90,6 +90,22 @@ def _link(v: dict, text: str) -> str:
     return f"[{text}](#{v['anchor']})" if v.get("anchor") else text
 
 
+def outcome_ref(v: dict) -> str:
+    """The outcome in words, linked to its section; a claim judged under several conditions adds each
+    condition's outcome: "depends on the budget (fixed epochs: supported; fixed updates: the opposite
+    holds)" when the interaction is significant, "mixed (...)" when the outcomes differ without it."""
+    label = v.get("label") or v["outcome"]
+    words = label if label.startswith("depends on") else OUTCOME_WORDS.get(v["outcome"], v["outcome"])
+    conditions = v.get("condition_outcomes") or {}
+    differ = len(set(conditions.values())) > 1
+    if differ and not label.startswith("depends on"):
+        words = "mixed"
+    ref = f"{{ref}}`{words} <{v['anchor']}>`" if v.get("anchor") else words
+    if differ:
+        ref += " (" + "; ".join(f"{c}: {OUTCOME_WORDS.get(o, o)}" for c, o in conditions.items()) + ")"
+    return ref
+
+
 def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | None = None) -> str:
     """The Findings page body: one section per chapter, one entry per verdict."""
     titles = chapter_titles or {}
@@ -97,9 +113,7 @@ def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | Non
     for page in dict.fromkeys(v["page"] for v in verdicts):
         lines += [f"## {{doc}}`{titles.get(page, page)} <{page}>`", ""]
         for v in (v for v in verdicts if v["page"] == page):
-            outcome = OUTCOME_WORDS.get(v["outcome"], v["outcome"])
-            ref = f"{{ref}}`{outcome} <{v['anchor']}>`" if v.get("anchor") else outcome
-            lines.append(f"- **{v['claim']}**: {ref}.")
+            lines.append(f"- **{v['claim']}**: {outcome_ref(v)}.")
             if v.get("what_to_do"):
                 lines.append(f"  *What to do:* {v['what_to_do']}")
             detail = "; ".join(
@@ -191,11 +205,9 @@ def substitutions(verdicts: list[dict], wanted: set[str] = frozenset(), values: 
     wanted = {k for k in wanted if k.startswith("v_")}
     for v in verdicts:
         key = "v_" + v["id"].replace("-", "_")
-        outcome = OUTCOME_WORDS.get(v["outcome"], v["outcome"])
-        ref = f"{{ref}}`{outcome} <{v['anchor']}>`" if v.get("anchor") else outcome
         subs |= {
-            key: ref,
-            f"{key}_outcome": outcome,
+            key: outcome_ref(v),
+            f"{key}_outcome": OUTCOME_WORDS.get(v["outcome"], v["outcome"]),
             f"{key}_effect": effect_text(v) or "no estimate",
             f"{key}_todo": v.get("what_to_do") or "",
             f"{key}_claim": v["claim"],

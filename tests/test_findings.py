@@ -118,3 +118,27 @@ def test_the_at_scale_table_sets_each_fm_verdict_beside_its_digits_twin_and_says
     assert "momentum here" in rows[1] and "no effect that matters" in rows[1]
     assert "Where the best learning rate lies (a quantity) | inside the grid | not in this build" in md
     assert "no at-scale verdicts" in findings.scale_comparison_markdown(verdicts[:1], [])
+
+
+def _conditions(fixed_updates, interaction):
+    """bs-gap judged under two budgets, with or without an interaction between them."""
+    fam = V.Family("04_batch_size", scope="digits")
+    effects = {"fixed epochs": S.one_sample([-1.0, -1.2, -0.9, -1.1, -1.05]), "fixed updates": fixed_updates}
+    fam.add("bs-gap", "Larger batches reach a worse test ELBO", effects, direction=-1, delta=0.1, anchor="bs-gap",
+            condition="the budget", interaction=interaction)  # fmt: skip
+    return fam.finalize()[0].to_dict()
+
+
+def test_a_claim_judged_under_conditions_reads_with_each_conditions_outcome():
+    """'depends on X (a: ...; b: ...)' with a significant interaction, 'mixed (...)' without one, and
+    the plain outcome when the conditions agree: never the overall 'inconclusive' alone."""
+    positive = S.one_sample([1.0, 1.2, 0.9, 1.1, 1.05])
+    depends = findings.outcome_ref(_conditions(positive, S.one_sample([2.0, 2.4, 1.9, 2.2, 2.1])))
+    assert depends == (
+        "{ref}`depends on the budget <bs-gap>` (fixed epochs: supported; fixed updates: the opposite holds)"
+    )
+    mixed = findings.outcome_ref(_conditions(positive, S.one_sample([0.3, -0.5, 0.9, -0.8, 0.2])))
+    assert mixed == "{ref}`mixed <bs-gap>` (fixed epochs: supported; fixed updates: the opposite holds)"
+    same = findings.outcome_ref(_conditions(S.one_sample([-1.0, -1.1, -0.95, -1.2, -1.0]), None))
+    assert same == "{ref}`supported <bs-gap>`"
+    assert substitutions([_conditions(positive, None)])["v_bs_gap"].startswith("{ref}`mixed <bs-gap>`")

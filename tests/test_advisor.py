@@ -20,7 +20,6 @@ import tensorflow as tf
 from vae_utils import advisor as adv
 from vae_utils.advice_check import confirm_verdict, confirmation
 from vae_utils.cli import main
-from vae_utils.config import FIELDS
 from vae_utils.datafile import MIN_EXAMPLES, from_array, load_file
 from vae_utils.noise import noise_scale_from_norms
 from vae_utils.rangetest import find_break, range_test
@@ -281,11 +280,17 @@ def test_the_command_line_reports_a_bad_file_in_one_line_and_exits_2(tmp_path, c
     assert err[-1].startswith(f"error: {path}: ") and "not finite" in err[-1]
 
 
-@pytest.mark.skipif("architecture" in FIELDS, reason="TrainConfig has an architecture field: conv is passed through")
-def test_conv_is_refused_with_a_clear_message_until_train_config_has_an_architecture_field(capsys):
-    """Before the conv architecture lands, --architecture conv is an error saying it is not available."""
-    assert main(["advise", "--data", "digits", "--architecture", "conv"]) == 2
-    assert "architecture='conv' is not available" in capsys.readouterr().err
+def test_advice_for_the_conv_architecture_trains_the_conv_vae_on_images():
+    """``architecture="conv"`` on 8x8 images: the range tests, the short run and the noise scale build the
+    conv VAE for the data's own image shape (they used the placeholder dataset's 28x28 and failed)."""
+    from sklearn.datasets import load_digits
+
+    images = (load_digits().data / 16.0).reshape(-1, 8, 8)
+    advice = adv.advise(images, architecture="conv", budget_minutes=2, short_updates=20, noise_repeats=2,
+                        confirm=False, progress=False, probe_batch=32)  # fmt: skip
+    assert advice.architecture == "conv" and advice.short_run["updates"] > 0
+    assert np.isfinite(advice.short_run["test_elbo"]) and np.isfinite(advice.recommendation.b_simple)
+    assert np.isfinite(advice.recommendation.learning_rate) and advice.recommendation.learning_rate > 0
 
 
 def test_a_csv_with_a_header_an_npz_array_and_images_all_load_as_split_datasets(tmp_path):

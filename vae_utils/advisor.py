@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import FIELDS, TrainConfig
+from .config import TrainConfig
 from .data import DATASETS, TRAIN_SIZES, Dataset, load_dataset
 
 __all__ = [
@@ -170,11 +170,6 @@ def resolve_data(data, likelihood="bernoulli", architecture="mlp", key=None, spl
 def _check_architecture(architecture: str) -> None:
     if architecture not in ("mlp", "conv"):
         raise ValueError(f"architecture={architecture!r} is not allowed; allowed: mlp, conv")
-    if architecture == "conv" and "architecture" not in FIELDS:
-        raise ValueError(
-            "architecture='conv' is not available in this version of vae_utils (TrainConfig has no "
-            "'architecture' field yet); allowed: mlp"
-        )
 
 
 def lr_ratio(optimizer: str, batch_size: int, table: dict | None = None) -> float:
@@ -195,7 +190,7 @@ def _config(data: Dataset, fixed: dict, **fields) -> TrainConfig:
 
 
 def _model_config(data: Dataset, fixed: dict):
-    return _config(data, fixed).model_config(data.dim, data.likelihood)
+    return _config(data, fixed).model_config(data.dim, data.likelihood, data.image_shape)
 
 
 def _data_info(data: Dataset) -> dict:

@@ -40,7 +40,7 @@ def train_per_pixel_mean(config, data):
         raise ValueError(
             f"data.likelihood={data.likelihood!r} is not allowed; allowed: 'bernoulli' (the per-pixel BCE)"
         )
-    model = build_vae(config.model_config(data.dim, data.likelihood), seed=config.seed)
+    model = build_vae(config.model_config(data.dim, data.likelihood, data.image_shape), seed=config.seed)
     opt = tf.keras.optimizers.Adam(config.learning_rate)
     x_train = tf.constant(data.train)
     variables = model.posterior.trainable_variables + model.decoder.trainable_variables

@@ -226,7 +226,7 @@ def vae_range_test(data, batch_size: int, optimizer: str = "adam", model_config=
     n = len(data.train)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
         raise ValueError(f"batch_size={batch_size!r} is not allowed; allowed: 1 .. {n} (the training set)")
-    model_config = model_config or TrainConfig().model_config(data.dim, data.likelihood)
+    model_config = model_config or TrainConfig().model_config(data.dim, data.likelihood, data.image_shape)
     if not _determinism_enabled():
         tf.config.experimental.enable_op_determinism()  # as train(): one seed, one curve
     t0 = time.perf_counter()

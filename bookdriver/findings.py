@@ -76,9 +76,11 @@ def _num(x, digits: int = 2) -> str:
 
 
 def effect_text(v: dict) -> str:
-    """'−0.26 nats per doubling (95% CI −0.36 to −0.16)' from a verdict record, or ''."""
+    """'−0.26 nats (95% CI −0.36 to −0.16)' from a verdict record, or ''; a claim judged under
+    conditions gives each condition's effect ('tuned rates: 0.9 nats (…); default rates: …')."""
     if v.get("estimate") is None:
-        return ""
+        parts = ((k, effect_text(c)) for k, c in (v.get("conditions") or {}).items())
+        return "; ".join(f"{k}: {text}" for k, text in parts if text)
     unit = f" {v['unit']}" if v.get("unit") else ""
     level = f"{100 * v['level']:.4g}%" if v.get("level") else ""
     if v.get("low") is None:

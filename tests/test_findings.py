@@ -142,3 +142,11 @@ def test_a_claim_judged_under_conditions_reads_with_each_conditions_outcome():
     same = findings.outcome_ref(_conditions(S.one_sample([-1.0, -1.1, -0.95, -1.2, -1.0]), None))
     assert same == "{ref}`supported <bs-gap>`"
     assert substitutions([_conditions(positive, None)])["v_bs_gap"].startswith("{ref}`mixed <bs-gap>`")
+
+
+def test_the_effect_of_a_claim_under_conditions_lists_each_conditions_estimate():
+    """The recipe's '(effect)' of a claim judged under two budgets is each budget's estimate, never 'no estimate'."""
+    v = _conditions(S.one_sample([1.0, 1.2, 0.9, 1.1, 1.05]), None)
+    text = findings.effect_text(v)
+    assert text.startswith("fixed epochs: −1.1 (") and "% CI" in text and "; fixed updates: 1.1 (" in text
+    assert substitutions([v])["v_bs_gap_effect"] == text

@@ -78,41 +78,15 @@ def _subset(n_train: int):
 
 
 def _keras_example_vae(config, seed: int):
-    """The keras-io example's pattern around vae_utils' encoder and decoder (the same initial weights)."""
+    """The keras-io example's pattern around vae_utils' encoder and decoder (the same initial weights):
+    ``throughput.py``'s ``KerasExampleVAE``, imported once the worker has fixed its threads."""
     import keras
-    import tensorflow as tf
+    from throughput import KerasExampleVAE
 
     from vae_utils.model import build_vae
-    from vae_utils.objective import negative_elbo
-
-    class KerasExampleVAE(keras.Model):
-        def __init__(self, encoder, decoder, **kwargs):
-            super().__init__(**kwargs)
-            self.encoder, self.decoder = encoder, decoder
-            self.binarize_seed = keras.random.SeedGenerator(seed + 1)
-            self.total_loss_tracker = keras.metrics.Mean(name="loss")
-            self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
-            self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
-
-        @property
-        def metrics(self):
-            return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
-
-        def train_step(self, data):
-            x = tf.cast(keras.random.uniform(tf.shape(data), seed=self.binarize_seed) < data, tf.float32)
-            with tf.GradientTape() as tape:
-                z_mean, z_log_var, z = self.encoder(x, training=True)
-                logits = self.decoder(z, training=True)
-                loss, reconstruction_loss, kl_loss = negative_elbo(x, logits, z_mean, z_log_var, "bernoulli")
-            grads = tape.gradient(loss, self.trainable_weights)
-            self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
-            self.total_loss_tracker.update_state(loss)
-            self.reconstruction_loss_tracker.update_state(reconstruction_loss)
-            self.kl_loss_tracker.update_state(kl_loss)
-            return {m.name: m.result() for m in self.metrics}
 
     base = build_vae(config.model_config(784, "bernoulli", (28, 28)), seed=seed)
-    model = KerasExampleVAE(base.encoder, base.decoder)
+    model = KerasExampleVAE(base.encoder, base.decoder, seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))  # defaults: jit_compile="auto" (False on CPU)
     return model
 

@@ -36,3 +36,23 @@ def trained_digits():
 def timing_keys():
     """Names of the metrics that depend on the machine's speed rather than on the config."""
     return TIMING_KEYS
+
+
+@pytest.fixture(scope="session")
+def assert_same_run():
+    """``assert_same_run(a, b)``: two TrainResults are the same run: histories equal in every column but
+    wall_time_s, metrics equal but for timing, the same step losses and weights, bit for bit."""
+    import numpy as np
+    import pandas as pd
+
+    def check(a, b):
+        pd.testing.assert_frame_equal(
+            a.history.drop(columns="wall_time_s"), b.history.drop(columns="wall_time_s"), check_exact=True
+        )
+        strip = lambda m: {k: v for k, v in m.items() if k not in TIMING_KEYS}
+        assert strip(a.metrics) == strip(b.metrics)
+        np.testing.assert_array_equal(a.step_loss, b.step_loss)
+        for wa, wb in zip(a.model.get_weights(), b.model.get_weights(), strict=True):
+            np.testing.assert_array_equal(wa, wb)
+
+    return check

@@ -9,7 +9,6 @@ import math
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 
 import vae_utils
@@ -31,30 +30,18 @@ HISTORY_COLUMNS = {
 }
 
 
-def _assert_same_run(a, b, timing_keys):
-    """Histories equal in every column but wall_time_s, metrics equal but for timing, same step losses and weights."""
-    pd.testing.assert_frame_equal(
-        a.history.drop(columns="wall_time_s"), b.history.drop(columns="wall_time_s"), check_exact=True
-    )
-    strip = lambda m: {k: v for k, v in m.items() if k not in timing_keys}
-    assert strip(a.metrics) == strip(b.metrics)
-    np.testing.assert_array_equal(a.step_loss, b.step_loss)
-    for wa, wb in zip(a.model.get_weights(), b.model.get_weights(), strict=True):
-        np.testing.assert_array_equal(wa, wb)
-
-
 # --- determinism ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("engine", ["fast", "keras"])
-def test_one_config_run_twice_gives_an_identical_history_and_metrics(timing_keys, engine):
+def test_one_config_run_twice_gives_an_identical_history_and_metrics(assert_same_run, engine):
     """Two runs of one config (either engine): identical history (but wall time), metrics (but timing), step
     losses and weights."""
     config = TrainConfig(**SHORT)
-    _assert_same_run(train(config, engine=engine), train(config, engine=engine), timing_keys)
+    assert_same_run(train(config, engine=engine), train(config, engine=engine))
 
 
-def test_runs_are_identical_with_a_fresh_compiled_trainer_and_after_other_runs_share_it(timing_keys):
+def test_runs_are_identical_with_a_fresh_compiled_trainer_and_after_other_runs_share_it(assert_same_run):
     """Clearing the compiled-trainer cache, or running another config through the same compiled graph in
     between, does not change a run: the cached trainer's weights and optimizer slots are reset."""
     for engine in ("fast", "keras"):
@@ -63,10 +50,10 @@ def test_runs_are_identical_with_a_fresh_compiled_trainer_and_after_other_runs_s
         fastpath._TRAINERS.clear()
         first = train(config, engine=engine)
         train(TrainConfig(**{**SHORT, "learning_rate": 3e-3, "seed": 5}), engine=engine)  # same graph, other numbers
-        _assert_same_run(first, train(config, engine=engine), timing_keys)
+        assert_same_run(first, train(config, engine=engine))
         vae_utils.training._TRAINERS.clear()
         fastpath._TRAINERS.clear()
-        _assert_same_run(first, train(config, engine=engine), timing_keys)
+        assert_same_run(first, train(config, engine=engine))
 
 
 def test_different_seeds_give_different_histories():

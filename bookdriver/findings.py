@@ -153,13 +153,6 @@ def _agreement(digits: str, here: str) -> str:
     return "agree" if digits == here else "differ"
 
 
-def _outcome_ref(v: dict | None) -> str:
-    if v is None:
-        return "not in this build"
-    words = _label(v) if _label(v) != v["outcome"] else OUTCOME_WORDS.get(v["outcome"], v["outcome"])
-    return f"{{ref}}`{words} <{v['anchor']}>`" if v.get("anchor") else words
-
-
 def scale_comparison_markdown(verdicts: list[dict], values: list[dict]) -> str:
     """The at-scale chapter's side-by-side table: each ``fm-<id>`` verdict beside the digits verdict
     ``<id>``, whether the outcomes agree, and the chapter's measured note ``fm-<id>-note``; then the
@@ -175,7 +168,7 @@ def scale_comparison_markdown(verdicts: list[dict], values: list[dict]) -> str:
         else:
             same = _agreement(_label(twin), _label(fm))
         note = vals.get(f"{fm['id']}-note", {}).get("text", "")
-        rows.append([fm["claim"], _outcome_ref(twin), _outcome_ref(fm), same, note])
+        rows.append([fm["claim"], outcome_ref(twin) if twin else "not in this build", outcome_ref(fm), same, note])
     for q, name in SCALE_QUANTITIES.items():
         here, there = vals.get(SCALE_PREFIX + q), vals.get(q)
         if here or there:

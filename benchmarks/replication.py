@@ -23,6 +23,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the book driver's reading of a verdict, as the pages write it
+from bookdriver.findings import outcome_text  # noqa: E402
+
 DECIDED = {"supported", "opposite", "equivalent"}
 
 
@@ -63,14 +66,7 @@ def condition_relations(a: dict, b: dict) -> list[str]:
 
 def words(v: dict | None) -> str:
     """The outcome as the box reads it, with each condition's outcome."""
-    if v is None:
-        return "—"
-    label = v.get("label") or v["outcome"]
-    conditions = v.get("condition_outcomes") or {}
-    if len(set(conditions.values())) > 1:
-        head = label if label.startswith("depends") else "mixed"
-        return f"{head} ({'; '.join(f'{k}: {o}' for k, o in conditions.items())})"
-    return label
+    return "—" if v is None else outcome_text(v)
 
 
 def table(first: dict, second: dict, same_seeds: set[str] = frozenset()) -> tuple[list[dict], dict]:

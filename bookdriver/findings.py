@@ -92,20 +92,30 @@ def _link(v: dict, text: str) -> str:
     return f"[{text}](#{v['anchor']})" if v.get("anchor") else text
 
 
-def outcome_ref(v: dict) -> str:
-    """The outcome in words, linked to its section; a claim judged under several conditions adds each
-    condition's outcome: "depends on the budget (fixed epochs: supported; fixed updates: the opposite
-    holds)" when the interaction is significant, "mixed (...)" when the outcomes differ without it."""
+def _outcome_parts(v: dict) -> tuple[str, str]:
+    """(what the box states, each condition's outcome in parentheses or ''): "depends on the budget",
+    " (fixed epochs: supported; fixed updates: the opposite holds)" when the interaction is significant,
+    "mixed" when the conditions' outcomes differ without it, else the outcome in words."""
     label = v.get("label") or v["outcome"]
-    words = label if label.startswith("depends on") else OUTCOME_WORDS.get(v["outcome"], v["outcome"])
     conditions = v.get("condition_outcomes") or {}
     differ = len(set(conditions.values())) > 1
-    if differ and not label.startswith("depends on"):
-        words = "mixed"
-    ref = f"{{ref}}`{words} <{v['anchor']}>`" if v.get("anchor") else words
-    if differ:
-        ref += " (" + "; ".join(f"{c}: {OUTCOME_WORDS.get(o, o)}" for c, o in conditions.items()) + ")"
-    return ref
+    if label.startswith("depends on"):
+        head = label
+    else:
+        head = "mixed" if differ else OUTCOME_WORDS.get(v["outcome"], v["outcome"])
+    detail = " (" + "; ".join(f"{c}: {OUTCOME_WORDS.get(o, o)}" for c, o in conditions.items()) + ")"
+    return head, detail if differ else ""
+
+
+def outcome_text(v: dict) -> str:
+    """The outcome in words with each condition's outcome (see ``_outcome_parts``)."""
+    return "".join(_outcome_parts(v))
+
+
+def outcome_ref(v: dict) -> str:
+    """``outcome_text`` with the outcome linked to the verdict's section."""
+    head, detail = _outcome_parts(v)
+    return (f"{{ref}}`{head} <{v['anchor']}>`" if v.get("anchor") else head) + detail
 
 
 def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | None = None) -> str:

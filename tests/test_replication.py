@@ -37,7 +37,7 @@ def test_a_claim_under_conditions_is_compared_by_what_its_box_states_and_conditi
     assert replication.condition_relations(a, b) == ["clash", "clash"]
     _, summary = replication.table({"bs-gap": a}, {"bs-gap": b})
     assert summary["conditions clash"] == 2 and summary["agree"] == 1
-    assert replication.words(a) == "depends on the budget (fixed epochs: supported; fixed updates: opposite)"
+    assert replication.words(a) == "depends on the budget (fixed epochs: supported; fixed updates: the opposite holds)"
 
 
 def test_chapters_run_on_the_same_seeds_in_both_builds_are_left_out_of_the_count():

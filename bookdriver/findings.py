@@ -52,21 +52,25 @@ def verdicts_in(nb, mime: str = MIME_TYPE) -> list[dict]:
     return found
 
 
-def read_verdicts(cache_path: Path, notebooks: dict[str, object], mime: str = MIME_TYPE) -> list[dict]:
+def read_verdicts(cache_path: Path, notebooks: dict[str, object], mime=MIME_TYPE):
     """Every verdict (or value, with ``mime``) of the ``notebooks`` (stem -> staged notebook) found
-    executed in the cache. A chapter that is not in the cache (it failed, or was skipped) contributes nothing."""
+    executed in the cache; with a tuple of ``mime`` types, {mime: records} from one pass over the cache.
+    A chapter that is not in the cache (it failed, or was skipped) contributes nothing."""
     from jupyter_cache import get_cache
 
+    mimes = (mime,) if isinstance(mime, str) else tuple(mime)
     cache = get_cache(str(cache_path))
-    records = []
+    records = {m: [] for m in mimes}
     for stem, nb in notebooks.items():
         try:
             record = cache.match_cache_notebook(nb)
         except KeyError:
             continue
-        found = verdicts_in(cache.get_cache_bundle(record.pk).nb, mime)
-        records.extend({**v, "chapter": v.get("chapter") or stem, "page": stem} for v in found)
-    return records
+        executed = cache.get_cache_bundle(record.pk).nb
+        for m in mimes:
+            found = verdicts_in(executed, m)
+            records[m].extend({**v, "chapter": v.get("chapter") or stem, "page": stem} for v in found)
+    return records[mime] if isinstance(mime, str) else records
 
 
 def _num(x, digits: int = 2) -> str:

@@ -175,9 +175,8 @@ def generate(paths: BookPaths, plan) -> dict[str, bytes]:
     """Every generated file (see the module docstring), from the executed chapters in the cache."""
     from vae_utils.provenance import code_version
 
-    verdicts = read_verdicts(paths.cache, plan.notebooks, MIME_TYPE)
-    values = read_verdicts(paths.cache, plan.notebooks, VALUE_MIME_TYPE)
-    figures = read_verdicts(paths.cache, plan.notebooks, FIGURE_MIME_TYPE)
+    kinds = (MIME_TYPE, VALUE_MIME_TYPE, FIGURE_MIME_TYPE)
+    verdicts, values, figures = read_verdicts(paths.cache, plan.notebooks, kinds).values()
     titles, cite = _titles(plan), citation(paths.root)
     out = {
         "_config.yml": _config(paths, cite),

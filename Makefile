@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: book book-smoke test lint lock check-lock bench bench-book clean venv
+.PHONY: book book-smoke test lint lock check-lock bench bench-book clean venv template
 PARAMS ?=
 
 $(STAMP): requirements.txt pyproject.toml
@@ -47,6 +47,10 @@ check-lock: $(STAMP)
 			--only-binary :all: --no-header --quiet -o /dev/null || exit 1; \
 		echo "requirements.txt resolves from wheels on $$platform"; \
 	done
+
+# The papermill template's parameters cell, generated from TrainConfig's fields (after changing TrainConfig).
+template: $(STAMP)
+	$(PY) -c "from vae_utils.experiments.template import write_parameters; write_parameters()"
 
 bench: $(STAMP)
 	$(PY) benchmarks/throughput.py

@@ -28,11 +28,11 @@ import time
 
 import numpy as np
 
-from vae_utils import analysis as A
 from vae_utils import load_dataset
-from vae_utils import stats as S
+from vae_utils.advisor.rangetest import vae_range_test
+from vae_utils.claims import analysis as A
+from vae_utils.claims import stats as S
 from vae_utils.experiments import default_store, sweep
-from vae_utils.rangetest import vae_range_test
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 ADAM_LRS = [5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2, 6.4e-2]

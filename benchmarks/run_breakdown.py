@@ -65,7 +65,7 @@ def wrap(obj, name: str, part: str) -> None:
 
 def instrument():
     """Wrap the toolkit's parts; returns the names of the parts that nest inside train()."""
-    from vae_utils import training
+    from vae_utils.core import training
 
     wrap(training, "load_dataset", "load the dataset")  # (cached per process where the toolkit caches it)
     wrap(training, "build_vae", "build_vae (initial weights)")
@@ -95,7 +95,7 @@ def instrument():
 
     epochs(training._Trainer)
     try:
-        from vae_utils import fastpath
+        from vae_utils.core import fastpath
 
         epochs(fastpath.StackedTrainer)
         wrap(fastpath, "val_noise", "validation noise")
@@ -116,7 +116,7 @@ def grid(seeds: list[int], epochs: int) -> list:
 
 def run_cell(configs, out: Path) -> int:
     """The template's training cell: claim, train (seeds together when possible), record."""
-    from vae_utils import training
+    from vae_utils.core import training
     from vae_utils.experiments import store
 
     groups = training.seed_groups(configs) if hasattr(training, "seed_groups") else [[c] for c in configs]
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
         import vae_utils
-        from vae_utils import training  # noqa: F401
+        from vae_utils.core import training  # noqa: F401
     instrument()
     configs = grid(args.seeds, args.epochs)
     out = Path(tempfile.mkdtemp(prefix="breakdown-"))

@@ -6,14 +6,14 @@
 
 Contestants, each training the same 64-256-8 MLP VAE (``vae_utils.build_vae``, the same initial
 weights) on the same digits training set with dynamically binarized batches, Adam(1e-3) and the
-same loss (``vae_utils.objective.negative_elbo``), in this one process, with TensorFlow op
+same loss (``vae_utils.core.objective.negative_elbo``), in this one process, with TensorFlow op
 determinism on (``train()`` turns it on):
 
 * **fit**: the Keras example (keras-io examples/generative/vae.py): a ``keras.Model`` subclass
   with a custom ``train_step``, compiled with the defaults, ``model.fit(x, batch_size=..., shuffle=True)``;
 * **train(), Keras path** (``engine="keras"``, what train() was before the fast path): the Keras
   model and optimizer, a whole epoch in one ``tf.function``;
-* **train(), fast path** (the default): ``vae_utils.fastpath``, one flat parameter vector, the
+* **train(), fast path** (the default): ``vae_utils.core.fastpath``, one flat parameter vector, the
   epoch's updates and its validation ELBO under XLA;
 * **train_seeds, 10 seeds**: ten seeds of the config in one stack; examples/s counts all ten;
 * **JAX** (when ``import jax`` works; not a dependency): ``jax.jit`` over the epoch with
@@ -53,7 +53,7 @@ import tensorflow as tf
 
 import vae_utils
 from vae_utils import ModelConfig, TrainConfig, build_vae, load_dataset, train
-from vae_utils.objective import negative_elbo
+from vae_utils.core.objective import negative_elbo
 
 LATENT, HIDDEN = 8, (256,)
 TARGET_SPEEDUP = 10.0  # train() over fit, at batch 32
@@ -164,7 +164,7 @@ def fit_rates(x_train: np.ndarray, batch_size: int, epochs: int, seed: int = 0) 
 
 def train_rates(data, batch_size: int, epochs: int, seed: int = 0, engine="fast", seeds=1) -> tuple[float, float]:
     """train() on one engine (or train_seeds on ``seeds`` seeds), timed around its compiled epoch."""
-    from vae_utils import fastpath, training
+    from vae_utils.core import fastpath, training
 
     configs = [
         TrainConfig(dataset=data.name, batch_size=batch_size, epochs=epochs, seed=seed + s, eval_k=1)
@@ -257,7 +257,7 @@ def profile(data, batch_size: int, repeats: int) -> list[tuple[str, float, float
     3) the lower bound: the step's matmuls alone (forward, input- and weight-gradient), XLA.
     Everything in one process, timed round-robin, so that load from other processes is shared.
     """
-    from vae_utils import training
+    from vae_utils.core import schedules, training
 
     cfg = TrainConfig(batch_size=batch_size, epochs=1, eval_k=1)
     mc = cfg.model_config(data.dim, data.likelihood)
@@ -266,7 +266,7 @@ def profile(data, batch_size: int, repeats: int) -> list[tuple[str, float, float
     x_train = tf.constant(data.train, tf.float32)
     trainer = training._Trainer(mc, cfg, n)
     trainer.reset(build_vae(mc, seed=0))
-    hyper = training._hyper(cfg, full)
+    hyper = schedules.hyper(cfg, full)
 
     def epoch(steps):
         return lambda: trainer.run_epoch(x_train, tf.constant(1), tf.constant(0), tf.constant(steps), hyper)[0].numpy()
@@ -305,7 +305,7 @@ def profile(data, batch_size: int, repeats: int) -> list[tuple[str, float, float
                 u = tf.random.stateless_uniform(tf.shape(xb), seed=tf.stack([7, i]))
                 xb = tf.cast(u < xb, tf.float32)
             if lr_assign:
-                opt.learning_rate.assign(training.learning_rate_at("constant", i, 1e-3, 0, steps))
+                opt.learning_rate.assign(schedules.learning_rate_at("constant", i, 1e-3, 0, steps))
             with tf.GradientTape() as tape:
                 z_mean, z_log_var = vae.posterior(xb, training=True)
                 eps = tf.random.stateless_normal(tf.shape(z_mean), seed=tf.stack([8, i]))

@@ -6,7 +6,7 @@
 Both contestants train the same model, the Keras example's convolutional VAE as ``vae_utils`` builds it
 (``TrainConfig(architecture="conv", hidden_units=(16,), latent_dim=16)``: Conv2D 32/64, Dense 16, z 16,
 Conv2DTranspose 64/32/1; the same initial weights), on the same ``--n-train`` Fashion-MNIST training images
-with dynamically binarized batches, Adam(1e-3) and the same loss (``vae_utils.objective.negative_elbo``),
+with dynamically binarized batches, Adam(1e-3) and the same loss (``vae_utils.core.objective.negative_elbo``),
 with TensorFlow op determinism on for both. The baseline is the Keras example's pattern (keras-io
 examples/generative/vae.py): a ``keras.Model`` subclass with a custom ``train_step``, ``compile()`` with the
 defaults and ``model.fit(x, batch_size=..., shuffle=True)``.
@@ -83,7 +83,7 @@ def _keras_example_vae(config, seed: int):
     import keras
     from throughput import KerasExampleVAE
 
-    from vae_utils.model import build_vae
+    from vae_utils.core.model import build_vae
 
     base = build_vae(config.model_config(784, "bernoulli", (28, 28)), seed=seed)
     model = KerasExampleVAE(base.encoder, base.decoder, seed=seed)
@@ -117,15 +117,16 @@ def train_epochs(data, batch_size: int, epochs: int, seed: int) -> list[tuple[fl
     directly so that its CPU time can be read too; the per-epoch validation ELBO is timed in the eval part."""
     import tensorflow as tf
 
-    from vae_utils import TrainConfig, training
-    from vae_utils.model import build_vae
+    from vae_utils import TrainConfig
+    from vae_utils.core import schedules, training
+    from vae_utils.core.model import build_vae
 
     config = TrainConfig(**CONV, batch_size=batch_size, epochs=epochs, seed=seed, eval_k=1)
     model_config = config.model_config(784, "bernoulli", (28, 28))
     steps = len(data.train) // batch_size
     trainer = training._trainer(model_config, config, len(data.train))
     trainer.reset(build_vae(model_config, seed=seed))
-    x, hyper = tf.constant(data.train), training._hyper(config, steps)
+    x, hyper = tf.constant(data.train), schedules.hyper(config, steps)
     times = []
     for epoch in range(epochs):
         t0 = time.perf_counter(), time.process_time()

@@ -42,8 +42,8 @@ def _jupyter_book() -> list[str]:
 
 def _kernel_environment(paths: BookPaths, jobs: int) -> None:
     """What every kernel inherits (the pre-execution workers' and MyST-NB's): where results go, and
-    the build's budget of ``jobs`` training processes, one thread each (``vae_utils.slots``)."""
-    from vae_utils.slots import HELD_ENV, SLOTS_ENV, create_slots
+    the build's budget of ``jobs`` training processes, one thread each (``vae_utils.cpuslots``)."""
+    from vae_utils.cpuslots import HELD_ENV, SLOTS_ENV, create_slots
 
     env = os.environ
     env["VAE_BOOK_FIGURES"] = ""  # the driver extracts figures from the executed notebooks

@@ -1,6 +1,6 @@
 """Findings: every verdict of the executed chapters, collected for the pages that summarise them.
 
-Each chapter publishes its verdicts with ``vae_utils.verdicts.publish``: the verdict's JSON is glued
+Each chapter publishes its verdicts with ``vae_utils.claims.verdicts.publish``: the verdict's JSON is glued
 under ``<id>-json`` with the mime type ``application/vnd.vae-verdict+json``. After the chapters have
 executed, this module reads those outputs from the execution cache (before Sphinx runs) and gives
 
@@ -10,7 +10,7 @@ executed, this module reads those outputs from the execution cache (before Sphin
 * substitutions for hand-written pages (the landing page, the recipe, the conclusion) that state
   an outcome or a number: ``{{ v_bs_large_batch_gap }}`` reads "supported" (a link to the section),
   ``{{ v_bs_large_batch_gap_effect }}`` the effect with its interval, ``{{ ..._todo }}`` what to do;
-  ``{{ q_lr_best }}`` a quantity a chapter published with ``vae_utils.verdicts.publish_value``.
+  ``{{ q_lr_best }}`` a quantity a chapter published with ``vae_utils.claims.verdicts.publish_value``.
   A page names verdicts and quantities, never types them, so its text cannot drift from the data.
   A verdict whose chapter did not run (or that a reader's grid left out) reads "not run", a
   missing quantity "not measured in this build".
@@ -25,9 +25,9 @@ from pathlib import Path
 
 __all__ = ["MIME_TYPE", "read_verdicts", "findings_markdown", "substitutions", "verdict_keys", "front_matter"]
 
-MIME_TYPE = "application/vnd.vae-verdict+json"  # vae_utils.verdicts.MIME_TYPE (the driver stays light)
+MIME_TYPE = "application/vnd.vae-verdict+json"  # vae_utils.claims.verdicts.MIME_TYPE (the driver stays light)
 VALUE_MIME_TYPE = "application/vnd.vae-value+json"
-GLUE_PREFIX = "application/papermill.record/"  # how myst_nb.glue stores an output's mime types  # vae_utils.verdicts.VALUE_MIME_TYPE: {{ q_<id> }}
+GLUE_PREFIX = "application/papermill.record/"  # how myst_nb.glue stores an output's mime types  # vae_utils.claims.verdicts.VALUE_MIME_TYPE: {{ q_<id> }}
 OUTCOME_WORDS = {
     "supported": "supported",
     "opposite": "the opposite holds",

@@ -37,8 +37,8 @@ from .paths import BookPaths
 
 __all__ = ["generate", "citation", "FIGURE_MIME_TYPE", "TABLE_MIME_TYPE"]
 
-FIGURE_MIME_TYPE = "application/vnd.vae-figure+json"  # vae_utils.figures.MIME_TYPE
-TABLE_MIME_TYPE = "application/vnd.vae-table+json"  # vae_utils.tables.MIME_TYPE
+FIGURE_MIME_TYPE = "application/vnd.vae-figure+json"  # vae_utils.publish.figures.MIME_TYPE
+TABLE_MIME_TYPE = "application/vnd.vae-table+json"  # vae_utils.publish.tables.MIME_TYPE
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scipy", "scikit-learn", "matplotlib",
             "seaborn", "jupyter-book", "myst-nb", "sphinx", "papermill", "jupyter-cache")  # fmt: skip
 

@@ -91,7 +91,7 @@ def _type_error(where: str, name: str, value, default) -> str | None:
 
 def _check_config_values(where: str, values: dict) -> None:
     """Validate the values that become ``TrainConfig`` fields (a name, or its plural for a list)."""
-    from vae_utils.config import FIELDS, TrainConfig
+    from vae_utils.core.config import FIELDS, TrainConfig
     from vae_utils.experiments.grid import default_store
 
     if "store" in values:

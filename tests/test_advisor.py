@@ -1,4 +1,4 @@
-"""The advisor (vae_utils.advisor) and its parts: the range test, the noise-scale step, a reader's data file.
+"""The advisor (vae_utils.advisor.recommend) and its parts: the range test, the noise-scale step, a reader's data file.
 
 Known answers: SGD on a quadratic with largest curvature lambda becomes unstable at lr = 2/lambda, and
 the range test finds its breaking point there; linear regression with Gaussian inputs and noise has
@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from vae_utils import advisor as adv
-from vae_utils.advice_check import confirm_verdict, confirmation
+from vae_utils.advisor import recommend as adv
+from vae_utils.advisor.confirm import confirm_verdict, confirmation
+from vae_utils.advisor.datafile import MIN_EXAMPLES, from_array, load_file
+from vae_utils.advisor.rangetest import find_break, range_test
 from vae_utils.cli import main
-from vae_utils.datafile import MIN_EXAMPLES, from_array, load_file
-from vae_utils.noise import noise_scale_from_norms
-from vae_utils.rangetest import find_break, range_test
+from vae_utils.core.noise import noise_scale_from_norms
 
 # Learning rates within 0.5 nats of the best mean validation ELBO, per batch size: digits, Adam, 30 epochs,
 # 3 seeds, rates 5e-4 .. 6.4e-2 each twice the last (benchmarks/advisor_ratio.py, 2026-11-27).
@@ -384,7 +384,7 @@ def test_rate_effects_compare_the_grids_best_rate_by_validation_with_the_advised
             rows.append(
                 dict(batch_size=b, learning_rate=lr, seed=seed, val_elbo=val, test_elbo=test + 0.01 * seed, status="ok")
             )
-    from vae_utils.advice_check import rate_effects
+    from vae_utils.advisor.confirm import rate_effects
 
     e = rate_effects(pd.DataFrame(rows), {32: 1e-3, 64: 1e-3})
     assert e["batch 32"].estimate == pytest.approx(0.4) and e["batch 32"].n == 5
@@ -394,7 +394,7 @@ def test_rate_effects_compare_the_grids_best_rate_by_validation_with_the_advised
 def test_critical_batch_fit_recovers_the_critical_batch_size_of_exact_hyperbolic_histories():
     """Histories whose validation ELBO reaches the target after exactly S = 100 (1 + 50 / B) updates give
     B_crit = 50 (the best rate per batch size is the one reaching it first)."""
-    from vae_utils.advice_check import critical_batch_fit
+    from vae_utils.advisor.confirm import critical_batch_fit
 
     runs, hist = [], []
     for b in (16, 32, 64, 128, 256):
@@ -418,8 +418,8 @@ def test_bsimple_vs_bcrit_is_the_log2_ratio_with_both_uncertainties_combined():
     with B_crit's standard error alone; a B_crit without an interval gives a NaN interval."""
     from scipy import stats
 
-    from vae_utils.advice_check import bsimple_vs_bcrit
-    from vae_utils.analysis import HyperbolaFit
+    from vae_utils.advisor.confirm import bsimple_vs_bcrit
+    from vae_utils.claims.analysis import HyperbolaFit
 
     fit = HyperbolaFit(100.0, 50.0, 5000.0, 8, 4, 0.1, 25.0, 100.0)
     e = bsimple_vs_bcrit([100.0] * 5, fit)

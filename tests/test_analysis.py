@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vae_utils import analysis as A
+from vae_utils.claims import analysis as A
 
 T2 = 4.302653
 

@@ -1,4 +1,4 @@
-"""The corrected article program (vae_utils.article): it trains, its loss is the negative ELBO in nats
+"""The corrected article program (vae_utils.errata.article): it trains, its loss is the negative ELBO in nats
 per example, and it behaves as the code chapter says on the article's data and on the circle.
 
 The loss is checked against SciPy's normal log-density and the closed-form KL written out in NumPy;
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vae_utils import article
+from vae_utils.errata import article
 
 
 def _losses(x, x_rec, z_mean, z_log_var):

@@ -3,7 +3,7 @@
 The book must build on a machine without Fashion-MNIST: the chapter then executes, says what it needs, and
 publishes every verdict as "not testable". It must also paste exactly the same glue keys in both cases,
 because the page's Markdown pastes them all and a missing key fails the book build. The data-missing case
-is made with ``dataset=mnist`` and an empty Keras cache: the chapter's check (``vae_utils.data.available``)
+is made with ``dataset=mnist`` and an empty Keras cache: the chapter's check (``vae_utils.core.data.available``)
 is the same for both 28x28 datasets, and Debian's Fashion-MNIST directory cannot be hidden from a kernel.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from vae_utils import data
-from vae_utils.verdicts import MIME_TYPE
+from vae_utils.claims.verdicts import MIME_TYPE
+from vae_utils.core import data
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "chapters/15_at_scale.ipynb"

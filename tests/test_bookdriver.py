@@ -22,7 +22,7 @@ from bookdriver.params import load_parameters
 from bookdriver.paths import book_paths
 from bookdriver.stage import MARKER, stage
 from vae_utils.experiments.template import notebook_parameters
-from vae_utils.figures import figure_bytes
+from vae_utils.publish.figures import figure_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMETERS = """epochs: int = 30  # passes

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vae_utils import Dataset, TrainConfig, evaluate, train
-from vae_utils.model import ModelConfig, build_vae
+from vae_utils.core.model import ModelConfig, build_vae
 
 
 def _message(field, value):

@@ -12,9 +12,10 @@ import re
 import numpy as np
 import pytest
 
-from vae_utils import Dataset, TrainConfig, data, evaluate, independent_bernoulli_nll, train
-from vae_utils.model import ModelConfig, activation_width, build_vae
-from vae_utils.training import activation_memory_mb
+from vae_utils import Dataset, TrainConfig, evaluate, independent_bernoulli_nll, train
+from vae_utils.core import data
+from vae_utils.core.model import ModelConfig, activation_width, build_vae
+from vae_utils.core.training import activation_memory_mb
 
 SKIP_FASHION = "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist, or set VAE_FASHION_MNIST_DIR)"
 # One short conv run's shape: the learning and determinism tests share one compiled graph (same sizes).

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from vae_utils import TrainConfig, build_vae, evaluate, load_dataset
+from vae_utils.core.training import train, train_seeds
 from vae_utils.experiments import load_curves, store
-from vae_utils.training import train, train_seeds
 
 RUN = dict(dataset="digits", batch_size=128, learning_rate=3e-3, epochs=3, eval_k=5)  # 9 updates per epoch
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from vae_utils import DATASETS, data, load_dataset
-from vae_utils.data import FASHION_MNIST_ENV, TRAIN_SIZES, read_idx
+from vae_utils import DATASETS, load_dataset
+from vae_utils.core import data
+from vae_utils.core.data import FASHION_MNIST_ENV, TRAIN_SIZES, read_idx
 
 SKIP_FASHION = "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist, or set VAE_FASHION_MNIST_DIR)"
 

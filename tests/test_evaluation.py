@@ -13,8 +13,8 @@ import pytest
 from scipy import stats
 
 from vae_utils import evaluate, independent_bernoulli_nll
-from vae_utils.evaluation import encode, latent_grid, latent_traversal, reconstruct, sample_prior
-from vae_utils.model import ModelConfig, build_vae
+from vae_utils.core.evaluation import encode, latent_grid, latent_traversal, reconstruct, sample_prior
+from vae_utils.core.model import ModelConfig, build_vae
 
 # --- the IWAE bound on a trained digits model ------------------------------------------------------
 
@@ -204,7 +204,7 @@ def test_the_untrained_elbo_is_close_to_coin_flips_and_a_short_run_beats_it(digi
     the 64 pixels at probability 1/2, about 64 ln 2 = 44.4 nats of reconstruction plus a small KL, and
     one epoch of training improves on it (what a broken run counts as in the strategy chapters)."""
     from vae_utils import TrainConfig, train
-    from vae_utils.evaluation import untrained_elbo
+    from vae_utils.core.evaluation import untrained_elbo
 
     config = TrainConfig(epochs=1, seed=3)
     floor = untrained_elbo(config, digits)

@@ -1,4 +1,4 @@
-"""Tests of citable figures (``vae_utils.figures``): captions, alt text, what is glued and shown,
+"""Tests of citable figures (``vae_utils.publish.figures``): captions, alt text, what is glued and shown,
 files. The rendering in a built page is tested in ``test_myst_render.py``; the book driver's
 fast parts in ``test_bookdriver.py``.
 
@@ -17,15 +17,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from vae_utils import __version__
-from vae_utils.figures import (
-    MIME_TYPE,
-    figure_bytes,
-    format_provenance,
-    md_escape,
-    publish_figure,
-    split_title,
-)
 from vae_utils.provenance import code_version
+from vae_utils.publish.figures import MIME_TYPE, figure_bytes, format_provenance, md_escape, publish_figure, split_title
 
 PREFIX = "application/papermill.record/"
 

@@ -11,8 +11,8 @@ from IPython.utils.capture import capture_output
 
 from bookdriver import findings
 from bookdriver.findings import MIME_TYPE, findings_markdown, front_matter, substitutions, verdict_keys, verdicts_in
-from vae_utils import stats as S
-from vae_utils import verdicts as V
+from vae_utils.claims import stats as S
+from vae_utils.claims import verdicts as V
 
 
 def _verdict(outcome_effect=S.one_sample([1.0, 1.2, 0.9, 1.1]), id_="lr-warmup"):
@@ -30,7 +30,7 @@ def _verdict(outcome_effect=S.one_sample([1.0, 1.2, 0.9, 1.1]), id_="lr-warmup")
 
 
 def test_the_verdicts_glued_by_a_chapter_are_read_back_from_its_executed_notebook():
-    """The outputs vae_utils.verdicts.publish leaves in a real IPython shell hold the record the
+    """The outputs vae_utils.claims.verdicts.publish leaves in a real IPython shell hold the record the
     driver reads (MIME_TYPE, under glue's prefix); other outputs are ignored."""
     v = _verdict()
     assert V.MIME_TYPE == MIME_TYPE

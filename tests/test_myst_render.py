@@ -29,8 +29,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 from vae_utils import stats, verdicts
-from vae_utils.figures import publish_figure
-from vae_utils.tables import publish_table
+from vae_utils.publish.figures import publish_figure
+from vae_utils.publish.tables import publish_table
 
 fig, ax = plt.subplots()
 ax.plot([0, 1], [1, 0])

@@ -1,4 +1,4 @@
-"""The gradient-noise scale (vae_utils.noise, McCandlish et al. 2018) against known and exact values.
+"""The gradient-noise scale (vae_utils.core.noise, McCandlish et al. 2018) against known and exact values.
 
 E|G_B|^2 = |G|^2 + tr(Sigma) / B for a batch of B examples drawn independently (with replacement) from
 a data set with mean gradient G and per-example gradient covariance Sigma. Linear regression gives
@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from vae_utils.noise import gradient_noise_scale, noise_scale_from_norms
+from vae_utils.core.noise import gradient_noise_scale, noise_scale_from_norms
 
 
 @pytest.mark.parametrize(

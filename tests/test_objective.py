@@ -1,4 +1,4 @@
-"""The VAE objective (vae_utils.objective) against independent references.
+"""The VAE objective (vae_utils.core.objective) against independent references.
 
 Analytic KL against a Monte-Carlo estimate; log-likelihoods against SciPy; the negative ELBO
 of a tiny hand-set model against a full NumPy forward pass; the batch reduction; the KL-weight
@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 from scipy import special, stats
 
-from vae_utils.model import ModelConfig, build_vae
-from vae_utils.objective import (
+from vae_utils.core.model import ModelConfig, build_vae
+from vae_utils.core.objective import (
     bernoulli_log_likelihood,
     free_bits_kl,
     gaussian_kl,

@@ -1,4 +1,4 @@
-"""The per-pixel-mean pitfall (vae_utils.pitfalls): a hidden KL weight equal to the number of pixels.
+"""The per-pixel-mean pitfall (vae_utils.errata.pitfalls): a hidden KL weight equal to the number of pixels.
 
 The loss is checked against a NumPy re-computation and against the identity
 per_pixel_mean_loss = negative_elbo(beta=D) / D; the training loop against its contract.
@@ -9,9 +9,9 @@ import pytest
 from scipy import special
 
 import vae_utils
-from vae_utils.model import build_vae
-from vae_utils.objective import negative_elbo
-from vae_utils.pitfalls import per_pixel_mean_loss, train_per_pixel_mean
+from vae_utils.core.model import build_vae
+from vae_utils.core.objective import negative_elbo
+from vae_utils.errata.pitfalls import per_pixel_mean_loss, train_per_pixel_mean
 
 
 def _batch(rng, n=16, d=64, latent=4):

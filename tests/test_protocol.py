@@ -1,4 +1,4 @@
-"""The strategy chapters' protocol (``vae_utils.protocol``) on hand-made run tables.
+"""The strategy chapters' protocol (``vae_utils.claims.protocol``) on hand-made run tables.
 
 Run: ``.venv/bin/pytest tests/test_protocol.py`` (seconds; no training).
 """
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vae_utils import protocol as P
+from vae_utils.claims import protocol as P
 
 
 def _runs(rows):
@@ -99,7 +99,7 @@ def test_dithered_ladders_measure_a_trend_smaller_than_one_rung_without_bias():
     in all, less than one rung of a doubling ladder). On one fixed ladder every seed reads the same rounded
     slope with no spread, a zero-width interval that misses the truth; on dithered ladders the midpoint
     estimate recovers 0.2 within its standard error."""
-    from vae_utils import stats as S
+    from vae_utils.claims import stats as S
 
     ladder = [0.01 * 2**k for k in range(8)]
     batch_sizes = [16, 64, 256]

@@ -1,4 +1,4 @@
-"""CPU slots (``vae_utils.slots``): never more training processes than slots, across processes.
+"""CPU slots (``vae_utils.cpuslots``): never more training processes than slots, across processes.
 
 Run: ``.venv/bin/pytest tests/test_slots.py`` (a few seconds; real processes, real flock).
 """
@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from vae_utils.slots import HELD_ENV, SLOTS_ENV, cpu_slot, create_slots, slot_count
+from vae_utils.cpuslots import HELD_ENV, SLOTS_ENV, cpu_slot, create_slots, slot_count
 
 HOLD = """
 import sys, time
-from vae_utils.slots import cpu_slot
+from vae_utils.cpuslots import cpu_slot
 with cpu_slot(poll_s=0.02):
     print(f"start {time.time()}", flush=True)
     time.sleep(float(sys.argv[1]))

@@ -1,4 +1,4 @@
-"""vae_utils.stats against independent references: hand computations, scipy, NumPy recomputations
+"""vae_utils.claims.stats against independent references: hand computations, scipy, NumPy recomputations
 and Monte-Carlo estimates (t quantiles from tables: t(0.975, 2) = 4.302653, t(0.975, 4) = 2.776445).
 
 The simulation tests draw normal data under the null and check each test's false-positive rate
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vae_utils import stats as S
+from vae_utils.claims import stats as S
 
 T2, T4 = 4.302653, 2.776445
 

@@ -1,4 +1,4 @@
-"""Tests of tables for people (``vae_utils.tables``): words for columns, no index, numbers rounded
+"""Tests of tables for people (``vae_utils.publish.tables``): words for columns, no index, numbers rounded
 to what their interval supports, the glued MyST table directive. Its rendering as "Table 1.1" in
 a built page is tested in ``test_myst_render.py``.
 
@@ -14,8 +14,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from vae_utils import analysis
-from vae_utils.tables import MIME_TYPE, format_table, publish_table, table_markdown
+from vae_utils.claims import analysis
+from vae_utils.publish.tables import MIME_TYPE, format_table, publish_table, table_markdown
 
 PREFIX = "application/papermill.record/"
 

@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 
 import vae_utils
-from vae_utils import Dataset, TrainConfig, evaluate, fastpath, independent_bernoulli_nll, train
-from vae_utils.model import build_vae
-from vae_utils.training import LR_SCHEDULES, OPTIMIZERS, learning_rate_at
+from vae_utils import Dataset, TrainConfig, evaluate, independent_bernoulli_nll, train
+from vae_utils.core import fastpath
+from vae_utils.core.config import LR_SCHEDULES
+from vae_utils.core.model import build_vae
+from vae_utils.core.optimizers import OPTIMIZERS
+from vae_utils.core.schedules import hyper, learning_rate_at
 
 SHORT = dict(dataset="digits", batch_size=64, learning_rate=1e-3, epochs=3, eval_k=20)
 HISTORY_COLUMNS = {
@@ -46,12 +49,12 @@ def test_runs_are_identical_with_a_fresh_compiled_trainer_and_after_other_runs_s
     between, does not change a run: the cached trainer's weights and optimizer slots are reset."""
     for engine in ("fast", "keras"):
         config = TrainConfig(**SHORT)
-        vae_utils.training._TRAINERS.clear()
+        vae_utils.core.training._TRAINERS.clear()
         fastpath._TRAINERS.clear()
         first = train(config, engine=engine)
         train(TrainConfig(**{**SHORT, "learning_rate": 3e-3, "seed": 5}), engine=engine)  # same graph, other numbers
         assert_same_run(first, train(config, engine=engine))
-        vae_utils.training._TRAINERS.clear()
+        vae_utils.core.training._TRAINERS.clear()
         fastpath._TRAINERS.clear()
         assert_same_run(first, train(config, engine=engine))
 
@@ -301,17 +304,17 @@ def test_the_compiled_step_minimizes_the_objective_the_book_prints(kl_schedule, 
     calls the function the code chapter shows, it does not rebuild the loss inline."""
     import tensorflow as tf
 
-    from vae_utils import training
-    from vae_utils.data import binarize
-    from vae_utils.model import reparameterize
-    from vae_utils.objective import kl_weight, negative_elbo
+    from vae_utils.core import training
+    from vae_utils.core.data import binarize
+    from vae_utils.core.model import reparameterize
+    from vae_utils.core.objective import kl_weight, negative_elbo
 
     config = TrainConfig(kl_schedule=kl_schedule, kl_warmup_epochs=3, epochs=6, free_bits=0.4, beta=2.0)
     model_config = config.model_config(digits.dim, digits.likelihood)
     trainer = training._Trainer(model_config, config, len(digits.train))
     trainer.reset(build_vae(model_config, seed=4))
     steps_per_epoch = len(digits.train) // config.batch_size
-    hyper = training._hyper(config, steps_per_epoch)
+    h = hyper(config, steps_per_epoch)
     xb = tf.constant(binarize(digits.train[:64], 0))
     eps = tf.constant(np.random.default_rng(1).standard_normal((64, config.latent_dim)).astype(np.float32))
     step = 40  # inside the warm-up and the first cycle: the weight is neither 0 nor beta
@@ -320,7 +323,7 @@ def test_the_compiled_step_minimizes_the_objective_the_book_prints(kl_schedule, 
     weight = kl_weight(kl_schedule, step, config.epochs * steps_per_epoch, config.beta, 3 * steps_per_epoch, 4, 0.5)
     free_bits = config.free_bits if kl_schedule == "free_bits" else None
     expected = negative_elbo(xb, decoded, z_mean, z_log_var, "bernoulli", weight, free_bits=free_bits)
-    got = training._compile_step(trainer.vae, trainer.optimizer, config)(xb, eps, tf.constant(step), hyper)
+    got = training._compile_step(trainer.vae, trainer.optimizer, config)(xb, eps, tf.constant(step), h)
     np.testing.assert_allclose([float(v) for v in got], [float(v) for v in expected], rtol=1e-6)
     if kl_schedule in ("linear", "cyclical"):
         assert 0 < float(weight) < config.beta
@@ -330,7 +333,7 @@ def test_static_binarization_trains_on_one_fixed_draw_and_can_overfit_where_dyna
     """binarization='static' binarizes the training images once (the same draw for every seed and
     epoch): on 300 images for 150 epochs the training ELBO pulls away from the validation ELBO by
     two nats or more, while dynamic binarization, a fresh draw every epoch, keeps the gap small."""
-    from vae_utils.data import binarized_once
+    from vae_utils.core.data import binarized_once
 
     fixed = binarized_once(digits)
     assert set(np.unique(fixed.train)) == {0.0, 1.0} and np.array_equal(fixed.train, binarized_once(digits).train)

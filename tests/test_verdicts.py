@@ -1,4 +1,4 @@
-"""vae_utils.verdicts: the six outcomes on hand-made effects, Holm across a chapter's family,
+"""vae_utils.claims.verdicts: the six outcomes on hand-made effects, Holm across a chapter's family,
 claims under several conditions ("depends on X" only with a significant interaction), the MyST
 rendering (parsed with MyST's own Markdown parser), the JSON and the notebook glue."""
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vae_utils import stats as S
-from vae_utils import verdicts as V
+from vae_utils.claims import stats as S
+from vae_utils.claims import verdicts as V
 
 
 def est(estimate, se=0.5, df=18.0, null=0.0, sd=1.0, n=(10, 10), kind="two-sample", name="effect", unit="nats"):
@@ -347,7 +347,7 @@ def test_publish_glues_markdown_and_json_and_displays_the_verdict(monkeypatch):
 
 def test_the_verdict_modules_do_not_import_tensorflow():
     """stats and verdicts work in the book driver and in tests without TensorFlow's start-up."""
-    code = "import sys, vae_utils.stats, vae_utils.verdicts; sys.exit('tensorflow' in sys.modules)"
+    code = "import sys, vae_utils.claims.stats, vae_utils.claims.verdicts; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

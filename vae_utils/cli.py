@@ -71,7 +71,7 @@ def _config_flags(p, several: bool):
     """One flag per TrainConfig field, read as text: ``TrainConfig.from_dict`` parses and validates it.
 
     ``several``: a flag takes one value or more, and given twice adds its values."""
-    from .config import TrainConfig
+    from .core.config import TrainConfig
 
     hints = {
         "hidden_units": "comma-separated widths, e.g. 256 or 128,64",
@@ -120,12 +120,12 @@ def write_table(df, path: Path, **kwargs) -> None:
 
 
 def _train(args) -> int:
-    from .config import FIELDS, TrainConfig
+    from .core.config import FIELDS, TrainConfig
     from .experiments.store import jsonable
 
     config = TrainConfig.from_dict({k: v for k, v in vars(args).items() if k in FIELDS and v is not None})
     history = check_output_file(args.history, "--history") if args.history else None
-    from .training import train  # TensorFlow: only once the input is known to be good
+    from .core.training import train  # TensorFlow: only once the input is known to be good
 
     result = train(config)
     print(result.history.to_string(index=False), file=sys.stderr)
@@ -186,7 +186,7 @@ def _load_grid(path: str):
 
 
 def _sweep_grid(args):
-    from .config import FIELDS
+    from .core.config import FIELDS
 
     given = {k: v for k, v in vars(args).items() if v is not None and (k in FIELDS or k == "seeds")}
     if "seeds" in given:
@@ -197,7 +197,7 @@ def _sweep_grid(args):
 
 
 def _sweep(args) -> int:
-    from .config import FIELDS
+    from .core.config import FIELDS
     from .experiments import default_store, expand_grid, sweep
     from .experiments.runner import format_summary
 

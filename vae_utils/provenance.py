@@ -10,9 +10,11 @@ anything that runs changes the one it belongs to:
 
 * ``code_version`` covers every module of the package: a book page or figure made with other code
   gets another stamp, and the book driver re-executes the chapter.
-* ``training_version`` covers the modules that ``vae_utils.training`` and the results store import,
+* ``training_version`` covers the modules that ``vae_utils.core.training`` and the results store import,
   followed transitively, plus the code cells of the papermill template: a stored run made with
-  other code is not reused. Plotting or statistics edits leave the stored runs valid.
+  other code is not reused. Plotting or statistics edits leave the stored runs valid. The record
+  format (``experiments.store.SCHEMA``) is the store's own; it is in the store module's code, so
+  changing it changes this version too.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 __all__ = ["PACKAGE", "code_version", "training_version", "module_fingerprint", "imported_modules", "versions"]
 
 PACKAGE = Path(__file__).resolve().parent
-TRAINING_ROOTS = ("vae_utils.training", "vae_utils.experiments.store")
+TRAINING_ROOTS = ("vae_utils.core.training", "vae_utils.experiments.store")
 _AST_LOCK = threading.Lock()  # CPython 3.11's ast.parse is not safe in concurrent threads (SystemError)
 
 
@@ -123,11 +125,10 @@ def code_version() -> str:
 
 def training_version(template: Path | None = None) -> str:
     """A short hash of the code a training run depends on (see the module docstring)."""
-    from .experiments.store import SCHEMA
     from .experiments.template import TEMPLATE
 
     template = TEMPLATE if template is None else template
-    extra = f"--- schema {SCHEMA}\n--- template\n{_template_code(Path(template))}".encode()
+    extra = f"--- template\n{_template_code(Path(template))}".encode()
     return _digest(imported_modules(), extra)[:12]
 
 

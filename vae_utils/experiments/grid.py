@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import FIELDS, TrainConfig
+from ..core.config import FIELDS, TrainConfig
 
 __all__ = ["expand_grid", "default_store", "repo_root", "RESULTS_ENV"]
 

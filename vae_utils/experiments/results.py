@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import FIELDS
-from ..data import TRAIN_SIZES
+from ..core.config import FIELDS
+from ..core.data import TRAIN_SIZES
 from ..provenance import training_version
 from .store import STEP_LOSS, read_record, run_dir
 

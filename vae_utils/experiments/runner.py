@@ -69,10 +69,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import TrainConfig
-from ..data import TRAIN_SIZES
+from ..core.config import TrainConfig
+from ..core.data import REGISTRY, TRAIN_SIZES
+from ..cpuslots import HELD_ENV, cpu_slot, slot_count
 from ..provenance import training_version
-from ..slots import HELD_ENV, cpu_slot, slot_count
 from . import store
 from .grid import default_store, expand_grid
 from .processes import StopRequest, kill_tree
@@ -100,7 +100,6 @@ GRAPH_FIELDS = (
     "dataset", "architecture", "train_size", "batch_size", "optimizer", "hidden_units", "latent_dim", "kl_schedule", "lr_schedule",
     "eval_every",
 )  # fmt: skip
-INPUT_DIMS = {"digits": 64, "mnist": 784, "fashion_mnist": 784}  # for the cost estimate; others are 2-D
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -132,7 +131,7 @@ def _cores() -> int:
 def estimated_cost(c: TrainConfig) -> float:
     """Relative training cost: updates weighted by batch width, plus per-epoch and evaluation work."""
     steps = max(1, (c.train_size or TRAIN_SIZES[c.dataset]) // c.batch_size)
-    dim = INPUT_DIMS.get(c.dataset, 2) * (40 if c.architecture == "conv" else 1)  # conv: ~40x the MLP's work per pixel
+    dim = REGISTRY[c.dataset].dim * (40 if c.architecture == "conv" else 1)  # conv: ~40x the MLP's work per pixel
     return c.epochs * (steps * (1 + c.batch_size * dim / 32768) + 5) + 50
 
 
@@ -265,7 +264,7 @@ def _worker_threads(spec) -> int:
 def _kernel_env(threads: int) -> dict:
     env = dict(os.environ)
     env.update({k: str(threads) for k in THREAD_ENV})
-    env[HELD_ENV] = "1"  # the kernel trains inside the slot its supervisor holds (vae_utils.slots)
+    env[HELD_ENV] = "1"  # the kernel trains inside the slot its supervisor holds (vae_utils.cpuslots)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env

@@ -50,7 +50,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ..config import TrainConfig
+from ..core.config import TrainConfig
 from ..provenance import training_version, versions
 
 __all__ = [

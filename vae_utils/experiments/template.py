@@ -6,17 +6,33 @@
 ``train_vae.ipynb`` (package data beside this module) trains one config and its seeds, or the slice
 of a grid that ``sweep`` hands it. ``check_injected`` is what makes it refuse a parameter it does
 not define: papermill itself only warns and runs with the defaults.
+
+Its parameters cell is generated: one parameter per ``TrainConfig`` field (type, default and comment
+read from ``core/config.py``), then the template's own (``TEMPLATE_PARAMETERS``). After a change to
+``TrainConfig``, ``make template`` (``write_parameters()``) writes the cell again (a test checks
+that the committed cell is the generated one).
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
 
-__all__ = ["TEMPLATE", "Parameter", "notebook_parameters", "check_injected"]
+__all__ = ["TEMPLATE", "Parameter", "notebook_parameters", "check_injected", "parameters_source", "write_parameters"]
 
 TEMPLATE = Path(__file__).resolve().parent / "train_vae.ipynb"
+# The template's own parameters, after TrainConfig's fields: how a run is handed over and where it goes.
+TEMPLATE_PARAMETERS = """\
+seeds: list = []  # several seeds, one run each, e.g. [0, 1, 2]; [] trains `seed` only
+runs_json: str = ""  # set by `sweep`: a slice of runs, a JSON list of config dicts (or a file of one)
+out: str = ""  # set by `sweep`: the results store; "" trains and shows the runs without writing
+sweep_id: str = ""  # set by `sweep`: which call these runs belong to
+worker: str = ""  # set by `sweep`: the worker slot, for the heartbeat its supervisor reads
+notebook: str = ""  # set by `sweep`: this executed notebook's path inside `out`
+threads: int = 0  # TensorFlow threads (intra- and inter-op); 0: TensorFlow's default
+"""
 
 
 class Parameter(tuple):
@@ -79,3 +95,57 @@ def check_injected(before: set[str], namespace: dict, template=TEMPLATE) -> None
         raise ValueError(
             f"parameter(s) {', '.join(unknown)} are not parameters of {Path(template).name}; allowed: {', '.join(known)}"
         )
+
+
+def _field_comments() -> dict[str, str]:
+    """The comment after each ``TrainConfig`` field in core/config.py, by field name."""
+    from ..core import config
+
+    source = Path(config.__file__).read_text(encoding="utf-8")
+    lines = source.splitlines()
+    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig")
+    out = {}
+    for node in cls.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            line = lines[node.end_lineno - 1][node.end_col_offset :]
+            out[node.target.id] = line.split("#", 1)[1].strip() if "#" in line else ""
+    return out
+
+
+def _notebook_value(name: str, default) -> tuple[str, object]:
+    """(type name, default) of a TrainConfig field as a flat papermill parameter."""
+    if isinstance(default, tuple):
+        return "list", list(default)
+    if default is None:  # train_size, held_out_size: the text "all" stands for None
+        return "str", "all"
+    return type(default).__name__, default
+
+
+def parameters_source() -> str:
+    """The template's parameters cell: every TrainConfig field, then ``TEMPLATE_PARAMETERS``."""
+    from ..core.config import TrainConfig
+    from ..core.data import DATASETS
+    from ..core.optimizers import OPTIMIZERS
+
+    comments = _field_comments()
+    choices = {"one of DATASETS": ", ".join(DATASETS), "one of OPTIMIZERS": ", ".join(OPTIMIZERS)}
+    rows = []
+    for f in dataclasses.fields(TrainConfig):
+        type_name, default = _notebook_value(f.name, f.default)
+        comment = choices.get(comments[f.name], comments[f.name])
+        value = json.dumps(default) if isinstance(default, (str, list)) else repr(default)
+        rows.append(f"{f.name}: {type_name} = {value}  # {comment}")
+    return "\n".join(rows) + "\n" + TEMPLATE_PARAMETERS
+
+
+def write_parameters(path: Path = TEMPLATE) -> bool:
+    """Write the generated parameters cell into the template; True when it changed."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    new = parameters_source().splitlines(keepends=True)
+    new[-1] = new[-1].rstrip("\n")
+    if cell["source"] == new:
+        return False
+    cell["source"] = new
+    Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return True

@@ -5,7 +5,7 @@ KL weight: with D pixels, ``per_pixel_mean_loss`` = ``negative_elbo(beta=D) / D`
 as the ELBO with beta = D (the test suite checks the identity)::
 
     from vae_utils import TrainConfig, load_dataset
-    from vae_utils.pitfalls import train_per_pixel_mean
+    from vae_utils.errata.pitfalls import train_per_pixel_mean
     model = train_per_pixel_mean(TrainConfig(dataset="digits", epochs=60), load_dataset("digits"))
 
 Bernoulli data only (digits, MNIST): the per-pixel mean is of the binary cross-entropy. The loop is
@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .data import binarize_tensor
-from .model import build_vae
-from .objective import gaussian_kl
+from ..core.data import binarize_tensor
+from ..core.model import build_vae
+from ..core.objective import gaussian_kl
 
 __all__ = ["per_pixel_mean_loss", "train_per_pixel_mean"]
 

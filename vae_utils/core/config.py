@@ -1,6 +1,6 @@
 """Training configuration: one frozen, validated dataclass per run. No TensorFlow import here.
 
-    from vae_utils.config import TrainConfig
+    from vae_utils.core.config import TrainConfig
     TrainConfig(dataset="digits", batch_size=64, learning_rate=1e-3)   # raises ValueError on bad input
     TrainConfig.from_dict({"learning_rate": "1e-3", "hidden_units": "256,128"})  # from YAML, JSON, a CLI
 
@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from .data import DATASETS, HELD_OUT_SIZES, IMAGE_SHAPES, TRAIN_SIZES
+from .optimizers import OPTIMIZERS
 
 __all__ = [
     "TrainConfig",
@@ -36,8 +37,7 @@ __all__ = [
 ]
 
 KL_SCHEDULES = ("constant", "linear", "cyclical", "free_bits")
-OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
-ARCHITECTURES = ("mlp", "conv")  # as vae_utils.model.ARCHITECTURES (kept free of Keras here)
+ARCHITECTURES = ("mlp", "conv")  # as vae_utils.core.model.ARCHITECTURES (kept free of Keras here)
 LR_SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
 ACTIVE_THRESHOLD = 0.01  # a latent unit is active when Var_x(E_q[z_u]) exceeds this (Burda et al. 2016)
 BINARIZATIONS = ("dynamic", "static")
@@ -102,7 +102,7 @@ class TrainConfig:
     dataset: str = "digits"  # one of DATASETS
     batch_size: int = 64  # examples per update; 1 .. training-set size
     learning_rate: float = 1e-3  # peak learning rate
-    optimizer: str = "adam"  # sgd, momentum (SGD + 0.9 momentum), rmsprop, adam, adamw
+    optimizer: str = "adam"  # one of OPTIMIZERS: sgd, momentum (SGD with momentum), rmsprop, adam, adamw
     epochs: int = 30  # passes over the training set (the last partial batch is dropped)
     seed: int = 0  # initial weights, shuffles, binarization and sampling noise
     latent_dim: int = 8  # latent dimensions
@@ -118,12 +118,12 @@ class TrainConfig:
     lr_warmup_epochs: int = 5  # warmup and warmup_cosine: epochs of linear warm-up
     momentum: float = 0.9  # momentum optimizer only
     weight_decay: float = 0.004  # adamw only (the Keras default)
-    decoder_variance: float | None = 1.0  # Gaussian data: fixed decoder variance; None: learned
+    decoder_variance: float | None = 1.0  # Gaussian data: fixed decoder variance; None (or "learned"): learned
     eval_k: int = 500  # importance samples for the test NLL (IWAE bound)
     eval_every: int = 0  # also the validation ELBO every n updates (TrainResult.curve); 0: after each epoch only
     split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
-    train_size: int | None = None  # train on the first n of the (seeded, shuffled) training split; None: all
-    held_out_size: int | None = None  # evaluate on the first n validation and n test examples; None: all
+    train_size: int | None = None  # train on the first n of the (seeded, shuffled) training split; None ("all"): all
+    held_out_size: int | None = None  # evaluate on the first n validation and n test examples; None ("all"): all
     binarization: str = "dynamic"  # Bernoulli data: dynamic (a fresh binary draw every epoch), static (one fixed draw)
 
     def __post_init__(self):

@@ -1,6 +1,6 @@
 """A reader's own data as a ``Dataset``: a .npy, .npz or .csv file, validated, split with a seed.
 
-    from vae_utils.datafile import load_file
+    from vae_utils.advisor.datafile import load_file
     ds = load_file("faces.npz", likelihood="gaussian", key="x")   # ds.train, ds.val, ds.test
     ds.meta["array"], ds.meta["sha256"]                         # which array of the .npz; the data's hash
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import BINARIZE_SEED, Dataset, _split, binarize
+from ..core.data import BINARIZE_SEED, Dataset, _split, binarize
 
 __all__ = ["load_file", "from_array", "SUFFIXES", "MIN_EXAMPLES", "PREFERRED_KEYS", "ARCHITECTURES"]
 

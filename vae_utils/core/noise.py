@@ -6,7 +6,7 @@ Measuring E|G_B|^2 at two batch sizes gives unbiased estimates of both terms
 (their Appendix A.1), and the simple noise scale B_simple = tr(Sigma) / |G|^2: the batch size
 above which larger batches stop buying proportionally fewer steps.
 
-    from vae_utils.noise import gradient_noise_scale
+    from vae_utils.core.noise import gradient_noise_scale
     gradient_noise_scale(result.model, ds.train, b_small=8, b_big=512)["b_simple"]
 """
 

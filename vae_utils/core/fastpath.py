@@ -1,6 +1,6 @@
 """The fast training loop of the MLP VAE: one flat parameter vector per run, the epoch under XLA, seeds stacked.
 
-    from vae_utils.training import train, train_seeds
+    from vae_utils.core.training import train, train_seeds
     train(config)                  # uses this module when supports(config) is True
     train_seeds([c0, c1, c2])      # configs that differ only in seed: one compiled stack for all
 
@@ -19,7 +19,7 @@ assigns for each of 10 variables). This module computes the same step with the s
 * several seeds of one configuration train as one stack: every tensor gets a leading member
   axis and the products are batched (``train_seeds``).
 
-The optimizer formulas are Keras's (``_update``), the loss is ``objective``'s per member
+The optimizer formulas are Keras's (``optimizers.OPTIMIZERS[...].update``), the loss is ``objective``'s per member
 (``stacked_negative_elbo``), the gradient TensorFlow's autodiff of it, each member's shuffle,
 binarization and noise are drawn from its own seed exactly as the Keras path draws them, and its
 initial weights are ``build_vae(model_config, seed)``'s. So results equal the Keras path's within
@@ -45,16 +45,14 @@ import tensorflow as tf
 from .config import TrainConfig
 from .data import binarize_tensor
 from .model import ModelConfig, reparameterize
-from .objective import gaussian_kl, kl_weight, reconstruction_loss
-from .training import _hyper, learning_rate_at
+from .objective import gaussian_kl, reconstruction_loss
+from .optimizers import OPTIMIZERS
+from .schedules import at_step
 
-__all__ = ["supports", "Layout", "StackedTrainer", "stacked_negative_elbo", "stacked_trainer", "hyper", "val_noise"]
+__all__ = ["supports", "Layout", "StackedTrainer", "stacked_negative_elbo", "stacked_trainer", "val_noise"]
 
 JIT_COMPILE = True  # XLA on the epoch's updates: ~1.5x faster at batch <= 64, ~1.5 s to compile a new graph
 EVAL_MAX_BATCH_ELEMENTS = 2_000_000  # evaluation.evaluate's default chunking: the same noise per chunk
-# Keras's optimizer constants (keras.optimizers defaults, as training.make_optimizer builds them)
-ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7
-RMSPROP_RHO, RMSPROP_EPSILON = 0.9, 1e-7
 
 
 def supports(config: TrainConfig) -> bool:
@@ -155,46 +153,6 @@ def stacked_negative_elbo(x, decoded, z_mean, z_log_var, likelihood, beta=1.0, l
     return recon + beta * kl_term, recon, kl
 
 
-# -- the optimizers, on flat vectors ------------------------------------------------------------------
-
-
-def slot_count(optimizer: str) -> int:
-    """Optimizer state tensors per run, each the size of the parameter vector."""
-    return {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2}[optimizer]
-
-
-def _update(optimizer, theta, grad, slots, lr, alpha, h):
-    """One update of Keras's ``optimizer`` on flat tensors; returns (theta, slots).
-
-    ``lr``: this step's learning rate; ``alpha``: Adam's lr * sqrt(1 - beta_2^t) / (1 - beta_1^t).
-    The op order follows keras.optimizers (Keras 3) so that float32 rounding stays close.
-    """
-    if optimizer == "sgd":  # SGD.update_step without momentum
-        return theta - grad * lr, slots
-    if optimizer == "momentum":  # SGD with momentum, nesterov=False
-        (m,) = slots
-        m = m * h["momentum"] - grad * lr
-        return theta + m, [m]
-    if optimizer == "rmsprop":  # RMSprop: rho=0.9, epsilon=1e-7, no momentum, not centered
-        (v,) = slots
-        v = RMSPROP_RHO * v + (1 - RMSPROP_RHO) * tf.square(grad)
-        return theta - (lr * grad) / tf.sqrt(v + RMSPROP_EPSILON), [v]
-    if optimizer == "adamw":  # BaseOptimizer._apply_weight_decay before the Adam step
-        theta = theta - theta * h["weight_decay"] * lr
-    m, v = slots
-    m = m + (grad - m) * (1 - ADAM_BETA_1)
-    v = v + (tf.square(grad) - v) * (1 - ADAM_BETA_2)
-    return theta - (m * alpha) / (tf.sqrt(v) + ADAM_EPSILON), [m, v]
-
-
-def _adam_alpha(lr, step):
-    """Adam's step size at 0-based optimizer steps ``step`` (Keras: local_step = iterations + 1)."""
-    t = tf.cast(step + 1, tf.float32)
-    beta_1_power = tf.pow(tf.constant(ADAM_BETA_1, tf.float32), t)
-    beta_2_power = tf.pow(tf.constant(ADAM_BETA_2, tf.float32), t)
-    return lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-
-
 # -- the compiled epoch -----------------------------------------------------------------------------------
 
 
@@ -231,16 +189,6 @@ def _epoch_data(x_train, epoch, seeds, n, steps, bs, latent, bernoulli, members)
     return tf.stack(xs, axis=1), tf.stack(noises, axis=1)
 
 
-def _schedules(config: TrainConfig, step, h):
-    """Learning rate, Adam's alpha and the KL weight at optimizer step ``step`` (0-based)."""
-    lr = learning_rate_at(config.lr_schedule, step, h["learning_rate"], h["lr_warmup_steps"], h["total_steps"])
-    weight = kl_weight(
-        config.kl_schedule, step, h["total_steps"], h["beta"], h["kl_warmup_steps"], h["kl_cycles"], h["kl_ratio"]
-    )
-    alpha = _adam_alpha(lr, step) if config.optimizer in ("adam", "adamw") else lr
-    return lr, alpha, weight
-
-
 def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
     """The compiled epoch: randomness in TensorFlow (the reference path's streams), the updates under XLA."""
     c = layout.config
@@ -250,7 +198,7 @@ def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
     every = config.eval_every
 
     def step(i, theta, slots, sums, done, losses, active, curve, x_epoch, noise, x_val, eps_val, epoch, h):
-        lr, alpha, weight = _schedules(config, epoch * steps + i, h)
+        lr, alpha, weight = at_step(config, epoch * steps + i, h)
         with tf.GradientTape() as tape:
             tape.watch(theta)
             weights = layout.tensors(theta)
@@ -266,7 +214,9 @@ def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
                 free_bits=h["free_bits"] if free_bits else None,
             )
             total = tf.reduce_sum(loss)  # members are independent: d total / d theta_s = d loss_s / d theta_s
-        new_theta, new_slots = _update(config.optimizer, theta, tape.gradient(total, theta), slots, lr, alpha, h)
+        new_theta, new_slots = OPTIMIZERS[config.optimizer].update(
+            theta, tape.gradient(total, theta), slots, lr, alpha, h
+        )
         keep = active[..., None]  # a stopped member keeps its state; one that diverges now gets its void update
         theta = tf.where(keep, new_theta, theta)
         slots = [tf.where(keep, a, b) for a, b in zip(new_slots, slots, strict=True)]
@@ -366,9 +316,3 @@ def stacked_trainer(model_config: ModelConfig, config: TrainConfig, n_train: int
             _TRAINERS.pop(next(iter(_TRAINERS)))
         _TRAINERS[key] = StackedTrainer(model_config, config, n_train, members)
     return _TRAINERS[key]
-
-
-def hyper(config: TrainConfig, steps_per_epoch: int) -> dict:
-    """The numbers of a run that enter the graph as tensors: training's, plus the optimizers' constants."""
-    f = lambda v: tf.constant(float(v), tf.float32)
-    return {**_hyper(config, steps_per_epoch), "momentum": f(config.momentum), "weight_decay": f(config.weight_decay)}

@@ -8,8 +8,8 @@ steps-to-target, the McCandlish hyperbola, and where the best learning rate of a
     A.best_lr(lrs, mean_scores).interior                         # does the grid bracket the best rate?
 
 Every interval is a two-sided ``level`` t-interval (of a mean over seeds; of log B_crit in the
-fit). Tests, p-values and verdicts live elsewhere: ``vae_utils.stats`` (estimates and tests) and
-``vae_utils.verdicts`` (the claims' outcomes under Holm). Nothing here imports TensorFlow;
+fit). Tests, p-values and verdicts live elsewhere: ``vae_utils.claims.stats`` (estimates and tests) and
+``vae_utils.claims.verdicts`` (the claims' outcomes under Holm). Nothing here imports TensorFlow;
 everything works on NumPy arrays and pandas DataFrames (``vae_utils.experiments.load_results``
 / ``load_histories``).
 """

@@ -1,6 +1,6 @@
 """Learning-rate range test (Smith 2017, arXiv:1506.01186): where training breaks, in one short run.
 
-    from vae_utils.rangetest import vae_range_test
+    from vae_utils.advisor.rangetest import vae_range_test
     rt = vae_range_test(ds, batch_size=64, optimizer="adam")
     rt.lr_break        # the rate where the smoothed training loss starts to rise
     rt.frame()         # one row per update: learning_rate, loss, smoothed_loss
@@ -183,9 +183,9 @@ def find_break(learning_rates, losses, window=0.05, rise=0.1, z=3.0) -> dict:
 def _vae_loss_fn(model, x_train, batch_size, steps, seed):
     """The loss of update i: a batch of the seeded shuffles, binarized afresh for Bernoulli data,
     with fresh reparameterization noise; ``objective.negative_elbo`` with beta = 1."""
-    from .data import binarize_tensor
-    from .model import reparameterize
-    from .objective import negative_elbo
+    from ..core.data import binarize_tensor
+    from ..core.model import reparameterize
+    from ..core.objective import negative_elbo
 
     n = len(x_train)
     rng = np.random.default_rng(seed)
@@ -213,9 +213,9 @@ def vae_range_test(data, batch_size: int, optimizer: str = "adam", model_config=
     """The range test of a fresh VAE (``model_config``, default: TrainConfig's defaults for these
     data) on ``data.train`` (a ``Dataset``) with the toolkit's Keras optimizer ``optimizer``.
     ``settings`` override ``DEFAULTS`` (lr_min, lr_max, steps, window, rise, z)."""
-    from .config import OPTIMIZERS, TrainConfig
-    from .model import build_vae
-    from .training import _determinism_enabled, make_optimizer
+    from ..core.config import OPTIMIZERS, TrainConfig
+    from ..core.model import build_vae
+    from ..core.training import _determinism_enabled, make_optimizer
 
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:

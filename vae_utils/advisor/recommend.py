@@ -56,8 +56,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import TrainConfig
-from .data import DATASETS, TRAIN_SIZES, Dataset, load_dataset
+from ..core.config import TrainConfig
+from ..core.data import DATASETS, Dataset, load_dataset
+from .rules import (
+    DELTA,
+    HELD_FIXED,
+    LR_RATIO,
+    MIN_BATCH,
+    OPTIMIZERS,
+    PLACEHOLDER,
+    Recommendation,
+    batch_range,
+    lr_ratio,
+)
 
 __all__ = [
     "advise",
@@ -72,34 +83,6 @@ __all__ = [
     "resolve_data",
     "add_parser",
 ]
-
-# Best learning rate / range-test breaking point as ratio(B) = at_64 x (B / 64) ** exponent, measured on
-# digits with benchmarks/advisor_ratio.py (30 epochs; batch sizes 16-512; 3 seeds per cell, 5 range tests
-# per batch size; least squares of log2 ratio on log2 B; README "The advisor"). Adam: 0.107, exponent 0.30
-# (95% CI 0.08 to 0.53); SGD with momentum 0.9: 0.137, exponent 0.65 (0.28 to 1.01).
-LR_RATIO = {"adam": {"at_64": 0.107, "exponent": 0.30}, "momentum": {"at_64": 0.137, "exponent": 0.65}}
-DELTA = 0.5  # nats: a validation ELBO within this of the best counts as as good (the strategy chapters' margin)
-MIN_BATCH = 8  # the smallest batch size advised
-OPTIMIZERS = tuple(LR_RATIO)
-HELD_FIXED = ("latent_dim", "hidden_units", "decoder_variance", "beta", "eval_k")
-_PLACEHOLDER = max(TRAIN_SIZES, key=TRAIN_SIZES.get)  # TrainConfig's dataset for file data (see _config)
-
-
-@dataclass
-class Recommendation:
-    """What to train with, and why."""
-
-    batch_size: int
-    batch_range: tuple[int, int]
-    learning_rate: float
-    optimizer: str
-    lr_break: float  # the range test's breaking point at batch_size
-    lr_ratio: float  # learning_rate / lr_break
-    b_simple: float
-    b_simple_interval: tuple[float, float]
-    reasons: list[str] = field(default_factory=list)
-    watch: list[str] = field(default_factory=list)
-    alternatives: dict = field(default_factory=dict)  # other optimizers tested: their rates
 
 
 @dataclass
@@ -172,20 +155,11 @@ def _check_architecture(architecture: str) -> None:
         raise ValueError(f"architecture={architecture!r} is not allowed; allowed: mlp, conv")
 
 
-def lr_ratio(optimizer: str, batch_size: int, table: dict | None = None) -> float:
-    """The best learning rate over the range test's breaking point at ``batch_size`` (``LR_RATIO``,
-    or ``table``: {optimizer: a number, or {"at_64": ..., "exponent": ...}})."""
-    r = (table or LR_RATIO)[optimizer]
-    if isinstance(r, (int, float)):
-        return float(r)
-    return float(r["at_64"] * (batch_size / 64) ** r["exponent"])
-
-
 def _config(data: Dataset, fixed: dict, **fields) -> TrainConfig:
     """A TrainConfig for ``data``. For file data the ``dataset`` field is a placeholder (the largest
     named training set, so TrainConfig's batch-size bound admits the file's batches): ``train``
     receives the Dataset itself, and the advisor's reports name the file."""
-    dataset = data.name if data.name in DATASETS else _PLACEHOLDER
+    dataset = data.name if data.name in DATASETS else PLACEHOLDER
     return TrainConfig.from_dict({"dataset": dataset, "split_seed": data.meta.get("split_seed", 0), **fixed, **fields})
 
 
@@ -265,7 +239,7 @@ def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, wa
 
 def _short_run(data, batch_size, lr, optimizer, fixed, seed, updates, clock):
     """A short run at the advice's own rate: the checkpoint for the noise scale, and what to watch."""
-    from .training import train
+    from ..core.training import train
 
     per_epoch = max(1, len(data.train) // batch_size)
     epochs = max(1, round(updates / per_epoch))
@@ -306,7 +280,7 @@ def noise_scale_interval(estimate, repeats: int = 5, level: float = 0.95) -> dic
     ``b_simple`` (``noise.noise_scale_from_norms``'s); their geometric mean and a t-interval on
     the log scale (``stats.log_mean``). Non-positive estimates (a noisy |G|^2 below 0: B_simple
     too large to measure with these batch sizes) are counted and left out."""
-    from . import stats as S
+    from ..claims import stats as S
 
     runs = [estimate(seed) for seed in range(repeats)]
     values = [float(r["b_simple"]) for r in runs]
@@ -324,7 +298,7 @@ def noise_scale_interval(estimate, repeats: int = 5, level: float = 0.95) -> dic
 
 
 def _noise_step(model, data, b_small, b_big, n_batches, repeats, clock) -> dict:
-    from .noise import gradient_noise_scale
+    from ..core.noise import gradient_noise_scale
 
     t0 = time.perf_counter()
     b_big = min(b_big, len(data.train))
@@ -340,22 +314,6 @@ def _noise_step(model, data, b_small, b_big, n_batches, repeats, clock) -> dict:
         f"{out['high']:.3g}; {out['n_positive']} of {repeats} estimates positive)",
     )
     return out
-
-
-def _pow2(x: float) -> int:
-    return int(2 ** round(math.log2(max(x, 1.0))))
-
-
-def batch_range(b_simple: float, n_train: int, min_batch: int = MIN_BATCH) -> tuple[int, int, int]:
-    """(low, high, recommended): [B_simple/4, B_simple] in powers of two within [min_batch, n_train/8];
-    the recommended one nearest B_simple/2. A non-finite B_simple gives the whole allowed range."""
-    cap = max(min_batch, min(n_train // 8, TRAIN_SIZES[_PLACEHOLDER]))
-    cap = 2 ** int(math.log2(cap))
-    clip = lambda b: int(min(max(b, min_batch), cap))
-    if not (math.isfinite(b_simple) and b_simple > 0):
-        return clip(min_batch), cap, clip(_pow2(math.sqrt(min_batch * cap)))
-    low, high = clip(_pow2(b_simple / 4)), clip(_pow2(b_simple))
-    return low, high, int(min(max(_pow2(b_simple / 2), low), high))
 
 
 def _watch(short: dict) -> list[str]:
@@ -491,7 +449,7 @@ def advise(
     # 5) the confirmation grid, when asked and affordable; then the report
     confirmation = {"ran": False, "reason": "not asked (confirm=False)"}
     if confirm:
-        from .advice_check import confirmation as _confirmation
+        from .confirm import confirmation as _confirmation
 
         confirmation = _confirmation(data, fixed, rec, short, grid_seeds, grid_epochs, delta, store, workers, clock)
     range_tests = list(tests.values()) + [t for o, t in at_b.items() if t is not tests[o]]
@@ -507,8 +465,8 @@ def _load(data, likelihood, architecture, key, split_seed, fixed, clock):
     import importlib
 
     t0 = time.perf_counter()
-    for module in ("noise", "rangetest", "training"):
-        importlib.import_module(f".{module}", __package__)
+    for module in ("..core.noise", ".rangetest", "..core.training"):
+        importlib.import_module(module, __package__)
     clock.done("imports", t0, "TensorFlow and the training code imported")
     t0 = time.perf_counter()
     data = resolve_data(data, likelihood, architecture, key, split_seed)
@@ -535,7 +493,7 @@ def _finish(advice: Advice, out, clock) -> Advice:
         advice.warnings.append(f"The measurements alone took {over:.0f} s more than the budget.")
     advice.total_s = time.perf_counter() - clock.start
     if out is not None:
-        from .advice_report import write_report
+        from .report import write_report
 
         t0 = time.perf_counter()
         advice.files = write_report(advice, out)  # its JSON holds the total before the report

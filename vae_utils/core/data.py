@@ -2,7 +2,7 @@
 
     from vae_utils import load_dataset
     ds = load_dataset("digits")       # ds.train, ds.val, ds.test: float32 (n, d)
-    from vae_utils.data import available
+    from vae_utils.core.data import available
     available("fashion_mnist")        # where its files are, or None (never raises, never downloads)
 
 ``digits``, ``moons`` and ``gaussian2d`` need nothing. ``fashion_mnist`` (Xiao et al. 2017) is read
@@ -34,6 +34,7 @@ import gzip
 import math
 import os
 import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,8 @@ import numpy as np
 __all__ = [
     "binarized_once",
     "Dataset",
+    "DatasetSpec",
+    "register_dataset",
     "DATASETS",
     "load_dataset",
     "available",
@@ -57,14 +60,6 @@ __all__ = [
 VAL_FRACTION = 0.15  # held-out fractions for the small datasets
 TEST_FRACTION = 0.15
 BINARIZE_SEED = 12345  # fixed: the held-out binarization never changes
-
-DATASETS = ("gaussian2d", "digits", "moons", "mnist", "fashion_mnist")
-# Training-set sizes, known without loading (used to validate batch_size).
-TRAIN_SIZES = {"gaussian2d": 700, "digits": 1257, "moons": 1400, "mnist": 50000, "fashion_mnist": 50000}
-# Validation and test sizes (equal for every dataset), known without loading (used to validate held_out_size).
-HELD_OUT_SIZES = {"gaussian2d": 150, "digits": 270, "moons": 300, "mnist": 10000, "fashion_mnist": 10000}
-# Image datasets: (height, width) of one image, known without loading (used to validate architecture).
-IMAGE_SHAPES = {"digits": (8, 8), "mnist": (28, 28), "fashion_mnist": (28, 28)}
 
 
 @dataclass(frozen=True)
@@ -85,6 +80,63 @@ class Dataset:
     @property
     def dim(self) -> int:
         return int(self.train.shape[1])
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset, defined in one place: how to load it and what is known without loading it.
+
+    ``register_dataset(DatasetSpec(...))`` adds one; ``DATASETS``, ``TRAIN_SIZES``, ``HELD_OUT_SIZES``
+    and ``IMAGE_SHAPES`` are live views of the registry, so a registered dataset is validated,
+    trained and costed like the built-in ones."""
+
+    name: str
+    load: Callable[[int], Dataset]  # split seed -> Dataset
+    train_size: int  # training examples, known without loading (validates batch_size, train_size)
+    held_out_size: int  # validation and test examples each (validates held_out_size)
+    likelihood: str  # "bernoulli" or "gaussian"
+    dim: int  # values per example (the sweep's cost estimate)
+    image_shape: tuple[int, int] | None = None  # (height, width): image data, which the conv VAE can take
+    source: str | None = None  # where it comes from when it needs no files
+    locate: Callable[[], str | None] | None = None  # where its files are, or None; for data read from files
+
+
+REGISTRY: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add ``spec`` to the registry (replacing one of the same name) and return it."""
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+class _SpecField(Mapping):
+    """{dataset name: one field of its spec}, read live from the registry."""
+
+    def __init__(self, attribute: str, skip_none: bool = False):
+        self._attribute, self._skip_none = attribute, skip_none
+
+    def _items(self) -> dict:
+        values = {name: getattr(spec, self._attribute) for name, spec in REGISTRY.items()}
+        return {k: v for k, v in values.items() if v is not None or not self._skip_none}
+
+    def __getitem__(self, name):
+        return self._items()[name]
+
+    def __iter__(self):
+        return iter(self._items())
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __repr__(self) -> str:
+        return repr(self._items())
+
+
+DATASETS = REGISTRY.keys()  # the names, live
+TRAIN_SIZES = _SpecField("train_size")
+HELD_OUT_SIZES = _SpecField("held_out_size")  # validation and test sizes (equal for every dataset)
+IMAGE_SHAPES = _SpecField("image_shape", skip_none=True)  # image datasets only
 
 
 def subsample(ds: Dataset, train_size: int | None = None, held_out_size: int | None = None) -> Dataset:
@@ -177,9 +229,7 @@ def _digits(seed):
     x = (bunch.data / 16.0).astype(np.float32)  # 0..16 -> [0, 1]
     (tr, va, te), (ytr, yva, yte) = _split(x, bunch.target, seed)
     va, te = binarize(va, BINARIZE_SEED), binarize(te, BINARIZE_SEED + 1)
-    return Dataset(
-        "digits", tr, va, te, "bernoulli", IMAGE_SHAPES["digits"], ytr, yva, yte, meta={"source": "sklearn load_digits"}
-    )
+    return Dataset("digits", tr, va, te, "bernoulli", (8, 8), ytr, yva, yte, meta={"source": "sklearn load_digits"})
 
 
 _IMAGE_VAL_SIZE = 10_000  # mnist, fashion_mnist: validation images carved from the 60,000 training images
@@ -268,12 +318,8 @@ def available(name: str) -> str | None:
     when its files are missing. Never raises for a known name and never reaches for the network."""
     if name not in DATASETS:
         raise ValueError(f"dataset={name!r} is not known; allowed: {', '.join(DATASETS)}")
-    if name == "fashion_mnist":
-        return _idx_directory()
-    if name == "mnist":
-        path = os.path.join(_keras_cache(), "mnist.npz")
-        return path if os.path.isfile(path) else None
-    return _SOURCES[name]
+    spec = REGISTRY[name]
+    return spec.locate() if spec.locate is not None else spec.source
 
 
 _GREY = np.arange(256).astype(np.float32) / 255.0  # uint8 grey level -> intensity in [0, 1]
@@ -291,7 +337,7 @@ def _image_dataset(name, x_train, y_train, x_test, y_test, seed, source) -> Data
         binarize(flat(x_train[va]), BINARIZE_SEED),
         binarize(flat(x_test), BINARIZE_SEED + 1),
         "bernoulli",
-        IMAGE_SHAPES[name],
+        (28, 28),
         y_train[tr],
         y_train[va],
         y_test,
@@ -353,18 +399,19 @@ def _mnist(seed):
     return _read_images("mnist", _stamp([path]), seed)
 
 
-_LOADERS = {
-    "gaussian2d": _gaussian2d,
-    "digits": _digits,
-    "moons": _moons,
-    "mnist": _mnist,
-    "fashion_mnist": _fashion_mnist,
-}
-_SOURCES = {
-    "gaussian2d": "generated (numpy)",
-    "digits": "bundled (sklearn load_digits)",
-    "moons": "generated (sklearn make_moons)",
-}
+def _mnist_file() -> str | None:
+    path = os.path.join(_keras_cache(), "mnist.npz")
+    return path if os.path.isfile(path) else None
+
+
+for _spec in (
+    DatasetSpec("gaussian2d", _gaussian2d, 700, 150, "gaussian", 2, source="generated (numpy)"),
+    DatasetSpec("digits", _digits, 1257, 270, "bernoulli", 64, (8, 8), source="bundled (sklearn load_digits)"),
+    DatasetSpec("moons", _moons, 1400, 300, "gaussian", 2, source="generated (sklearn make_moons)"),
+    DatasetSpec("mnist", _mnist, 50000, 10000, "bernoulli", 784, (28, 28), locate=_mnist_file),
+    DatasetSpec("fashion_mnist", _fashion_mnist, 50000, 10000, "bernoulli", 784, (28, 28), locate=_idx_directory),
+):
+    register_dataset(_spec)
 
 
 def load_dataset(name: str, seed: int = 0) -> Dataset:
@@ -373,4 +420,4 @@ def load_dataset(name: str, seed: int = 0) -> Dataset:
         raise ValueError(f"dataset={name!r} is not known; allowed: {', '.join(DATASETS)}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed={seed!r} is not allowed; allowed: an integer >= 0")
-    return _LOADERS[name](int(seed))
+    return REGISTRY[name].load(int(seed))

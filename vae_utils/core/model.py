@@ -1,6 +1,6 @@
 """The VAE model, in the shape of the Keras VAE example (keras-io examples/generative/vae.py).
 
-    from vae_utils.model import ModelConfig, build_vae
+    from vae_utils.core.model import ModelConfig, build_vae
     vae = build_vae(ModelConfig(input_dim=64, latent_dim=8, hidden_units=(256,)), seed=0)
     z_mean, z_log_var, z = vae.encoder(x)
     decoded = vae.decoder(z)          # Bernoulli logits, or the Gaussian mean

@@ -4,7 +4,7 @@
     m = evaluate(result.model, ds.test, k=500, seed=0)
     m["elbo"], m["nll"], m["active_units"], m["kl_per_dim"]
 
-All values are in nats per example, with the reduction of ``vae_utils.objective``.
+All values are in nats per example, with the reduction of ``vae_utils.core.objective``.
 
 * ``elbo``: E_q[log p(x|z)] - KL(q(z|x) || p(z)), reconstruction averaged over the k samples,
   KL analytic. A lower bound on log p(x); higher is better.

@@ -39,12 +39,14 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from .config import LR_SCHEDULES, OPTIMIZERS, TrainConfig, fail
+from ..cpuslots import cpu_slot
+from .config import LR_SCHEDULES, TrainConfig, fail
 from .data import Dataset, binarize, binarize_tensor, binarized_once, load_dataset, subsample
 from .evaluation import check_array, evaluate
 from .model import VAE, ModelConfig, activation_width, build_vae, reparameterize
 from .objective import kl_weight, negative_elbo
-from .slots import cpu_slot
+from .optimizers import OPTIMIZERS
+from .schedules import hyper, learning_rate_at
 
 tf.get_logger().setLevel("ERROR")  # runs of new graph shapes retrace on purpose (see _Trainer): no warnings
 
@@ -55,10 +57,8 @@ __all__ = [
     "train_seeds",
     "seed_groups",
     "ENGINES",
-    "OPTIMIZERS",
     "LR_SCHEDULES",
     "make_optimizer",
-    "learning_rate_at",
     "step_noise",
     "activation_memory_mb",
 ]
@@ -84,36 +84,8 @@ class TrainResult:
 
 
 def make_optimizer(config: TrainConfig):
-    """The Keras optimizer of ``config``; its learning rate is set at every step by the loop."""
-    o, lr = config.optimizer, config.learning_rate
-    if o == "sgd":
-        return keras.optimizers.SGD(lr)
-    if o == "momentum":
-        return keras.optimizers.SGD(lr, momentum=config.momentum)
-    if o == "rmsprop":
-        return keras.optimizers.RMSprop(lr)
-    if o == "adam":
-        return keras.optimizers.Adam(lr)
-    return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
-
-
-def learning_rate_at(schedule, step, learning_rate, warmup_steps, total_steps):
-    """Learning rate at optimizer ``step`` (0-based); works on tensors and numbers.
-
-    1) warm-up (``warmup``, ``warmup_cosine``): linear from lr/W to lr over the first W steps;
-    2) then constant (``warmup``), or cosine decay towards 0, reached at step T = epochs x steps_per_epoch,
-       one past the last update (``cosine``, ``warmup_cosine``).
-    """
-    step = tf.cast(step, tf.float32)
-    lr = tf.cast(learning_rate, tf.float32)
-    if schedule == "constant":
-        return lr
-    warm = tf.cast(warmup_steps, tf.float32) if schedule.startswith("warmup") else tf.constant(0.0)
-    factor = tf.minimum(1.0, (step + 1.0) / tf.maximum(warm, 1.0))
-    if schedule in ("cosine", "warmup_cosine"):
-        progress = tf.clip_by_value((step - warm) / tf.maximum(tf.cast(total_steps, tf.float32) - warm, 1.0), 0.0, 1.0)
-        factor = factor * 0.5 * (1.0 + tf.cos(math.pi * progress))
-    return lr * factor
+    """The Keras optimizer of ``config`` (``optimizers.OPTIMIZERS``); its learning rate is set at every step by the loop."""
+    return OPTIMIZERS[config.optimizer].keras(config)
 
 
 def _check_data(data: Dataset, config: TrainConfig):
@@ -237,20 +209,6 @@ def _trainer(model_config: ModelConfig, config: TrainConfig, n_train: int) -> _T
     return _TRAINERS[key]
 
 
-def _hyper(config: TrainConfig, steps_per_epoch: int) -> dict:
-    f = lambda v: tf.constant(float(v), tf.float32)
-    return {
-        "learning_rate": f(config.learning_rate),
-        "beta": f(config.beta),
-        "free_bits": f(config.free_bits),
-        "total_steps": f(config.epochs * steps_per_epoch),
-        "kl_warmup_steps": f(config.kl_warmup_epochs * steps_per_epoch),
-        "kl_cycles": f(config.kl_cycles),
-        "kl_ratio": f(config.kl_ratio),
-        "lr_warmup_steps": f(config.lr_warmup_epochs * steps_per_epoch),
-    }
-
-
 def step_noise(step_loss: np.ndarray, tail: float = 0.25) -> float:
     """Step-to-step noise of the training loss: std of successive differences / sqrt(2),
     over the last ``tail`` of the updates (the trend cancels in the differences)."""
@@ -346,10 +304,10 @@ def _run_epochs(trainer: _Trainer, data: Dataset, config: TrainConfig, steps_per
     """One compiled call per epoch, then the validation ELBO; stops at the first non-finite value."""
     loop, start = _Loop(), time.perf_counter()
     x_train, seed, n_steps = tf.constant(data.train, tf.float32), tf.constant(config.seed), tf.constant(steps_per_epoch)
-    hyper = _hyper(config, steps_per_epoch)
+    h = hyper(config, steps_per_epoch)
     for epoch in range(config.epochs):
         t0 = time.perf_counter()
-        sums, done, finite, losses = trainer.run_epoch(x_train, tf.constant(epoch), seed, n_steps, hyper)
+        sums, done, finite, losses = trainer.run_epoch(x_train, tf.constant(epoch), seed, n_steps, h)
         sums, done, finite = sums.numpy(), int(done), bool(finite)
         dt = time.perf_counter() - t0
         loop.train_time += dt
@@ -528,10 +486,10 @@ def _train_fast(configs: list[TrainConfig], data: Dataset, steps_per_epoch: int)
     model_config = base.model_config(data.dim, data.likelihood, data.image_shape)
     trainer = fastpath.stacked_trainer(model_config, base, len(data.train), members)
     theta = tf.constant(np.stack([trainer.layout.flatten(_initial_weights(model_config, c.seed)) for c in configs]))
-    slots = [tf.zeros_like(theta) for _ in range(fastpath.slot_count(base.optimizer))]
+    slots = [tf.zeros_like(theta) for _ in range(OPTIMIZERS[base.optimizer].slots)]
     noise = np.stack([fastpath.val_noise(c.seed, len(data.val), data.dim, base.latent_dim) for c in configs])
     x_train, x_val, eps_val = tf.constant(data.train), tf.constant(data.val), tf.constant(noise)
-    seeds, hyper = tf.constant([c.seed for c in configs], tf.int32), fastpath.hyper(base, steps_per_epoch)
+    seeds, h = tf.constant([c.seed for c in configs], tf.int32), hyper(base, steps_per_epoch)
     loops, alive = [_Loop() for _ in configs], np.ones(members, bool)
     start = time.perf_counter()
     for epoch in range(base.epochs):
@@ -539,7 +497,7 @@ def _train_fast(configs: list[TrainConfig], data: Dataset, steps_per_epoch: int)
             break
         t0 = time.perf_counter()
         theta, slots, *out = trainer.run_epoch(
-            x_train, x_val, eps_val, tf.constant(epoch), seeds, theta, slots, tf.constant(alive), hyper
+            x_train, x_val, eps_val, tf.constant(epoch), seeds, theta, slots, tf.constant(alive), h
         )
         sums, done, still, losses, val, curve = (np.asarray(v) for v in out)
         share = (time.perf_counter() - t0) / alive.sum()  # each active member's share of the call
@@ -594,7 +552,7 @@ def train(config: TrainConfig, data: Dataset | None = None, engine: str = "auto"
         fail("engine", engine, "'auto' or 'keras' for this config (the fast path trains the MLP VAE only)")
     if engine == "keras" and config.eval_every:
         fail("engine", engine, "'auto' or 'fast' when eval_every > 0 (evaluations within an epoch are the fast path's)")
-    with cpu_slot():  # a book build's budget of training processes (vae_utils.slots); else free
+    with cpu_slot():  # a book build's budget of training processes (vae_utils.cpuslots); else free
         if engine == "keras" or not fast:
             return _train_keras(config, data, steps_per_epoch)
         return _train_fast([config], data, steps_per_epoch)[0]

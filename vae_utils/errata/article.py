@@ -1,6 +1,6 @@
 """The source article's VAE program, corrected (Keras 3, TensorFlow backend).
 
-Run: python -m vae_utils.article (100 epochs on a noisy circle), or main(...).
+Run: python -m vae_utils.errata.article (100 epochs on a noisy circle), or main(...).
 The article's structure (data, a VAE class, a loss, compile, fit), its bugs fixed:
 1) z_log_var is a learned head, not a max over the encoder's output;
 2) the loss is computed in train_step, where z_mean and z_log_var exist;

@@ -3,7 +3,7 @@ book as a numbered table ("Table 3.1"), referenced with ``{numref}``.
 
 In a chapter's code cell (tag it ``remove-output``; glue works from ``remove-cell`` cells too)::
 
-    from vae_utils.tables import publish_table
+    from vae_utils.publish.tables import publish_table
     publish_table(summary, "bs-summary", "Test ELBO per batch size, mean over seeds.",
                   {"params": {"epochs": 30}, "seeds": [0, 1, 2]}, ci={"mean": ("low", "high")},
                   labels={"mean": "test ELBO (nats)"})
@@ -16,12 +16,12 @@ and where the table belongs in the chapter's Markdown (then ``{numref}`tab-bs-su
 
 What ``format_table`` does (``publish_table`` calls it):
 
-* Column names become words (``vae_utils.labels.label``; ``labels=`` overrides). The index is not
+* Column names become words (``vae_utils.publish.labels.label``; ``labels=`` overrides). The index is not
   shown: a named or non-default index becomes ordinary columns first.
 * Numbers with a confidence interval (``ci={"mean": ("low", "high")}`` or ``{"mean": "half_width"}``;
   by default the columns ``mean``/``estimate`` with ``low`` and ``high``) are rounded, row by row,
   to two significant digits of the interval's half-width, the interval's columns with them. Grid
-  and configuration values (batch size, learning rate, β: ``vae_utils.config.FIELDS``) read like
+  and configuration values (batch size, learning rate, β: ``vae_utils.core.config.FIELDS``) read like
   tick labels (0.001, 3×10⁻⁴); whole numbers (counts, ranks) have no decimals; other numbers get
   ``digits`` significant digits each (a KL of 0.0617 beside one of 29.1 is not shown as 0.1).
   Minus signs are true minus signs, missing values read "n/a", names have spaces for underscores.
@@ -55,7 +55,7 @@ _AUTO_CI = (("mean", "low", "high"), ("estimate", "low", "high"))
 
 
 def _grid_columns() -> frozenset:
-    from .config import FIELDS
+    from ..core.config import FIELDS
 
     return frozenset(FIELDS) | {"rank", "seed", "k"}
 

@@ -1,6 +1,6 @@
 """Advice against a grid: the advisor's confirmation grid, and where a recommendation lands in it.
 
-    from vae_utils.advice_check import confirm_verdict
+    from vae_utils.advisor.confirm import confirm_verdict
     confirm_verdict(df, advice.recommendation, delta=0.5)   # df: a sweep's results table
 
 ``confirmation`` (called by ``advise``) plans the grid around a recommendation (batch sizes B/2, B,
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .advisor import _PLACEHOLDER, MIN_BATCH, Recommendation
-from .data import DATASETS, TRAIN_SIZES, Dataset
+from ..core.data import DATASETS, TRAIN_SIZES, Dataset
+from .rules import LR_RATIO, MIN_BATCH, PLACEHOLDER, Recommendation, lr_ratio
 
 __all__ = ["confirmation", "confirm_verdict", "grid_around"]
 
@@ -41,7 +41,7 @@ def _grid_cost_s(short: dict, data: Dataset, batch_sizes, n_lrs, seeds, epochs, 
 
 
 def grid_around(rec: Recommendation, n_train: int) -> tuple[list[int], list[float]]:
-    cap = min(n_train, TRAIN_SIZES[_PLACEHOLDER])
+    cap = min(n_train, TRAIN_SIZES[PLACEHOLDER])
     batch_sizes = sorted(
         {b for b in (rec.batch_size // 2, rec.batch_size, rec.batch_size * 2) if MIN_BATCH <= b <= cap}
     )
@@ -53,7 +53,7 @@ def _train_grid(data, fixed, grid, store, workers, log):
     import pandas as pd
 
     if data.name in DATASETS:
-        from .experiments import default_store, sweep
+        from ..experiments import default_store, sweep
 
         out = Path(store) if store else default_store("advisor")
         g = {"dataset": data.name, "split_seed": data.meta.get("split_seed", 0), **fixed, **grid}
@@ -61,11 +61,11 @@ def _train_grid(data, fixed, grid, store, workers, log):
         s = df.attrs["summary"]
         log(f"advise: sweep into {out}: {s['ran']} trained, {s['cached']} cached, {s['failed']} failed")
         return df, str(out)
-    from .experiments.grid import expand_grid
-    from .training import train
+    from ..core.training import train
+    from ..experiments.grid import expand_grid
 
     rows = []
-    for c in expand_grid({"dataset": _PLACEHOLDER, "split_seed": data.meta.get("split_seed", 0), **fixed, **grid}):
+    for c in expand_grid({"dataset": PLACEHOLDER, "split_seed": data.meta.get("split_seed", 0), **fixed, **grid}):
         m = train(c, data).metrics
         status = "diverged" if m["diverged"] else "ok"
         rows.append({**c.to_dict(), "dataset": data.name, "status": status, **m})
@@ -74,7 +74,7 @@ def _train_grid(data, fixed, grid, store, workers, log):
 
 def confirm_verdict(df, rec: Recommendation, delta: float) -> dict:
     """Where the recommended cell's mean validation ELBO lies against the grid's best cell."""
-    from . import stats as S
+    from ..claims import stats as S
 
     df = df.assign(val_elbo=np.where(df.status == "ok", df.val_elbo, np.nan))
     cells = df.groupby(["batch_size", "learning_rate"]).val_elbo.agg(["mean", "count"]).reset_index()
@@ -122,7 +122,7 @@ def confirm_verdict(df, rec: Recommendation, delta: float) -> dict:
 def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, clock) -> dict:
     named = data.name in DATASETS
     if named:
-        from .experiments.runner import default_workers
+        from ..experiments.runner import default_workers
 
         workers = workers or default_workers()
     else:
@@ -176,7 +176,6 @@ def advice_grid(data: Dataset, advice, batch_factors, lr_factors, seeds, epochs:
     n_train / 4) and, at each, the advisor's own rate lr(b) = ratio(b) x the breaking point of a
     range test at b (at B: the advice's rate), times ``lr_factors``; rates rounded to 3 digits.
     Returns (grid: a list of sweep dicts, centres: {batch size: advised rate})."""
-    from .advisor import LR_RATIO, lr_ratio
     from .rangetest import vae_range_test
 
     rec = advice.recommendation
@@ -201,7 +200,7 @@ def rate_effects(df, centres: dict, unit: str = "nats") -> dict:
     """Per batch size: test ELBO(the grid's best rate, chosen by mean validation ELBO) − test ELBO(the
     advised rate), paired over seeds (``stats.paired``): {"batch b": Estimate}. Diverged runs count
     as missing. When the best is the advised rate the difference is 0 for every seed."""
-    from . import stats as S
+    from ..claims import stats as S
 
     df = df.assign(
         val_elbo=np.where(df.status == "ok", df.val_elbo, np.nan),
@@ -225,7 +224,7 @@ def critical_batch_fit(df, hist, target: float):
     run; per batch size the rate with the most seeds reaching it, then the fewest mean updates (as the
     batch-size chapter retunes); the McCandlish hyperbola S = S_min (1 + B_crit / B) fitted to those
     runs (``analysis.fit_hyperbola``). Returns (one row per run used, the fit)."""
-    from . import analysis as A
+    from ..claims import analysis as A
 
     h = hist[hist.run_id.isin(df[df.status == "ok"].run_id)]
     tt = A.steps_to_target_table(h, target, keep=["batch_size", "learning_rate", "seed"])
@@ -249,7 +248,7 @@ def bsimple_vs_bcrit(b_simple_estimates, fit, level: float = 0.95):
     0 means equal; 1, a factor of two. NaN interval when either has none."""
     from scipy import stats
 
-    from . import stats as S
+    from ..claims import stats as S
 
     name = "log2(B_simple / fitted B_crit)"
     a = S.log_mean(b_simple_estimates)

@@ -1,6 +1,6 @@
 """The advisor's report: a short Markdown page (and HTML), the range-test figure, the numbers as JSON.
 
-    from vae_utils.advice_report import write_report, plot_range_tests
+    from vae_utils.advisor.report import write_report, plot_range_tests
     write_report(advice, "advice")   # advice/advice.md, advice.html, advice.json, range_test.svg/.png
 
 Every file is written atomically (a temporary file in the folder, then ``os.replace``), so a
@@ -32,7 +32,7 @@ def plot_range_tests(range_tests, learning_rate: float | None = None):
     recommendation) as a dashed vertical line."""
     import matplotlib.pyplot as plt
 
-    from .plots import PALETTE, style
+    from ..plots import PALETTE, style
 
     with style():
         fig, ax = plt.subplots(figsize=(6.4, 3.8))
@@ -127,8 +127,8 @@ def write_report(advice, out) -> dict:
     range-test figure (SVG and PNG) into ``out`` (created); return {kind: path}."""
     import matplotlib.pyplot as plt
 
-    from .experiments.store import write_json
-    from .figures import figure_bytes
+    from ..experiments.store import write_json
+    from ..publish.figures import figure_bytes
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Words for column names: what figures and tables call a column of a history or a results table.
 
-    from vae_utils.labels import label, LABELS
+    from vae_utils.publish.labels import label, LABELS
     label("test_elbo")                              # 'test ELBO (nats)'
     label("batch_size")                             # 'batch size'
     label("rank", {"rank": "latent unit, by KL"})   # a caller's own word wins
@@ -8,7 +8,7 @@
     tick_text(0.0003), tick_text(16384)             # '3×10⁻⁴', '16,384': numbers as tick labels
 
 Code keeps the Keras-example names (``test_elbo``, ``kl_loss``, ``z_mean``); a reader sees words
-with units. ``LABELS`` is the one mapping; ``vae_utils.plots`` and ``vae_utils.tables`` use it for
+with units. ``LABELS`` is the one mapping; ``vae_utils.plots`` and ``vae_utils.publish.tables`` use it for
 every axis, legend title, colour bar and column header, and a caller may override any entry.
 """
 
@@ -60,7 +60,7 @@ LABELS: dict[str, str] = {
     "kl_per_dim": "KL per latent unit (nats)",
     "z_mean": "posterior mean",
     "z_log_var": "posterior log-variance",
-    # configuration (vae_utils.config.FIELDS)
+    # configuration (vae_utils.core.config.FIELDS)
     "dataset": "data set",
     "batch_size": "batch size",
     "learning_rate": "learning rate",
@@ -80,7 +80,7 @@ LABELS: dict[str, str] = {
     "momentum": "momentum",
     "weight_decay": "weight decay",
     "eval_k": "importance samples",
-    # summaries (vae_utils.analysis.summarize)
+    # summaries (vae_utils.claims.analysis.summarize)
     "mean": "mean",
     "low": "CI low",
     "high": "CI high",

@@ -4,7 +4,7 @@ caption and alt text, and writes it as SVG and PNG.
 In a chapter's code cell (tag it ``remove-output``, or ``remove-cell`` when the code is
 bookkeeping: glue works from removed cells too)::
 
-    from vae_utils.figures import publish_figure
+    from vae_utils.publish.figures import publish_figure
     publish_figure(fig, "bs-elbo", "Larger batches reach a worse test ELBO at a fixed number of epochs.",
                    {"params": {"batch_size": [32, 64], "epochs": 30}, "seeds": [0, 1, 2], "runs": 6},
                    alt="Test ELBO falls from -30 to -35 nats as the batch size grows from 32 to 512.")
@@ -55,7 +55,7 @@ import os
 import re
 from pathlib import Path
 
-from .provenance import code_version
+from ..provenance import code_version
 
 __all__ = [
     "publish_figure",

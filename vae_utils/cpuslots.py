@@ -1,6 +1,6 @@
 """CPU slots: at most N training processes at once, across every sweep and chapter of a book build.
 
-    from vae_utils.slots import cpu_slot, create_slots
+    from vae_utils.cpuslots import cpu_slot, create_slots
     create_slots("_build/.slots", 2)        # the book driver, once per build; sets nothing itself
     with cpu_slot():                         # a training process: blocks until a slot is free
         train(config)

@@ -1,0 +1,76 @@
+"""The advisor's rules: the learning-rate ratio measured on digits, the batch-size range, and the
+``Recommendation`` they produce. ``recommend`` (the measurements) and ``confirm`` (the grid around a
+recommendation) both read them, so neither imports the other's internals.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..core.data import TRAIN_SIZES
+
+__all__ = [
+    "LR_RATIO",
+    "DELTA",
+    "MIN_BATCH",
+    "OPTIMIZERS",
+    "HELD_FIXED",
+    "PLACEHOLDER",
+    "Recommendation",
+    "lr_ratio",
+    "batch_range",
+]
+
+# Best learning rate / range-test breaking point as ratio(B) = at_64 x (B / 64) ** exponent, measured on
+# digits with benchmarks/advisor_ratio.py (30 epochs; batch sizes 16-512; 3 seeds per cell, 5 range tests
+# per batch size; least squares of log2 ratio on log2 B; README "The advisor"). Adam: 0.107, exponent 0.30
+# (95% CI 0.08 to 0.53); SGD with momentum 0.9: 0.137, exponent 0.65 (0.28 to 1.01).
+LR_RATIO = {"adam": {"at_64": 0.107, "exponent": 0.30}, "momentum": {"at_64": 0.137, "exponent": 0.65}}
+DELTA = 0.5  # nats: a validation ELBO within this of the best counts as as good (the strategy chapters' margin)
+MIN_BATCH = 8  # the smallest batch size advised
+OPTIMIZERS = tuple(LR_RATIO)
+HELD_FIXED = ("latent_dim", "hidden_units", "decoder_variance", "beta", "eval_k")
+PLACEHOLDER = max(TRAIN_SIZES, key=TRAIN_SIZES.get)  # TrainConfig's dataset for file data (see _config)
+
+
+@dataclass
+class Recommendation:
+    """What to train with, and why."""
+
+    batch_size: int
+    batch_range: tuple[int, int]
+    learning_rate: float
+    optimizer: str
+    lr_break: float  # the range test's breaking point at batch_size
+    lr_ratio: float  # learning_rate / lr_break
+    b_simple: float
+    b_simple_interval: tuple[float, float]
+    reasons: list[str] = field(default_factory=list)
+    watch: list[str] = field(default_factory=list)
+    alternatives: dict = field(default_factory=dict)  # other optimizers tested: their rates
+
+
+def lr_ratio(optimizer: str, batch_size: int, table: dict | None = None) -> float:
+    """The best learning rate over the range test's breaking point at ``batch_size`` (``LR_RATIO``,
+    or ``table``: {optimizer: a number, or {"at_64": ..., "exponent": ...}})."""
+    r = (table or LR_RATIO)[optimizer]
+    if isinstance(r, (int, float)):
+        return float(r)
+    return float(r["at_64"] * (batch_size / 64) ** r["exponent"])
+
+
+def _pow2(x: float) -> int:
+    return int(2 ** round(math.log2(max(x, 1.0))))
+
+
+def batch_range(b_simple: float, n_train: int, min_batch: int = MIN_BATCH) -> tuple[int, int, int]:
+    """(low, high, recommended): [B_simple/4, B_simple] in powers of two within [min_batch, n_train/8];
+    the recommended one nearest B_simple/2. A non-finite B_simple gives the whole allowed range."""
+    cap = max(min_batch, min(n_train // 8, TRAIN_SIZES[PLACEHOLDER]))
+    cap = 2 ** int(math.log2(cap))
+    clip = lambda b: int(min(max(b, min_batch), cap))
+    if not (math.isfinite(b_simple) and b_simple > 0):
+        return clip(min_batch), cap, clip(_pow2(math.sqrt(min_batch * cap)))
+    low, high = clip(_pow2(b_simple / 4)), clip(_pow2(b_simple))
+    return low, high, int(min(max(_pow2(b_simple / 2), low), high))

@@ -1,0 +1,292 @@
+"""Curves over training and metrics against a setting: per-epoch histories, a metric against batch size, learning rate or a category, with intervals over seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import ticker
+from matplotlib.figure import Figure
+
+from ..publish.labels import label as words
+from .style import (
+    MAX_WIDTH_IN,
+    PALETTE,
+    declutter_xticks,
+    finite_mean,
+    hue_colors,
+    hue_levels,
+    label_line_ends,
+    log_ticks,
+    new_axes,
+    require_columns,
+    style,
+    t_interval,
+    value_text,
+)
+
+__all__ = ["plot_history", "plot_metric_vs"]
+
+
+def _history_panel(data, x, hue, units, colors, **_):
+    """One FacetGrid panel: every run thin, the mean over runs thick, per hue level."""
+    import seaborn as sns
+
+    ax = plt.gca()
+    for level, color in colors.items():
+        d = data if level is None else data[data[hue] == level]
+        many = units is not None and d[units].nunique() > 1
+        if many:
+            sns.lineplot(d, x=x, y="value", units=units, estimator=None, color=color, lw=0.8, alpha=0.35, ax=ax)
+        sns.lineplot(d, x=x, y="value", estimator=finite_mean, errorbar=None, color=color, lw=2.2, ax=ax)
+
+
+def plot_history(
+    history,
+    metrics: Sequence[str] = ("loss", "reconstruction_loss", "kl_loss", "val_elbo"),
+    x: str = "epoch",
+    hue: str | None = None,
+    units: str | None = "seed",
+    ncols: int | None = None,
+    logy: bool = False,
+    *,
+    labels: Mapping[str, str] | None = None,
+    palette=None,
+) -> Figure:
+    """Learning curves, one panel per metric (a seaborn FacetGrid), each y axis in words with units.
+
+    ``history`` is one run's ``TrainResult.history``, a long DataFrame of many runs (histories
+    concatenated with config columns such as ``learning_rate`` and ``seed``), or a list of such
+    frames. With several ``units`` (seeds) per hue level, each run is a thin line and their mean a
+    thick one; ``hue`` colours groups (sequential colours for numbers), named in a legend.
+    """
+    import seaborn as sns
+
+    if isinstance(history, (list, tuple)):
+        history = pd.concat(list(history), ignore_index=True)
+    require_columns(history, [x, *metrics, hue])
+    units = units if units is not None and units in history.columns else None
+    ncols = ncols or {1: 1, 2: 2, 3: 3, 4: 2}.get(len(metrics), 3)
+    keep = [c for c in {x, hue, units} if c is not None]
+    long = history.melt(id_vars=keep, value_vars=list(metrics), var_name="metric", value_name="value")
+    colors = hue_colors(hue, hue_levels(history, hue), palette) if hue else {None: PALETTE[0]}
+    width = min(MAX_WIDTH_IN - 1.6 * (hue is not None), 3.3 * ncols)
+    with style(), mpl.rc_context({"figure.constrained_layout.use": False}):
+        g = sns.FacetGrid(
+            long,
+            col="metric",
+            col_order=list(metrics),
+            col_wrap=ncols if len(metrics) > 1 else None,
+            sharey=False,
+            height=2.9,
+            aspect=width / ncols / 2.9,
+            despine=False,
+        )
+        g.map_dataframe(_history_panel, x=x, hue=hue, units=units, colors=colors)
+        for ax, metric in zip(g.axes.flat, metrics, strict=True):
+            ax.set_title("")
+            ax.set_ylabel(words(metric, labels))
+            ax.set_xlabel(words(x, labels))
+            ax.tick_params(labelbottom=True)
+            if pd.api.types.is_integer_dtype(history[x]):
+                ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+            if logy:
+                ax.set_yscale("log")
+                log_ticks(ax.yaxis)
+        if hue is not None:
+            handles = {value_text(lv): mpl.lines.Line2D([], [], color=c, lw=2.2) for lv, c in colors.items()}
+            g.add_legend(legend_data=handles, title=words(hue, labels))
+        g.tight_layout()
+    return g.figure
+
+
+def _clean(df: pd.DataFrame, y: str) -> pd.DataFrame:
+    """A copy with non-finite ``y`` as NaN (seaborn and the means skip them)."""
+    v = pd.to_numeric(df[y], errors="coerce").to_numpy(np.float64)
+    return df.assign(**{y: np.where(np.isfinite(v), v, np.nan)})
+
+
+def _is_categorical(s: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+
+
+def _numeric_lines(ax, d, x, y, hue, colors, ci, band):
+    """Mean over seeds per x (a seaborn lineplot with the t-interval), one line per hue level, and
+    every finite run as a dot; returns {level: (x, y)} of each line's right end."""
+    import seaborn as sns
+
+    ends = {}
+    for level, color in colors.items():
+        g = d if level is None else d[d[hue] == level]
+        ok = g[np.isfinite(g[y])]
+        ax.scatter(ok[x], ok[y], s=16, color=color, alpha=0.4, linewidths=0, zorder=2)
+        err = t_interval(ci) if ci is not None else None
+        style_kws = (
+            {"err_style": "band", "err_kws": {"alpha": 0.2, "linewidth": 0}}
+            if band
+            else {"err_style": "bars", "err_kws": {"capsize": 4, "elinewidth": 1.5}}
+        )
+        sns.lineplot(
+            ok,
+            x=x,
+            y=y,
+            estimator=finite_mean,
+            errorbar=err,
+            color=color,
+            marker="o",
+            markeredgewidth=0,
+            ax=ax,
+            zorder=4,
+            **style_kws,
+        )
+        means = ok.groupby(x)[y].mean()
+        if len(means):
+            ends[level] = (float(means.index[-1]), float(means.iloc[-1]))
+    return ends
+
+
+def _categorical_points(ax, d, x, y, hue, colors, ci, order):
+    """Points with intervals per category (a seaborn pointplot without lines) and every run as a
+    dot (a stripplot), dodged per hue level; returns the x position of each (category, level)."""
+    import seaborn as sns
+
+    n = len(colors)
+    hue_kw = {"hue": hue, "hue_order": list(colors), "palette": colors} if hue else {"color": colors[None]}
+    ok = d[np.isfinite(d[y])]
+    sns.stripplot(
+        ok,
+        x=x,
+        y=y,
+        order=order,
+        dodge=hue is not None,
+        jitter=0.06,
+        alpha=0.45,
+        size=5,
+        legend=False,
+        ax=ax,
+        zorder=2,
+        **hue_kw,
+    )
+    sns.pointplot(
+        ok,
+        x=x,
+        y=y,
+        order=order,
+        estimator=finite_mean,
+        errorbar=t_interval(ci) if ci else None,
+        linestyle="none",
+        markers="o",
+        capsize=0.12,
+        err_kws={"linewidth": 2.0},
+        dodge=(0.8 - 0.8 / n) if hue else False,
+        legend=False,
+        ax=ax,
+        zorder=4,
+        **hue_kw,
+    )
+    offsets = np.linspace(-0.4 + 0.4 / n, 0.4 - 0.4 / n, n) if hue else [0.0]
+    return {(c, lv): i + off for i, c in enumerate(order) for lv, off in zip(colors, offsets, strict=True)}
+
+
+def _diverged(ax, d, x, y, hue, colors, position) -> int:
+    """Crosses at the bottom edge for runs whose ``y`` is not finite; returns how many."""
+    bad = d[~np.isfinite(d[y])]
+    for level, color in colors.items():
+        g = bad if level is None else bad[bad[hue] == level]
+        if len(g):
+            xs = [position(v, level) for v in g[x]]
+            ax.scatter(
+                xs,
+                np.full(len(xs), 0.03),
+                marker="x",
+                s=50,
+                linewidths=2,
+                color=color,
+                transform=ax.get_xaxis_transform(),
+                clip_on=False,
+                zorder=5,
+            )
+    return len(bad)
+
+
+def plot_metric_vs(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    logx: bool = False,
+    ci: float | None = 0.95,
+    units: str | None = "seed",
+    logy: bool = False,
+    band: bool = True,
+    ax=None,
+    *,
+    labels: Mapping[str, str] | None = None,
+    palette=None,
+    direct_labels: bool | None = None,
+    note: bool | None = None,
+) -> Figure:
+    """Mean of ``y`` over seeds against ``x``, one line per ``hue`` level, with its ``ci``
+    t-interval (a band, or error bars with ``band=False``; ``ci=None``: means only); every run is a
+    dot, diverged runs (non-finite ``y``) are crosses at the bottom edge, counted in the legend.
+
+    A numeric ``x`` gets lines (seaborn ``lineplot``), labelled at their ends when ``direct_labels``
+    (default: numeric x with at most 8 hue levels); a categorical ``x`` (names) gets points with
+    intervals and no lines (seaborn ``pointplot``). ``logx``/``logy`` label every grid value.
+    ``note`` (default: when the function makes its own axes) states what the bars are.
+    """
+    require_columns(df, [x, y, hue])
+    d = _clean(df, y)
+    colors = hue_colors(hue, hue_levels(d, hue), palette) if hue else {None: PALETTE[0]}
+    categorical = _is_categorical(d[x])
+    with style():
+        fig, ax = new_axes(ax)
+        if logx and not categorical:
+            ax.set_xscale("log")
+        if categorical:
+            order = sorted(d[x].dropna().unique().tolist(), key=str)
+            pos = _categorical_points(ax, d, x, y, hue, colors, ci, order)
+            n_bad = _diverged(ax, d, x, y, hue, colors, lambda v, lv: pos[(v, lv)])
+            ends = {}
+        else:
+            ends = _numeric_lines(ax, d, x, y, hue, colors, ci, band)
+            n_bad = _diverged(ax, d, x, y, hue, colors, lambda v, lv: v)
+            if logx:
+                log_ticks(ax.xaxis, d[x].to_numpy(np.float64))
+        if logy:
+            ax.set_yscale("log")
+            log_ticks(ax.yaxis, d[y].to_numpy(np.float64), grid=False)
+        if categorical:
+            ax.set_xticks(range(len(order)), [value_text(c) for c in order])
+        _finish_metric_axes(ax, x, y, hue, colors, labels, n_bad, ends, direct_labels, categorical)
+        if note if note is not None else (fig.axes == [ax] and ci is not None):
+            what = f"mean ± {ci:.0%} CI over {'seeds' if units else 'runs'}" if ci else "mean"
+            ax.set_title(f"{what}; dots: runs", color="0.3")
+        declutter_xticks(ax)
+    return fig
+
+
+def _finish_metric_axes(ax, x, y, hue, colors, labels, n_bad, ends, direct_labels, categorical):
+    """Words on the axes, then the hue levels as direct labels or a legend, and the diverged count."""
+    ax.set_xlabel(words(x, labels))
+    ax.set_ylabel(words(y, labels))
+    if categorical:
+        ax.grid(False, axis="x")
+    direct = direct_labels if direct_labels is not None else (hue is not None and not categorical and len(colors) <= 8)
+    handles, names = [], []
+    if hue is not None and direct and ends:
+        ax.figure.canvas.draw()  # final limits before placing text in pixels
+        label_line_ends(ax, ends, colors, words(hue, labels))
+    elif hue is not None:
+        handles = [mpl.lines.Line2D([], [], color=c, marker="o", lw=0 if categorical else 2) for c in colors.values()]
+        names = [value_text(lv) for lv in colors]
+    if n_bad:
+        handles.append(mpl.lines.Line2D([], [], marker="x", ls="", color="0.3", markersize=8, markeredgewidth=2))
+        names.append(f"diverged: {n_bad} run{'s' if n_bad != 1 else ''}")
+    if handles:
+        title = words(hue, labels) if hue is not None and not (direct and ends) else None
+        outside = {"loc": "center left", "bbox_to_anchor": (1.0, 0.5)} if len(handles) > 4 else {"loc": "best"}
+        ax.legend(handles, names, title=title, **outside)

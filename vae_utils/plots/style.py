@@ -1,0 +1,296 @@
+"""The figures' one style: palette, sizes readable at page width, colours that follow the variable, axes and labels shared by every plot."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from cycler import cycler
+from matplotlib import ticker
+from matplotlib.figure import Figure
+
+from ..claims.analysis import mean_ci  # the project's one t-interval and its per-cell summary
+from ..publish.labels import is_ordered, tick_text
+
+__all__ = [
+    "PALETTE",
+    "SEQUENTIAL",
+    "STYLE",
+    "FONT_PT",
+    "PAGE_PX",
+    "MIN_TEXT_PX",
+    "MAX_WIDTH_IN",
+    "use_style",
+    "style",
+    "t_interval",
+    "text_px",
+    "contrast_ratio",
+    "hue_colors",
+    "log_ticks",
+    "save_figure",
+    "mean_ci",
+    "tick_text",
+]
+
+
+# seaborn's "colorblind" palette (Okabe-Ito based, 10 colours), spelled out so the style needs no
+# seaborn import; tests check it against seaborn. For unordered categories only.
+PALETTE = (
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#fbafe4",
+    "#949494",
+    "#ece133",
+    "#56b4e9",
+)
+
+
+SEQUENTIAL = "flare"  # seaborn's light-to-dark palette for ordered levels (orange to purple)
+
+
+SEQUENTIAL_RANGE = (0.25, 1.0)  # the part used: lighter colours fall below 3:1 contrast with white
+
+
+DIVERGED_COLOR = "#d55e00"  # vermillion: crosses for runs that diverged
+
+
+ACTIVE_THRESHOLD = 0.01  # Var_x(z_mean) above which a latent unit is active (vae_utils.core.evaluation)
+
+
+PAGE_PX = 670  # widest a figure is shown in the book (CSS px, 1280-px window; measured in Chromium)
+
+
+CSS_PX_PER_IN = 96
+
+
+MIN_TEXT_PX = 12  # smallest text at page width
+
+
+FONT_PT = 12  # every text of every figure
+
+
+MAX_WIDTH_IN = 9.3  # widest figure: 12 pt still renders >= 12 px
+
+
+MAX_TICKS = 12  # a log axis over at most this many grid values labels each of them
+
+
+STYLE = {
+    "axes.prop_cycle": cycler(color=list(PALETTE)),
+    "image.cmap": "viridis",  # perceptually uniform, colour-blind safe
+    "figure.figsize": (6.4, 4.0),  # shown at natural size in the 750 px column
+    "figure.dpi": 100,  # on screen
+    "savefig.dpi": 200,  # PNG export: sharp on high-density screens
+    "savefig.bbox": "tight",
+    "figure.constrained_layout.use": True,
+    "svg.fonttype": "none",  # SVG text stays text: small, searchable, testable
+    "svg.hashsalt": "vae-utils",  # deterministic SVG ids: figures diff cleanly between builds
+    "font.size": FONT_PT,
+    "axes.titlesize": FONT_PT,
+    "axes.labelsize": FONT_PT,
+    "xtick.labelsize": FONT_PT,
+    "ytick.labelsize": FONT_PT,
+    "legend.fontsize": FONT_PT,
+    "legend.title_fontsize": FONT_PT,
+    "figure.titlesize": FONT_PT,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 2.0,
+    "lines.markersize": 6,
+    "axes.titlelocation": "left",
+}
+
+
+def use_style() -> None:
+    """Set the book's style in matplotlib's global rcParams (call once per notebook)."""
+    mpl.rcParams.update(STYLE)
+
+
+@contextlib.contextmanager
+def style():
+    """The book's style inside a ``with`` block only; every plotting function here uses it."""
+    with mpl.rc_context(STYLE):
+        yield
+
+
+def text_px(fontsize_pt: float, fig_width_in: float, page_px: float = PAGE_PX) -> float:
+    """CSS pixels of a ``fontsize_pt`` text in a figure ``fig_width_in`` wide shown in the book's
+    column: natural size (96 px per inch) scaled down to ``page_px`` when wider, never up."""
+    natural = fig_width_in * CSS_PX_PER_IN
+    return fontsize_pt * CSS_PX_PER_IN / 72 * min(1.0, page_px / natural)
+
+
+def _luminance(color) -> float:
+    """WCAG relative luminance of a colour."""
+    c = np.asarray(mpl.colors.to_rgb(color), np.float64)
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
+
+
+def contrast_ratio(a, b) -> float:
+    """WCAG 2 contrast ratio of two colours, 1 (same) to 21 (black on white)."""
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def text_color_on(background) -> str:
+    """Black or white, whichever contrasts more with ``background`` (always >= 4.58:1)."""
+    return "black" if contrast_ratio(background, "black") >= contrast_ratio(background, "white") else "white"
+
+
+def t_interval(level: float = 0.95):
+    """A seaborn ``errorbar`` callable: the Student-t ``level`` interval of the mean over the values
+    it is given (the seeds of one point), non-finite values dropped (``analysis.mean_ci``)."""
+
+    def errorbar(values):
+        _, low, high = mean_ci(values, level)
+        return low, high
+
+    return errorbar
+
+
+def finite_mean(values) -> float:
+    a = np.asarray(values, np.float64)
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if len(a) else math.nan
+
+
+def value_text(v) -> str:
+    """A level for a tick or legend: numbers as ``tick_text``, names with spaces for underscores."""
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return tick_text(v)
+    return str(v).replace("_", " ")
+
+
+def hue_colors(name, levels, palette=None) -> dict:
+    """{level: colour} for the levels of a hue variable: sequential (``SEQUENTIAL``) when the levels
+    are ordered (numbers), the colour-blind ``PALETTE`` otherwise; ``palette`` (a name, a list or a
+    dict) overrides."""
+    import seaborn as sns
+
+    levels = list(levels)
+    if isinstance(palette, Mapping):
+        return {lv: palette[lv] for lv in levels}
+    if palette is not None:
+        colors = sns.color_palette(palette, len(levels)) if isinstance(palette, str) else list(palette)
+    elif is_ordered(name, levels):
+        cmap = sns.color_palette(SEQUENTIAL, as_cmap=True)
+        at = np.linspace(*SEQUENTIAL_RANGE, len(levels)) if len(levels) > 1 else [np.mean(SEQUENTIAL_RANGE)]
+        colors = [mpl.colors.to_hex(cmap(float(t))) for t in at]
+    else:
+        colors = [PALETTE[i % len(PALETTE)] for i in range(len(levels))]
+    return {lv: mpl.colors.to_hex(colors[i % len(colors)]) for i, lv in enumerate(levels)}
+
+
+def require_columns(df, columns):
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"data is a {type(df).__name__}; allowed: a pandas DataFrame")
+    missing = [c for c in columns if c is not None and c not in df.columns]
+    if missing:
+        raise ValueError(f"columns {missing} are not in the data; available: {list(df.columns)}")
+
+
+def hue_levels(df, hue) -> list:
+    if hue is None:
+        return [None]
+    return sorted(df[hue].dropna().unique().tolist(), key=lambda v: (isinstance(v, str), v))
+
+
+def new_axes(ax, figsize=None):
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=figsize)
+    return fig, ax
+
+
+def log_ticks(axis, values=None, grid: bool = True) -> None:
+    """Label a log axis: with ``grid``, a tick at each of at most ``MAX_TICKS`` ``values`` (the grid
+    of a sweep); else at 1-2-5 steps over the span of ``values`` (default: the axis' data), every
+    integer step when that is less than a decade, every decade when more than three; no minor ticks."""
+    v = np.asarray(axis.get_data_interval() if values is None else values, np.float64)
+    v = np.unique(v[np.isfinite(v) & (v > 0)])
+    if grid and values is not None and 0 < len(v) <= MAX_TICKS:
+        axis.set_major_locator(ticker.FixedLocator(v))
+    else:
+        span = math.log10(v.max() / v.min()) if len(v) > 1 else 2.0
+        subs = tuple(range(1, 10)) if span < 1 else (1.0, 2.0, 5.0) if span < 3 else (1.0,)
+        axis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(ticker.FuncFormatter(tick_text))
+    axis.set_minor_locator(ticker.NullLocator())
+
+
+def declutter_xticks(ax) -> None:
+    """Rotate the x tick labels by 45° when any two of them overlap."""
+    ax.figure.draw_without_rendering()
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    boxes.sort(key=lambda b: b.x0)
+    if any(a.x1 + 2 > b.x0 for a, b in itertools.pairwise(boxes)):
+        ax.tick_params(axis="x", labelrotation=45)
+        for t in ax.get_xticklabels():
+            t.set_horizontalalignment("right")
+            t.set_rotation_mode("anchor")
+
+
+def _spread(ys: np.ndarray, gap: float) -> np.ndarray:
+    """Positions as close to ``ys`` as possible, each at least ``gap`` apart (same order)."""
+    order = np.argsort(ys)
+    out = np.asarray(ys, np.float64)[order].copy()
+    for _ in range(50):
+        moved = False
+        for i in range(1, len(out)):
+            if out[i] - out[i - 1] < gap:
+                mid = (out[i] + out[i - 1]) / 2
+                out[i - 1], out[i] = mid - gap / 2, mid + gap / 2
+                moved = True
+        if not moved:
+            break
+    result = np.empty_like(out)
+    result[order] = out
+    return result
+
+
+def label_line_ends(ax, ends: dict, colors: dict, title: str) -> None:
+    """Write each level at the right end of its line (``ends``: level -> (x, y)), spread so that no
+    two overlap, with ``title`` (the hue's words) above them."""
+    if not ends:
+        return
+    levels = list(ends)
+    to_px = ax.transData.transform
+    px = np.array([to_px(ends[lv]) for lv in levels])
+    gap = FONT_PT * 1.25 * ax.figure.dpi / 72
+    ys = _spread(px[:, 1], gap)
+    x_px = px[:, 0].max() + 8
+    inv = ax.transData.inverted()
+    for lv, y in zip(levels, ys, strict=True):
+        x, yd = inv.transform((x_px, y))
+        ax.text(x, yd, value_text(lv), color=colors[lv], va="center", ha="left", clip_on=False, fontweight="bold")
+    x, yd = inv.transform((x_px, ys.max() + gap))
+    ax.text(x, yd, title, color="0.25", va="center", ha="left", clip_on=False)
+
+
+def save_figure(fig: Figure, path, formats: Sequence[str] = ("svg", "png")) -> list[Path]:
+    """Save ``fig`` as ``path`` + each suffix in ``formats`` (parent folders created); return the paths."""
+    base = Path(path)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    with style():
+        for fmt in formats:
+            p = base.with_suffix("." + fmt)
+            fig.savefig(p, format=fmt)
+            out.append(p)
+    return out

@@ -29,7 +29,9 @@ def tiny_book(root: Path) -> Path:
     (root / "profiles" / "smoke").mkdir(parents=True)
     (root / "_static").mkdir()
     (root / "_static" / "custom.css").write_text("")
-    (root / "_config.yml").write_text("title: t\nonly_build_toc_files: true\nexecute:\n  timeout: 60\n")
+    (root / "_config.yml").write_text(
+        "title: t\nonly_build_toc_files: true\nexecute:\n  execute_notebooks: cache\n  timeout: 60\n"
+    )
     (root / "references.bib").write_text("")
     shutil.copy(REPO / "CITATION.cff", root / "CITATION.cff")
     toc = "format: jb-book\nroot: chapters/intro\nparts:\n  - caption: Chapters\n    chapters:\n"
@@ -67,12 +69,12 @@ def built(tmp_path):
     return root, root / "_build" / "smoke" / "_build" / ".jupyter_cache"
 
 
-def test_a_cache_database_of_random_bytes_is_set_aside_named_and_rebuilt(built):
+@pytest.mark.parametrize("junk", [os.urandom(28672), b""], ids=["random bytes", "emptied"])
+def test_a_cache_database_that_does_not_read_is_set_aside_named_and_rebuilt(built, junk):
     """One warning line naming ``global.db`` and where the cache went; the build executes every
     chapter again and succeeds; the damaged cache is kept byte for byte beside the new one; the
     next build finds everything in the new cache, without a warning."""
     root, cache = built
-    junk = os.urandom(28672)
     (cache / "global.db").write_bytes(junk)
     again = build(root)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -9,6 +9,7 @@ Run: ``.venv/bin/pytest tests/test_store_links.py`` (through the CLI: ~10 s a ca
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -43,6 +44,14 @@ def plant_lock_link(out: Path, outside: Path) -> Path:
     return link
 
 
+def plant_lock_hard_link(out: Path, outside: Path) -> Path:
+    (outside / "precious.txt").write_text("keep me\n")
+    link = store.run_dir(out, RID) / "lock"
+    link.parent.mkdir(parents=True)
+    os.link(outside / "precious.txt", link)  # the same inode: emptying the lock would empty it
+    return link
+
+
 def plant_run_folder_link(out: Path, outside: Path) -> Path:
     (outside / ".record.json.123.tmp").write_text("someone else's temporary file\n")
     link = store.run_dir(out, RID)
@@ -68,7 +77,13 @@ def plant_workers_folder_link(out: Path, outside: Path) -> Path:
 
 
 RID = store.run_id(expand_grid(TINY)[0])
-PLANTS = [plant_lock_link, plant_run_folder_link, plant_runs_folder_link, plant_workers_folder_link]
+PLANTS = [
+    plant_lock_link,
+    plant_lock_hard_link,
+    plant_run_folder_link,
+    plant_runs_folder_link,
+    plant_workers_folder_link,
+]
 
 
 @pytest.mark.parametrize("plant", PLANTS, ids=lambda f: f.__name__.removeprefix("plant_"))
@@ -84,7 +99,8 @@ def test_a_sweep_refuses_a_store_holding_a_planted_link_and_changes_nothing_outs
     assert proc.returncode == 1, proc.stderr[-3000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr[-3000:]
-    assert lines[0].startswith(f"error: {link}: is a symbolic link"), lines[0]
+    assert lines[0].startswith(f"error: {link}: is a "), lines[0]
+    assert "link" in lines[0] and lines[0].endswith("remove the link, or use another folder"), lines[0]
     assert not any((out / "notebooks").glob("*.ipynb")), "no kernel started"
 
 
@@ -97,7 +113,10 @@ def test_the_store_itself_refuses_a_link_planted_after_the_sweeps_check(tmp_path
     outside.mkdir()
     link = plant(out, outside)
     before = snapshot(outside)
-    with pytest.raises(OSError, match="is a symbolic link") as e, store.claim(out, expand_grid(TINY)[0], "job", "w0"):
+    with (
+        pytest.raises(OSError, match=r"is a (symbolic|hard) link") as e,
+        store.claim(out, expand_grid(TINY)[0], "job", "w0"),
+    ):
         pass
     assert e.value.filename == str(link)
     assert snapshot(outside) == before

@@ -53,6 +53,7 @@ import json
 import math
 import os
 import socket
+import stat
 import time
 import warnings
 from pathlib import Path
@@ -180,10 +181,18 @@ def run_dir(out, rid: str) -> Path:
 # -- links: the store follows none it did not create -----------------------------------------
 
 
-def link_error(path) -> OSError:
-    """The refusal of a symbolic link where the store writes (errno ELOOP, as ``O_NOFOLLOW`` gives)."""
-    why = "is a symbolic link, and a results store writes through no link it did not create"
+SHARED = "a hard link or not a plain file"  # a lock file written in place: it must be the store's own
+
+
+def link_error(path, kind: str = "a symbolic link") -> OSError:
+    """The refusal of a link where the store writes (errno ELOOP, as ``O_NOFOLLOW`` gives)."""
+    why = f"is {kind}, and a results store writes through no link it did not create"
     return OSError(errno.ELOOP, why, str(path))
+
+
+def _shared(st: os.stat_result) -> bool:
+    """Whether a file the store writes in place (a lock) is not its own: a hard link, a FIFO, a device."""
+    return not stat.S_ISREG(st.st_mode) or st.st_nlink > 1
 
 
 def inside(out, path) -> Path:
@@ -212,12 +221,16 @@ def _refuse_links_in(folder: Path) -> None:
 
 def check_store(out, rids=()) -> None:
     """Refuse a store holding a symbolic link where its own files go: its subfolders, the entries
-    in them (run folders, notebooks, heartbeats, manifests), and the files of the runs ``rids``.
-    OSError (ELOOP) naming the first link; reads only."""
+    in them (run folders, notebooks, heartbeats, manifests), and the files of the runs ``rids``
+    (whose lock must also be no hard link). OSError (ELOOP) naming the first link; reads only."""
     for sub in STORE_DIRS:
         _refuse_links_in(Path(out) / sub)
     for rid in rids:
         _refuse_links_in(run_dir(out, rid))
+        lock = run_dir(out, rid) / "lock"
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            if _shared(lock.lstat()):
+                raise link_error(lock, SHARED)
 
 
 def _shape_problem(rec: dict) -> str | None:
@@ -304,6 +317,9 @@ def try_lock(path: Path):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as e:
         raise link_error(path) if e.errno == errno.ELOOP else e from None
+    if _shared(os.fstat(fd)):  # it is emptied and written below: never another file's inode
+        os.close(fd)
+        raise link_error(path, SHARED)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -18,7 +18,8 @@ parameters must change the notebook itself. The driver
    injects each chapter's parameters with papermill (a cell tagged ``injected-parameters`` after the
    chapter's ``parameters`` cell), plus the local MathJax bundle: no CDN (``stage``);
 3) executes the chapters the execution cache does not hold, in parallel, into that cache
-   (``execute``);
+   (``execute``); a damaged cache (its database unreadable, a cached notebook garbled or gone) is
+   set aside beside itself with one warning line, and what it held executes again (``cache``);
 4) runs ``jupyter-book build <out>/src -W -n --keep-going``: warnings are errors, every failing
    chapter is reported;
 5) extracts every glued figure into ``<html>/_static/figures/`` as SVG and PNG (``figures``).

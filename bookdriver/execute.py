@@ -13,6 +13,7 @@ when a chapter fails.
 Ctrl-C: the driver's ``StopRequest`` is set; no further chapter starts, and every worker process is
 killed with everything it started (chapter kernels, their sweeps' papermill processes and kernels).
 A chapter enters the cache only when it completed, so the next build executes exactly the rest.
+The cache is opened through ``cache``: a damaged one is set aside and what it held executes again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from vae_utils.experiments.processes import StopRequest, kill_tree
 
+from .cache import match, open_cache
 from .paths import BookPaths
 from .progress import BuildProgress
 
@@ -44,25 +46,22 @@ def _config_timeout(paths: BookPaths) -> int:
 
 
 def _split_by_cache(paths: BookPaths, cache):
-    """({chapter: "cached"}, [(path, notebook) missing from the cache])."""
+    """({chapter: "cached"}, [(path, notebook) missing from the cache, or damaged in it: set aside])."""
     import nbformat
 
     status, todo = {}, []
     for path in sorted(paths.src.glob("chapters/*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        try:
-            cache.match_cache_notebook(nb)
+        if match(cache, nb, path.name) is not None:
             status[path.name] = "cached"
-        except KeyError:
+        else:
             todo.append((path, nb))
     return status, todo
 
 
 def cached_chapters(paths: BookPaths) -> tuple[int, int]:
     """(chapters the execution cache holds, staged chapters)."""
-    from jupyter_cache import get_cache
-
-    status, todo = _split_by_cache(paths, get_cache(str(paths.cache)))
+    status, todo = _split_by_cache(paths, open_cache(paths.cache))
     return len(status), len(status) + len(todo)
 
 
@@ -148,13 +147,11 @@ def execute_missing(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from jupyter_cache import get_cache
-
     from .paths import results_dir
 
     stop = stop or StopRequest()
     timeout = _config_timeout(paths) if timeout is None else timeout
-    cache = get_cache(str(paths.cache))
+    cache = open_cache(paths.cache)  # a damaged one is set aside (a warning line) and made anew
     status, todo = _split_by_cache(paths, cache)
     names = [path.name for path, _ in todo]
     progress = BuildProgress(

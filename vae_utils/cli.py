@@ -38,6 +38,7 @@ ADVICE = {
     errno.ENOTDIR: "a folder in the path is a file: choose another path",
     errno.EISDIR: "it is a folder: give a file name",
     errno.ENOENT: "check the path (its folder must exist)",
+    errno.ELOOP: "remove the link, or use another folder",
 }
 
 

@@ -239,7 +239,7 @@ def _link_notebook(out: Path, nb_rel: str, rids) -> None:
         rec = store.read_record(out, rid)
         if rec is None or rec.get("notebook") != nb_rel:
             continue
-        with store.atomic_path(store.run_dir(out, rid) / "train_vae.ipynb") as tmp:
+        with store.atomic_path(store.inside(out, store.run_dir(out, rid) / "train_vae.ipynb")) as tmp:
             try:
                 os.link(nb, tmp)
             except OSError:
@@ -698,12 +698,12 @@ def _check_args(workers, timeout_s, wait_s):
 
 def _open_store(out) -> Path:
     """The store folder, created with its subfolders: ValueError when ``out`` is a file, OSError
-    (naming the path) when the system refuses the folders."""
+    (naming the path) when the system refuses the folders or a subfolder is a symbolic link."""
     out = Path(out if out is not None else default_store("default")).resolve()
     if out.exists() and not out.is_dir():
         raise ValueError(f"out={str(out)!r} is a file; allowed: a folder (created when missing)")
-    for sub in ("runs", "notebooks", "workers", "sweeps"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+    for sub in store.STORE_DIRS:
+        store.inside(out, out / sub).mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -731,9 +731,10 @@ def sweep(grid, out=None, workers=None, scheduler=None, timeout_s=None, progress
 
 def _sweep(configs, out, backend, scheduler, timeout_s, wait_s, progress) -> pd.DataFrame:
     t0 = time.time()
-    store.clean_heartbeats(out)  # a killed sweep's, on this host
     version = training_version()
     rids = [store.run_id(c, version) for c in configs]
+    store.check_store(out, rids)  # a shared store may hold planted links: refused before any write
+    store.clean_heartbeats(out)  # a killed sweep's, on this host
     sweep_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}"
     manifest_path = out / "sweeps" / f"{sweep_id}.json"
     pending = [(rid, c) for rid, c in zip(rids, configs, strict=True) if not store.is_done(store.read_record(out, rid))]

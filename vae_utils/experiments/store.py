@@ -36,16 +36,24 @@ Locks are ``fcntl.flock`` on ``runs/<run_id>/lock``: the kernel releases them wh
 (even by SIGKILL), so a crash never leaves a run locked, and two sweeps on one store never
 train the same run at once. Without NFS-safe flock, use one store per machine. ``fcntl`` is
 POSIX: training into a store needs Linux or macOS (Windows through WSL); reading one works anywhere.
+
+A store may come from someone else (a tarball), and run ids are predictable, so the store follows no
+symbolic link it did not create: ``check_store`` refuses a store holding one where its own files go
+(its subfolders, the entries in them, a run's files), and every writer checks its path
+(``inside``) and opens lock and temporary files without following a link; each refusal is an
+``OSError`` (``ELOOP``) naming the link. The store folder itself may be a link: the user named it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
 import os
 import socket
+import stat
 import time
 import warnings
 from pathlib import Path
@@ -74,12 +82,15 @@ __all__ = [
     "try_lock",
     "read_runs",
     "die_with_parent",
+    "check_store",
+    "inside",
 ]
 
 SCHEMA = 1  # record format; part of the training version
 DONE = ("ok", "diverged")  # statuses that are results; "failed" runs are retried by the next sweep
 STATUSES = (*DONE, "failed")
 STEP_LOSS = "step_loss.parquet"  # a run's step losses, always this name inside its run directory
+STORE_DIRS = ("runs", "notebooks", "workers", "sweeps")  # the store's own subfolders
 
 
 # -- identity -------------------------------------------------------------------------------
@@ -147,7 +158,7 @@ def write_json(path: str | os.PathLike, obj, durable: bool = True) -> None:
     ``durable``: fsync before the rename, so a power cut cannot leave an empty file under the
     final name (a killed process cannot either way: the rename is atomic)."""
     text = json.dumps(jsonable(obj), indent=1, allow_nan=False)
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "x") as f:  # "x": a new file, never through a planted link
         f.write(text)
         if durable:
             f.flush()
@@ -165,6 +176,61 @@ def read_json(path: str | os.PathLike):
 
 def run_dir(out, rid: str) -> Path:
     return Path(out) / "runs" / rid
+
+
+# -- links: the store follows none it did not create -----------------------------------------
+
+
+SHARED = "a hard link or not a plain file"  # a lock file written in place: it must be the store's own
+
+
+def link_error(path, kind: str = "a symbolic link") -> OSError:
+    """The refusal of a link where the store writes (errno ELOOP, as ``O_NOFOLLOW`` gives)."""
+    why = f"is {kind}, and a results store writes through no link it did not create"
+    return OSError(errno.ELOOP, why, str(path))
+
+
+def _shared(st: os.stat_result) -> bool:
+    """Whether a file the store writes in place (a lock) is not its own: a hard link, a FIFO, a device."""
+    return not stat.S_ISREG(st.st_mode) or st.st_nlink > 1
+
+
+def inside(out, path) -> Path:
+    """``path`` (built from the store folder ``out``), checked to lead nowhere else: no part of it
+    below ``out`` is a symbolic link. OSError (ELOOP) naming the first link otherwise."""
+    here = Path(out)
+    for part in Path(path).relative_to(here).parts:
+        here = here / part
+        if here.is_symlink():
+            raise link_error(here)
+    return Path(path)
+
+
+def _refuse_links_in(folder: Path) -> None:
+    """OSError naming ``folder`` or the first entry in it that is a symbolic link (a missing folder has none)."""
+    if folder.is_symlink():
+        raise link_error(folder)
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if entry.is_symlink():
+            raise link_error(folder / entry.name)
+
+
+def check_store(out, rids=()) -> None:
+    """Refuse a store holding a symbolic link where its own files go: its subfolders, the entries
+    in them (run folders, notebooks, heartbeats, manifests), and the files of the runs ``rids``
+    (whose lock must also be no hard link). OSError (ELOOP) naming the first link; reads only."""
+    for sub in STORE_DIRS:
+        _refuse_links_in(Path(out) / sub)
+    for rid in rids:
+        _refuse_links_in(run_dir(out, rid))
+        lock = run_dir(out, rid) / "lock"
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            if _shared(lock.lstat()):
+                raise link_error(lock, SHARED)
 
 
 def _shape_problem(rec: dict) -> str | None:
@@ -247,7 +313,13 @@ def try_lock(path: Path):
     import fcntl  # POSIX only: imported here, so reading a store works on every platform
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as e:
+        raise link_error(path) if e.errno == errno.ELOOP else e from None
+    if _shared(os.fstat(fd)):  # it is emptied and written below: never another file's inode
+        os.close(fd)
+        raise link_error(path, SHARED)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -265,7 +337,7 @@ def unlock(fd) -> None:
 
 def is_locked(out, rid: str) -> bool:
     """Whether some process trains the run now."""
-    fd = try_lock(run_dir(out, rid) / "lock")
+    fd = try_lock(inside(out, run_dir(out, rid) / "lock"))
     if fd is None:
         return True
     unlock(fd)
@@ -283,7 +355,7 @@ def lock_holder(out, rid: str) -> str:
 def write_heartbeat(out, sweep_id: str, worker: str, **info) -> None:
     """The kernel's heartbeat, read by its supervisor for the per-run timeout and crash reports."""
     if out and worker:
-        d = Path(out) / "workers"
+        d = inside(out, Path(out) / "workers")
         d.mkdir(parents=True, exist_ok=True)
         beat = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time(), **info}
         write_json(d / f"{sweep_id}-{worker}.json", beat, durable=False)
@@ -311,7 +383,7 @@ def clean_heartbeats(out) -> list[Path]:
     sweep's kernels and supervisors); return what was removed. Other hosts' are left alone."""
     removed = []
     host = socket.gethostname()
-    for path in sorted((Path(out) / "workers").glob("*.json")):
+    for path in sorted(inside(out, Path(out) / "workers").glob("*.json")):
         beat = read_json(path)
         if isinstance(beat, dict) and beat.get("host", host) == host and not _beating(beat):
             with contextlib.suppress(FileNotFoundError):
@@ -353,7 +425,7 @@ class Run:
         if is_done(read_record(self.out, self.run_id), self.sweep_id):
             self.skip = True
             return
-        self._fd = try_lock(self.dir / "lock")
+        self._fd = try_lock(inside(self.out, self.dir / "lock"))  # checks the run folder too
         # look again under the lock: another process may have finished it in between
         if self._fd is None or is_done(read_record(self.out, self.run_id), self.sweep_id):
             self.skip = True
@@ -412,9 +484,9 @@ class Run:
             import pyarrow.parquet as pq
 
             losses = [float(v) for v in (result.step_loss if result.step_loss is not None else [])]
-            with atomic_path(self.dir / STEP_LOSS) as tmp:
+            with atomic_path(inside(self.out, self.dir / STEP_LOSS)) as tmp:
                 pq.write_table(pa.table({"step": list(range(1, len(losses) + 1)), "loss": losses}), tmp)
-            write_json(self.dir / "record.json", rec)
+            write_json(inside(self.out, self.dir / "record.json"), rec)
         return rec
 
     def record_failure(self, error: str, traceback: str = "") -> dict:
@@ -422,7 +494,7 @@ class Run:
         rec = self._base("failed")
         rec.update(error=error, traceback=traceback, metrics={}, history={}, step_loss=None, complete=True)
         if self.dir is not None:
-            write_json(self.dir / "record.json", rec)
+            write_json(inside(self.out, self.dir / "record.json"), rec)
         return rec
 
 

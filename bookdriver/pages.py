@@ -23,6 +23,8 @@ import json
 import platform
 from pathlib import Path
 
+from vae_utils.markup import html_escape, md_cell, md_code, md_escape
+
 from .findings import (
     MIME_TYPE,
     VALUE_MIME_TYPE,
@@ -74,13 +76,15 @@ def _config(paths: BookPaths, cite: dict) -> bytes:
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
+    """A pipe table of Markdown cells (a value from outside goes through ``md_escape`` or ``md_code`` first)."""
     cells = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in cells) + "\n"
+    return "\n".join("| " + " | ".join(md_cell(c) for c in r) + " |" for r in cells) + "\n"
 
 
 def _download(name: str) -> str:
     """Links to a figure's files (raw HTML: MyST would read a Markdown link as a cross-reference)."""
-    return f'<a href="../_static/figures/{name}.svg">SVG</a> · <a href="../_static/figures/{name}.png">PNG</a>'
+    base = "../_static/figures/" + html_escape(name)
+    return f'<a href="{base}.svg">SVG</a> · <a href="{base}.png">PNG</a>'
 
 
 def _figure_pages(figures: list[dict], titles: dict) -> str:
@@ -132,7 +136,7 @@ def _book_bibtex(cite: dict, version: str) -> str:
 
 def _parameters(effective: dict) -> str:
     rows = [
-        [f"`{stem}`", f"`{name}`", f"`{value!r}`"]
+        [md_code(stem), md_code(name), md_code(repr(value))]
         for stem, values in effective.items()
         for name, value in values.items()
     ]
@@ -152,7 +156,7 @@ def _environment(profile: str) -> str:
             rows.append([name, md.version(name)])
         except md.PackageNotFoundError:
             continue
-    return _table(rows, ["item", "version"])
+    return _table([[md_escape(c) for c in row] for row in rows], ["item", "version"])
 
 
 def _titles(plan) -> dict:

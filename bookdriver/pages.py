@@ -15,6 +15,9 @@ executed (read from the execution cache), from the build's parameters, or from `
   them as front-matter substitutions (``bookdriver.findings``).
 * ``_config.yml``: the book's address and repository from ``CITATION.cff``, the one place they are
   written (the theme's repository and issue buttons use them).
+
+After Sphinx, ``public_reports`` rewrites its execution reports (``<html>/reports/**/*.err.log``) with
+paths relative to the repository (``vae_utils.localpaths``): a published file names no local folder.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from .findings import (
 )
 from .paths import BookPaths
 
-__all__ = ["generate", "citation", "FIGURE_MIME_TYPE", "TABLE_MIME_TYPE"]
+__all__ = ["generate", "citation", "public_reports", "FIGURE_MIME_TYPE", "TABLE_MIME_TYPE"]
 
 FIGURE_MIME_TYPE = "application/vnd.vae-figure+json"  # vae_utils.figures.MIME_TYPE
 TABLE_MIME_TYPE = "application/vnd.vae-table+json"  # vae_utils.tables.MIME_TYPE
@@ -204,3 +207,16 @@ def generate(paths: BookPaths, plan) -> dict[str, bytes]:
             if keys or used:
                 out[rel] = front_matter(text, substitutions(verdicts, keys, values) | used).encode()
     return out
+
+
+def public_reports(paths: BookPaths) -> list[Path]:
+    """Rewrite Sphinx's execution reports with public paths (``vae_utils.localpaths``); return them."""
+    from vae_utils.localpaths import public_paths
+
+    from .stage import write_if_changed
+
+    reports = sorted(paths.reports.glob("**/*.err.log")) if paths.reports.exists() else []
+    for report in reports:
+        text = report.read_text(encoding="utf-8", errors="replace")
+        write_if_changed(report, public_paths(text, paths.root).encode())
+    return reports

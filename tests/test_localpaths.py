@@ -161,3 +161,17 @@ def test_a_staging_copy_that_fills_the_disk_names_the_file_in_build_not_its_sour
         proc.stderr.strip()
         == f"error: {target}: No space left on device; free some space, then run the same command (complete runs are kept)"
     )
+
+
+@pytest.mark.slow
+def test_the_code_examples_deliberate_errors_name_no_local_folder():
+    """Chapter 09 up to its two deliberate errors (the article's program and its one-fix variant), run
+    in a plain kernel: both Keras tracebacks name site-packages/..., never a local folder."""
+    nb = nbformat.read(REPO / "chapters" / "09_code_example.ipynb", as_version=4)
+    last = max(i for i, c in enumerate(nb.cells) if "raises-exception" in c.metadata.get("tags", []))
+    nb.cells = nb.cells[: last + 1]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(REPO)}
+    errors = _run(nb, env)
+    assert len(errors) == 2
+    text = "\n".join(line for e in errors for line in [*e["traceback"], e["evalue"]])
+    assert "site-packages/keras/" in text and _leaks(text) == []

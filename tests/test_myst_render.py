@@ -268,10 +268,11 @@ class _Elements(HTMLParser):
 
 def test_a_readers_value_renders_as_text_in_tables_captions_verdicts_and_the_parameters_page(built):
     """A value with backticks, a tag, a substitution, math and a domain name stays text through Sphinx: no
-    element carries an event handler or points at 'x', and the pages show the value as written."""
+    element carries the value's event handler or points at 'x', and the pages show the value as written."""
     for name in ("demo", "params"):
         page = _Elements(built[name])
-        assert [a for _, a in page.tags if any(k.startswith("on") for k in a)] == [], name
+        handlers = [v for _, a in page.tags for k, v in a.items() if k.startswith("on")]
+        assert "alert(1)" not in " ".join(v or "" for v in handlers), name  # the theme's own onclick stays
         assert [a for t, a in page.tags if t == "img" and a.get("src") == "x"] == [], name
         assert [a for t, a in page.tags if t == "a" and "x.com" in a.get("href", "")] == [], name
     demo = "".join(_Elements(built["demo"]).text)

@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 
 from vae_utils.experiments.processes import StopRequest, kill_tree
+from vae_utils.localpaths import STARTUP_FILE
 
 from .execute import cached_chapters, execute_missing
 from .figures import collect_figures
-from .pages import generate
+from .pages import generate, public_reports
 from .params import load_parameters
 from .paths import ROOT, BookPaths, book_paths
-from .stage import plan, sync_tree, write_notebooks
+from .stage import check_free_space, plan, sync_tree, write_notebooks
 
 __all__ = ["build", "BookInterrupted"]
 
@@ -55,6 +56,7 @@ def _kernel_environment(paths: BookPaths, jobs: int) -> None:
         env[name] = "1"  # one slot, one core
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    env["PYTHONSTARTUP"] = str(STARTUP_FILE)  # tracebacks on pages show no local paths (vae_utils.localpaths)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.root), env.get("PYTHONPATH", "")]))
 
 
@@ -162,6 +164,7 @@ def build(
     origin = f"profile {profile}" + (f", file {Path(params_file).name}" if params_file else "")
     with StopRequest() as stop:
         staged = plan(paths, params, origin)  # 1) parameters checked, sources planned
+        check_free_space(paths, staged)  # a full disk is refused now, not after the chapters ran
         write_notebooks(paths, staged)
         _kernel_environment(paths, jobs)
         status, progress = execute_missing(paths, jobs, stop=stop, slots=jobs)  # 2) the chapters
@@ -182,6 +185,7 @@ def build(
         else:
             (paths.build / ".last-build-ok").unlink(missing_ok=True)
             rc = _sphinx(paths, all_pages, quiet, stop)
+            public_reports(paths)
         if stop.is_set():
             raise _interrupted(paths)
     rc = _figures(paths, rc)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ast
 import base64
 import contextlib
-import html
 import json
+
+from vae_utils.publish.markup import html_escape
 
 from .paths import BookPaths
 from .stage import write_if_changed
@@ -62,9 +63,9 @@ def _drop_stale(paths: BookPaths, current: set[str]) -> None:
 
 def _figure_index_html(figures: list[dict]) -> str:
     rows = "\n".join(
-        f'<tr><td><a href="../../{html.escape(f["page"])}">{html.escape(f["name"])}</a></td>'
-        f"<td>{' '.join(f'<a href={chr(34)}{html.escape(x)}{chr(34)}>{html.escape(x)}</a>' for x in f['files'])}</td>"
-        f"<td>{html.escape(f['caption'])}</td></tr>"
+        f'<tr><td><a href="../../{html_escape(f["page"])}">{html_escape(f["name"])}</a></td>'
+        f"<td>{' '.join(f'<a href={chr(34)}{html_escape(x)}{chr(34)}>{html_escape(x)}</a>' for x in f['files'])}</td>"
+        f"<td>{html_escape(f['caption'])}</td></tr>"
         for f in figures
     )
     return (

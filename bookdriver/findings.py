@@ -23,6 +23,8 @@ import math
 import re
 from pathlib import Path
 
+from vae_utils.publish.markup import md_escape
+
 __all__ = ["MIME_TYPE", "read_verdicts", "findings_markdown", "substitutions", "verdict_keys", "front_matter"]
 
 MIME_TYPE = "application/vnd.vae-verdict+json"  # vae_utils.claims.verdicts.MIME_TYPE (the driver stays light)
@@ -129,12 +131,16 @@ def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | Non
     for page in dict.fromkeys(v["page"] for v in verdicts):
         lines += [f"## {{doc}}`{titles.get(page, page)} <{page}>`", ""]
         for v in (v for v in verdicts if v["page"] == page):
-            lines.append(f"- **{v['claim']}**: {outcome_ref(v)}.")
+            lines.append(f"- **{md_escape(v['claim'])}**: {outcome_ref(v)}.")
             if v.get("what_to_do"):
                 lines.append(f"  *What to do:* {v['what_to_do']}")
             detail = "; ".join(
                 x
-                for x in (effect_text(v), f"Δ = {_num(v['delta'])}" if v.get("delta") else "", v.get("scope") or "")
+                for x in (
+                    effect_text(v),
+                    f"Δ = {_num(v['delta'])}" if v.get("delta") else "",
+                    md_escape(v.get("scope") or ""),
+                )
                 if x
             )
             if detail:
@@ -182,7 +188,9 @@ def scale_comparison_markdown(verdicts: list[dict], values: list[dict]) -> str:
         else:
             same = _agreement(_label(twin), _label(fm))
         note = vals.get(f"{fm['id']}-note", {}).get("text", "")
-        rows.append([fm["claim"], outcome_ref(twin) if twin else "not in this build", outcome_ref(fm), same, note])
+        rows.append(
+            [md_escape(fm["claim"]), outcome_ref(twin) if twin else "not in this build", outcome_ref(fm), same, note]
+        )
     for q, name in SCALE_QUANTITIES.items():
         here, there = vals.get(SCALE_PREFIX + q), vals.get(q)
         if here or there:
@@ -219,8 +227,8 @@ def substitutions(verdicts: list[dict], wanted: set[str] = frozenset(), values: 
             f"{key}_outcome": OUTCOME_WORDS.get(v["outcome"], v["outcome"]),
             f"{key}_effect": effect_text(v) or "no estimate",
             f"{key}_todo": v.get("what_to_do") or "",
-            f"{key}_claim": v["claim"],
-            f"{key}_scope": v.get("scope") or "",
+            f"{key}_claim": md_escape(v["claim"]),
+            f"{key}_scope": md_escape(v.get("scope") or ""),
         }
     for key in wanted - {k for k in subs if not k.endswith(("_outcome", "_effect", "_todo", "_claim", "_scope"))}:
         subs |= {key: "not run", f"{key}_outcome": "not run", f"{key}_effect": "not run in this build"}

@@ -15,6 +15,9 @@ executed (read from the execution cache), from the build's parameters, or from `
   them as front-matter substitutions (``bookdriver.findings``).
 * ``_config.yml``: the book's address and repository from ``CITATION.cff``, the one place they are
   written (the theme's repository and issue buttons use them).
+
+After Sphinx, ``public_reports`` rewrites its execution reports (``<html>/reports/**/*.err.log``) with
+paths relative to the repository (``vae_utils.localpaths``): a published file names no local folder.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
+
+from vae_utils.publish.markup import html_escape, md_cell, md_code, md_escape
 
 from .findings import (
     MIME_TYPE,
@@ -35,7 +40,7 @@ from .findings import (
 )
 from .paths import BookPaths
 
-__all__ = ["generate", "citation", "FIGURE_MIME_TYPE", "TABLE_MIME_TYPE"]
+__all__ = ["generate", "citation", "public_reports", "FIGURE_MIME_TYPE", "TABLE_MIME_TYPE"]
 
 FIGURE_MIME_TYPE = "application/vnd.vae-figure+json"  # vae_utils.publish.figures.MIME_TYPE
 TABLE_MIME_TYPE = "application/vnd.vae-table+json"  # vae_utils.publish.tables.MIME_TYPE
@@ -74,13 +79,15 @@ def _config(paths: BookPaths, cite: dict) -> bytes:
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
+    """A pipe table of Markdown cells (a value from outside goes through ``md_escape`` or ``md_code`` first)."""
     cells = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in cells) + "\n"
+    return "\n".join("| " + " | ".join(md_cell(c) for c in r) + " |" for r in cells) + "\n"
 
 
 def _download(name: str) -> str:
     """Links to a figure's files (raw HTML: MyST would read a Markdown link as a cross-reference)."""
-    return f'<a href="../_static/figures/{name}.svg">SVG</a> · <a href="../_static/figures/{name}.png">PNG</a>'
+    base = "../_static/figures/" + html_escape(name)
+    return f'<a href="{base}.svg">SVG</a> · <a href="{base}.png">PNG</a>'
 
 
 def _figure_pages(figures: list[dict], titles: dict) -> str:
@@ -132,7 +139,7 @@ def _book_bibtex(cite: dict, version: str) -> str:
 
 def _parameters(effective: dict) -> str:
     rows = [
-        [f"`{stem}`", f"`{name}`", f"`{value!r}`"]
+        [md_code(stem), md_code(name), md_code(repr(value))]
         for stem, values in effective.items()
         for name, value in values.items()
     ]
@@ -152,7 +159,7 @@ def _environment(profile: str) -> str:
             rows.append([name, md.version(name)])
         except md.PackageNotFoundError:
             continue
-    return _table(rows, ["item", "version"])
+    return _table([[md_escape(c) for c in row] for row in rows], ["item", "version"])
 
 
 def _titles(plan) -> dict:
@@ -200,3 +207,16 @@ def generate(paths: BookPaths, plan) -> dict[str, bytes]:
             if keys or used:
                 out[rel] = front_matter(text, substitutions(verdicts, keys, values) | used).encode()
     return out
+
+
+def public_reports(paths: BookPaths) -> list[Path]:
+    """Rewrite Sphinx's execution reports with public paths (``vae_utils.localpaths``); return them."""
+    from vae_utils.localpaths import public_paths
+
+    from .stage import write_if_changed
+
+    reports = sorted(paths.reports.glob("**/*.err.log")) if paths.reports.exists() else []
+    for report in reports:
+        text = report.read_text(encoding="utf-8", errors="replace")
+        write_if_changed(report, public_paths(text, paths.root).encode())
+    return reports

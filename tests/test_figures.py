@@ -64,8 +64,8 @@ def test_the_caption_is_a_bold_title_then_provenance_then_download_links(tmp_pat
     monkeypatch.setenv("VAE_BOOK_FIGURES", str(tmp_path))
     _, glued, _ = _publish(_figure(), "demo-figure", "A demo figure. It shows a line.", PROVENANCE)
     md = glued["demo-figure-caption"]["text/markdown"]
-    assert md.startswith("**A demo figure.** It shows a line. Budget held fixed: 30 epochs.")
-    assert r"batch\_size=\[32, 64\]" in md and "Seeds: \\[0, 1, 2\\]. 6 training runs." in md
+    assert md.startswith(r"**A demo figure.** It shows a line. Budget held fixed\: 30 epochs\.")
+    assert r"batch\_size=\[32, 64\]" in md and r"Seeds\: \[0, 1, 2\]\. 6 training runs\." in md
     assert md.endswith(
         "Download: [SVG](../_static/figures/demo-figure.svg), [PNG](../_static/figures/demo-figure.png)."
     )

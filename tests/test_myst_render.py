@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -23,7 +24,10 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts"
 
-SETUP = r"""
+HOSTILE = "`<img src=x onerror=alert(1)>` {{ book_title }} $y$ x.com"
+SETUP = (
+    f"HOSTILE = {HOSTILE!r}\n"
+    + r"""
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -48,7 +52,11 @@ for v in (verdicts.judge("demo-supported", "Effects are positive", effect, direc
           verdicts.judge("demo-opposite", "Effects are negative", effect, direction=-1),
           verdicts.not_run("demo-not-run", "LARS rescues large batches", parameter="optimizers", value="lars")):
     verdicts.publish(v)
+# a reader's value (a store name the name check lets through) in a table, a caption and a verdict box
+publish_table(pd.DataFrame({"optimizer": [HOSTILE], "n": [1]}), "demo-hostile", "A value.", {"params": {"store": HOSTILE}})
+verdicts.publish(verdicts.not_run("demo-hostile-run", HOSTILE, parameter="schedules", value=HOSTILE, scope=HOSTILE))
 """
+)
 
 SHOWN = r"""
 fig, ax = plt.subplots()
@@ -90,6 +98,14 @@ See {numref}`fig-demo-line`, {numref}`tab-demo-small` and {numref}`tab-demo-long
 :::{glue:md} demo-not-run
 :format: myst
 :::
+
+:::{glue:md} demo-hostile-table
+:format: myst
+:::
+
+:::{glue:md} demo-hostile-run
+:format: myst
+:::
 """
 
 
@@ -110,7 +126,11 @@ def _book(root: Path) -> None:
         "format": "jb-book",
         "root": "intro",
         "parts": [
-            {"caption": "P", "numbered": True, "chapters": [{"file": "chapters/demo"}, {"file": "chapters/other"}]}
+            {
+                "caption": "P",
+                "numbered": True,
+                "chapters": [{"file": "chapters/demo"}, {"file": "chapters/other"}, {"file": "chapters/params"}],
+            }
         ],
     }
     (root / "_toc.yml").write_text(yaml.safe_dump(toc))
@@ -118,6 +138,10 @@ def _book(root: Path) -> None:
     (root / "chapters").mkdir()
     (root / "chapters" / "other.md").write_text(
         "# Other\n\nElsewhere: {numref}`tab-demo-small`, {numref}`fig-demo-line`.\n"
+    )
+    # the Reproducing page's table, as the driver writes it, of a reader's parameter file
+    (root / "chapters" / "params.md").write_text(
+        "# Parameters\n\n" + pages._parameters({"04_batch_size": {"store": HOSTILE}})
     )
     nb = nbformat.v4.new_notebook(
         metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "P"}}
@@ -147,6 +171,7 @@ def built(tmp_path_factory):
         "root": html,
         "demo": (html / "chapters" / "demo.html").read_text(),
         "other": (html / "chapters" / "other.html").read_text(),
+        "params": (html / "chapters" / "params.html").read_text(),
     }
 
 
@@ -224,6 +249,35 @@ def test_verdicts_render_as_boxes_with_outcome_classes_and_the_numbers_in_a_drop
     assert '<div class="verdict verdict-opposite admonition">' in page
     assert '<div class="verdict verdict-not-run admonition">' in page
     assert "_static/custom.css" in page
+
+
+class _Elements(HTMLParser):
+    """Every start tag with its attributes, and the text, of an HTML page."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.tags, self.text = [], []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_a_readers_value_renders_as_text_in_tables_captions_verdicts_and_the_parameters_page(built):
+    """A value with backticks, a tag, a substitution, math and a domain name stays text through Sphinx: no
+    element carries the value's event handler or points at 'x', and the pages show the value as written."""
+    for name in ("demo", "params"):
+        page = _Elements(built[name])
+        handlers = [v for _, a in page.tags for k, v in a.items() if k.startswith("on")]
+        assert "alert(1)" not in " ".join(v or "" for v in handlers), name  # the theme's own onclick stays
+        assert [a for t, a in page.tags if t == "img" and a.get("src") == "x"] == [], name
+        assert [a for t, a in page.tags if t == "a" and "x.com" in a.get("href", "")] == [], name
+    demo = "".join(_Elements(built["demo"]).text)
+    assert demo.count(HOSTILE) >= 4  # table cell, caption, claim, scope, the not-run reason's code span
+    assert repr(HOSTILE) in "".join(_Elements(built["params"]).text)
 
 
 @pytest.fixture(scope="module")

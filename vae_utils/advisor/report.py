@@ -5,7 +5,8 @@
 
 Every file is written atomically (a temporary file in the folder, then ``os.replace``), so a
 reader never sees half a report; the HTML is rendered from the Markdown with markdown-it-py
-when it is installed (it comes with the book's dependencies) and skipped otherwise.
+when it is installed (it comes with the book's dependencies) and skipped otherwise. The data file's
+name is the reader's: it is escaped (``vae_utils.markup``) and raw HTML in the Markdown stays text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from ..publish.markup import html_escape, md_escape
 
 __all__ = ["write_report", "plot_range_tests", "markdown"]
 
@@ -85,7 +88,7 @@ def markdown(advice, figure: str | None = "range_test.svg") -> str:
     """The report's Markdown."""
     r, d = advice.recommendation, advice.data
     lines = [
-        f"# Training advice for {Path(d['name']).name}",
+        f"# Training advice for {md_escape(Path(d['name']).name)}",
         "",
         f"**Batch size {r.batch_size}** (range {r.batch_range[0]}–{r.batch_range[1]}), **learning rate "
         f"{_fmt(r.learning_rate)}**, optimizer **{r.optimizer}**; {d['likelihood']} likelihood, {advice.architecture} "
@@ -116,9 +119,9 @@ def _html(md: str, title: str) -> bytes | None:
         from markdown_it import MarkdownIt
     except ImportError:
         return None
-    body = MarkdownIt("commonmark").enable("table").render(md)
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)  # raw HTML stays text
     css = "body{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}td,th{padding:0 .6em}"
-    page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{css}</style></head>"
+    page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html_escape(title)}</title><style>{css}</style></head>"
     return f"{page}<body>{body}</body></html>\n".encode()
 
 

@@ -71,6 +71,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..publish.markup import md_code, md_escape
 from .stats import Estimate, fmt, fmt_p, holm, seeds_for_power
 
 __all__ = [
@@ -395,13 +396,13 @@ def _numbers(v: Verdict) -> list[str]:
     if e is not None and e.method:
         lines.append(f"- **Method:** {e.method}")
     if v.scope:
-        lines.append(f"- **Scope:** {v.scope}")
+        lines.append(f"- **Scope:** {md_escape(v.scope)}")
     return lines
 
 
 def _markdown(v: Verdict) -> str:
     head = v.label[0].upper() + v.label[1:]
-    body = [f"::::{{admonition}} {v.claim}", f":class: {v.css_class}", "", f"**{head}.** {v.summary}"]
+    body = [f"::::{{admonition}} {md_escape(v.claim)}", f":class: {v.css_class}", "", f"**{head}.** {v.summary}"]
     if v.advice:
         body += ["", f"**What to do:** {v.advice}"]
     numbers = _numbers(v)
@@ -507,7 +508,9 @@ def not_run(id: str, claim: str, parameter: str, value, **info) -> Verdict:
     """A claim whose experiment this build's parameters left out (a reader's or the smoke grid)."""
     _check_slug(id)
     _check_info(info)
-    reason = f"`{value}` is not in the parameter `{parameter}` of this build; add it to run this experiment."
+    reason = (
+        f"{md_code(value)} is not in the parameter {md_code(parameter)} of this build; add it to run this experiment."
+    )
     return Verdict(id, claim, NOT_RUN, reason=reason, **info)
 
 

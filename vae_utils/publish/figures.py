@@ -56,6 +56,7 @@ import re
 from pathlib import Path
 
 from ..provenance import code_version
+from .markup import md_escape  # re-exported: tables and chapters import it from here
 
 __all__ = [
     "publish_figure",
@@ -79,7 +80,6 @@ PNG_DPI = 150
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z0-9(\"“])")
 _ABBREVIATIONS = ("e.g.", "i.e.", "cf.", "vs.", "Fig.", "Eq.", "et al.", "approx.")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
 
 
 def figures_dir() -> Path | None:
@@ -133,11 +133,6 @@ def format_provenance(provenance: dict) -> str:
         parts.append(f"{runs} training run{'s' if runs != 1 else ''}.")
     parts.append(f"Code: vae_utils {code_version()}.")
     return " ".join(parts)
-
-
-def md_escape(text: str) -> str:
-    """``text`` with Markdown's special characters backslash-escaped, so it renders as written."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
 def split_title(caption: str) -> tuple[str, str]:

@@ -46,6 +46,7 @@ import pandas as pd
 from .figures import Caption, _Bundle, _check, format_provenance, md_escape, split_title
 from .labels import label as words
 from .labels import tick_text
+from .markup import md_cell
 
 __all__ = ["format_table", "table_markdown", "publish_table", "MIME_TYPE"]
 
@@ -155,10 +156,10 @@ def format_table(
 
 
 def _pipe_table(table: pd.DataFrame) -> str:
-    """A Markdown pipe table (tabulate), numbers right-aligned, '|' in cells escaped."""
+    """A Markdown pipe table (tabulate), numbers right-aligned, every cell literal text (``md_escape``)."""
     numeric = set(table.attrs.get("numeric", []))
-    cells = table.map(lambda v: str(v).replace("|", "\\|"))
-    header = [str(c).replace("|", "\\|") for c in table.columns]
+    cells = table.map(lambda v: md_cell(md_escape(v)))
+    header = [md_cell(md_escape(c)) for c in table.columns]
     align = ["right" if c in numeric else "left" for c in table.columns]
     return cells.to_markdown(index=False, tablefmt="pipe", headers=header, colalign=align, disable_numparse=True)
 

@@ -20,7 +20,7 @@ from vae_utils.experiments.processes import StopRequest, kill_tree
 from vae_utils.localpaths import STARTUP_FILE
 
 from .execute import cached_chapters, execute_missing
-from .figures import collect_figures
+from .figure_index import collect_figures
 from .pages import generate, public_reports
 from .params import load_parameters
 from .paths import ROOT, BookPaths, book_paths

@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from vae_utils.experiments.store import atomic_path
+from vae_utils.fileio import atomic_path
 
 from .paths import BookPaths
 

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
-from bookdriver.figures import collect_figures
+from bookdriver.figure_index import collect_figures
 from bookdriver.params import load_parameters
 from bookdriver.paths import book_paths
 from bookdriver.stage import MARKER, stage

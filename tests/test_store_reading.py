@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vae_utils import TrainConfig
+from vae_utils import TrainConfig, fileio
 from vae_utils.experiments import load_histories, load_results, load_step_losses, store
 
 TINY = {"dataset": "digits", "epochs": 1, "eval_k": 10}
@@ -142,7 +142,7 @@ def test_records_of_older_training_code_are_left_out_saying_how_many_unless_all_
     rec = json.loads((store.run_dir(out, rid) / "record.json").read_text())
     old_id = store.run_id(TrainConfig.from_dict(rec["config"]), "0ldc0de")
     store.run_dir(out, old_id).mkdir()
-    store.write_json(store.run_dir(out, old_id) / "record.json", rec | {"run_id": old_id, "code_version": "0ldc0de"})
+    fileio.write_json(store.run_dir(out, old_id) / "record.json", rec | {"run_id": old_id, "code_version": "0ldc0de"})
     assert store.read_record(out, old_id) is not None, "a well-formed record of older code"
     with pytest.warns(UserWarning, match=r"left out 1 record\(s\) of older training code; kept 1"):
         df = load_results(out)
@@ -161,11 +161,11 @@ def test_a_record_of_older_code_with_fewer_config_fields_is_still_well_formed(co
     old_id = store._hash(config, "0ldc0de")
     store.run_dir(out, old_id).mkdir()
     old = rec | {"run_id": old_id, "code_version": "0ldc0de", "config": config}
-    store.write_json(store.run_dir(out, old_id) / "record.json", old)
+    fileio.write_json(store.run_dir(out, old_id) / "record.json", old)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert store.read_record(out, old_id) is not None
-    store.write_json(store.run_dir(out, old_id) / "record.json", old | {"config": config | {"batch_size": 32}})
+    fileio.write_json(store.run_dir(out, old_id) / "record.json", old | {"config": config | {"batch_size": 32}})
     with pytest.warns(RuntimeWarning, match="do not hash to its run id"):
         assert store.read_record(out, old_id) is None
 
@@ -183,12 +183,12 @@ def test_write_json_leaves_no_temporary_file_when_the_write_fails(tmp_path):
     (here the target is a folder; a full disk fails the same way, see test_cli_errors) removes its
     temporary file and names the target, not the temporary file."""
     with pytest.raises(TypeError):
-        store.write_json(tmp_path / "a.json", {"x": object()})
+        fileio.write_json(tmp_path / "a.json", {"x": object()})
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "a.json").mkdir()
     (tmp_path / "a.json" / "keep").write_text("x")
     with pytest.raises(IsADirectoryError) as e:
-        store.write_json(tmp_path / "a.json", {"x": 1})
+        fileio.write_json(tmp_path / "a.json", {"x": 1})
     assert e.value.filename == str(tmp_path / "a.json")
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"], "no temporary file is left"
 

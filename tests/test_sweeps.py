@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vae_utils import TrainConfig
+from vae_utils import TrainConfig, fileio
 from vae_utils.core.config import FIELDS
 from vae_utils.experiments import (
     default_store,
@@ -270,7 +270,7 @@ def test_a_claimed_run_is_skipped_by_every_other_claim_until_released(tmp_path):
 
 def test_records_are_strict_json_with_non_finite_numbers_as_null(tmp_path):
     """NaN and inf become null, so any JSON reader can load a store."""
-    store.write_json(tmp_path / "r.json", {"a": float("nan"), "b": [1.0, float("inf")]})
+    fileio.write_json(tmp_path / "r.json", {"a": float("nan"), "b": [1.0, float("inf")]})
     text = (tmp_path / "r.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"a": None, "b": [1.0, None]}

@@ -111,7 +111,7 @@ def check_output_file(path: str, flag: str) -> Path:
 
 def write_table(df, path: Path, **kwargs) -> None:
     """Write a CSV atomically (a regular file) or directly (a device such as /dev/stdout)."""
-    from .experiments.store import atomic_path
+    from .fileio import atomic_path
 
     if path.exists() and not path.is_file():
         df.to_csv(path, **kwargs)
@@ -122,7 +122,7 @@ def write_table(df, path: Path, **kwargs) -> None:
 
 def _train(args) -> int:
     from .core.config import FIELDS, TrainConfig
-    from .experiments.store import jsonable
+    from .fileio import jsonable
 
     config = TrainConfig.from_dict({k: v for k, v in vars(args).items() if k in FIELDS and v is not None})
     history = check_output_file(args.history, "--history") if args.history else None

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.data import BINARIZE_SEED, Dataset, _split, binarize
+from ..core.data import BINARIZE_SEED, Dataset, binarize, split_arrays
 
 __all__ = ["load_file", "from_array", "SUFFIXES", "MIN_EXAMPLES", "PREFERRED_KEYS", "ARCHITECTURES"]
 
@@ -164,7 +164,7 @@ def from_array(
     flat = x.reshape(x.shape[0], -1).astype(np.float64)
     _check_values(name, flat, likelihood, min_examples)
     flat = flat.astype(np.float32)
-    (train, val, test), _ = _split(flat, None, split_seed)
+    (train, val, test), _ = split_arrays(flat, None, split_seed)
     if likelihood == "bernoulli":
         val, test = binarize(val, BINARIZE_SEED), binarize(test, BINARIZE_SEED + 1)
     digest = hashlib.sha256(np.ascontiguousarray(flat).tobytes() + str(flat.shape).encode()).hexdigest()

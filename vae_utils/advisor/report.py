@@ -12,21 +12,14 @@ name is the reader's: it is escaped (``vae_utils.markup``) and raw HTML in the M
 from __future__ import annotations
 
 import math
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import write_bytes, write_json
 from ..publish.markup import html_escape, md_escape
 
 __all__ = ["write_report", "plot_range_tests", "markdown"]
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def plot_range_tests(range_tests, learning_rate: float | None = None):
@@ -130,7 +123,6 @@ def write_report(advice, out) -> dict:
     range-test figure (SVG and PNG) into ``out`` (created); return {kind: path}."""
     import matplotlib.pyplot as plt
 
-    from ..experiments.store import write_json
     from ..publish.figures import figure_bytes
 
     out = Path(out)
@@ -139,14 +131,14 @@ def write_report(advice, out) -> dict:
     svg, png = figure_bytes(fig)
     plt.close(fig)
     files = {"svg": out / "range_test.svg", "png": out / "range_test.png", "markdown": out / "advice.md"}
-    _write(files["svg"], svg)
-    _write(files["png"], png)
+    write_bytes(files["svg"], svg)
+    write_bytes(files["png"], png)
     md = markdown(advice)
-    _write(files["markdown"], md.encode())
+    write_bytes(files["markdown"], md.encode())
     html = _html(md, f"Training advice for {Path(advice.data['name']).name}")
     if html is not None:
         files["html"] = out / "advice.html"
-        _write(files["html"], html)
+        write_bytes(files["html"], html)
     files["json"] = out / "advice.json"
     write_json(files["json"], advice.to_dict() | {"files": {k: str(v) for k, v in files.items()}})
     return {k: str(v) for k, v in files.items()}

@@ -176,7 +176,7 @@ def binarized_once(ds: Dataset) -> Dataset:
     )
 
 
-def _split(x, y, seed):
+def split_arrays(x, y, seed):
     """Shuffle once with ``seed`` and cut into train/val/test by the fixed fractions."""
     n = len(x)
     order = np.random.default_rng(seed).permutation(n)
@@ -209,7 +209,7 @@ def binarize_tensor(x, seed):
 def _gaussian2d(seed):
     # The source article's data: np.random.seed(1); X = np.random.normal(size=(1000, 2)).
     x = np.random.RandomState(1).normal(size=(1000, 2)).astype(np.float32)
-    (tr, va, te), _ = _split(x, None, seed)
+    (tr, va, te), _ = split_arrays(x, None, seed)
     return Dataset("gaussian2d", tr, va, te, "gaussian", meta={"source": "standard normal noise, as in the article"})
 
 
@@ -218,7 +218,7 @@ def _moons(seed):
 
     x, y = make_moons(n_samples=2000, noise=0.05, random_state=0)
     x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)  # standardized: unit scale per axis
-    (tr, va, te), (ytr, yva, yte) = _split(x, y, seed)
+    (tr, va, te), (ytr, yva, yte) = split_arrays(x, y, seed)
     return Dataset("moons", tr, va, te, "gaussian", None, ytr, yva, yte, meta={"source": "sklearn make_moons"})
 
 
@@ -227,7 +227,7 @@ def _digits(seed):
 
     bunch = load_digits()
     x = (bunch.data / 16.0).astype(np.float32)  # 0..16 -> [0, 1]
-    (tr, va, te), (ytr, yva, yte) = _split(x, bunch.target, seed)
+    (tr, va, te), (ytr, yva, yte) = split_arrays(x, bunch.target, seed)
     va, te = binarize(va, BINARIZE_SEED), binarize(te, BINARIZE_SEED + 1)
     return Dataset("digits", tr, va, te, "bernoulli", (8, 8), ytr, yva, yte, meta={"source": "sklearn load_digits"})
 

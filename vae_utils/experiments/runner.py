@@ -72,6 +72,7 @@ import pandas as pd
 from ..core.config import TrainConfig
 from ..core.data import REGISTRY, TRAIN_SIZES
 from ..cpuslots import HELD_ENV, cpu_slot, slot_count
+from ..fileio import atomic_path, write_json
 from ..provenance import training_version
 from . import store
 from .grid import default_store, expand_grid
@@ -239,7 +240,7 @@ def _link_notebook(out: Path, nb_rel: str, rids) -> None:
         rec = store.read_record(out, rid)
         if rec is None or rec.get("notebook") != nb_rel:
             continue
-        with store.atomic_path(store.inside(out, store.run_dir(out, rid) / "train_vae.ipynb")) as tmp:
+        with atomic_path(store.inside(out, store.run_dir(out, rid) / "train_vae.ipynb")) as tmp:
             try:
                 os.link(nb, tmp)
             except OSError:
@@ -344,7 +345,7 @@ def _run_kernel(spec, pending, attempt: int, threads: int, env: dict) -> dict:
         out / "notebooks" / f"{stem}.runs.json",
         out / "notebooks" / f"{stem}.log",
     )
-    store.write_json(runs_file, [c.to_dict() for _, c in pending])
+    write_json(runs_file, [c.to_dict() for _, c in pending])
     launched = time.time()
     with open(log, "w") as logf:
         proc = launch_kernel(_kernel_command(spec, stem, runs_file, threads), logf, env)
@@ -747,7 +748,7 @@ def _sweep(configs, out, backend, scheduler, timeout_s, wait_s, progress) -> pd.
         "host": socket.gethostname(),
     }
     manifest |= {"workers": backend.slots, "scheduler": None if scheduler is None else str(scheduler)}
-    store.write_json(manifest_path, manifest)
+    write_json(manifest_path, manifest)
     bar = Progress(out, [rid for rid, _ in pending], sweep_id, progress, out.name)
     run = _Sweep(out, sweep_id, version, backend, timeout_s, wait_s, bar)
     try:
@@ -761,9 +762,7 @@ def _sweep(configs, out, backend, scheduler, timeout_s, wait_s, progress) -> pd.
     recs = {rid: store.read_record(out, rid) for rid in rids}
     if run.stop.is_set():
         done = sum(store.is_done(r) for r in recs.values())
-        store.write_json(
-            manifest_path, manifest | {"finished": time.time(), "kernels": run.kernels, "interrupted": True}
-        )
+        write_json(manifest_path, manifest | {"finished": time.time(), "kernels": run.kernels, "interrupted": True})
         raise SweepInterrupted(
             f"interrupted: {done} of {len(rids)} runs complete in {out}; run the same command to resume"
         )
@@ -774,7 +773,7 @@ def _sweep(configs, out, backend, scheduler, timeout_s, wait_s, progress) -> pd.
     df = records_to_frame([r for r in rows if r is not None])
     summary = _summary(df, sweep_id, recs, run.kernels, time.time() - t0)
     df.attrs["summary"] = summary
-    store.write_json(manifest_path, manifest | {"finished": time.time(), "kernels": run.kernels, "summary": summary})
+    write_json(manifest_path, manifest | {"finished": time.time(), "kernels": run.kernels, "summary": summary})
     if progress:
         print(format_summary(summary, out), file=sys.stderr)
     return df

@@ -59,6 +59,7 @@ import warnings
 from pathlib import Path
 
 from ..core.config import TrainConfig
+from ..fileio import atomic_path, jsonable, read_json, write_json
 from ..provenance import training_version, versions
 
 __all__ = [
@@ -120,58 +121,6 @@ def _hash(config: dict, version: str) -> str:
 
 
 # -- files ----------------------------------------------------------------------------------
-
-
-def jsonable(x):
-    """Standard JSON values: NaN/inf to None (null), numpy scalars and arrays to Python values, tuples to lists."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):  # numpy scalar or array
-        return jsonable(x.tolist())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """A temporary name beside ``path`` to write to; renamed onto ``path`` when the block succeeds,
-    removed when it fails (a full disk, an interrupt), so no temporary file is left behind."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(e, OSError) and e.filename in (None, str(tmp)):  # a failed write names no file
-            e.filename = str(path)  # name the file the user knows, not our temporary one
-        raise
-
-
-def write_json(path: str | os.PathLike, obj, durable: bool = True) -> None:
-    """Write JSON atomically: a temporary file in the same directory, then os.replace.
-
-    ``durable``: fsync before the rename, so a power cut cannot leave an empty file under the
-    final name (a killed process cannot either way: the rename is atomic)."""
-    text = json.dumps(jsonable(obj), indent=1, allow_nan=False)
-    with atomic_path(path) as tmp, open(tmp, "x") as f:  # "x": a new file, never through a planted link
-        f.write(text)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def read_json(path: str | os.PathLike):
-    """The parsed file, or None when it is missing, unreadable or not valid JSON."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):  # ValueError: invalid JSON or text
-        return None
 
 
 def run_dir(out, rid: str) -> Path:

@@ -55,6 +55,7 @@ import os
 import re
 from pathlib import Path
 
+from ..fileio import write_bytes
 from ..provenance import code_version
 from .markup import md_escape  # re-exported: tables and chapters import it from here
 
@@ -153,7 +154,7 @@ class Caption(str):
         pass
 
 
-class _Bundle:
+class MimeBundle:
     """A display object with exactly the given MIME representations."""
 
     def __init__(self, bundle: dict):
@@ -163,7 +164,7 @@ class _Bundle:
         return dict(self.bundle)
 
 
-def _check(name: str, caption: str, provenance) -> None:
+def check_publishable(name: str, caption: str, provenance) -> None:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"name={name!r} is not allowed; allowed: letters, digits, '-' and '_' (no ':')")
     if not isinstance(caption, str) or not caption.strip():
@@ -216,11 +217,11 @@ def publish_figure(
     from IPython.display import display as show
     from myst_nb import glue
 
-    _check(name, caption, provenance)
+    check_publishable(name, caption, provenance)
     svg, png = figure_bytes(fig)
     plain, md, shown = _captions(name, caption, provenance, link_base)
     alt = _one_line(alt) if alt else split_title(caption)[0]
-    image = _Bundle(
+    image = MimeBundle(
         {"image/svg+xml": svg.decode("utf-8"), "image/png": base64.b64encode(png).decode(), "text/plain": alt}
     )
     meta = {
@@ -234,11 +235,13 @@ def publish_figure(
         "code_version": code_version(),
     }
     glue(name, image, display=False)
-    glue(f"{name}-caption", _Bundle({"text/markdown": md, "text/plain": plain}), display=False)
-    glue(f"{name}-figure", _Bundle({"text/markdown": figure_markdown(name, alt), "text/plain": plain}), display=False)
+    glue(f"{name}-caption", MimeBundle({"text/markdown": md, "text/plain": plain}), display=False)
+    glue(
+        f"{name}-figure", MimeBundle({"text/markdown": figure_markdown(name, alt), "text/plain": plain}), display=False
+    )
     glue(
         f"{name}-meta",
-        _Bundle({MIME_TYPE: json.loads(json.dumps(meta, default=str)), "text/plain": name}),
+        MimeBundle({MIME_TYPE: json.loads(json.dumps(meta, default=str)), "text/plain": name}),
         display=False,
     )
     if display:
@@ -262,8 +265,5 @@ def _write_files(name: str, svg: bytes, png: bytes, meta: dict) -> None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_bytes(path, data)

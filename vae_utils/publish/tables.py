@@ -43,7 +43,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .figures import Caption, _Bundle, _check, format_provenance, md_escape, split_title
+from .figures import Caption, MimeBundle, check_publishable, format_provenance, md_escape, split_title
 from .labels import label as words
 from .labels import tick_text
 from .markup import md_cell
@@ -197,7 +197,7 @@ def publish_table(
     from IPython.display import display as show
     from myst_nb import glue
 
-    _check(name, caption, provenance)
+    check_publishable(name, caption, provenance)
     if not isinstance(max_rows, int) or max_rows < 1:
         raise ValueError(f"max_rows={max_rows!r} is not allowed; allowed: an int >= 1")
     table = format_table(df, digits=digits, ci=ci, labels=labels)
@@ -216,12 +216,12 @@ def publish_table(
     }
     glue(
         f"{name}-table",
-        _Bundle({"text/markdown": table_markdown(table, name, caption_md, max_rows), "text/plain": plain}),
+        MimeBundle({"text/markdown": table_markdown(table, name, caption_md, max_rows), "text/plain": plain}),
         display=False,
     )
     glue(
         f"{name}-meta",
-        _Bundle({MIME_TYPE: json.loads(json.dumps(meta, default=str)), "text/plain": name}),
+        MimeBundle({MIME_TYPE: json.loads(json.dumps(meta, default=str)), "text/plain": name}),
         display=False,
     )
     if display:

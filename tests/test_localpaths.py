@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 KERNELSPEC = {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
 # an error raised in site-packages (yaml), handled, then one raised in the repository (vae_utils)
 RAISES = """import yaml
-from vae_utils.config import TrainConfig
+from vae_utils.core.config import TrainConfig
 try:
     yaml.safe_load("[")
 except yaml.YAMLError:

@@ -36,7 +36,7 @@ LABELS: dict[str, str] = {
     "seconds_per_epoch": "time per epoch (s)",
     "time_per_update_ms": "time per update (ms)",
     "samples_per_s": "throughput (examples/s)",
-    "step_noise": "step-to-step loss noise (nats)",
+    "step_noise": "update-to-update loss noise (nats)",
     "activation_memory_mb": "activation memory (MB)",
     "peak_memory_mb": "peak memory (MB)",
     "diverged_epoch": "epoch of divergence",

@@ -72,7 +72,7 @@ import pandas as pd
 from ..config import TrainConfig
 from ..data import TRAIN_SIZES
 from ..provenance import training_version
-from ..slots import HELD_ENV, cpu_slot, slot_count
+from ..slots import HELD_ENV, MAX_PROCESSES, check_processes, cpu_slot, slot_count
 from . import store
 from .grid import default_store, expand_grid
 from .processes import StopRequest, kill_tree
@@ -116,8 +116,8 @@ def default_workers() -> int:
     worker per core this process may use, at most one per 1.5 GB of memory."""
     env = os.environ.get(WORKERS_ENV, "").strip()
     if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"{WORKERS_ENV}={env!r} is not allowed; allowed: an integer >= 1")
+        if not env.isdigit() or not 1 <= int(env) <= MAX_PROCESSES:
+            raise ValueError(f"{WORKERS_ENV}={env!r} is not allowed; allowed: an integer from 1 to {MAX_PROCESSES}")
         return int(env)
     try:
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
@@ -767,8 +767,8 @@ class _Sweep:
 
 
 def _check_args(workers, timeout_s, wait_s):
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers={workers!r} is not allowed; allowed: an integer >= 1, or None (one per core)")
+    if workers is not None:
+        check_processes("workers", workers)
     for name, v in (("timeout_s", timeout_s), ("wait_s", wait_s)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
             raise ValueError(f"{name}={v!r} is not allowed; allowed: a number of seconds > 0, or None")

@@ -22,7 +22,7 @@ from vae_utils.localpaths import STARTUP_FILE
 from .execute import cached_chapters, execute_missing
 from .figure_index import collect_figures
 from .pages import generate, public_reports
-from .params import load_parameters
+from .params import check_cost, load_parameters
 from .paths import ROOT, BookPaths, book_paths
 from .stage import check_free_space, plan, sync_tree, write_notebooks
 
@@ -151,11 +151,13 @@ def build(
     all_pages: bool = False,
     quiet: bool = True,
     jobs: int | None = None,
+    allow_long: bool = False,
 ) -> int:
     """Stage, execute and build the book; return jupyter-book's exit code (0: success).
 
     ``jobs``: the CPU budget (default: the cores this process may use): at most that many chapters
     execute at once, and at most that many training processes run at once across all of them.
+    ``allow_long``: run a build predicted to take over an hour (``params.check_cost``).
     Raises ``BookInterrupted`` (a ``KeyboardInterrupt``) on Ctrl-C, after killing what it started."""
     t0 = time.perf_counter()
     jobs = jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
@@ -165,6 +167,8 @@ def build(
     with StopRequest() as stop:
         staged = plan(paths, params, origin)  # 1) parameters checked, sources planned
         check_free_space(paths, staged)  # a full disk is refused now, not after the chapters ran
+        # ... and their predicted cost, before anything is written
+        check_cost(staged.effective, staged.notebooks, jobs, allow_long)
         write_notebooks(paths, staged)
         _kernel_environment(paths, jobs)
         status, progress = execute_missing(paths, jobs, stop=stop, slots=jobs)  # 2) the chapters

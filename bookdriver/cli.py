@@ -19,13 +19,15 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def _positive_int(text: str) -> int:
+def _jobs(text: str) -> int:
+    from vae_utils.cpuslots import MAX_PROCESSES
+
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"jobs={text!r} is not allowed; allowed: an integer >= 1")
+    if not 1 <= value <= MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"jobs={text!r} is not allowed; allowed: an integer from 1 to {MAX_PROCESSES}")
     return value
 
 
@@ -43,10 +45,11 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "-j",
                 "--jobs",
-                type=_positive_int,
+                type=_jobs,
                 default=None,
                 help="CPU budget: chapters executed at once, and training processes at once across them (default: the cores)",
             )
+            p.add_argument("--allow-long", action="store_true", help="run a build predicted to take over an hour")
     return parser
 
 
@@ -54,7 +57,7 @@ def _run(args) -> int:
     from .build import build
 
     if args.command == "build":
-        return build(args.profile, args.params, args.root, args.all, not args.verbose, args.jobs)
+        return build(args.profile, args.params, args.root, args.all, not args.verbose, args.jobs, args.allow_long)
     paths = book_paths(args.profile, args.root)
     effective = stage(paths, load_parameters(args.profile, args.params, args.root), verbose=False)
     print(json.dumps({"profile": args.profile, "digest": _digest(effective), "chapters": effective}, indent=2))
@@ -66,16 +69,16 @@ def main(argv=None) -> int:
     what to do); 2 bad input (profile, parameters, YAML); 130 interrupted (what the cache holds)."""
     import yaml
 
-    from vae_utils.cli import os_error_line
+    from vae_utils.cli import error_line, os_error_line
 
     args = _parser().parse_args(argv)
     try:
         return _run(args)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     except yaml.YAMLError as e:  # the book's own _toc.yml or _config.yml
-        print(f"error: a YAML file of the book is not valid: {' '.join(str(e).split())}", file=sys.stderr)
+        print(error_line(f"a YAML file of the book is not valid: {e}"), file=sys.stderr)
         return 2
     except OSError as e:
         print(os_error_line(e), file=sys.stderr)

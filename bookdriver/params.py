@@ -7,32 +7,154 @@
 A parameter file is YAML keyed by chapter stem, one mapping per chapter (``04_batch_size: {epochs:
 10}``). Every value is checked against the chapter's ``parameters`` cell before any chapter runs:
 the name must exist, the value must have the default's type (a list stays a non-empty list of the
-default's element type), values that become a ``TrainConfig`` field must be valid for it, and a
-results ``store`` must be a folder name, never a path.
+default's element type) and lie in the parameter's range (``RULES``: one table for every chapter, keyed
+by parameter name: seeds 0 .. 2**31 - 1, counts >= 1, names from the toolkit's lists), values that
+become a ``TrainConfig`` field must be valid for it, and a results ``store`` must be a folder name,
+never a path. YAML aliases are refused (``vae_utils.cli.load_yaml``).
+
+``check_cost`` predicts a build's time from its parameters (each chapter's share of the measured cold
+build, scaled by the parameters that set its runs, epochs and data) and refuses one above an hour
+unless ``allow_long`` (``--allow-long``).
 """
 
 from __future__ import annotations
 
+import fnmatch
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from vae_utils.core.config import DATASETS, KL_SCHEDULES, LR_SCHEDULES, MAX_SEED, OPTIMIZERS, SGD_VARIANTS
+from vae_utils.cpuslots import MAX_PROCESSES
 
 from .paths import ROOT, check_profile
 
-__all__ = ["load_parameters", "check_parameters", "read_yaml"]
+__all__ = ["load_parameters", "check_parameters", "check_cost", "read_yaml", "RULES", "rule_for"]
+
+LONG_S = 3600.0  # a build predicted to take longer needs --allow-long
+# CPU seconds of each chapter at its defaults: the at-scale chapter measured alone (README: 984 CPU-s);
+# every other chapter an equal share of the rest of the measured cold build (2 cores x 1,164 s).
+CHAPTER_CPU_S = {"15_at_scale": 984.0}
+OTHER_CHAPTER_CPU_S = 125.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The values a parameter (each item, for a list) may take: a test, and its words for the error."""
+
+    ok: Callable[[object], bool]
+    allowed: str
+
+
+def _ints(lo: int, hi: int | None = None, note: str = "") -> Rule:
+    words = f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"
+    test = lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v and (hi is None or v <= hi)
+    return Rule(test, words + (f" ({note})" if note else ""))
+
+
+def _reals(lo: float | None, above: bool = True, hi: float | None = None) -> Rule:
+    """Finite numbers > lo (>= lo when not ``above``), at most ``hi``; any finite number when lo is None."""
+    words = "a finite number" if lo is None else f"a number {'>' if above else '>='} {lo:g}"
+    words += f" and <= {hi:g}" if hi is not None else ""
+
+    def test(v) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        low = lo is None or (v > lo if above else v >= lo)
+        return low and (hi is None or v <= hi)
+
+    return Rule(test, words)
+
+
+def _one_of(names) -> Rule:
+    return Rule(lambda v: v in names, f"one of {', '.join(names)}")
+
+
+def _address(v) -> bool:
+    from vae_utils.experiments.runner import _check_address
+
+    try:
+        return v == "" or bool(_check_address(v))
+    except ValueError:
+        return False
+
+
+COUNT = _ints(1)
+RATE = _reals(0)
+WEIGHT = _reals(0, above=False)
+RULES: dict[str, Rule] = {  # parameter name (an fnmatch pattern; the first match counts) -> its range
+    "workers": _ints(0, MAX_PROCESSES, "0: one per core"),
+    "train_size": _ints(0, note="0: all"),
+    "held_out_size": _ints(0, note="0: all"),
+    "eval_every": _ints(0, note="0: after each epoch only"),
+    "dataset": _one_of(DATASETS),
+    "optimizer": _one_of(OPTIMIZERS),
+    "optimizers": _one_of(OPTIMIZERS),
+    "sgd_variant": _one_of(SGD_VARIANTS),
+    "schedules": _one_of(LR_SCHEDULES),
+    "kl_schedules": _one_of(KL_SCHEDULES),
+    "scheduler": Rule(_address, '"" (this machine) or a Dask scheduler address tcp://HOST:PORT'),
+    "store": Rule(lambda v: isinstance(v, str), "a folder name"),  # and default_store's check below
+    "kl_ratio": _reals(0, hi=1),
+    "budget_minutes": _reals(0, hi=24 * 60),
+    "target*": _reals(None),
+    "delta*": RATE,
+    "*seed": _ints(0, MAX_SEED),
+    "*seeds": _ints(0, MAX_SEED),
+    "*epochs": COUNT,
+    "*updates": COUNT,
+    "*_k": COUNT,
+    "*_ks": COUNT,
+    "*_samples": COUNT,
+    "*_size": COUNT,
+    "*_sizes": COUNT,
+    "*_dim": COUNT,
+    "*_units": COUNT,
+    "*_hidden": COUNT,
+    "kl_cycles": COUNT,
+    "*beta": WEIGHT,
+    "*betas": WEIGHT,
+    "free_bits": WEIGHT,
+    "*learning_rate": RATE,
+    "*_rates": RATE,
+    "*_lr": RATE,
+    "*_lrs": RATE,
+    "doublings": RATE,
+    "*_factors": RATE,
+}
+
+
+def rule_for(name: str) -> Rule | None:
+    """The range of the parameter ``name`` (None: only its type is checked)."""
+    return next((rule for pattern, rule in RULES.items() if fnmatch.fnmatchcase(name, pattern)), None)
+
+
+def _range_error(where: str, name: str, value) -> str | None:
+    """Why ``value`` is outside the range of ``name`` (None: it is inside, or ``name`` has no rule)."""
+    rule = rule_for(name)
+    if rule is None:
+        return None
+    for label, v in [(f"{name}[{i}]", v) for i, v in enumerate(value)] if isinstance(value, list) else [(name, value)]:
+        if not rule.ok(v):
+            return f"{where}: {label}={v!r} is not allowed; allowed: {rule.allowed}"
+    return None
 
 
 def read_yaml(path: Path) -> dict:
     """A YAML mapping from ``path``; ValueError naming the file when it is missing, not YAML, or not a mapping."""
     import yaml
 
+    from vae_utils.cli import load_yaml, yaml_problem
+
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+            data = load_yaml(f) or {}
     except OSError as e:
         raise ValueError(f"{path}: cannot be read ({e.strerror or e}); allowed: a readable YAML file") from None
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise ValueError(f"{path}: is not valid YAML{at}; allowed: a YAML mapping") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: {yaml_problem(e)}; allowed: a YAML mapping") from None
     if not isinstance(data, dict):
         raise ValueError(
             f"{path}: holds a {type(data).__name__}; allowed: a YAML mapping of chapter stems to parameters"
@@ -131,8 +253,69 @@ def check_parameters(params: dict[str, dict], notebooks: dict[str, object], orig
         values = {name: _yaml_number(value, declared[name].default) for name, value in values.items()}
         for name, value in values.items():
             error = _type_error(f"{origin}: {stem}", name, value, declared[name].default)
+            error = error or _range_error(f"{origin}: {stem}", name, value)
             if error:
                 raise ValueError(error)
         _check_config_values(f"{origin}: {stem}", {name: p.default for name, p in declared.items()} | values)
         checked[stem] = values
     return checked
+
+
+def _ratio(new, old) -> float:
+    """How many times ``old`` the value ``new`` is: a list's length, a count's size."""
+    if isinstance(new, list) and isinstance(old, list):
+        new, old = len(new), len(old)
+    if isinstance(new, bool) or not isinstance(new, (int, float)) or not isinstance(old, (int, float)) or old <= 0:
+        return 1.0
+    try:
+        return new / old
+    except OverflowError:
+        return math.inf
+
+
+def _examples(values: dict) -> float:
+    """Training examples x input size of a chapter's data (its cost per epoch, up to a constant)."""
+    from vae_utils.core.data import REGISTRY
+
+    spec = REGISTRY.get(values.get("dataset", "digits"))
+    n = values.get("train_size") or (spec.train_size if spec else 1)
+    return float(n) * (spec.dim if spec else 2)
+
+
+def chapter_cpu_s(stem: str, values: dict, defaults: dict) -> float:
+    """Predicted CPU seconds of a chapter: its share of the measured cold build at its defaults, times
+    the ratio of every list (runs), epoch or update count and the data to its default (evaluation
+    counts such as ``nll_k`` are left out: they cost a fraction of the training)."""
+    cost = CHAPTER_CPU_S.get(stem, OTHER_CHAPTER_CPU_S)
+    drivers = ("*epochs", "*updates")
+    for name, value in values.items():
+        old = defaults.get(name)
+        if isinstance(old, list) or any(fnmatch.fnmatchcase(name, p) for p in drivers):
+            cost *= _ratio(value, old)
+    return cost * _ratio(_examples({**defaults, **values}), _examples(defaults))
+
+
+def check_cost(params: dict[str, dict], notebooks: dict, jobs: int, allow_long: bool = False) -> float:
+    """The build's predicted wall seconds (every chapter executed, ``jobs`` at a time on this machine's
+    cores); ValueError naming the costliest chapters when it is above ``LONG_S`` and not ``allow_long``."""
+    from vae_utils.experiments.template import notebook_parameters
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    costs = {}
+    for stem, nb in notebooks.items():
+        defaults = {k: p.default for k, p in notebook_parameters(nb).items()}
+        costs[stem] = chapter_cpu_s(stem, params.get(stem, {}), defaults)
+    seconds = sum(costs.values()) / max(1, min(jobs, cores))
+    if seconds > LONG_S and not allow_long:
+        top = sorted(costs, key=costs.get, reverse=True)[:3]
+        shown = ", ".join(f"{s} ~{_hours(costs[s])} CPU" for s in top if costs[s] > 60)
+        raise ValueError(
+            f"the build is predicted to take about {_hours(seconds)} ({shown}; the measured cold build scaled by "
+            f"the parameters that set runs, epochs and data); allowed: a build under an hour, or --allow-long "
+            f"to run it anyway"
+        )
+    return seconds
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.3g} h"

@@ -26,7 +26,10 @@ import tempfile
 from dataclasses import fields
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "os_error_line"]
+__all__ = ["main", "build_parser", "os_error_line", "error_line", "load_yaml", "yaml_problem"]
+
+MAX_LINE = 400  # an error line is cut here: a value a reader typed may be megabytes long
+LONG_S = 3600.0  # a sweep predicted to take longer needs --allow-long
 
 # What to do about an OSError, by errno (the default: check the path).
 ADVICE = {
@@ -40,6 +43,37 @@ ADVICE = {
     errno.ENOENT: "check the path (its folder must exist)",
     errno.ELOOP: "remove the link, or use another folder",
 }
+
+
+def error_line(message) -> str:
+    """``error: <message>`` on one line of at most ``MAX_LINE`` characters (whitespace folded)."""
+    text = " ".join(str(message).split())
+    return "error: " + (text if len(text) <= MAX_LINE else text[: MAX_LINE - 20] + f" ... ({len(text)} chars)")
+
+
+def load_yaml(stream):
+    """``yaml.safe_load`` that refuses aliases (``*name``): a few hundred bytes of nested aliases
+    expand to billions of values (an "alias bomb"), which hung the readers of parameter files."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, "a YAML alias (*name), which is refused", mark)
+            return super().compose_node(parent, index)
+
+    return yaml.load(stream, Loader=NoAliases)  # a SafeLoader without aliases
+
+
+def yaml_problem(e) -> str:
+    """Where and why a YAML text failed: "is not valid YAML at line 3, column 5" or "uses a YAML alias ..."."""
+    mark = getattr(e, "problem_mark", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(e, "problem", "") or ""
+    if "alias" in problem:
+        return f"uses {problem}{at} (aliases and anchors are not allowed: write the values out)"
+    return f"is not valid YAML{at}"
 
 
 def os_error_line(e: OSError) -> str:
@@ -161,6 +195,7 @@ def _add_sweep(sub):
         help="wait at most S seconds for runs another process holds, or for a Dask worker; then report them as not run",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--allow-long", action="store_true", help="run a sweep predicted to take over an hour")
     p.add_argument("--csv", action=_Once, metavar="FILE", help="also write the results table to this CSV file")
     p.set_defaults(func=_sweep)
 
@@ -171,15 +206,13 @@ def _load_grid(path: str):
 
     try:
         with open(path, encoding="utf-8") as f:
-            grid = yaml.safe_load(f)  # JSON is YAML too; text values are parsed by TrainConfig.from_dict
+            grid = load_yaml(f)  # JSON is YAML too; text values are parsed by TrainConfig.from_dict
     except OSError as e:
         raise ValueError(
             f"--grid {path}: cannot be read ({e.strerror or e}); allowed: a readable YAML or JSON file"
         ) from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ValueError(f"--grid {path}: is not valid YAML{at}; allowed: a YAML/JSON dict or list of dicts") from None
+        raise ValueError(f"--grid {path}: {yaml_problem(e)}; allowed: a YAML/JSON dict or list of dicts") from None
     items = grid if isinstance(grid, list) else [grid]
     if not items or not all(isinstance(g, dict) for g in items):
         raise ValueError(f"--grid {path}: holds {type(grid).__name__}; allowed: a YAML/JSON dict or list of dicts")
@@ -207,6 +240,7 @@ def _sweep(args) -> int:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out={out} is a file; allowed: a folder (created when missing)")
     csv = check_output_file(args.csv, "--csv") if args.csv else None
+    _check_cost(grid, out, args.workers, args.allow_long)
     df = sweep(
         grid,
         out,
@@ -227,6 +261,38 @@ def _sweep(args) -> int:
     return 1 if summary["failed"] or summary["not_run"] else 0
 
 
+def _check_cost(configs, out: Path, workers, allow_long: bool) -> None:
+    """Say what a sweep will cost, before it starts: the runs the store does not hold x their epochs x
+    examples at the measured rate, over the workers; above ``LONG_S`` only with ``--allow-long``."""
+    from .cpuslots import check_processes
+    from .experiments import store
+    from .experiments.grid import estimated_seconds
+    from .experiments.runner import default_workers
+    from .provenance import training_version
+
+    n = check_processes("workers", workers) if workers is not None else default_workers()
+    version = training_version()
+    todo = [
+        c for c in configs if not (out.is_dir() and store.is_done(store.read_record(out, store.run_id(c, version))))
+    ]
+    seconds = sum(estimated_seconds(c) for c in todo) / n
+    what = f"{len(todo)} run(s) to train on {n} worker(s)"
+    if seconds > LONG_S and not allow_long:
+        raise ValueError(
+            f"the sweep is predicted to take about {_duration(seconds)} ({what}); allowed: a sweep under an hour, "
+            f"or --allow-long to run it anyway"
+        )
+    if seconds > 300:
+        print(f"sweep: {what}, predicted to take about {_duration(seconds)}", file=sys.stderr)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours < 1000 else f"{hours:.3g} h"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m vae_utils", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -243,7 +309,7 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except ValueError as e:  # bad input: one clear line, no traceback
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     except OSError as e:  # the system said no: a path, a full disk, an unreachable scheduler
         print(os_error_line(e), file=sys.stderr)

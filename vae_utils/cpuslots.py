@@ -25,17 +25,35 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["SLOTS_ENV", "HELD_ENV", "create_slots", "slot_count", "cpu_slot", "acquire", "release"]
+__all__ = [
+    "SLOTS_ENV",
+    "HELD_ENV",
+    "MAX_PROCESSES",
+    "check_processes",
+    "create_slots",
+    "slot_count",
+    "cpu_slot",
+    "acquire",
+    "release",
+]
 
 SLOTS_ENV = "VAE_CPU_SLOTS"  # a folder of slot files: the build's budget of training processes
 HELD_ENV = "VAE_CPU_SLOT_HELD"  # set in a process whose parent holds a slot for it
 POLL_S = 0.2
+MAX_PROCESSES = 256  # the most training processes (slots, sweep workers, build jobs) one machine is asked to run
+
+
+def check_processes(name: str, n, lowest: int = 1) -> int:
+    """``n`` if it is an integer from ``lowest`` to ``MAX_PROCESSES``; ValueError naming ``name`` otherwise
+    (``--jobs 200000`` used to write 200,000 slot files before anything ran)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not lowest <= n <= MAX_PROCESSES:
+        raise ValueError(f"{name}={n!r} is not allowed; allowed: an integer from {lowest} to {MAX_PROCESSES}")
+    return n
 
 
 def create_slots(directory: str | os.PathLike, n: int) -> Path:
     """Make ``directory`` hold exactly ``n`` slot files (slot-0 .. slot-<n-1>); return it."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n={n!r} is not allowed; allowed: an integer >= 1 (the training processes at once)")
+    check_processes("n", n)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     for old in d.glob("slot-*"):

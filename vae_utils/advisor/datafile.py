@@ -10,7 +10,9 @@ has one example per row, numbers only, with or without one header row. A .npz na
 ``key`` picks one; without it, the only array, else the first of ``PREFERRED_KEYS`` present.
 
 Every problem raises ``ValueError`` with one line naming the file and the problem: an unknown
-suffix, an unreadable file, no numbers, non-finite values (how many, and the first one's place),
+suffix, an unreadable file, a .npy header that claims more bytes than the file holds (checked before
+loading), no numbers, non-finite values or values too large for float32 training (how many, and the
+first one's place),
 Bernoulli data outside [0, 1], fewer than ``MIN_EXAMPLES`` examples, and shapes the architecture
 cannot take (``conv`` needs images: a 3-D/4-D array, or a 2-D one whose width is a square).
 
@@ -36,6 +38,7 @@ MIN_EXAMPLES = 100  # 70 to train: enough for a batch of 64, a range test and a 
 PREFERRED_KEYS = ("x", "X", "data", "images", "x_train", "train")
 ARCHITECTURES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
+MAX_ABS = 1e15  # larger values overflow float32 training (a squared error of 1e30 per feature is near its 3.4e38)
 
 
 def _fail(where: str, problem: str):
@@ -80,6 +83,7 @@ def _read(path: Path, key: str | None):
         _fail(str(path), "no such file")
     try:
         if path.suffix.lower() == ".npy":
+            _check_npy_header(path)
             return np.load(path, allow_pickle=False), None
         if path.suffix.lower() == ".npz":
             return _read_npz(path, key)
@@ -90,6 +94,25 @@ def _read(path: Path, key: str | None):
         _fail(str(path), f"cannot be read ({str(e).splitlines()[0]})")
     except OSError as e:
         _fail(str(path), f"cannot be read ({e.strerror or e})")
+
+
+def _check_npy_header(path: Path) -> None:
+    """Refuse a .npy file whose header claims more data than the file holds, before any of it is
+    allocated (a 192-byte file claiming 10^18 values used to end in a memory-error traceback)."""
+    from numpy.lib import format as npy
+
+    with open(path, "rb") as f:
+        version = npy.read_magic(f)
+        read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = read(f)
+        have = path.stat().st_size - f.tell()
+    need = math.prod(shape) * dtype.itemsize
+    if not dtype.hasobject and need > have:  # object arrays: np.load refuses them (no pickles)
+        _fail(
+            str(path),
+            f"its header claims shape {tuple(shape)} of {dtype}, {need} bytes, but the file holds {have}; "
+            "allowed: a complete .npy file",
+        )
 
 
 def _image_shape(where: str, shape: tuple, architecture: str) -> tuple | None:
@@ -126,6 +149,14 @@ def _check_values(where: str, x: np.ndarray, likelihood: str, min_examples: int)
             where,
             f"{int(bad.sum())} values are not finite (NaN or infinity), the first at example {r + 1}, "
             f"feature {c + 1}; allowed: finite numbers",
+        )
+    big = np.abs(x) > MAX_ABS
+    if big.any():
+        r, c = np.argwhere(big)[0]
+        _fail(
+            where,
+            f"{int(big.sum())} values are too large for float32 training, the first {x[r, c]:g} at example {r + 1}, "
+            f"feature {c + 1}; allowed: magnitudes up to {MAX_ABS:g} (standardize the data first)",
         )
     lo, hi = float(x.min()), float(x.max())
     if likelihood == "bernoulli" and (lo < 0 or hi > 1):

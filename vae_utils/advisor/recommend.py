@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.config import TrainConfig
-from ..core.data import DATASETS, Dataset, load_dataset
+from ..core.data import DATASETS, TRAIN_SIZES, Dataset, load_dataset
 from .rules import (
     DELTA,
     HELD_FIXED,
@@ -69,6 +69,8 @@ from .rules import (
     batch_range,
     lr_ratio,
 )
+
+SHORT_HELD_OUT = 2000  # validation and test examples the short run evaluates (at most)
 
 __all__ = [
     "advise",
@@ -243,10 +245,14 @@ def _short_run(data, batch_size, lr, optimizer, fixed, seed, updates, clock):
 
     per_epoch = max(1, len(data.train) // batch_size)
     epochs = max(1, round(updates / per_epoch))
+    # A large file: a part of one epoch (its first examples; the split is shuffled), and a bounded
+    # held-out set, so that the run is its updates, not a whole epoch of millions of rows.
+    sizes = {"train_size": min(updates * batch_size, TRAIN_SIZES[PLACEHOLDER]) if updates < per_epoch else None}
+    sizes["held_out_size"] = SHORT_HELD_OUT if min(len(data.val), len(data.test)) > SHORT_HELD_OUT else None
     t0 = time.perf_counter()
     config = _config(
         data,
-        {**fixed, "eval_k": 100},
+        {**fixed, "eval_k": 100, **sizes},
         batch_size=batch_size,
         learning_rate=lr,
         optimizer=optimizer,
@@ -374,6 +380,26 @@ def _check_args(budget_minutes, optimizers, fixed):
     return tuple(optimizers)
 
 
+def _check_options(out, workers, seeds: dict) -> None:
+    """The options that used to fail only after the measurements (losing the advice): ``out`` must be
+    a folder or a new path in one, ``workers`` 1..MAX_PROCESSES, the seeds 0..MAX_SEED."""
+    from ..core.config import MAX_SEED
+    from ..cpuslots import check_processes
+
+    for name, v in seeds.items():
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= MAX_SEED:
+            raise ValueError(f"{name}={v!r} is not allowed; allowed: an integer from 0 to {MAX_SEED}")
+    if workers is not None:
+        check_processes("workers", workers)
+    if out is not None:
+        target = Path(out)
+        if target.exists() and not target.is_dir():
+            raise ValueError(f"out={str(out)!r} is a file; allowed: a folder for the report (created when missing)")
+        parent = next((p for p in (target, *target.parents) if p.exists()), Path("."))
+        if not parent.is_dir():
+            raise ValueError(f"out={str(out)!r} lies under the file {parent}; allowed: a folder for the report")
+
+
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -415,6 +441,7 @@ def advise(
     when its estimated cost fits what is left."""
     fixed = dict(config or {})
     optimizers = _check_args(budget_minutes, optimizers, fixed)
+    _check_options(out, workers, {"seed": seed, "split_seed": split_seed})
     _check_architecture(architecture)
     if architecture != "mlp":
         fixed["architecture"] = architecture
@@ -427,6 +454,11 @@ def advise(
     probe = int(min(probe_batch, max(MIN_BATCH, len(data.train) // 10)))
     tests = {o: _range_test(data, probe, o, warnings=warnings, **opts) for o in optimizers}
     opt = optimizers[0]
+    if not math.isfinite(tests[opt].lr_break):  # never a derived "learning_rate=nan": name the data
+        raise ValueError(
+            f"{data.name}: the loss was not finite at any learning rate of the range test; check the data's scale "
+            "(standardize it) and its likelihood"
+        )
     lr_safe = lr_ratio(opt, probe, ratios) * tests[opt].lr_break
     updates = _updates_within_budget(short_updates, tests[opt], clock)
     result, short = _short_run(data, probe, lr_safe, opt, fixed, seed, updates, clock)
@@ -461,15 +493,18 @@ def advise(
 
 
 def _load(data, likelihood, architecture, key, split_seed, fixed, clock):
-    """Import TensorFlow (timed as a step of its own), then read, validate and split the data."""
+    """Read, validate and split the data (refused before TensorFlow is imported), then import TensorFlow
+    (timed as a step of its own)."""
     import importlib
 
+    t0 = time.perf_counter()
+    data = resolve_data(data, likelihood, architecture, key, split_seed)
+    t_split = time.perf_counter() - t0
     t0 = time.perf_counter()
     for module in ("..core.noise", ".rangetest", "..core.training"):
         importlib.import_module(module, __package__)
     clock.done("imports", t0, "TensorFlow and the training code imported")
-    t0 = time.perf_counter()
-    data = resolve_data(data, likelihood, architecture, key, split_seed)
+    t0 = time.perf_counter() - t_split
     clock.done(
         "split",
         t0,
@@ -529,8 +564,26 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=_advise_command)
 
 
+def _check_flags(args) -> None:
+    """What ``advise`` checks before measuring, checked first and named by the flags the user typed."""
+    checks = (
+        ("--seed", {"seeds": {"seed": args.seed}}),
+        ("--split-seed", {"seeds": {"split_seed": args.split_seed}}),
+        ("--workers", {"workers": args.workers}),
+        ("--out", {"out": args.out}),
+    )
+    for flag, given in checks:
+        try:
+            _check_options(**({"out": None, "workers": None, "seeds": {}} | given))
+        except ValueError as e:
+            name = flag[2:].replace("-", "_")
+            raise ValueError(str(e).replace(f"{name}=", f"{flag}=", 1)) from None
+
+
 def _advise_command(args) -> int:
     import json
+
+    _check_flags(args)
 
     config = {k: v for k, v in (("latent_dim", args.latent_dim), ("hidden_units", args.hidden_units)) if v is not None}
     advice = advise(

@@ -33,12 +33,14 @@ __all__ = [
     "KL_SCHEDULES",
     "ACTIVE_THRESHOLD",
     "MAX_SEED",
+    "SGD_VARIANTS",
     "fail",
 ]
 
 KL_SCHEDULES = ("constant", "linear", "cyclical", "free_bits")
 ARCHITECTURES = ("mlp", "conv")  # as vae_utils.core.model.ARCHITECTURES (kept free of Keras here)
 LR_SCHEDULES = ("constant", "warmup", "cosine", "warmup_cosine")
+SGD_VARIANTS = ("sgd", "momentum")  # the optimizers that count as SGD where a chapter compares Adam with "SGD"
 ACTIVE_THRESHOLD = 0.01  # a latent unit is active when Var_x(E_q[z_u]) exceeds this (Burda et al. 2016)
 BINARIZATIONS = ("dynamic", "static")
 MAX_SEED = 2**31 - 1  # TensorFlow's seeds are int32
@@ -87,6 +89,8 @@ def _canonical(name: str, v):
         return v
     if name in FLOAT_FIELDS and _is_int(v):
         return float(v)
+    if name in ("train_size", "held_out_size") and _is_int(v) and v == 0:
+        return None  # 0 means all, as the chapters document it: one config with None
     return v
 
 
@@ -122,8 +126,8 @@ class TrainConfig:
     eval_k: int = 500  # importance samples for the test NLL (IWAE bound)
     eval_every: int = 0  # also the validation ELBO every n updates (TrainResult.curve); 0: after each epoch only
     split_seed: int = 0  # the dataset's train/val/test split (kept fixed across runs)
-    train_size: int | None = None  # train on the first n of the (seeded, shuffled) training split; None ("all"): all
-    held_out_size: int | None = None  # evaluate on the first n validation and n test examples; None ("all"): all
+    train_size: int | None = None  # train on the first n of the (shuffled) training split; None, 0, "all": all
+    held_out_size: int | None = None  # evaluate on the first n validation and n test examples; None, 0 or "all": all
     binarization: str = "dynamic"  # Bernoulli data: dynamic (a fresh binary draw every epoch), static (one fixed draw)
 
     def __post_init__(self):
@@ -170,13 +174,17 @@ class TrainConfig:
                 fail(name, v, f"an integer from 0 to {MAX_SEED} (2**31 - 1)")
         n_train = TRAIN_SIZES[c.dataset]
         if c.train_size is not None and (not _is_int(c.train_size) or not 1 <= c.train_size <= n_train):
-            fail("train_size", c.train_size, f"an integer from 1 to {n_train} (the {c.dataset} training set), or None")
+            fail(
+                "train_size",
+                c.train_size,
+                f"an integer from 1 to {n_train} (the {c.dataset} training set), or 0 or None (all)",
+            )
         n_held_out = HELD_OUT_SIZES[c.dataset]
         if c.held_out_size is not None and (not _is_int(c.held_out_size) or not 1 <= c.held_out_size <= n_held_out):
             fail(
                 "held_out_size",
                 c.held_out_size,
-                f"an integer from 1 to {n_held_out} (the {c.dataset} validation and test sets), or None",
+                f"an integer from 1 to {n_held_out} (the {c.dataset} validation and test sets), or 0 or None (all)",
             )
         n_train, what = (c.train_size, "train_size") if c.train_size else (n_train, f"the {c.dataset} training set")
         if c.batch_size > n_train:

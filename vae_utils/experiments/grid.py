@@ -12,6 +12,7 @@ or a list of them. Every config is validated, and put in canonical form, by ``Tr
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from pathlib import Path
 
@@ -19,9 +20,15 @@ import numpy as np
 
 from ..core.config import FIELDS, TrainConfig
 
-__all__ = ["expand_grid", "default_store", "repo_root", "RESULTS_ENV"]
+__all__ = ["expand_grid", "default_store", "repo_root", "estimated_seconds", "RESULTS_ENV", "MAX_GRID_RUNS"]
 
 RESULTS_ENV = "VAE_RESULTS_DIR"  # overrides <repo root>/results
+MAX_GRID_RUNS = 100_000  # the most runs one grid may hold (the book's largest chapter trains ~500)
+# CPU seconds per training example, measured (README, "Measured performance"): the digits MLP through a
+# sweep, 300 runs x 30 epochs x 1,257 examples in 103 s on one worker (stacked seeds, evaluation and
+# kernel included); the conv VAE, 0.67 ms per example (benchmarks/README.md, the at-scale cost model).
+S_PER_EXAMPLE = {"mlp": 1e-5, "conv": 0.67e-3}
+RUN_OVERHEAD_S = {"mlp": 0.1, "conv": 1.8}  # per run: evaluation, the record (same sources)
 
 
 def repo_root(start: str | os.PathLike | None = None) -> Path | None:
@@ -76,8 +83,28 @@ def _expand_dict(item: dict) -> list[TrainConfig]:
         if k not in FIELDS:
             raise ValueError(f"grid parameter {k!r} is not allowed; allowed: {', '.join(FIELDS)} (and seeds)")
     keys = list(item)
-    combos = itertools.product(*(_values(k, item[k]) for k in keys))
+    values = [_values(k, item[k]) for k in keys]
+    _check_size(math.prod(len(v) for v in values))  # before the product is built: 10^10 used to hang
+    combos = itertools.product(*values)
     return [TrainConfig.from_dict(dict(zip(keys, combo, strict=True))) for combo in combos]
+
+
+def _check_size(n: int) -> None:
+    if n > MAX_GRID_RUNS:
+        raise ValueError(
+            f"grid has {n} runs; allowed: at most {MAX_GRID_RUNS} (split it into several sweeps, or use fewer values)"
+        )
+
+
+def estimated_seconds(c: TrainConfig) -> float:
+    """CPU seconds one run of ``c`` is expected to take: epochs x training examples x the measured
+    seconds per example (scaled by the input size for the MLP), plus its evaluation."""
+    from ..core.data import REGISTRY
+
+    spec = REGISTRY[c.dataset]
+    n = c.train_size or spec.train_size
+    scale = max(1.0, spec.dim / 64) if c.architecture == "mlp" else 1.0
+    return c.epochs * n * S_PER_EXAMPLE[c.architecture] * scale + RUN_OVERHEAD_S[c.architecture]
 
 
 def expand_grid(grid) -> list[TrainConfig]:
@@ -87,6 +114,8 @@ def expand_grid(grid) -> list[TrainConfig]:
         grid = [grid]
     if not isinstance(grid, (list, tuple)) or not grid:
         raise ValueError(f"grid={grid!r} is not allowed; allowed: a dict, a TrainConfig, or a non-empty list of them")
+    sizes = [math.prod(len(_values(k, v)) for k, v in item.items()) if isinstance(item, dict) else 1 for item in grid]
+    _check_size(sum(sizes))
     configs, seen = [], set()
     for item in grid:
         if isinstance(item, TrainConfig):

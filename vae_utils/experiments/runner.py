@@ -70,12 +70,11 @@ import numpy as np
 import pandas as pd
 
 from ..core.config import TrainConfig
-from ..core.data import REGISTRY, TRAIN_SIZES
-from ..cpuslots import HELD_ENV, cpu_slot, slot_count
+from ..cpuslots import HELD_ENV, MAX_PROCESSES, check_processes, cpu_slot, slot_count
 from ..fileio import atomic_path, write_json
 from ..provenance import training_version
 from . import store
-from .grid import default_store, expand_grid
+from .grid import default_store, estimated_seconds, expand_grid
 from .processes import StopRequest, kill_tree
 from .results import records_to_frame
 from .template import TEMPLATE
@@ -89,6 +88,7 @@ KILL_GRACE_S = 30.0  # how long papermill may take to notice its kernel died
 MAX_IDLE_ROUNDS = 3  # rounds of kernels that finish none of the remaining runs before those are failed
 WAIT_REPORT_S = 30.0  # a wait on runs held by another process is reported after this long, then again
 CONNECT_TIMEOUT_S = 10.0  # a Dask scheduler that does not answer by then (or by Dask's connect timeout) is unreachable
+ANSWER_TIMEOUT_S = 60.0  # a connected scheduler that does not answer a request by then has stopped answering
 WORKER_CHECK_S = 2.0  # how often a Dask sweep asks the scheduler how many workers it has
 THREAD_ENV = (
     "TF_NUM_INTRAOP_THREADS",
@@ -115,8 +115,8 @@ def default_workers() -> int:
     worker per core this process may use, at most one per 1.5 GB of memory."""
     env = os.environ.get(WORKERS_ENV, "").strip()
     if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"{WORKERS_ENV}={env!r} is not allowed; allowed: an integer >= 1")
+        if not env.isdigit() or not 1 <= int(env) <= MAX_PROCESSES:
+            raise ValueError(f"{WORKERS_ENV}={env!r} is not allowed; allowed: an integer from 1 to {MAX_PROCESSES}")
         return int(env)
     try:
         mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
@@ -127,13 +127,6 @@ def default_workers() -> int:
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def estimated_cost(c: TrainConfig) -> float:
-    """Relative training cost: updates weighted by batch width, plus per-epoch and evaluation work."""
-    steps = max(1, (c.train_size or TRAIN_SIZES[c.dataset]) // c.batch_size)
-    dim = REGISTRY[c.dataset].dim * (40 if c.architecture == "conv" else 1)  # conv: ~40x the MLP's work per pixel
-    return c.epochs * (steps * (1 + c.batch_size * dim / 32768) + 5) + 50
 
 
 def _graph_key(c: TrainConfig):
@@ -148,7 +141,7 @@ def plan(runs: list[tuple[str, TrainConfig]], n: int) -> list[list[tuple[str, Tr
     leaves a worker without a block."""
     runs = sorted(runs, key=lambda r: _graph_key(r[1]))  # stable: a config's seeds in grid order
     n = max(1, min(n, len(runs)))
-    costs = np.array([estimated_cost(c) for _, c in runs])
+    costs = np.array([estimated_seconds(c) for _, c in runs])
     bounds = np.cumsum(costs) / costs.sum() * n  # block index by cumulative cost (cost midpoints)
     mid = bounds - costs / costs.sum() * n / 2
     idx = np.minimum(mid.astype(int), n - 1)
@@ -431,9 +424,71 @@ class _Local:
         pass
 
 
+def _check_address(scheduler) -> str:
+    """``scheduler`` as a Dask address (``tcp://HOST:PORT`` or ``tls://HOST:PORT``; ``HOST:PORT`` means
+    tcp); ValueError naming it otherwise, before any connection (a malformed address used to leave a
+    half-made Client whose clean-up hung 20 s)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    allowed = "a Dask scheduler address tcp://HOST:PORT (or tls://HOST:PORT), PORT 1-65535"
+    try:
+        scheme, loc = parse_address(str(scheduler))
+        host, port = parse_host_port(loc)
+    except (TypeError, ValueError):
+        scheme, host, port = "", "", 0
+    if not isinstance(scheduler, str) or scheme not in ("tcp", "tls") or not host or not 0 < port < 65536:
+        raise ValueError(f"scheduler={scheduler!r} is not allowed; allowed: {allowed}")
+    return f"{scheme}://{loc}"
+
+
+async def _identify(address: str, timeout: float) -> dict:
+    """The identity a Dask server reports on ``address`` (the handshake and one ``identity`` call)."""
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    args = Security().get_connection_args("client")  # tls:// certificates from Dask's config
+    comm = await connect(address, timeout=timeout, **args)
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Check that a Dask scheduler answers on ``address`` within ``timeout`` seconds in all, in a
+    thread of its own (a notebook's event loop may be running here): Dask's own connect bounds the
+    TCP connection only, not the handshake, so a port that accepts and never answers waited forever,
+    and other bytes were read as a frame length ("Unable to allocate 3.07 EiB"). ConnectionError
+    naming the address otherwise."""
+    import asyncio
+
+    def ask():
+        return asyncio.run(asyncio.wait_for(_identify(address, timeout), timeout))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            identity = pool.submit(ask).result()
+        except (OSError, TimeoutError) as e:
+            raise ConnectionError(
+                f"the Dask scheduler at {address} did not answer within {timeout:g} s ({type(e).__name__}); "
+                f"start one (dask scheduler --host 127.0.0.1) or check the address"
+            ) from None
+        except Exception:  # any other failure: bytes that are not Dask's (read as a huge frame, ...)
+            identity = {}
+    kind = identity.get("type") if isinstance(identity, dict) else type(identity).__name__
+    if kind != "Scheduler":
+        what = "a Dask worker" if kind in ("Worker", "Nanny") else "something else"
+        raise ConnectionError(
+            f"{address} did not answer as a Dask scheduler (it is {what}); give a scheduler's address "
+            f"(dask scheduler --host 127.0.0.1 prints it)"
+        )
+
+
 def _connect(scheduler):
     """A ``distributed.Client`` for ``scheduler`` (an address, or a Client used as it is) and
-    whether this sweep owns it; ConnectionError naming the address when nothing answers."""
+    whether this sweep owns it; ValueError for a malformed address, ConnectionError naming the
+    address when no Dask scheduler answers there within ``CONNECT_TIMEOUT_S``."""
     from distributed import Client
 
     if isinstance(scheduler, Client):
@@ -441,12 +496,14 @@ def _connect(scheduler):
     import dask.config
     from dask.utils import parse_timedelta
 
+    address = _check_address(scheduler)
     timeout = min(CONNECT_TIMEOUT_S, parse_timedelta(dask.config.get("distributed.comm.timeouts.connect")))
+    _probe(address, timeout)  # 1) a scheduler answers, within the deadline: only then a Client
     try:
-        return Client(scheduler, timeout=timeout, set_as_default=False), True
+        return Client(address, timeout=timeout, set_as_default=False), True
     except (OSError, TimeoutError) as e:
         raise ConnectionError(
-            f"the Dask scheduler at {scheduler} did not answer within {timeout:g} s ({type(e).__name__}); "
+            f"the Dask scheduler at {address} did not answer within {timeout:g} s ({type(e).__name__}); "
             f"start one (dask scheduler --host 127.0.0.1) or check the address"
         ) from None
 
@@ -457,14 +514,25 @@ class _Dask:
     def __init__(self, scheduler, workers: int | None):
         self.client, self._own = _connect(scheduler)
         self.address = getattr(self.client.scheduler, "address", None) or str(scheduler)
-        self.slots = workers or max(1, sum(self.client.nthreads().values()))
         self._checked, self._missing = 0.0, False
+        self.slots = workers or max(1, sum(self._ask(self.client.nthreads).values()))
+
+    def _ask(self, call, *args, **kwargs):
+        """One request to the scheduler, answered within ``ANSWER_TIMEOUT_S``: ConnectionError naming
+        the address otherwise (a scheduler that stopped answering mid-sweep used to wait forever)."""
+        try:
+            return call(*args, callback_timeout=ANSWER_TIMEOUT_S, **kwargs)
+        except (OSError, TimeoutError) as e:
+            raise ConnectionError(
+                f"the Dask scheduler at {self.address} stopped answering ({type(e).__name__} after up to "
+                f"{ANSWER_TIMEOUT_S:g} s); check it, then run the same command (complete runs are kept)"
+            ) from None
 
     def threads(self, n_runs: int) -> int:
         """TensorFlow threads per task slot on the cluster: the tightest host's cores / its slots."""
-        cores = self.client.run(_cores)
+        cores = self._ask(self.client.run, _cores)
         per_host: dict = {}
-        for addr, info in self.client.scheduler_info()["workers"].items():
+        for addr, info in self._ask(self.client.scheduler_info)["workers"].items():
             host = info.get("host", addr)
             n_cores, slots = per_host.get(host, (cores.get(addr, 1), 0))
             per_host[host] = (n_cores, slots + info.get("nthreads", 1))
@@ -485,7 +553,7 @@ class _Dask:
         """Whether the cluster has no worker now (asked every ``WORKER_CHECK_S``)."""
         if time.monotonic() - self._checked >= WORKER_CHECK_S:
             self._checked = time.monotonic()
-            self._missing = not self.client.nthreads()
+            self._missing = not self._ask(self.client.nthreads)
         return self._missing
 
     def end_round(self, futures, stopping: bool) -> None:
@@ -499,7 +567,8 @@ class _Dask:
 
     def close(self) -> None:
         if self._own:
-            self.client.close()
+            with contextlib.suppress(OSError, TimeoutError):  # a scheduler gone already: nothing to close
+                self.client.close(timeout=CONNECT_TIMEOUT_S)
 
 
 # -- the sweep --------------------------------------------------------------------------------
@@ -690,8 +759,8 @@ class _Sweep:
 
 
 def _check_args(workers, timeout_s, wait_s):
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers={workers!r} is not allowed; allowed: an integer >= 1, or None (one per core)")
+    if workers is not None:
+        check_processes("workers", workers)
     for name, v in (("timeout_s", timeout_s), ("wait_s", wait_s)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
             raise ValueError(f"{name}={v!r} is not allowed; allowed: a number of seconds > 0, or None")

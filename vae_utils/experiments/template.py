@@ -107,8 +107,9 @@ def _field_comments() -> dict[str, str]:
     out = {}
     for node in cls.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            line = lines[node.end_lineno - 1][node.end_col_offset :]
-            out[node.target.id] = line.split("#", 1)[1].strip() if "#" in line else ""
+            text = [lines[node.end_lineno - 1][node.end_col_offset :], *lines[node.lineno - 1 : node.end_lineno]]
+            comments = [t.split("#", 1)[1].strip() for t in text if "#" in t]  # after the value, or inside ( )
+            out[node.target.id] = comments[0] if comments else ""
     return out
 
 

@@ -58,6 +58,7 @@ import numpy as np
 
 from ..core.config import TrainConfig
 from ..core.data import DATASETS, TRAIN_SIZES, Dataset, load_dataset
+from .confirm import confirmation as _confirm
 from .rules import (
     DELTA,
     HELD_FIXED,
@@ -439,21 +440,49 @@ def advise(
     for the report (``advice_report.write_report``). Steps 1-4 always run (on digits they take
     seconds); the short run is shortened to fit the budget, and the confirmation grid runs only
     when its estimated cost fits what is left."""
+    fixed, optimizers = _checked(architecture, budget_minutes, out, optimizers, config, seed, split_seed, workers)
+    ratios = LR_RATIO | dict(lr_ratios or {})
+    clock = _Clock(60.0 * budget_minutes, _stderr if progress else (lambda m: None))
+    opts = dict(fixed=fixed, seed=seed, settings=dict(range_test or {}), clock=clock, warnings=[])
+
+    # 1-3) the split, the range tests at the probe batch size, the short run and the noise scale
+    data, warnings = _load(data, likelihood, architecture, key, split_seed, fixed, clock)
+    probe = int(min(probe_batch, max(MIN_BATCH, len(data.train) // 10)))
+    tests, short, noise = _measure(data, probe, optimizers, ratios, short_updates, noise_batches, noise_repeats, opts)
+    warnings += short.pop("warnings")
+
+    # 4) the recommendation, with range tests at the recommended batch size
+    rec, at_b = _recommend_all(data, noise, short, tests, probe, optimizers, ratios, opts)
+
+    # 5) the confirmation grid, when asked and affordable; then the report
+    confirmation = {"ran": False, "reason": "not asked (confirm=False)"}
+    if confirm:
+        confirmation = _confirm(data, fixed, rec, short, grid_seeds, grid_epochs, delta, store, workers, clock)
+    range_tests = list(tests.values()) + [t for o, t in at_b.items() if t is not tests[o]]
+    warnings += opts["warnings"]
+    advice = Advice(
+        _data_info(data), architecture, range_tests, noise, short, rec, confirmation, clock.timings, clock.budget_s,
+        warnings,
+    )  # fmt: skip
+    return _finish(advice, out, clock)
+
+
+def _checked(architecture, budget_minutes, out, optimizers, config, seed, split_seed, workers):
+    """Every argument checked before anything is measured: (the fields held fixed, the optimizers)."""
     fixed = dict(config or {})
     optimizers = _check_args(budget_minutes, optimizers, fixed)
     _check_options(out, workers, {"seed": seed, "split_seed": split_seed})
     _check_architecture(architecture)
     if architecture != "mlp":
         fixed["architecture"] = architecture
-    ratios = LR_RATIO | dict(lr_ratios or {})
-    clock = _Clock(60.0 * budget_minutes, _stderr if progress else (lambda m: None))
-    opts = dict(fixed=fixed, seed=seed, settings=dict(range_test or {}), clock=clock)
+    return fixed, optimizers
 
-    # 1-3) the split, the range tests at the probe batch size, the short run and the noise scale
-    data, warnings = _load(data, likelihood, architecture, key, split_seed, fixed, clock)
-    probe = int(min(probe_batch, max(MIN_BATCH, len(data.train) // 10)))
-    tests = {o: _range_test(data, probe, o, warnings=warnings, **opts) for o in optimizers}
-    opt = optimizers[0]
+
+def _measure(data, probe, optimizers, ratios, short_updates, noise_batches, noise_repeats, opts):
+    """Steps 2-3: the range tests at the probe batch size, the short run at the rate the advice would
+    use, and the noise scale on its weights. Returns (range tests, the short run's summary, noise)."""
+    tests = {o: _range_test(data, probe, o, **opts) for o in optimizers}
+    opt, clock = optimizers[0], opts["clock"]
     if not math.isfinite(tests[opt].lr_break):  # never a derived "learning_rate=nan": name the data
         raise ValueError(
             f"{data.name}: the loss was not finite at any learning rate of the range test; check the data's scale "
@@ -461,35 +490,31 @@ def advise(
         )
     lr_safe = lr_ratio(opt, probe, ratios) * tests[opt].lr_break
     updates = _updates_within_budget(short_updates, tests[opt], clock)
-    result, short = _short_run(data, probe, lr_safe, opt, fixed, seed, updates, clock)
+    result, short = _short_run(data, probe, lr_safe, opt, opts["fixed"], opts["seed"], updates, clock)
+    short["warnings"] = []
     if short["diverged"]:
-        warnings.append(f"The short run at lr {lr_safe:.3g} diverged: the noise scale is measured on its last weights.")
+        short["warnings"].append(
+            f"The short run at lr {lr_safe:.3g} diverged: the noise scale is measured on its last weights."
+        )
     noise = _noise_step(result.model, data, MIN_BATCH, 512, noise_batches, noise_repeats, clock)
+    return tests, short, noise
 
-    # 4) the recommendation, with range tests at the recommended batch size
+
+def _recommend_all(data, noise, short, tests, probe, optimizers, ratios, opts):
+    """Step 4: the batch range from B_simple, range tests at the recommended batch size, the rate for
+    the first optimizer and the others' rates as alternatives. Returns (Recommendation, range tests at B)."""
     low, high, b = batch_range(noise["b_simple"], len(data.train))
-    at_b = {o: tests[o] if b == probe else _range_test(data, b, o, warnings=warnings, **opts) for o in optimizers}
-    t0 = time.perf_counter()
+    at_b = {o: tests[o] if b == probe else _range_test(data, b, o, **opts) for o in optimizers}
+    t0, opt = time.perf_counter(), optimizers[0]
     rec = _recommend(data, noise, tests[opt], at_b[opt], opt, ratios, low, high, b)
     rec.watch = _watch(short)
     rec.alternatives = {
         o: {"learning_rate": lr_ratio(o, b, ratios) * at_b[o].lr_break, "lr_break": at_b[o].lr_break}
         for o in optimizers[1:]
     }
-    clock.done("recommendation", t0, f"advice: batch {b} (range {low}-{high}), {opt} at lr {rec.learning_rate:.3g}")
-
-    # 5) the confirmation grid, when asked and affordable; then the report
-    confirmation = {"ran": False, "reason": "not asked (confirm=False)"}
-    if confirm:
-        from .confirm import confirmation as _confirmation
-
-        confirmation = _confirmation(data, fixed, rec, short, grid_seeds, grid_epochs, delta, store, workers, clock)
-    range_tests = list(tests.values()) + [t for o, t in at_b.items() if t is not tests[o]]
-    advice = Advice(
-        _data_info(data), architecture, range_tests, noise, short, rec, confirmation, clock.timings, clock.budget_s,
-        warnings,
-    )  # fmt: skip
-    return _finish(advice, out, clock)
+    msg = f"advice: batch {b} (range {low}-{high}), {opt} at lr {rec.learning_rate:.3g}"
+    opts["clock"].done("recommendation", t0, msg)
+    return rec, at_b
 
 
 def _load(data, likelihood, architecture, key, split_seed, fixed, clock):

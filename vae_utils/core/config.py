@@ -151,84 +151,14 @@ class TrainConfig:
         return cls(**{k: _parse(k, v, defaults[k]) for k, v in values.items()})
 
     def _validate(self):
-        c = self
-        if c.dataset not in DATASETS:
-            fail("dataset", c.dataset, ", ".join(DATASETS))
-        for name in (
-            "batch_size",
-            "epochs",
-            "latent_dim",
-            "kl_warmup_epochs",
-            "kl_cycles",
-            "lr_warmup_epochs",
-            "eval_k",
-        ):
-            v = getattr(c, name)
-            if not _is_int(v) or v < 1:
-                fail(name, v, "an integer >= 1")
-        if not _is_int(c.eval_every) or c.eval_every < 0:
-            fail("eval_every", c.eval_every, "an integer >= 0 (0: the validation ELBO after each epoch only)")
-        for name in ("seed", "split_seed"):
-            v = getattr(c, name)
-            if not _is_int(v) or not 0 <= v <= MAX_SEED:
-                fail(name, v, f"an integer from 0 to {MAX_SEED} (2**31 - 1)")
-        n_train = TRAIN_SIZES[c.dataset]
-        if c.train_size is not None and (not _is_int(c.train_size) or not 1 <= c.train_size <= n_train):
-            fail(
-                "train_size",
-                c.train_size,
-                f"an integer from 1 to {n_train} (the {c.dataset} training set), or 0 or None (all)",
-            )
-        n_held_out = HELD_OUT_SIZES[c.dataset]
-        if c.held_out_size is not None and (not _is_int(c.held_out_size) or not 1 <= c.held_out_size <= n_held_out):
-            fail(
-                "held_out_size",
-                c.held_out_size,
-                f"an integer from 1 to {n_held_out} (the {c.dataset} validation and test sets), or 0 or None (all)",
-            )
-        n_train, what = (c.train_size, "train_size") if c.train_size else (n_train, f"the {c.dataset} training set")
-        if c.batch_size > n_train:
-            fail("batch_size", c.batch_size, f"1 .. {n_train} ({what})")
-        if not _is_real(c.learning_rate) or not math.isfinite(c.learning_rate) or c.learning_rate <= 0:
-            fail("learning_rate", c.learning_rate, "a finite number > 0")
-        if not isinstance(c.optimizer, str) or c.optimizer not in OPTIMIZERS:
-            fail("optimizer", c.optimizer, ", ".join(OPTIMIZERS))
-        if not isinstance(c.kl_schedule, str) or c.kl_schedule not in KL_SCHEDULES:
-            fail("kl_schedule", c.kl_schedule, ", ".join(KL_SCHEDULES))
-        if not isinstance(c.lr_schedule, str) or c.lr_schedule not in LR_SCHEDULES:
-            fail("lr_schedule", c.lr_schedule, ", ".join(LR_SCHEDULES))
-        if not _is_real(c.beta) or not math.isfinite(c.beta) or c.beta < 0:
-            fail("beta", c.beta, "a finite number >= 0")
-        if not _is_real(c.free_bits) or not math.isfinite(c.free_bits) or c.free_bits < 0:
-            fail("free_bits", c.free_bits, "a finite number >= 0")
-        if not _is_real(c.kl_ratio) or not 0 < c.kl_ratio <= 1:
-            fail("kl_ratio", c.kl_ratio, "a number in (0, 1]")
-        if not _is_real(c.momentum) or not 0 <= c.momentum < 1:
-            fail("momentum", c.momentum, "a number in [0, 1)")
-        if not _is_real(c.weight_decay) or not math.isfinite(c.weight_decay) or c.weight_decay < 0:
-            fail("weight_decay", c.weight_decay, "a finite number >= 0")
-        if c.decoder_variance is not None and (
-            not _is_real(c.decoder_variance) or not math.isfinite(c.decoder_variance) or c.decoder_variance <= 0
-        ):
-            fail("decoder_variance", c.decoder_variance, "a finite number > 0, or None (learned)")
-        if not isinstance(c.hidden_units, tuple) or not all(_is_int(u) and u >= 1 for u in c.hidden_units):
-            fail("hidden_units", c.hidden_units, "a tuple of integers >= 1 (may be empty: linear maps)")
-        if not isinstance(c.binarization, str) or c.binarization not in BINARIZATIONS:
-            fail("binarization", c.binarization, ", ".join(BINARIZATIONS))
-        if not isinstance(c.architecture, str) or c.architecture not in ARCHITECTURES:
-            fail("architecture", c.architecture, ", ".join(ARCHITECTURES))
-        if c.architecture == "conv" and c.dataset not in IMAGE_SHAPES:
-            fail(
-                "architecture",
-                c.architecture,
-                f"mlp for dataset={c.dataset!r} (conv needs an image dataset: {', '.join(IMAGE_SHAPES)})",
-            )
-        if c.architecture == "conv" and c.eval_every:
-            fail(
-                "eval_every",
-                c.eval_every,
-                "0 for architecture='conv' (evaluations within an epoch need the MLP's fast path)",
-            )
+        """Each field against its rule; the first bad one raises ``fail`` naming it."""
+        if self.dataset not in DATASETS:
+            fail("dataset", self.dataset, ", ".join(DATASETS))
+        _check_counts(self)
+        _check_sizes(self)
+        _check_numbers(self)
+        _check_names(self)
+        _check_architecture(self)
 
     def model_config(self, input_dim: int, likelihood: str, image_shape: tuple[int, int] | None = None):
         """The model's architecture for data of ``input_dim`` features; conv reads ``image_shape``
@@ -249,3 +179,87 @@ class TrainConfig:
 
 
 FIELDS = tuple(f.name for f in fields(TrainConfig))  # in declaration order: the config columns of every table
+
+
+# -- the rules of _validate, field by field ---------------------------------------------------------
+
+_COUNTS = ("batch_size", "epochs", "latent_dim", "kl_warmup_epochs", "kl_cycles", "lr_warmup_epochs", "eval_k")
+# name: (whether the value is allowed, what is allowed); every number must be real (not bool)
+_NUMBERS = {
+    "learning_rate": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    "beta": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "free_bits": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "kl_ratio": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "momentum": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+}
+_NAMES = {  # name: the allowed values (read when checked: registries may grow)
+    "optimizer": lambda: OPTIMIZERS,
+    "kl_schedule": lambda: KL_SCHEDULES,
+    "lr_schedule": lambda: LR_SCHEDULES,
+    "binarization": lambda: BINARIZATIONS,
+    "architecture": lambda: ARCHITECTURES,
+}
+
+
+def _check_counts(c: TrainConfig) -> None:
+    for name in _COUNTS:
+        v = getattr(c, name)
+        if not _is_int(v) or v < 1:
+            fail(name, v, "an integer >= 1")
+    if not _is_int(c.eval_every) or c.eval_every < 0:
+        fail("eval_every", c.eval_every, "an integer >= 0 (0: the validation ELBO after each epoch only)")
+    for name in ("seed", "split_seed"):
+        v = getattr(c, name)
+        if not _is_int(v) or not 0 <= v <= MAX_SEED:
+            fail(name, v, f"an integer from 0 to {MAX_SEED} (2**31 - 1)")
+    if not isinstance(c.hidden_units, tuple) or not all(_is_int(u) and u >= 1 for u in c.hidden_units):
+        fail("hidden_units", c.hidden_units, "a tuple of integers >= 1 (may be empty: linear maps)")
+
+
+def _check_sizes(c: TrainConfig) -> None:
+    """train_size and held_out_size within the dataset's splits; batch_size within the training examples."""
+    for name, limit, splits in (
+        ("train_size", TRAIN_SIZES[c.dataset], "training set"),
+        ("held_out_size", HELD_OUT_SIZES[c.dataset], "validation and test sets"),
+    ):
+        v = getattr(c, name)
+        if v is not None and (not _is_int(v) or not 1 <= v <= limit):
+            fail(name, v, f"an integer from 1 to {limit} (the {c.dataset} {splits}), or 0 or None (all)")
+    n_train, what = (
+        (c.train_size, "train_size") if c.train_size else (TRAIN_SIZES[c.dataset], f"the {c.dataset} training set")
+    )
+    if c.batch_size > n_train:
+        fail("batch_size", c.batch_size, f"1 .. {n_train} ({what})")
+
+
+def _check_numbers(c: TrainConfig) -> None:
+    for name, (ok, allowed) in _NUMBERS.items():
+        v = getattr(c, name)
+        if not _is_real(v) or not ok(v):
+            fail(name, v, allowed)
+    v = c.decoder_variance
+    if v is not None and (not _is_real(v) or not math.isfinite(v) or v <= 0):
+        fail("decoder_variance", v, "a finite number > 0, or None (learned)")
+
+
+def _check_names(c: TrainConfig) -> None:
+    for name, allowed in _NAMES.items():
+        v = getattr(c, name)
+        if not isinstance(v, str) or v not in allowed():
+            fail(name, v, ", ".join(allowed()))
+
+
+def _check_architecture(c: TrainConfig) -> None:
+    if c.architecture == "conv" and c.dataset not in IMAGE_SHAPES:
+        fail(
+            "architecture",
+            c.architecture,
+            f"mlp for dataset={c.dataset!r} (conv needs an image dataset: {', '.join(IMAGE_SHAPES)})",
+        )
+    if c.architecture == "conv" and c.eval_every:
+        fail(
+            "eval_every",
+            c.eval_every,
+            "0 for architecture='conv' (evaluations within an epoch need the MLP's fast path)",
+        )

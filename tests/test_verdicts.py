@@ -41,7 +41,8 @@ def p_only(estimate, p, name="Spearman rho"):
         (est(0.05, se=0.1), 1, 0.5, V.EQUIVALENT),  # about [−0.16, 0.26], inside ±0.5
         (est(0.3, se=0.5), 1, 0.5, V.INCONCLUSIVE),  # about [−0.75, 1.35]: contains 0 and reaches past 0.5
         (est(0.05, se=0.1), 1, None, V.INCONCLUSIVE),  # no Δ: nothing can be equivalent
-        (est(0.2, se=0.04), 1, 0.5, V.SUPPORTED),  # [0.12, 0.28]: real, though inside ±Δ
+        (est(0.2, se=0.04), 1, 0.5, V.EQUIVALENT),  # [0.12, 0.28]: real, but inside ±Δ: no effect that matters
+        (est(0.1, se=0.22), 1, 0.5, V.EQUIVALENT),  # 95% CI reaches 0.56, the 90% one (TOST at 5%) 0.48
     ],
 )
 def test_decide_gives_each_outcome_on_hand_made_intervals(effect, direction, delta, outcome):
@@ -76,13 +77,30 @@ def test_decide_refuses_a_bad_direction_or_delta():
 
 def test_judge_marks_whether_a_supported_effect_exceeds_delta():
     """exceeds_delta is True when the whole interval lies beyond Δ on the claimed side, False when
-    not; the text says 'by more than', 'possibly by less than' or 'too small to matter'."""
+    not; the text says 'by more than' or 'possibly by less than'. An effect shown to lie within ±Δ
+    is no effect that matters, and the text says a small effect was detected, and which way."""
     big, edge, small = est(-2.0, se=0.3), est(-1.0, se=0.4), est(-0.2, se=0.04)
     v_big, v_edge, v_small = (V.judge("x", "Larger batches are worse", e, -1, 0.5) for e in (big, edge, small))
-    assert (v_big.exceeds_delta, v_edge.exceeds_delta, v_small.exceeds_delta) == (True, False, False)
+    assert (v_big.exceeds_delta, v_edge.exceeds_delta) == (True, False)
     assert "by more than the threshold of 0.5 nats" in v_big.summary
     assert "possibly by less than" in v_edge.summary
-    assert "too small to matter" in v_small.summary
+    assert v_small.outcome == V.EQUIVALENT and v_small.summary.startswith("No effect that matters")
+    assert "a small effect below that threshold was detected: it lies below 0" in v_small.summary
+    plain = V.judge("x", "Larger batches are worse", est(0.02, se=0.04), -1, 0.5)
+    assert plain.outcome == V.EQUIVALENT and "detected" not in plain.summary
+
+
+def test_equivalence_is_two_one_sided_tests_at_the_holm_level():
+    """At an adjusted level 1 − α' the equivalence interval is the 1 − 2α' one (two one-sided tests
+    at α' each): at level 0.99 the 98% interval. The numbers say so."""
+    e = est(0.1, se=0.15)
+    t98 = e.at_level(0.98)
+    assert V.tost_interval(e, 0.99).low == pytest.approx(t98.low)
+    inside = t98.low >= -0.5 and t98.high <= 0.5
+    assert inside and V.within_delta(e, 0.5, 0.99)
+    assert not V.within_delta(e, 0.3, 0.99) and not V.within_delta(e, None, 0.99)
+    v = V.judge("x", "A", e, 1, 0.5, level=0.99)
+    assert v.outcome == V.EQUIVALENT and "two one-sided tests at 0.01 each" in v.markdown()
 
 
 def test_judge_says_how_many_seeds_would_settle_an_inconclusive_claim():
@@ -352,12 +370,12 @@ def test_the_verdict_modules_do_not_import_tensorflow():
 
 
 def test_an_inconclusive_claim_already_powered_for_delta_says_more_seeds_narrow_it():
-    """sd 0.3, 10 per group: se = 0.3·sqrt(2/10) = 0.134, 95% CI 0.25 ± 0.28 = [−0.03, 0.53] contains
-    0 and passes Δ = 0.5, yet d = 0.5/0.3 = 1.7 needs only about 7 per group: no '<k> seeds would
-    settle it' (there are more already)."""
-    e = est(0.25, se=0.3 * math.sqrt(0.2), df=18.0, sd=0.3, n=(10, 10))
+    """sd 0.35, 10 per group: se = 0.157, 95% CI 0.28 ± 0.33 contains 0, the 90% one 0.28 ± 0.27
+    passes Δ = 0.5, yet d = 0.5/0.35 = 1.4 needs fewer than 10 per group: no '<k> seeds would settle
+    it' (there are more already)."""
+    e = est(0.28, se=0.35 * math.sqrt(0.2), df=18.0, sd=0.35, n=(10, 10))
     v = V.judge("x", "A", e, 1, 0.5)
-    assert v.outcome == V.INCONCLUSIVE and v.seeds_needed == S.seeds_for_power(0.5, 0.3) <= 10
+    assert v.outcome == V.INCONCLUSIVE and v.seeds_needed == S.seeds_for_power(0.5, 0.35) <= 10
     assert "more seeds narrow it" in v.summary and "would settle it" not in v.summary
 
 

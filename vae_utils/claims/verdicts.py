@@ -31,10 +31,15 @@ Outcomes (exactly these strings):
 - ``supported``: the Holm-adjusted interval excludes the null on the claimed side (direction
   +1: low > null; −1: high < null; 0, "X differs": either side).
 - ``opposite``: it excludes the null on the other side (direction ±1 only).
-- ``equivalent``: it contains the null and lies wholly within null ± Δ (no effect that matters).
+- ``equivalent`` (no effect that matters), decided first: two one-sided tests (TOST; Schuirmann
+  1987, Lakens 2017) at the adjusted level α' = 1 − level both reject an effect of Δ or more,
+  i.e. the 1 − 2α' interval lies wholly within null ± Δ. Its size is α' per claim: a true effect
+  of exactly Δ reads "equivalent" at most α' of the time. When the two-sided interval excludes the
+  null as well, the text says that a small effect below Δ was detected, and its direction.
 - ``inconclusive``: none of these: the data allow both no effect and an effect beyond Δ.
-  ``seeds_needed`` says how many seeds per group would detect Δ at 80% power (observed SD, the
-  adjusted alpha), ``detectable`` the smallest effect this n detects at 80% power.
+  ``detectable`` is the smallest effect this n detects at 80% power; ``seeds_needed`` (in the
+  numbers, not the advice) what a new design planned in advance would need to detect Δ at 80%
+  power: adding seeds to this experiment and looking again would raise its error rates.
 - ``not testable``: the claim cannot be measured here, or too few finite values remained for a
   test (``reason`` says why).
 - ``not run``: the build's parameters left the experiment out (``reason`` names the parameter).
@@ -47,8 +52,8 @@ exactly when the Holm-adjusted p is below alpha. A result with a p-value but no 
 permutation trend, an omnibus test) is supported/opposite by adjusted p < alpha and the sign of
 estimate − null, else inconclusive: without an interval nothing can be shown equivalent.
 ``exceeds_delta`` (supported only) is True when the whole adjusted interval lies beyond Δ on the
-claimed side, False when it does not; the text says "by more than Δ", "possibly by less than Δ",
-or "by less than Δ" (the interval lies within ±Δ: real but too small to matter).
+claimed side, False when it does not; the text says "by more than Δ" or "possibly by less than Δ"
+(an effect shown to lie within ±Δ is ``equivalent``, with the direction of the small effect).
 
 Claims tested under several conditions (e.g. the budget: fixed epochs / fixed updates): each
 condition gets its own outcome (``condition_outcomes``). The overall outcome combines the tested
@@ -86,6 +91,8 @@ __all__ = [
     "Verdict",
     "Family",
     "decide",
+    "tost_interval",
+    "within_delta",
     "judge",
     "not_testable",
     "not_run",
@@ -142,6 +149,8 @@ def decide(
     if not effect.tested:
         return NOT_TESTABLE
     null = effect.null
+    if within_delta(effect, delta, effect.level if level is None else level):
+        return EQUIVALENT
     if not effect.has_interval:
         p = effect.p if p_adjusted is None else p_adjusted
         if not p < alpha:
@@ -154,9 +163,22 @@ def decide(
         return SUPPORTED
     if above or below:
         return OPPOSITE
-    if delta is not None and null - delta <= e.low and e.high <= null + delta:
-        return EQUIVALENT
     return INCONCLUSIVE
+
+
+def tost_interval(effect: Estimate, level: float) -> Estimate | None:
+    """The effect's 1 − 2α' interval for α' = 1 − ``level``: two one-sided tests at α' each reject
+    an effect of Δ or more exactly when it lies within ±Δ. None when there is none (no interval,
+    or ``level`` <= 0.5)."""
+    if not (effect.has_interval and level > 0.5):
+        return None
+    return effect.at_level(1 - 2 * (1 - level))
+
+
+def within_delta(effect: Estimate, delta: float | None, level: float) -> bool:
+    """True when two one-sided tests at 1 − ``level`` each show the effect lies within null ± Δ."""
+    e = tost_interval(effect, level) if delta is not None else None
+    return e is not None and e.null - delta <= e.low and e.high <= e.null + delta
 
 
 def _exceeds(e: Estimate, direction: int, delta: float | None) -> bool | None:
@@ -301,8 +323,6 @@ def _magnitude(v: Verdict) -> str:
     d = f"{fmt(v.delta)}{u}"
     if v.exceeds_delta:
         return f", by more than the threshold of {d}"
-    if e.null - v.delta <= e.low and e.high <= e.null + v.delta:
-        return f", but by less than the threshold of {d}: too small to matter"
     return f", though possibly by less than the threshold of {d}"
 
 
@@ -338,7 +358,10 @@ def _summary(v: Verdict) -> str:
         return f"The reverse holds: {e.name} lies {side} {fmt(e.null)}{beyond}."
     u = f" {e.unit}" if e.unit else ""
     if v.outcome == EQUIVALENT:
-        return f"No difference that matters: {e.name} lies within {fmt(e.null)} ± {fmt(v.delta)}{u}."
+        head = f"No effect that matters: {e.name} lies within {fmt(e.null)} ± {fmt(v.delta)}{u}"
+        if e.low > e.null or e.high < e.null:
+            return f"{head}; a small effect below that threshold was detected: it lies {side} {fmt(e.null)}."
+        return f"{head}."
     if not e.has_interval:
         return "The p-value is not small enough, and without an interval the data cannot show that there is no effect."
     rng = f"both no effect and effects beyond ± {fmt(v.delta)}{u}" if v.delta else "no effect"
@@ -385,6 +408,7 @@ def _numbers(v: Verdict) -> list[str]:
         lines.append(f"- **Effect:** {e.name} = {e.format()}{adj}")
         p_adj = f" (Holm-adjusted: {fmt_p(v.p_adjusted)})" if v.family_size > 1 else ""
         lines.append(f"- **p:** {fmt_p(e.p)}{p_adj}")
+        lines += _tost_line(v)
     if v.delta is not None:
         lines.append(f"- **Smallest effect of interest (Δ):** {fmt(v.delta)}{u}")
     if v.n is not None:
@@ -398,6 +422,17 @@ def _numbers(v: Verdict) -> list[str]:
     if v.scope:
         lines.append(f"- **Scope:** {md_escape(v.scope)}")
     return lines
+
+
+def _tost_line(v: Verdict) -> list[str]:
+    """The equivalence test's line: the 1 − 2α' interval and whether it lies within ±Δ."""
+    t = tost_interval(v.effect, v.level_adjusted) if v.delta is not None and v.effect is not None else None
+    if t is None:
+        return []
+    inside = within_delta(v.effect, v.delta, v.level_adjusted)
+    where = "lies within" if inside else "does not lie within"
+    alpha = fmt(1 - v.level_adjusted, 2)
+    return [f"- **Equivalence (two one-sided tests at {alpha} each):** {t.format()} {where} ±Δ"]
 
 
 def _markdown(v: Verdict) -> str:

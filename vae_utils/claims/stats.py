@@ -57,6 +57,7 @@ __all__ = [
     "per_seed_slope",
     "seed_slopes",
     "permutation_trend",
+    "with_divergence",
     "interaction",
     "omnibus",
     "pairwise",
@@ -106,6 +107,7 @@ class Estimate:
     df: float = NAN
     scale: str = "linear"  # "linear" | "log"
     kind: str = ""  # one of KINDS, or "" (no seed count)
+    note: str = ""  # a sentence for the verdict: why there is no test, or what the test counted
 
     @property
     def has_interval(self) -> bool:
@@ -604,6 +606,95 @@ def permutation_trend(
         rng=np.random.default_rng(seed),
     )
     return Estimate(name, float(res.statistic), NAN, NAN, float(res.pvalue), 0.0, n, NAN, 0.95, method, unit)
+
+
+# ---------------------------------------------------------------------------------------------
+# Diverged runs: an outcome of their own, never a value
+
+
+def _aligned(a, b, paired: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The two arms' values as arrays (seed-matched for ``paired``: Series on their common seeds)."""
+    if paired and isinstance(a, pd.Series) and isinstance(b, pd.Series):
+        common = a.index.intersection(b.index)
+        a, b = a.loc[common], b.loc[common]
+    x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if paired and len(x) != len(y):
+        raise ValueError(f"a has {len(x)} values, b has {len(y)}; allowed: the same length (or Series by seed)")
+    return x, y
+
+
+def _worst_ranked(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y with every diverged (non-finite) value set below all finite ones, by more than
+    their range, so a diverged run ranks worst and a pair with one diverged run differs more than
+    any two finished ones."""
+    fin = np.concatenate([x[np.isfinite(x)], y[np.isfinite(y)]])
+    worst = float(fin.min() - 2 * (np.ptp(fin) + 1)) if len(fin) else 0.0
+    return np.where(np.isfinite(x), x, worst), np.where(np.isfinite(y), y, worst)
+
+
+def _sum_last(x, axis=-1):
+    return np.sum(x, axis=axis)
+
+
+def _rank_test(x: np.ndarray, y: np.ndarray, paired: bool) -> tuple[float, float, str]:
+    """(rank-biserial correlation, two-sided p, words): Wilcoxon's signed-rank statistic of the
+    seed-matched differences (ties of two diverged runs dropped) or Mann–Whitney's rank sums,
+    each by an exact (or seeded Monte Carlo) permutation test, so ties cost no accuracy."""
+    perm = dict(vectorized=True, n_resamples=N_RESAMPLES, alternative="two-sided", rng=np.random.default_rng(0))
+    if paired:
+        d = x - y
+        d = d[d != 0]
+        if len(d) == 0:
+            return 0.0, 1.0, "Wilcoxon signed-rank test"
+        signed = np.sign(d) * stats.rankdata(np.abs(d))
+        res = stats.permutation_test((signed,), _sum_last, permutation_type="samples", **perm)
+        return float(signed.sum() / np.abs(signed).sum()), float(res.pvalue), "Wilcoxon signed-rank test"
+    r = stats.rankdata(np.concatenate([x, y]))
+    ra, rb = r[: len(x)], r[len(x) :]
+    res = stats.permutation_test((ra, rb), _diff_of_means, permutation_type="independent", **perm)
+    u = ra.sum() - len(x) * (len(x) + 1) / 2
+    return float(2 * u / (len(x) * len(y)) - 1), float(res.pvalue), "Mann–Whitney U test"
+
+
+def with_divergence(
+    a,
+    b,
+    seed_matched: bool = True,
+    higher_is_better: bool = True,
+    level: float = 0.95,
+    name: str = "",
+    unit: str = "",
+) -> Estimate:
+    """Compare arm ``a`` with arm ``b`` where a non-finite value is a run that diverged (pass only runs
+    that ran; ``protocol.outcome_values`` builds such Series from runs).
+
+    No run diverged: ``paired`` (``seed_matched``: Series by seed) or ``welch``, as usual. Some
+    diverged: a rank test with every diverged run ranked worst (Wilcoxon signed-rank over seeds, else
+    Mann–Whitney), exact by permutation; the estimate is the rank-biserial correlation (> 0: ``a``
+    better), with no interval, so a verdict decides by p and direction and never states an effect
+    in the metric's units: a floor value is not a measurement. The method names the test and the
+    divergence counts with Fisher's exact test on them. Every run of both arms diverged: no test
+    (``note`` says why); that is not "no difference"."""
+    _check_level(level)
+    x, y = _aligned(a, b, seed_matched)
+    sign = 1.0 if higher_is_better else -1.0
+    bad_a, bad_b = int((~np.isfinite(x)).sum()), int((~np.isfinite(y)).sum())
+    if bad_a + bad_b == 0:
+        return (paired if seed_matched else welch)(a, b, level=level, name=name, unit=unit)
+    counts = f"diverged: {bad_a} of {len(x)} runs (a), {bad_b} of {len(y)} (b)"
+    name = name or "rank-biserial correlation, a vs b, diverged runs ranked worst"
+    n = len(x) if seed_matched else (len(x), len(y))
+    if bad_a == len(x) and bad_b == len(y):
+        note = (
+            f"Every run of both arms diverged ({counts}): nothing to compare, which is not the same as no difference."
+        )
+        return Estimate(name, NAN, NAN, NAN, NAN, 0.0, n, NAN, level, f"no test; {counts}", "", note=note)
+    r, p, test = _rank_test(*_worst_ranked(sign * x, sign * y), seed_matched)
+    fisher = stats.fisher_exact([[bad_a, len(x) - bad_a], [bad_b, len(y) - bad_b]]).pvalue
+    method = (
+        f"{test} by permutation, diverged runs ranked worst; {counts}; Fisher's exact test on them: p = {fmt_p(fisher)}"
+    )
+    return Estimate(name, r, NAN, NAN, p, 0.0, n, NAN, level, method, "", note=counts)
 
 
 # ---------------------------------------------------------------------------------------------

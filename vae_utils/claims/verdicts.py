@@ -509,7 +509,9 @@ def judge(
     _check_info(info)
     if effect is None or not effect.tested:
         why = (
-            f"Too few finite values for a test (n = {_n_words(effect.n)})." if effect is not None else "No measurement."
+            (effect.note or f"Too few finite values for a test (n = {_n_words(effect.n)}).")
+            if effect is not None
+            else "No measurement."
         )
         reason = info.pop("reason", "") or why
         n = effect.n if effect is not None else None

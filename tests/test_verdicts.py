@@ -436,3 +436,58 @@ def test_glued_verdicts_render_as_admonitions_with_a_dropdown_in_a_myst_nb_page(
     assert '<div class="verdict verdict-supported admonition"' in html
     assert '<div class="verdict verdict-inconclusive verdict-depends admonition"' in html
     assert html.count("sd-dropdown") >= 2 and "{admonition}" not in html and "{dropdown}" not in html
+
+
+# ---------------------------------------------------------------------------------------------
+# A flat slope is not no effect
+
+
+def _inverted_u(seeds=10, swing=1.25, sd=0.3, seed=0):
+    """Test ELBO over batch 16…512 (6 doublings' worth of levels): an inverted U peaking 'swing' nats
+    above its ends in the middle, flat slope, per-seed noise sd."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    u = np.arange(6)  # log2(batch / 16)
+    curve = swing * (1 - ((u - 2.5) / 2.5) ** 2)
+    rows = [
+        dict(seed=s, batch_size=16 * 2**k, test_elbo=-25 + curve[k] + sd * rng.standard_normal())
+        for s in range(seeds)
+        for k in u
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_an_inverted_u_with_a_flat_slope_is_not_no_effect():
+    """The per-doubling slope of an inverted U of 1.25 nats lies within ±0.5 (equivalent on its own), but
+    the bend (middle minus the line through the ends) is about 1.2 nats: with the shape the claim is
+    not 'no effect that matters', and the text says why."""
+    df = _inverted_u()
+    slope = S.per_seed_slope(df, "batch_size", "test_elbo", logx=True, unit="nats")
+    shape = S.bend(df, "batch_size", "test_elbo", logx=True, unit="nats")
+    assert V.decide(slope, -1, 0.5) == V.EQUIVALENT  # what the slope alone would say
+    assert 0.9 < shape.estimate < 1.5 and shape.low > 0.5
+    fam = V.Family("04_batch_size")
+    fam.add("bs-gap", "Larger batches are worse", slope, -1, 0.5, shape=shape)
+    v = fam.finalize()[0]
+    assert v.outcome == V.INCONCLUSIVE and "a flat slope is not no effect" in v.summary
+    assert "is not shown to lie within ±Δ" in v.markdown() and v.to_dict()["shape"]["within_delta"] is False
+    json.dumps(v.to_dict(), allow_nan=False)
+
+
+def test_a_flat_curve_with_a_flat_slope_is_no_effect_that_matters():
+    """No swing: slope and bend both within ±0.5 nats, so equivalent, and the text says the curve is flat too."""
+    df = _inverted_u(swing=0.0, sd=0.1)
+    slope = S.per_seed_slope(df, "batch_size", "test_elbo", logx=True, unit="nats")
+    shape = S.bend(df, "batch_size", "test_elbo", logx=True, unit="nats")
+    v = V.judge("bs-gap", "Larger batches are worse", slope, -1, 0.5, shape=shape)
+    assert v.outcome == V.EQUIVALENT and "its bend" in v.summary and v.to_dict()["shape"]["within_delta"]
+
+
+def test_the_bend_of_a_straight_line_is_zero_whatever_its_slope():
+    """y = 2 log2(x) + seed noise-free offsets: every seed's bend is 0 (no spread: no interval, p = 1)."""
+    import pandas as pd
+
+    df = pd.DataFrame([dict(seed=s, b=b, y=2 * math.log2(b) + s) for s in range(5) for b in (16, 32, 64, 128)])
+    e = S.bend(df, "b", "y", logx=True)
+    assert e.estimate == pytest.approx(0.0, abs=1e-12) and e.p == pytest.approx(1.0) and not e.has_interval

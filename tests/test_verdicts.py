@@ -103,7 +103,7 @@ def test_equivalence_is_two_one_sided_tests_at_the_holm_level():
     assert v.outcome == V.EQUIVALENT and "two one-sided tests at 0.01 each" in v.markdown()
 
 
-def test_judge_says_how_many_seeds_would_settle_an_inconclusive_claim():
+def test_an_inconclusive_claim_says_what_a_new_design_would_need_never_to_add_seeds_and_look_again():
     """seeds_needed = seeds_for_power(Δ, observed sd, alpha = 1 − level, 80%, kind); detectable is
     the smallest effect this se and df detect at 80%: for se = sd·sqrt(2/n), df = 2n − 2 it equals
     detectable_effect(n, sd)."""
@@ -112,8 +112,8 @@ def test_judge_says_how_many_seeds_would_settle_an_inconclusive_claim():
     assert v.outcome == V.INCONCLUSIVE
     assert v.seeds_needed == S.seeds_for_power(0.5, 0.8, alpha=0.05, power=0.8, kind="two-sample")
     assert v.detectable == pytest.approx(S.detectable_effect(10, 0.8, alpha=0.05, power=0.8))
-    assert f"About {v.seeds_needed} seeds per group" in v.summary
-    assert "seeds per group would settle it" in v.advice  # the default line when the chapter gives none
+    assert "seeds" not in v.summary and v.advice == "Treat the claim as open."  # no invitation to look again
+    assert f"would need about {v.seeds_needed} seeds per group" in v.markdown() and "planned in advance" in v.markdown()
 
 
 def test_judge_of_an_effect_with_too_few_values_is_not_testable_and_says_why():
@@ -369,14 +369,14 @@ def test_the_verdict_modules_do_not_import_tensorflow():
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
-def test_an_inconclusive_claim_already_powered_for_delta_says_more_seeds_narrow_it():
+def test_an_inconclusive_claim_already_powered_for_delta_does_not_ask_for_more_seeds():
     """sd 0.35, 10 per group: se = 0.157, 95% CI 0.28 ± 0.33 contains 0, the 90% one 0.28 ± 0.27
-    passes Δ = 0.5, yet d = 0.5/0.35 = 1.4 needs fewer than 10 per group: no '<k> seeds would settle
-    it' (there are more already)."""
+    passes Δ = 0.5, yet d = 0.5/0.35 = 1.4 needs fewer than 10 per group: the box neither promises that
+    more seeds settle it nor asks for them (re-running with more seeds is a second look)."""
     e = est(0.28, se=0.35 * math.sqrt(0.2), df=18.0, sd=0.35, n=(10, 10))
     v = V.judge("x", "A", e, 1, 0.5)
     assert v.outcome == V.INCONCLUSIVE and v.seeds_needed == S.seeds_for_power(0.5, 0.35) <= 10
-    assert "more seeds narrow it" in v.summary and "would settle it" not in v.summary
+    assert "settle" not in v.markdown() and "more seeds" not in v.markdown()
 
 
 def _verdict_notebook(path):

@@ -291,7 +291,7 @@ class Verdict:
         if w:
             return w
         if self.outcome == INCONCLUSIVE:
-            return f"Treat the claim as open.{_more_seeds(self)}"
+            return "Treat the claim as open."
         if self.outcome == NOT_RUN:
             return "Add the value to the parameter and rebuild to test the claim."
         return ""
@@ -339,16 +339,6 @@ def _seeds_words(v: Verdict) -> str:
     return "seeds per group" if two else "seeds"
 
 
-def _more_seeds(v: Verdict) -> str:
-    """' About 34 seeds per group would settle it.', or why more seeds still help when this n
-    already has 80% power for Δ ('' without a seed count)."""
-    if not v.seeds_needed or v.effect is None:
-        return ""
-    if v.seeds_needed <= v.effect.n_min:
-        return f" This n detects Δ {POWER:.0%} of the time, yet the interval is still too wide: more seeds narrow it."
-    return f" About {v.seeds_needed} {_seeds_words(v)} would settle it."
-
-
 def _summary(v: Verdict) -> str:
     if v.conditions:
         return _conditions_summary(v)
@@ -379,8 +369,7 @@ def _summary(v: Verdict) -> str:
     if not e.has_interval:
         return "The p-value is not small enough, and without an interval the data cannot show that there is no effect."
     rng = f"both no effect and effects beyond ± {fmt(v.delta)}{u}" if v.delta else "no effect"
-    more = _more_seeds(v)
-    return f"The data neither support nor rule out the claim: they allow {rng}.{more}"
+    return f"The data neither support nor rule out the claim: they allow {rng}."
 
 
 def _conditions_summary(v: Verdict) -> str:
@@ -430,7 +419,11 @@ def _numbers(v: Verdict) -> list[str]:
     if math.isfinite(v.detectable):
         lines.append(f"- **Detectable at {POWER:.0%} power with this n:** {fmt(v.detectable, 2)}{u}")
     if v.seeds_needed:
-        lines.append(f"- **{_seeds_words(v).capitalize()} to detect Δ at {POWER:.0%} power:** {v.seeds_needed}")
+        lines.append(
+            f"- **A new experiment planned in advance** would need about {v.seeds_needed} {_seeds_words(v)} to detect "
+            f"Δ {POWER:.0%} of the time (a normal-theory count; adding seeds to this one and looking again would "
+            "raise its error rates)"
+        )
     if e is not None and e.method:
         lines.append(f"- **Method:** {e.method}")
     if v.scope:

@@ -715,7 +715,8 @@ def with_divergence(
     No run diverged: ``paired`` (``seed_matched``: Series by seed) or ``welch``, as usual. Some
     diverged: a rank test with every diverged run ranked worst (Wilcoxon signed-rank over seeds, else
     Mann–Whitney), exact by permutation; the estimate is the rank-biserial correlation (> 0: ``a``
-    better), with no interval, so a verdict decides by p and direction and never states an effect
+    better; ``name`` "x − y" becomes "… of x vs y …"), with no interval, so a verdict decides by p
+    and direction and never states an effect
     in the metric's units: a floor value is not a measurement. The method names the test and the
     divergence counts with Fisher's exact test on them. Every run of both arms diverged: no test
     (``note`` says why); that is not "no difference"."""
@@ -726,7 +727,7 @@ def with_divergence(
     if bad_a + bad_b == 0:
         return (paired if seed_matched else welch)(a, b, level=level, name=name, unit=unit)
     counts = f"diverged: {bad_a} of {len(x)} runs (a), {bad_b} of {len(y)} (b)"
-    name = name or "rank-biserial correlation, a vs b, diverged runs ranked worst"
+    name = f"rank-biserial correlation of {(name or 'a − b').replace(' − ', ' vs ')}, diverged runs ranked worst"
     n = len(x) if seed_matched else (len(x), len(y))
     if bad_a == len(x) and bad_b == len(y):
         note = (

@@ -97,7 +97,7 @@ def test_a_dithered_ladder_is_the_ladder_shifted_by_less_than_one_step_and_repro
 def test_dithered_ladders_measure_a_trend_smaller_than_one_rung_without_bias():
     """True breaking rates rise by 0.2 doublings per doubling of the batch, from 16 to 256 (0.8 doublings
     in all, less than one rung of a doubling ladder). On one fixed ladder every seed reads the same rounded
-    slope with no spread, a zero-width interval that misses the truth; on dithered ladders the midpoint
+    slope with no spread (which gets no interval, rather than a zero-width one); on dithered ladders the midpoint
     estimate recovers 0.2 within its standard error."""
     from vae_utils.claims import stats as S
 
@@ -116,7 +116,7 @@ def test_dithered_ladders_measure_a_trend_smaller_than_one_rung_without_bias():
 
     fixed = P.breaking_rates(runs(lambda s, b: ladder), by="batch_size")
     flat = S.per_seed_slope(fixed, "batch_size", "breaking_point", logx=True, logy=True)
-    assert flat.sd == 0 and not flat.low <= 0.2 <= flat.high  # what dithering removes: rounding taken for certainty
+    assert flat.sd == 0 and not flat.has_interval  # rounding is not certainty: no interval, an exact p
     dithered = P.breaking_rates(runs(lambda s, b: P.dithered_ladder(ladder, s, b)), by="batch_size")
     est = S.per_seed_slope(dithered, "batch_size", "breaking_point", logx=True, logy=True)
     assert est.sd > 0 and abs(est.estimate - 0.2) < 3 * est.se
@@ -167,3 +167,72 @@ def test_floored_runs_count_a_breakdown_at_the_floor_and_say_so():
     df = _runs([(32, 1e-3, 0, -25, -25.0, "ok"), (32, 1e-3, 1, np.nan, np.nan, "diverged")])
     out = P.floored(df, "test_elbo", -44.0)
     assert list(out.test_elbo) == [-25.0, -44.0] and list(out.floored) == [False, True]
+
+
+# ---------------------------------------------------------------------------------------------
+# Diverged runs: an outcome, never a floor value in an effect size
+
+
+def _arm(values, status=None):
+    """One arm's runs, one per seed: NaN values diverged."""
+    status = status or ["ok" if np.isfinite(v) else "diverged" for v in values]
+    return _runs([(512, 0.1, s, v, v, st) for s, (v, st) in enumerate(zip(values, status, strict=True))])
+
+
+def test_outcome_values_are_nan_for_every_unstable_run_even_after_flooring():
+    """Floored runs (status 'ok' with a non-finite bound included) come back as NaN, indexed by seed."""
+    runs = _arm([-25.0, np.nan, -26.0], status=["ok", "diverged", "ok"])
+    runs.loc[2, "test_elbo"] = np.inf  # finished, but its bound is not finite
+    out = P.outcome_values(P.floored(runs, "test_elbo", -44.0))
+    assert list(out.index) == [0, 1, 2] and out.iloc[0] == -25.0 and out.iloc[1:].isna().all()
+    with pytest.raises(ValueError, match=r"duplicate seeds \[0\]"):
+        P.outcome_values(pd.concat([runs, runs.iloc[:1]]))
+
+
+def test_four_diverged_seeds_of_ten_are_compared_by_ranks_never_by_a_floor():
+    """Arm a finishes every seed near −25; arm b diverges on 4 of 10 and finishes the rest near −25.
+    The effect is a rank-biserial correlation (> 0: a better) with no interval; its p is the signed-rank
+    permutation test's with the diverged runs ranked worst, and the counts and Fisher's p are stated."""
+    from vae_utils.claims import stats as S
+
+    rng = np.random.default_rng(1)
+    a = P.outcome_values(_arm(list(-25 + 0.3 * rng.standard_normal(10))))
+    b = P.outcome_values(_arm([np.nan] * 4 + list(-25 + 0.3 * rng.standard_normal(6))))
+    e = S.with_divergence(a, b, unit="nats")
+    assert e.estimate > 0 and not e.has_interval and e.tested and e.n == 10
+    assert "diverged: 0 of 10 runs (a), 4 of 10 (b)" in e.method and "Fisher" in e.method
+    assert "ranked worst" in e.method and "Wilcoxon" in e.method
+    ind = S.with_divergence(a, b, seed_matched=False)
+    assert "Mann–Whitney" in ind.method and ind.n == (10, 10) and ind.estimate > 0
+
+
+def test_without_divergence_the_usual_t_tests_stand():
+    """No diverged run: paired (seed-matched) or Welch, identical to calling them."""
+    from vae_utils.claims import stats as S
+
+    a, b = pd.Series([1.0, 2.0, 3.5, 4.0]), pd.Series([0.5, 1.0, 3.0, 2.0])
+    assert S.with_divergence(a, b) == S.paired(a, b)
+    assert S.with_divergence(a, b, seed_matched=False) == S.welch(a, b)
+
+
+def test_two_arms_that_both_diverge_on_every_seed_are_not_testable_and_say_why():
+    """Floored, both arms would differ by exactly 0 and read 'equivalent'; compared as outcomes there is no
+    test, and the verdict says both arms diverged on every seed."""
+    from vae_utils.claims import stats as S
+    from vae_utils.claims import verdicts as V
+
+    a, b = (P.outcome_values(_arm([np.nan] * 5)) for _ in range(2))
+    e = S.with_divergence(a, b)
+    assert not e.tested and "Every run of both arms diverged" in e.note
+    v = V.judge("bl-sgd-linear", "The linear rule keeps SGD's ELBO", e, 0, 0.5)
+    assert v.outcome == V.NOT_TESTABLE and "Every run of both arms diverged" in v.reason
+
+
+def test_a_lower_is_better_metric_ranks_divergence_worst_too():
+    """For an NLL (lower is better) a diverged run is still the worst: arm a, never diverging and lower,
+    has a positive rank-biserial correlation."""
+    from vae_utils.claims import stats as S
+
+    a = pd.Series([80.0, 81.0, 82.0, 80.5, 81.5, 80.2])
+    b = pd.Series([np.nan, np.nan, np.nan, 80.6, 81.4, 80.1])
+    assert S.with_divergence(a, b, higher_is_better=False).estimate > 0

@@ -70,11 +70,14 @@ def test_welch_drops_diverged_runs_and_gives_no_interval_below_two_values():
     assert math.isnan(S.welch([], [1.0, 2.0]).estimate)
 
 
-def test_welch_with_no_spread_gives_a_zero_width_interval():
-    """Deterministic metrics: identical values in each group give low = high = the difference, p = 0."""
+def test_welch_with_no_spread_gives_an_exact_permutation_p_and_no_interval():
+    """Identical values in each group are not certainty: the p of the permutation test over the
+    C(5, 2) = 10 ways to split the runs (the observed split is the most extreme: 2 × 1/10) and no
+    interval, at any level."""
     e = S.welch([2.0, 2.0, 2.0], [1.0, 1.0])
-    assert (e.estimate, e.low, e.high, e.p) == (1.0, 1.0, 1.0, 0.0)
-    assert e.at_level(0.99).low == 1.0
+    assert e.estimate == 1.0 and e.p == pytest.approx(0.2) and not e.has_interval
+    assert "exact permutation test" in e.method and "no interval" in e.method
+    assert not e.at_level(0.99).has_interval
 
 
 def test_paired_aligns_series_on_their_common_seeds_and_matches_ttest_rel():
@@ -133,10 +136,10 @@ def test_slope_matches_a_hand_computed_regression_and_linregress():
 
 
 def test_slope_on_log2_x_is_per_doubling():
-    """y = 3 log2(B) + noise-free: slope 3 per doubling."""
+    """y = 3 log2(B) + noise-free: slope 3 per doubling (a perfect fit: no interval, see below)."""
     b = np.array([8, 16, 32, 64, 128])
     e = S.slope(b, 3 * np.log2(b) + 1, logx=True)
-    assert e.estimate == pytest.approx(3.0) and e.high - e.low == pytest.approx(0.0, abs=1e-9)
+    assert e.estimate == pytest.approx(3.0) and not e.has_interval
 
 
 def _seed_grid(n_seeds, levels=(8, 16, 32, 64), slope=0.0, seed=0):
@@ -536,3 +539,63 @@ def test_holm_keeps_the_family_wise_error_when_one_group_really_differs():
         raw_err += bool((p[null_pairs] < 0.05).any())
     assert holm_err / 400 < 0.05 + _mc_bound(400)
     assert raw_err / 400 > 0.1
+
+
+# ---------------------------------------------------------------------------------------------
+# Zero spread is not certainty
+
+
+def test_five_seeds_each_gaining_exactly_two_units_give_the_exact_sign_test_p_not_zero():
+    """Five identical differences of 2 active units: the exact sign-flip test gives 2/2⁵ = 0.0625 (the
+    exact sign test's p, scipy's binomtest), never p = 0, and no interval of zero width."""
+    for e in (S.one_sample([2, 2, 2, 2, 2]), S.paired([5, 6, 7, 8, 9], [3, 4, 5, 6, 7])):
+        assert e.estimate == 2.0 and e.p == pytest.approx(stats.binomtest(5, 5).pvalue) == 0.0625
+        assert not e.has_interval and "sign-flip" in e.method
+        assert "no interval" in e.format()
+
+
+def test_ten_identical_differences_are_significant_by_the_sign_flip_test_and_still_have_no_interval():
+    """2/2¹⁰ = 0.00195: ten seeds agreeing is evidence, but the size of the effect is not shown."""
+    e = S.paired(pd.Series(np.arange(10.0) + 2.0), pd.Series(np.arange(10.0)))
+    assert e.p == pytest.approx(2 / 2**10) and not e.has_interval and e.n == 10
+
+
+def test_all_zero_differences_give_p_one_and_no_interval():
+    """The advice check's case: every difference set to 0 says nothing about how large a difference
+    could be: p = 1, no interval."""
+    e = S.paired([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert e.estimate == 0 and e.p == pytest.approx(1.0) and not e.has_interval
+
+
+def test_a_spread_below_half_the_resolution_counts_as_no_spread():
+    """Counts (resolution 1) that differ by one unit in one seed of ten: the t-test would give p ≈ 6e-9,
+    the sign-flip test gives 2/2¹⁰; without a resolution the t-test stands."""
+    x = [2.0] * 9 + [3.0]
+    assert S.one_sample(x).has_interval and S.one_sample(x).p < 1e-8
+    e = S.one_sample(x, resolution=1)
+    assert e.p == pytest.approx(2 / 2**10) and not e.has_interval
+    with pytest.raises(ValueError, match=r"resolution=-1 is not allowed"):
+        S.one_sample(x, resolution=-1)
+
+
+def test_a_perfect_fit_gives_the_exact_pairing_p_and_no_interval():
+    """log2(best rate) on a doubling grid rises exactly one step per two doublings: OLS residuals are
+    zero, so the slope's p is the permutation test's (5 points, monotone: 2/5! both sides) and no
+    interval; per-seed slopes all equal give the sign-flip p."""
+    e = S.slope([16, 32, 64, 128, 256], [-10, -9.5, -9, -8.5, -8], logx=True)
+    assert e.estimate == pytest.approx(0.5) and not e.has_interval
+    assert e.p == pytest.approx(2 / 120)
+    df = pd.DataFrame([dict(seed=s, b=b, y=0.5 * math.log2(b)) for s in range(6) for b in (16, 64, 256)])
+    ps = S.per_seed_slope(df, "b", "y", logx=True)
+    assert ps.estimate == pytest.approx(0.5) and ps.p == pytest.approx(2 / 2**6) and not ps.has_interval
+
+
+def test_an_interaction_of_groups_without_spread_has_no_test():
+    """Four constant groups: no t reference and no exact test here, so no p (not testable), no interval."""
+    e = S.interaction([1.0, 1.0], [0.0, 0.0], [2.0, 2.0], [0.0, 0.0])
+    assert e.estimate == -1.0 and not e.tested and not e.has_interval and "no test" in e.method
+
+
+def test_no_interval_formats_as_no_spread_never_as_a_zero_width_interval():
+    """fmt_interval of a degenerate interval says so instead of printing '0 (0 to 0)'."""
+    assert S.fmt_interval(0.0, 0.0, 0.0, 0.99, "nats") == "0 nats (no spread: no interval)"

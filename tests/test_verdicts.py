@@ -41,7 +41,8 @@ def p_only(estimate, p, name="Spearman rho"):
         (est(0.05, se=0.1), 1, 0.5, V.EQUIVALENT),  # about [−0.16, 0.26], inside ±0.5
         (est(0.3, se=0.5), 1, 0.5, V.INCONCLUSIVE),  # about [−0.75, 1.35]: contains 0 and reaches past 0.5
         (est(0.05, se=0.1), 1, None, V.INCONCLUSIVE),  # no Δ: nothing can be equivalent
-        (est(0.2, se=0.04), 1, 0.5, V.SUPPORTED),  # [0.12, 0.28]: real, though inside ±Δ
+        (est(0.2, se=0.04), 1, 0.5, V.EQUIVALENT),  # [0.12, 0.28]: real, but inside ±Δ: no effect that matters
+        (est(0.1, se=0.22), 1, 0.5, V.EQUIVALENT),  # 95% CI reaches 0.56, the 90% one (TOST at 5%) 0.48
     ],
 )
 def test_decide_gives_each_outcome_on_hand_made_intervals(effect, direction, delta, outcome):
@@ -76,16 +77,33 @@ def test_decide_refuses_a_bad_direction_or_delta():
 
 def test_judge_marks_whether_a_supported_effect_exceeds_delta():
     """exceeds_delta is True when the whole interval lies beyond Δ on the claimed side, False when
-    not; the text says 'by more than', 'possibly by less than' or 'too small to matter'."""
+    not; the text says 'by more than' or 'possibly by less than'. An effect shown to lie within ±Δ
+    is no effect that matters, and the text says a small effect was detected, and which way."""
     big, edge, small = est(-2.0, se=0.3), est(-1.0, se=0.4), est(-0.2, se=0.04)
     v_big, v_edge, v_small = (V.judge("x", "Larger batches are worse", e, -1, 0.5) for e in (big, edge, small))
-    assert (v_big.exceeds_delta, v_edge.exceeds_delta, v_small.exceeds_delta) == (True, False, False)
+    assert (v_big.exceeds_delta, v_edge.exceeds_delta) == (True, False)
     assert "by more than the threshold of 0.5 nats" in v_big.summary
     assert "possibly by less than" in v_edge.summary
-    assert "too small to matter" in v_small.summary
+    assert v_small.outcome == V.EQUIVALENT and v_small.summary.startswith("No effect that matters")
+    assert "a small effect below that threshold was detected: it lies below 0" in v_small.summary
+    plain = V.judge("x", "Larger batches are worse", est(0.02, se=0.04), -1, 0.5)
+    assert plain.outcome == V.EQUIVALENT and "detected" not in plain.summary
 
 
-def test_judge_says_how_many_seeds_would_settle_an_inconclusive_claim():
+def test_equivalence_is_two_one_sided_tests_at_the_holm_level():
+    """At an adjusted level 1 − α' the equivalence interval is the 1 − 2α' one (two one-sided tests
+    at α' each): at level 0.99 the 98% interval. The numbers say so."""
+    e = est(0.1, se=0.15)
+    t98 = e.at_level(0.98)
+    assert V.tost_interval(e, 0.99).low == pytest.approx(t98.low)
+    inside = t98.low >= -0.5 and t98.high <= 0.5
+    assert inside and V.within_delta(e, 0.5, 0.99)
+    assert not V.within_delta(e, 0.3, 0.99) and not V.within_delta(e, None, 0.99)
+    v = V.judge("x", "A", e, 1, 0.5, level=0.99)
+    assert v.outcome == V.EQUIVALENT and "two one-sided tests at 0.01 each" in v.markdown()
+
+
+def test_an_inconclusive_claim_says_what_a_new_design_would_need_never_to_add_seeds_and_look_again():
     """seeds_needed = seeds_for_power(Δ, observed sd, alpha = 1 − level, 80%, kind); detectable is
     the smallest effect this se and df detect at 80%: for se = sd·sqrt(2/n), df = 2n − 2 it equals
     detectable_effect(n, sd)."""
@@ -94,8 +112,8 @@ def test_judge_says_how_many_seeds_would_settle_an_inconclusive_claim():
     assert v.outcome == V.INCONCLUSIVE
     assert v.seeds_needed == S.seeds_for_power(0.5, 0.8, alpha=0.05, power=0.8, kind="two-sample")
     assert v.detectable == pytest.approx(S.detectable_effect(10, 0.8, alpha=0.05, power=0.8))
-    assert f"About {v.seeds_needed} seeds per group" in v.summary
-    assert "seeds per group would settle it" in v.advice  # the default line when the chapter gives none
+    assert "seeds" not in v.summary and v.advice == "Treat the claim as open."  # no invitation to look again
+    assert f"would need about {v.seeds_needed} seeds per group" in v.markdown() and "planned in advance" in v.markdown()
 
 
 def test_judge_of_an_effect_with_too_few_values_is_not_testable_and_says_why():
@@ -351,14 +369,14 @@ def test_the_verdict_modules_do_not_import_tensorflow():
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
-def test_an_inconclusive_claim_already_powered_for_delta_says_more_seeds_narrow_it():
-    """sd 0.3, 10 per group: se = 0.3·sqrt(2/10) = 0.134, 95% CI 0.25 ± 0.28 = [−0.03, 0.53] contains
-    0 and passes Δ = 0.5, yet d = 0.5/0.3 = 1.7 needs only about 7 per group: no '<k> seeds would
-    settle it' (there are more already)."""
-    e = est(0.25, se=0.3 * math.sqrt(0.2), df=18.0, sd=0.3, n=(10, 10))
+def test_an_inconclusive_claim_already_powered_for_delta_does_not_ask_for_more_seeds():
+    """sd 0.35, 10 per group: se = 0.157, 95% CI 0.28 ± 0.33 contains 0, the 90% one 0.28 ± 0.27
+    passes Δ = 0.5, yet d = 0.5/0.35 = 1.4 needs fewer than 10 per group: the box neither promises that
+    more seeds settle it nor asks for them (re-running with more seeds is a second look)."""
+    e = est(0.28, se=0.35 * math.sqrt(0.2), df=18.0, sd=0.35, n=(10, 10))
     v = V.judge("x", "A", e, 1, 0.5)
-    assert v.outcome == V.INCONCLUSIVE and v.seeds_needed == S.seeds_for_power(0.5, 0.3) <= 10
-    assert "more seeds narrow it" in v.summary and "would settle it" not in v.summary
+    assert v.outcome == V.INCONCLUSIVE and v.seeds_needed == S.seeds_for_power(0.5, 0.35) <= 10
+    assert "settle" not in v.markdown() and "more seeds" not in v.markdown()
 
 
 def _verdict_notebook(path):
@@ -418,3 +436,58 @@ def test_glued_verdicts_render_as_admonitions_with_a_dropdown_in_a_myst_nb_page(
     assert '<div class="verdict verdict-supported admonition"' in html
     assert '<div class="verdict verdict-inconclusive verdict-depends admonition"' in html
     assert html.count("sd-dropdown") >= 2 and "{admonition}" not in html and "{dropdown}" not in html
+
+
+# ---------------------------------------------------------------------------------------------
+# A flat slope is not no effect
+
+
+def _inverted_u(seeds=10, swing=1.25, sd=0.3, seed=0):
+    """Test ELBO over batch 16…512 (6 doublings' worth of levels): an inverted U peaking 'swing' nats
+    above its ends in the middle, flat slope, per-seed noise sd."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    u = np.arange(6)  # log2(batch / 16)
+    curve = swing * (1 - ((u - 2.5) / 2.5) ** 2)
+    rows = [
+        dict(seed=s, batch_size=16 * 2**k, test_elbo=-25 + curve[k] + sd * rng.standard_normal())
+        for s in range(seeds)
+        for k in u
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_an_inverted_u_with_a_flat_slope_is_not_no_effect():
+    """The per-doubling slope of an inverted U of 1.25 nats lies within ±0.5 (equivalent on its own), but
+    the bend (middle minus the line through the ends) is about 1.2 nats: with the shape the claim is
+    not 'no effect that matters', and the text says why."""
+    df = _inverted_u()
+    slope = S.per_seed_slope(df, "batch_size", "test_elbo", logx=True, unit="nats")
+    shape = S.bend(df, "batch_size", "test_elbo", logx=True, unit="nats")
+    assert V.decide(slope, -1, 0.5) == V.EQUIVALENT  # what the slope alone would say
+    assert 0.9 < shape.estimate < 1.5 and shape.low > 0.5
+    fam = V.Family("04_batch_size")
+    fam.add("bs-gap", "Larger batches are worse", slope, -1, 0.5, shape=shape)
+    v = fam.finalize()[0]
+    assert v.outcome == V.INCONCLUSIVE and "a flat slope is not no effect" in v.summary
+    assert "is not shown to lie within ±Δ" in v.markdown() and v.to_dict()["shape"]["within_delta"] is False
+    json.dumps(v.to_dict(), allow_nan=False)
+
+
+def test_a_flat_curve_with_a_flat_slope_is_no_effect_that_matters():
+    """No swing: slope and bend both within ±0.5 nats, so equivalent, and the text says the curve is flat too."""
+    df = _inverted_u(swing=0.0, sd=0.1)
+    slope = S.per_seed_slope(df, "batch_size", "test_elbo", logx=True, unit="nats")
+    shape = S.bend(df, "batch_size", "test_elbo", logx=True, unit="nats")
+    v = V.judge("bs-gap", "Larger batches are worse", slope, -1, 0.5, shape=shape)
+    assert v.outcome == V.EQUIVALENT and "its bend" in v.summary and v.to_dict()["shape"]["within_delta"]
+
+
+def test_the_bend_of_a_straight_line_is_zero_whatever_its_slope():
+    """y = 2 log2(x) + seed noise-free offsets: every seed's bend is 0 (no spread: no interval, p = 1)."""
+    import pandas as pd
+
+    df = pd.DataFrame([dict(seed=s, b=b, y=2 * math.log2(b) + s) for s in range(5) for b in (16, 32, 64, 128)])
+    e = S.bend(df, "b", "y", logx=True)
+    assert e.estimate == pytest.approx(0.0, abs=1e-12) and e.p == pytest.approx(1.0) and not e.has_interval

@@ -28,6 +28,7 @@ from .analysis import best_lr, fit_hyperbola, steps_to_target_table
 __all__ = [
     "unstable",
     "floored",
+    "outcome_values",
     "tune",
     "at_tuned",
     "breaking_rates",
@@ -52,11 +53,27 @@ def unstable(runs: pd.DataFrame) -> pd.Series:
 
 def floored(runs: pd.DataFrame, metric: str, floor: float) -> pd.DataFrame:
     """``runs`` with ``metric`` of every unstable run set to ``floor`` (e.g. the untrained model's
-    test ELBO, ``evaluation.untrained_elbo``) and a column ``floored``: a setting that breaks
-    training is counted at its best possible value, never dropped, so it cannot look better than
-    it is in a comparison."""
+    test ELBO, ``evaluation.untrained_elbo``) and a column ``floored``: for figures and tables,
+    where a setting that breaks training is shown at its best possible value, never dropped.
+
+    Never compute an effect size from floored values: the floor is a choice, not a measurement
+    (another floor moves the effect), and arms that both diverge on every seed would differ by
+    exactly 0. Compare arms with ``stats.with_divergence(outcome_values(a), outcome_values(b))``:
+    divergence is an outcome of its own there."""
     bad = unstable(runs)
     return runs.assign(**{metric: runs[metric].where(~bad, floor), "floored": bad})
+
+
+def outcome_values(runs: pd.DataFrame, metric: str = "test_elbo", seed: str = "seed") -> pd.Series:
+    """``metric`` per seed with NaN for every unstable run, whatever a ``floored`` column holds:
+    the input ``stats.with_divergence`` reads (a non-finite value is a run that diverged)."""
+    if runs[seed].duplicated().any():
+        dup = sorted(set(runs[seed][runs[seed].duplicated()]))
+        raise ValueError(f"runs has duplicate seeds {dup}; allowed: one run per seed (one arm)")
+    values = runs[metric].to_numpy(np.float64).copy()
+    bad = unstable(runs) | (runs["floored"].astype(bool) if "floored" in runs else False)
+    values[bad.to_numpy()] = np.nan
+    return pd.Series(values, index=pd.Index(runs[seed].to_numpy(), name=seed), name=metric)
 
 
 def tune(

@@ -31,10 +31,19 @@ Outcomes (exactly these strings):
 - ``supported``: the Holm-adjusted interval excludes the null on the claimed side (direction
   +1: low > null; −1: high < null; 0, "X differs": either side).
 - ``opposite``: it excludes the null on the other side (direction ±1 only).
-- ``equivalent``: it contains the null and lies wholly within null ± Δ (no effect that matters).
+- ``equivalent`` (no effect that matters), decided first: two one-sided tests (TOST; Schuirmann
+  1987, Lakens 2017) at the adjusted level α' = 1 − level both reject an effect of Δ or more,
+  i.e. the 1 − 2α' interval lies wholly within null ± Δ. Its size is α' per claim: a true effect
+  of exactly Δ reads "equivalent" at most α' of the time. When the two-sided interval excludes the
+  null as well, the text says that a small effect below Δ was detected, and its direction. A
+  claim judged on a slope may carry a ``shape`` (``stats.bend``: the middle against the line
+  through the ends): then "equivalent" also needs the shape's TOST interval within ±Δ, since a
+  flat slope is not no effect (an inverted U has none). The shape only guards equivalence
+  (an intersection–union test at the same level), so it takes no part in Holm.
 - ``inconclusive``: none of these: the data allow both no effect and an effect beyond Δ.
-  ``seeds_needed`` says how many seeds per group would detect Δ at 80% power (observed SD, the
-  adjusted alpha), ``detectable`` the smallest effect this n detects at 80% power.
+  ``detectable`` is the smallest effect this n detects at 80% power; ``seeds_needed`` (in the
+  numbers, not the advice) what a new design planned in advance would need to detect Δ at 80%
+  power: adding seeds to this experiment and looking again would raise its error rates.
 - ``not testable``: the claim cannot be measured here, or too few finite values remained for a
   test (``reason`` says why).
 - ``not run``: the build's parameters left the experiment out (``reason`` names the parameter).
@@ -47,8 +56,8 @@ exactly when the Holm-adjusted p is below alpha. A result with a p-value but no 
 permutation trend, an omnibus test) is supported/opposite by adjusted p < alpha and the sign of
 estimate − null, else inconclusive: without an interval nothing can be shown equivalent.
 ``exceeds_delta`` (supported only) is True when the whole adjusted interval lies beyond Δ on the
-claimed side, False when it does not; the text says "by more than Δ", "possibly by less than Δ",
-or "by less than Δ" (the interval lies within ±Δ: real but too small to matter).
+claimed side, False when it does not; the text says "by more than Δ" or "possibly by less than Δ"
+(an effect shown to lie within ±Δ is ``equivalent``, with the direction of the small effect).
 
 Claims tested under several conditions (e.g. the budget: fixed epochs / fixed updates): each
 condition gets its own outcome (``condition_outcomes``). The overall outcome combines the tested
@@ -86,6 +95,8 @@ __all__ = [
     "Verdict",
     "Family",
     "decide",
+    "tost_interval",
+    "within_delta",
     "judge",
     "not_testable",
     "not_run",
@@ -131,17 +142,22 @@ def decide(
     level: float | None = None,
     p_adjusted: float | None = None,
     alpha: float = 0.05,
+    shape: Estimate | None = None,
 ) -> str:
     """The outcome of one tested ``effect`` for a claim predicting effect > null (``direction``
     +1), < null (−1) or != null (0), judged with its interval at ``level`` (default: the
     effect's own) or, without an interval, by ``p_adjusted`` (default: its p) < ``alpha``.
     ``delta`` (> 0) is the smallest effect of interest; without it nothing is equivalent. An
-    effect without a p-value gives ``not testable``. See the module docstring for the rule."""
+    effect without a p-value gives ``not testable``; with a ``shape`` (a slope's bend) it must
+    lie within ±Δ as well for ``equivalent``. See the module docstring for the rule."""
     _check_direction(direction)
     _check_delta(delta)
     if not effect.tested:
         return NOT_TESTABLE
     null = effect.null
+    lev = effect.level if level is None else level
+    if within_delta(effect, delta, lev) and (shape is None or within_delta(shape, delta, lev)):
+        return EQUIVALENT
     if not effect.has_interval:
         p = effect.p if p_adjusted is None else p_adjusted
         if not p < alpha:
@@ -154,9 +170,22 @@ def decide(
         return SUPPORTED
     if above or below:
         return OPPOSITE
-    if delta is not None and null - delta <= e.low and e.high <= null + delta:
-        return EQUIVALENT
     return INCONCLUSIVE
+
+
+def tost_interval(effect: Estimate, level: float) -> Estimate | None:
+    """The effect's 1 − 2α' interval for α' = 1 − ``level``: two one-sided tests at α' each reject
+    an effect of Δ or more exactly when it lies within ±Δ. None when there is none (no interval,
+    or ``level`` <= 0.5)."""
+    if not (effect.has_interval and level > 0.5):
+        return None
+    return effect.at_level(1 - 2 * (1 - level))
+
+
+def within_delta(effect: Estimate, delta: float | None, level: float) -> bool:
+    """True when two one-sided tests at 1 − ``level`` each show the effect lies within null ± Δ."""
+    e = tost_interval(effect, level) if delta is not None else None
+    return e is not None and e.null - delta <= e.low and e.high <= e.null + delta
 
 
 def _exceeds(e: Estimate, direction: int, delta: float | None) -> bool | None:
@@ -223,6 +252,7 @@ class Verdict:
     conditions: Mapping[str, Verdict] = field(default_factory=dict)
     interactions: tuple[tuple[Estimate, float, float], ...] = ()  # (effect, p_adjusted, level)
     depends_on: str = ""  # X when an interaction between conditions is significant
+    shape: Estimate | None = None  # a slope's bend (stats.bend), needed within ±Δ for equivalent
 
     @property
     def condition_outcomes(self) -> dict[str, str]:
@@ -261,7 +291,7 @@ class Verdict:
         if w:
             return w
         if self.outcome == INCONCLUSIVE:
-            return f"Treat the claim as open.{_more_seeds(self)}"
+            return "Treat the claim as open."
         if self.outcome == NOT_RUN:
             return "Add the value to the parameter and rebuild to test the claim."
         return ""
@@ -301,24 +331,12 @@ def _magnitude(v: Verdict) -> str:
     d = f"{fmt(v.delta)}{u}"
     if v.exceeds_delta:
         return f", by more than the threshold of {d}"
-    if e.null - v.delta <= e.low and e.high <= e.null + v.delta:
-        return f", but by less than the threshold of {d}: too small to matter"
     return f", though possibly by less than the threshold of {d}"
 
 
 def _seeds_words(v: Verdict) -> str:
     two = v.effect is not None and v.effect.kind in ("two-sample", "interaction")
     return "seeds per group" if two else "seeds"
-
-
-def _more_seeds(v: Verdict) -> str:
-    """' About 34 seeds per group would settle it.', or why more seeds still help when this n
-    already has 80% power for Δ ('' without a seed count)."""
-    if not v.seeds_needed or v.effect is None:
-        return ""
-    if v.seeds_needed <= v.effect.n_min:
-        return f" This n detects Δ {POWER:.0%} of the time, yet the interval is still too wide: more seeds narrow it."
-    return f" About {v.seeds_needed} {_seeds_words(v)} would settle it."
 
 
 def _summary(v: Verdict) -> str:
@@ -338,12 +356,20 @@ def _summary(v: Verdict) -> str:
         return f"The reverse holds: {e.name} lies {side} {fmt(e.null)}{beyond}."
     u = f" {e.unit}" if e.unit else ""
     if v.outcome == EQUIVALENT:
-        return f"No difference that matters: {e.name} lies within {fmt(e.null)} ± {fmt(v.delta)}{u}."
+        head = f"No effect that matters: {e.name} lies within {fmt(e.null)} ± {fmt(v.delta)}{u}"
+        head += ", and so does its bend (the curve is not a U either)" if v.shape is not None else ""
+        if e.low > e.null or e.high < e.null:
+            return f"{head}; a small effect below that threshold was detected: it lies {side} {fmt(e.null)}."
+        return f"{head}."
+    if v.shape is not None and e.has_interval and within_delta(v.effect, v.delta, v.level_adjusted):
+        return (
+            f"The slope lies within ± {fmt(v.delta)}{u}, but the curve may bend by more than that: a flat slope "
+            f"is not no effect ({_shape_words(v)})."
+        )
     if not e.has_interval:
         return "The p-value is not small enough, and without an interval the data cannot show that there is no effect."
     rng = f"both no effect and effects beyond ± {fmt(v.delta)}{u}" if v.delta else "no effect"
-    more = _more_seeds(v)
-    return f"The data neither support nor rule out the claim: they allow {rng}.{more}"
+    return f"The data neither support nor rule out the claim: they allow {rng}."
 
 
 def _conditions_summary(v: Verdict) -> str:
@@ -385,6 +411,7 @@ def _numbers(v: Verdict) -> list[str]:
         lines.append(f"- **Effect:** {e.name} = {e.format()}{adj}")
         p_adj = f" (Holm-adjusted: {fmt_p(v.p_adjusted)})" if v.family_size > 1 else ""
         lines.append(f"- **p:** {fmt_p(e.p)}{p_adj}")
+        lines += _tost_line(v)
     if v.delta is not None:
         lines.append(f"- **Smallest effect of interest (Δ):** {fmt(v.delta)}{u}")
     if v.n is not None:
@@ -392,11 +419,36 @@ def _numbers(v: Verdict) -> list[str]:
     if math.isfinite(v.detectable):
         lines.append(f"- **Detectable at {POWER:.0%} power with this n:** {fmt(v.detectable, 2)}{u}")
     if v.seeds_needed:
-        lines.append(f"- **{_seeds_words(v).capitalize()} to detect Δ at {POWER:.0%} power:** {v.seeds_needed}")
+        lines.append(
+            f"- **A new experiment planned in advance** would need about {v.seeds_needed} {_seeds_words(v)} to detect "
+            f"Δ {POWER:.0%} of the time (a normal-theory count; adding seeds to this one and looking again would "
+            "raise its error rates)"
+        )
     if e is not None and e.method:
         lines.append(f"- **Method:** {e.method}")
     if v.scope:
         lines.append(f"- **Scope:** {md_escape(v.scope)}")
+    return lines
+
+
+def _shape_words(v: Verdict) -> str:
+    """'bend of …: 1.2 nats (90% CI 0.4 to 2.0)': the shape at its equivalence (1 − 2α') level."""
+    t = tost_interval(v.shape, v.level_adjusted) if v.shape is not None else None
+    return f"{v.shape.name}: {(t or v.shape).format()}" if v.shape is not None else ""
+
+
+def _tost_line(v: Verdict) -> list[str]:
+    """The equivalence test's line: the 1 − 2α' interval and whether it lies within ±Δ."""
+    t = tost_interval(v.effect, v.level_adjusted) if v.delta is not None and v.effect is not None else None
+    if t is None:
+        return []
+    inside = within_delta(v.effect, v.delta, v.level_adjusted)
+    where = "lies within" if inside else "does not lie within"
+    alpha = fmt(1 - v.level_adjusted, 2)
+    lines = [f"- **Equivalence (two one-sided tests at {alpha} each):** {t.format()} {where} ±Δ"]
+    if v.shape is not None:
+        ok = "lies within" if within_delta(v.shape, v.delta, v.level_adjusted) else "is not shown to lie within"
+        lines.append(f"- **Shape ({_shape_words(v)}):** {ok} ±Δ; a flat slope needs a flat curve too")
     return lines
 
 
@@ -409,6 +461,16 @@ def _markdown(v: Verdict) -> str:
     if numbers:
         body += ["", ":::{dropdown} The numbers behind this verdict", *numbers, ":::"]
     return "\n".join([*body, "::::", ""])
+
+
+def _shape_dict(v: Verdict) -> dict | None:
+    """The shape's record at its equivalence level (None without a shape)."""
+    if v.shape is None:
+        return None
+    t = tost_interval(v.shape, v.level_adjusted) or v.shape
+    d = {"name": t.name, "estimate": t.estimate, "low": t.low, "high": t.high, "level": t.level, "p": t.p}
+    d = {k: _finite_or_none(float(x)) if isinstance(x, float) else x for k, x in d.items()}
+    return d | {"within_delta": within_delta(v.shape, v.delta, v.level_adjusted)}
 
 
 def _to_dict(v: Verdict) -> dict:
@@ -446,6 +508,7 @@ def _to_dict(v: Verdict) -> dict:
         "depends_on": v.depends_on,
         "condition_outcomes": v.condition_outcomes,
         "conditions": {k: c.to_dict() for k, c in v.conditions.items()},
+        "shape": _shape_dict(v),
     }
     return {k: _finite_or_none(float(x) if hasattr(x, "dtype") else x) for k, x in d.items()}
 
@@ -465,6 +528,7 @@ def judge(
     p_adjusted: float | None = None,
     family_size: int = 1,
     alpha: float = 0.05,
+    shape: Estimate | None = None,
     **info,
 ) -> Verdict:
     """The verdict of one claim on one effect at ``level`` (default 1 − alpha) with its
@@ -474,7 +538,9 @@ def judge(
     _check_info(info)
     if effect is None or not effect.tested:
         why = (
-            f"Too few finite values for a test (n = {_n_words(effect.n)})." if effect is not None else "No measurement."
+            (effect.note or f"Too few finite values for a test (n = {_n_words(effect.n)}).")
+            if effect is not None
+            else "No measurement."
         )
         reason = info.pop("reason", "") or why
         n = effect.n if effect is not None else None
@@ -484,14 +550,14 @@ def judge(
         )  # fmt: skip
     level = 1 - alpha if level is None else level
     p_adj = effect.p if p_adjusted is None else p_adjusted
-    outcome = decide(effect, direction, delta, level, p_adj, alpha)
+    outcome = decide(effect, direction, delta, level, p_adj, alpha, shape)
     adj = effect.at_level(level)
     return Verdict(
         id, claim, outcome, effect, direction, delta, p_adjusted=p_adj, level_adjusted=level, n=effect.n,
         seeds_needed=_seeds_needed(effect, delta, 1 - level) if outcome == INCONCLUSIVE else None,
         detectable=adj.detectable(alpha=1 - level, power=POWER),
         exceeds_delta=_exceeds(adj, direction, delta) if outcome == SUPPORTED else None,
-        family_size=family_size, alpha=alpha, **info,
+        family_size=family_size, alpha=alpha, shape=shape, **info,
     )  # fmt: skip
 
 
@@ -549,6 +615,7 @@ class _Claim:
     info: dict
     condition: str = ""
     interactions: tuple[Estimate, ...] = ()
+    shape: Estimate | Mapping[str, Estimate] | None = None
 
 
 class Family:
@@ -580,11 +647,13 @@ class Family:
         *,
         condition: str = "",
         interaction: Estimate | Sequence[Estimate] | None = None,
+        shape: Estimate | Mapping[str, Estimate] | None = None,
         **info,
     ) -> None:
         """Add a claim. ``effect`` is an Estimate, or {condition value: Estimate} for a claim tested
         under several conditions, then ``condition`` names what they vary ("the budget") and
-        ``interaction`` (optional) tests whether the effect differs between them. ``info``: scope
+        ``interaction`` (optional) tests whether the effect differs between them. ``shape`` (a
+        slope's ``stats.bend``, or one per condition) must lie within ±Δ for "equivalent". ``info``: scope
         (default the family's), what_to_do, anchor, reason."""
         _check_slug(id)
         _check_direction(direction)
@@ -602,7 +671,7 @@ class Family:
             () if interaction is None else (interaction,) if isinstance(interaction, Estimate) else tuple(interaction)
         )
         info.setdefault("scope", self.scope)
-        self._append(_Claim(id, claim, effect, direction, delta, info, condition, inter))
+        self._append(_Claim(id, claim, effect, direction, delta, info, condition, inter, shape))
 
     def include(self, verdict: Verdict) -> Verdict:
         """Add a ready verdict (``not_testable``, ``not_run``); it takes no part in Holm."""
@@ -645,8 +714,9 @@ class Family:
             if not isinstance(it.effect, Mapping):
                 p, lev = adj[(i, "")]
                 final[it.id] = judge(
-                    it.id, it.claim, it.effect, it.direction, it.delta, level=lev, p_adjusted=p, **common
-                )
+                    it.id, it.claim, it.effect, it.direction, it.delta, level=lev, p_adjusted=p, shape=it.shape,
+                    **common,
+                )  # fmt: skip
                 continue
             final[it.id] = self._combine(i, it, adj, common)
         self._final = final
@@ -659,7 +729,10 @@ class Family:
             p, lev = adj[(i, k)]
             sub_id = f"{it.id}-{re.sub(r'[^a-z0-9]+', '-', k.lower()).strip('-') or 'condition'}"
             sub = {key: val for key, val in common.items() if key != "what_to_do"}
-            conds[k] = judge(sub_id, f"{it.claim} ({k})", e, it.direction, it.delta, level=lev, p_adjusted=p, **sub)
+            shape = it.shape.get(k) if isinstance(it.shape, Mapping) else it.shape
+            conds[k] = judge(
+                sub_id, f"{it.claim} ({k})", e, it.direction, it.delta, level=lev, p_adjusted=p, shape=shape, **sub
+            )
         inters = []
         for j, e in enumerate(it.interactions):
             p, lev = adj[(i, f"interaction {j}")]

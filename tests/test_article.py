@@ -51,6 +51,7 @@ def test_the_corrected_program_trains_and_its_loss_falls():
     assert set(history.history) == {"loss", "reconstruction_loss", "kl_loss"}
 
 
+@pytest.mark.slow
 def test_the_articles_data_collapse_and_the_circle_does_not():
     """After 10 epochs the KL per point is near zero on standard-normal noise and above 1 nat on the circle,
     as the code chapter states (the decoder models N(0, I) without using z)."""

@@ -255,6 +255,7 @@ def test_every_book_notebook_has_typed_commented_parameters_of_flat_literals_and
         )
 
 
+@pytest.mark.slow
 def test_papermill_help_notebook_lists_a_type_for_every_chapter_parameter():
     """``papermill --help-notebook`` reads the annotations: no parameter shows 'Unknown type'."""
     for path in sorted((REPO / "chapters").glob("*.ipynb")):

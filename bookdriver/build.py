@@ -1,9 +1,10 @@
 """``build``: stage, execute and build the book; the steps are in the package docstring.
 
-Ctrl-C (to the process group, or to the driver alone) stops the build between or inside steps: no
-further chapter starts, every process the build started is killed (chapter kernels and their
+Ctrl-C (to the process group, or to the driver alone) or SIGTERM (``kill PID``) stops the build
+between or inside steps: no further chapter starts, every process the build started is killed (chapter kernels and their
 sweeps' kernels included), and ``BookInterrupted`` says how many chapters the execution cache
-holds; the same command resumes, executing only the rest.
+holds; the same command resumes, executing only the rest. Whatever kills the driver (SIGKILL
+included), its processes die with it (``vae_utils.experiments.processes.child_command``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from vae_utils.experiments.processes import StopRequest, kill_tree
+from vae_utils.experiments.processes import StopRequest, child_command, kill_tree
 
 from .execute import cached_chapters, execute_missing
 from .figures import collect_figures
@@ -36,8 +37,11 @@ class BookInterrupted(KeyboardInterrupt):
 
 
 def _jupyter_book() -> list[str]:
+    """The ``jupyter-book`` command, in a process that dies with the driver whatever kills it."""
     exe = Path(sys.executable).parent / "jupyter-book"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book.cli.main"]
+    if not exe.exists():
+        raise FileNotFoundError(f"{exe} is missing: install the book's extra (pip install -e '.[book]')")
+    return child_command(exe.absolute())
 
 
 def _kernel_environment(paths: BookPaths, jobs: int) -> None:

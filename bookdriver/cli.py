@@ -63,7 +63,7 @@ def _run(args) -> int:
 
 def main(argv=None) -> int:
     """Exit codes: 0 built; 1 the build failed, or the system refused (one line naming the path and
-    what to do); 2 bad input (profile, parameters, YAML); 130 interrupted (what the cache holds)."""
+    what to do); 2 bad input (profile, parameters, YAML); 130 interrupted by Ctrl-C or SIGTERM (what the cache holds)."""
     import yaml
 
     from vae_utils.cli import os_error_line

@@ -17,6 +17,7 @@ A chapter enters the cache only when it completed, so the next build executes ex
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import tempfile
@@ -24,7 +25,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 
-from vae_utils.experiments.processes import StopRequest, kill_tree
+from vae_utils.experiments.processes import STOP_SIGNALS, StopRequest, child_command, die_with_parent, kill_tree
 
 from .paths import BookPaths
 from .progress import BuildProgress
@@ -82,6 +83,22 @@ def last_seconds(paths: BookPaths, names) -> dict[str, float]:
     return seconds
 
 
+def _kernel_specs():
+    """Jupyter's kernel specs, with a Python kernel started by ``child_command``: it dies with the
+    worker that started it, whatever kills that worker (ipykernel's own check of its parent starts
+    only once the kernel is up, and polls once a second)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    class DyingWithWorker(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name):
+            spec = super().get_kernel_spec(kernel_name)
+            if spec.argv[1:3] == ["-m", "ipykernel_launcher"]:
+                spec.argv = [spec.argv[0], *child_command(*spec.argv[2:])[1:]]
+            return spec
+
+    return DyingWithWorker()
+
+
 def execute_notebook(nb, cwd: str, timeout: int, log_path: str):
     """Run ``nb`` in a fresh kernel in ``cwd``; the kernel's stdout and stderr go to ``log_path``.
 
@@ -92,7 +109,8 @@ def execute_notebook(nb, cwd: str, timeout: int, log_path: str):
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vae-kernel-") as sockets, open(log_path, "w") as log:
-        km = AsyncKernelManager(kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"), transport="ipc")
+        name = nb.metadata.get("kernelspec", {}).get("name", "python3")
+        km = AsyncKernelManager(kernel_name=name, transport="ipc", kernel_spec_manager=_kernel_specs())
         km.ip = str(Path(sockets) / "kernel")  # the IPC sockets' path prefix, outside the book's sources
         # record_timing=False: timing metadata in the cells would change the notebook's hash in the
         # cache, and MyST-NB would then not find the chapter and execute it a second time
@@ -132,9 +150,13 @@ def _cache_result(cache, path, future, log: Path) -> str:
     return f"executed in {seconds:.0f} s"
 
 
-def _ignore_sigint() -> None:
-    """In each worker process: Ctrl-C is the driver's to handle (it kills the workers)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _start_worker(driver: int) -> None:
+    """In each worker process: Ctrl-C and SIGTERM are the driver's to handle (it kills the workers),
+    and the worker dies with the driver, whatever kills it. The handlers do nothing rather than
+    ignore the signal: an ignored signal would stay ignored in the kernels the worker starts."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda *_: None)
+    die_with_parent(driver)
 
 
 def execute_missing(
@@ -166,7 +188,9 @@ def execute_missing(
     logs.mkdir(parents=True, exist_ok=True)
     # "spawn": a fresh interpreter per worker (never a fork of a process that may hold TensorFlow)
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(
+        max_workers=max(1, jobs), mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+    )
     futures = {
         pool.submit(execute_notebook, nb, str(path.parent), timeout, str(logs / f"{path.stem}.log")): path
         for path, nb in todo

@@ -34,14 +34,9 @@ __all__ = ["execute_missing", "cached_chapters", "execute_notebook", "last_secon
 
 POLL_S = 0.25  # how often the driver looks for finished chapters and for Ctrl-C
 TAIL_LINES = 25  # of a failed chapter's error, printed
+LOG_TAIL_LINES = 10  # of a failed chapter's kernel log, printed when its kernel died rather than a cell failing
+STARTUP_TIMEOUT_S = 600  # a kernel that has not answered by then is broken, however loaded the machine
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _config_timeout(paths: BookPaths) -> int:
-    import yaml
-
-    cfg = yaml.safe_load((paths.root / "_config.yml").read_text(encoding="utf-8")) or {}
-    return int(cfg.get("execute", {}).get("timeout", 1200))
 
 
 def _split_by_cache(paths: BookPaths, cache):
@@ -67,6 +62,27 @@ def cached_chapters(paths: BookPaths) -> tuple[int, int]:
     return len(status), len(status) + len(todo)
 
 
+def executed_notebooks(paths: BookPaths, plan, skip=()) -> dict[str, bytes]:
+    """{relative path: the staged notebook with its outputs from the execution cache} for every
+    chapter of ``plan`` the cache holds (but those in ``skip``): what Sphinx renders, as MyST-NB's
+    ``cache`` mode would merge it, so that Sphinx itself never executes a chapter."""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(paths.cache))
+    rel_of = {Path(rel).stem: rel for rel in plan.wanted if rel.endswith(".ipynb")}
+    out = {}
+    for stem, nb in plan.notebooks.items():
+        if rel_of[stem] in skip:
+            continue
+        try:
+            _, merged = cache.merge_match_into_notebook(nb)
+        except KeyError:  # not executed (yet)
+            continue
+        out[rel_of[stem]] = nbformat.writes(merged).encode()
+    return out
+
+
 def last_seconds(paths: BookPaths, names) -> dict[str, float]:
     """How long each chapter (by file name) took when the cache last stored it, where known."""
     from jupyter_cache import get_cache
@@ -76,7 +92,7 @@ def last_seconds(paths: BookPaths, names) -> dict[str, float]:
         records = get_cache(str(paths.cache)).list_cache_records()
     except Exception:  # an unreadable or new cache: no history
         return seconds
-    for rec in records:
+    for rec in sorted(records, key=lambda r: (r.created, r.pk)):  # the latest time of a chapter wins
         name = Path(rec.uri).name
         if name in names and (rec.data or {}).get("execution_seconds"):
             seconds[name] = float(rec.data["execution_seconds"])
@@ -99,8 +115,10 @@ def _kernel_specs():
     return DyingWithWorker()
 
 
-def execute_notebook(nb, cwd: str, timeout: int, log_path: str):
+def execute_notebook(nb, cwd: str, timeout: int | None, log_path: str):
     """Run ``nb`` in a fresh kernel in ``cwd``; the kernel's stdout and stderr go to ``log_path``.
+    ``timeout``: seconds a cell may run, or None (the build's default: no limit; the progress line
+    and Ctrl-C are the control, and a limit a slow machine trips would fail a normal build).
 
     Returns (executed notebook, seconds, error text or None). Runs in a worker process."""
     from jupyter_client.manager import AsyncKernelManager
@@ -115,7 +133,13 @@ def execute_notebook(nb, cwd: str, timeout: int, log_path: str):
         # record_timing=False: timing metadata in the cells would change the notebook's hash in the
         # cache, and MyST-NB would then not find the chapter and execute it a second time
         client = NotebookClient(
-            nb, km=km, timeout=timeout, allow_errors=False, record_timing=False, resources={"metadata": {"path": cwd}}
+            nb,
+            km=km,
+            timeout=timeout,
+            startup_timeout=STARTUP_TIMEOUT_S,
+            allow_errors=False,
+            record_timing=False,
+            resources={"metadata": {"path": cwd}},
         )
         error = None
         try:
@@ -137,8 +161,11 @@ def _cache_result(cache, path, future, log: Path) -> str:
     except Exception as e:  # the worker itself failed
         return f"failed: {type(e).__name__}: {e}"
     if error is not None:
-        lines = ANSI.sub("", error).strip().splitlines()
-        return f"failed after {seconds:.0f} s (the kernel's output: {log}):\n  " + "\n  ".join(lines[-TAIL_LINES:])
+        lines = ANSI.sub("", error).strip().splitlines()[-TAIL_LINES:]
+        if not error.startswith("An error occurred while executing"):  # no cell failed: the kernel's log says why
+            logged = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+            lines += ["the end of the kernel's log:", *logged[-LOG_TAIL_LINES:]]
+        return f"failed after {seconds:.0f} s (the kernel's output: {log}):\n  " + "\n  ".join(lines)
     stage_record = cache.add_nb_to_project(str(path))
     cache.cache_notebook_bundle(
         CacheBundleIn(nb, stage_record.uri, data={"execution_seconds": seconds}), check_validity=False, overwrite=True
@@ -159,31 +186,11 @@ def _start_worker(driver: int) -> None:
     die_with_parent(driver)
 
 
-def execute_missing(
-    paths: BookPaths, jobs: int = 2, timeout: int | None = None, stop: StopRequest | None = None, slots: int = 1
-) -> tuple[dict[str, str], BuildProgress]:
-    """Execute the staged notebooks missing from the execution cache, ``jobs`` at a time; cache them.
-
-    Returns ({notebook: "cached" | "executed ..." | "failed: ..." | "interrupted"}, the progress
-    display, for its summary). When ``stop`` is set (Ctrl-C), the workers and all they started are killed.
-    """
+def _submit(paths: BookPaths, todo, jobs: int, timeout: int | None):
+    """The worker pool and {future: staged notebook path}, in the order the pool runs them."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from jupyter_cache import get_cache
-
-    from .paths import results_dir
-
-    stop = stop or StopRequest()
-    timeout = _config_timeout(paths) if timeout is None else timeout
-    cache = get_cache(str(paths.cache))
-    status, todo = _split_by_cache(paths, cache)
-    names = [path.name for path, _ in todo]
-    progress = BuildProgress(
-        len(status) + len(todo), len(status), results_dir(paths), slots, last_seconds(paths, names)
-    )
-    if not todo:
-        return status, progress
     logs = paths.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     # "spawn": a fresh interpreter per worker (never a fork of a process that may hold TensorFlow)
@@ -195,19 +202,50 @@ def execute_missing(
         pool.submit(execute_notebook, nb, str(path.parent), timeout, str(logs / f"{path.stem}.log")): path
         for path, nb in todo
     }
+    return pool, futures
+
+
+def execute_missing(
+    paths: BookPaths, jobs: int = 2, timeout: int | None = None, stop: StopRequest | None = None, slots: int = 1
+) -> tuple[dict[str, str], BuildProgress]:
+    """Execute the staged notebooks missing from the execution cache, ``jobs`` at a time; cache them.
+
+    Returns ({notebook: "cached" | "executed ..." | "failed: ..." | "interrupted"}, the progress
+    display, for its summary). The first chapter that fails stops the others (their status is
+    "interrupted"): the build stops on it. When ``stop`` is set (Ctrl-C, SIGTERM), the workers and
+    all they started are killed. ``timeout``: seconds per cell, None (the default) for no limit.
+    """
+    from jupyter_cache import get_cache
+
+    from .paths import results_dir
+
+    stop = stop or StopRequest()
+    cache = get_cache(str(paths.cache))
+    status, todo = _split_by_cache(paths, cache)
+    names = [path.name for path, _ in todo]
+    progress = BuildProgress(
+        len(status) + len(todo), len(status), results_dir(paths), slots, last_seconds(paths, names)
+    )
+    progress.plan(names, jobs)
+    if not todo:
+        return status, progress
+    pool, futures = _submit(paths, todo, jobs, timeout)
+    failed = False
     try:
         pending = set(futures)
-        while pending and not stop.is_set():
+        while pending and not stop.is_set() and not failed:
             done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
                 path = futures[future]
-                status[path.name] = _cache_result(cache, path, future, logs / f"{path.stem}.log")
+                status[path.name] = _cache_result(cache, path, future, paths.out / "logs" / f"{path.stem}.log")
                 progress.chapter_done(path.name, status[path.name])
+                failed = failed or status[path.name].startswith("failed")
             progress.tick()
     finally:
-        if stop.is_set():
+        stopping = stop.is_set() or failed
+        if stopping:
             for pid in list(getattr(pool, "_processes", None) or {}):
                 kill_tree(pid)
             status |= {futures[f].name: "interrupted" for f in futures if futures[f].name not in status}
-        pool.shutdown(wait=not stop.is_set(), cancel_futures=True)
+        pool.shutdown(wait=not stopping, cancel_futures=True)
     return status, progress

@@ -14,7 +14,8 @@ The ETA is the larger of two estimates, so it never drops below the work known t
 * the whole build, from the time each chapter took when the execution cache last stored it: the
   chapters not done, in the order the pool runs them (``plan``), on its ``jobs`` workers, a running
   chapter counting what is left of its last time (at least nothing). Shown from the first line
-  whenever every chapter to execute has a previous time;
+  whenever every chapter to execute has a previous time; a chapter without one (a cold build)
+  counts the mean time of the chapters this build has finished;
 * the training runs known so far: those still to train, at the mean time per run measured in this
   build, divided by the CPU slots (a cold build without history: from its first finished runs).
 
@@ -68,24 +69,33 @@ class BuildProgress:
         self.order: list[str] = []  # chapters to execute, in the order the pool starts them
         self.jobs = self.slots
         self.started: dict[str, float] = {}  # chapter -> when it started (as the pool runs them)
+        self.took: dict[str, float] = {}  # chapter -> how long it took in this build
 
     def plan(self, order: list[str], jobs: int) -> None:
         """The chapters to execute, in the order ``jobs`` workers take them (first in, first out)."""
         self.order, self.jobs = list(order), max(1, jobs)
         self.started = dict.fromkeys(self.order[: self.jobs], self.t0)
 
+    def _expected(self) -> dict[str, float]:
+        """Each chapter's expected time: its previous one, else the mean of the chapters this build
+        has finished (a cold build without history), else unknown."""
+        took = [s for c, s in self.took.items() if c not in self.last_seconds]
+        mean = sum(took) / len(took) if took else None
+        return {c: self.last_seconds.get(c, mean) for c in self.order}
+
     def _chapters_left(self, now: float) -> float | None:
-        """Seconds until the last chapter ends, from each chapter's previous time (see the module
-        docstring); None when a chapter still to execute has none."""
+        """Seconds until the last chapter ends (see the module docstring); None when a chapter still
+        to execute has no expected time yet."""
         queue = [c for c in self.order if c not in self.done]
-        if not queue or any(c not in self.last_seconds for c in queue):
+        expected = self._expected()
+        if not queue or any(expected[c] is None for c in queue):
             return None
         running = [c for c in queue if c in self.started]
-        free = sorted(max(self.last_seconds[c] - (now - self.started[c]), 0.0) for c in running)
+        free = sorted(max(expected[c] - (now - self.started[c]), 0.0) for c in running)
         free += [0.0] * (self.jobs - len(free))
         for c in queue[len(running) :]:  # list scheduling: the next chapter takes the first free worker
             free.sort()
-            free[0] += self.last_seconds[c]
+            free[0] += expected[c]
         return max(free)
 
     def _scan(self) -> None:
@@ -145,6 +155,8 @@ class BuildProgress:
 
     def chapter_done(self, name: str, status: str) -> None:
         self.done[name] = status
+        if status.startswith("executed"):
+            self.took[name] = time.time() - self.started.get(name, self.t0)
         waiting = [c for c in self.order if c not in self.started]
         if waiting:  # the worker it freed takes the next chapter
             self.started[waiting[0]] = time.time()

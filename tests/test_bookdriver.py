@@ -412,3 +412,18 @@ def test_a_second_build_of_one_tree_exits_1_naming_the_build_that_holds_it_and_e
         if first.poll() is None:
             first.kill()
     assert _count(root, "waits") == 1
+
+
+def test_on_a_cold_build_a_chapter_without_history_counts_the_mean_of_the_chapters_done():
+    """No previous times: before any chapter ends the ETA waits for the first runs; once one ends
+    (a, 40 s), every other counts 40 s: b ran 40 s already, c just started and d follows b on two
+    workers, so 40 s are left."""
+    from bookdriver.progress import BuildProgress
+
+    progress = BuildProgress(4, 0, None, slots=2)
+    progress.plan(["a", "b", "c", "d"], jobs=2)
+    assert progress.eta() is None
+    progress.started["a"] -= 40
+    progress.chapter_done("a", "executed in 40 s")  # c starts now
+    progress.started["b"] -= 40
+    assert progress.eta() == pytest.approx(40, abs=2)

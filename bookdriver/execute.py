@@ -1,8 +1,9 @@
 """Executing the staged chapters that the execution cache does not hold, in parallel, into that cache.
 
-MyST-NB alone executes one chapter after the other; the driver runs several at once and stores each
-executed notebook in the execution cache (jupyter-cache) exactly as MyST-NB's ``cache`` mode would,
-so the Sphinx build then finds every successful chapter there and executes nothing itself.
+MyST-NB alone executes one chapter after the other; the driver runs several at once, each exactly
+once, and stores each executed notebook in the execution cache (jupyter-cache) as MyST-NB's ``cache``
+mode would. ``executed_notebooks`` then merges the outputs into the staged notebooks, and Sphinx
+renders those with execution off: it never executes a chapter. No cell has a time limit.
 
 A chapter runs in a fresh kernel over IPC sockets (no "running over TCP without encryption"
 warning), with the kernel's own output (TensorFlow's start-up lines, ipykernel's messages) in
@@ -10,9 +11,11 @@ warning), with the kernel's own output (TensorFlow's start-up lines, ipykernel's
 (``progress``), a line as each chapter finishes, in the order they finish, and the end of the log
 when a chapter fails.
 
-Ctrl-C: the driver's ``StopRequest`` is set; no further chapter starts, and every worker process is
-killed with everything it started (chapter kernels, their sweeps' papermill processes and kernels).
-A chapter enters the cache only when it completed, so the next build executes exactly the rest.
+Ctrl-C or SIGTERM: the driver's ``StopRequest`` is set; no further chapter starts, and every worker
+process is killed with everything it started (chapter kernels, their sweeps' papermill processes and
+kernels). A chapter that fails stops the others the same way. A chapter enters the cache only when it
+completed, so the next build executes exactly the rest. Workers and kernels die with the driver
+whatever kills it (``die_with_parent``, ``child_command``).
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ def execute_notebook(nb, cwd: str, timeout: int | None, log_path: str):
         km = AsyncKernelManager(kernel_name=name, transport="ipc", kernel_spec_manager=_kernel_specs())
         km.ip = str(Path(sockets) / "kernel")  # the IPC sockets' path prefix, outside the book's sources
         # record_timing=False: timing metadata in the cells would change the notebook's hash in the
-        # cache, and MyST-NB would then not find the chapter and execute it a second time
+        # cache, and the next build would not find the chapter there and execute it again
         client = NotebookClient(
             nb,
             km=km,

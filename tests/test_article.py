@@ -42,6 +42,7 @@ def test_the_loss_does_not_grow_with_the_batch_size():
     assert four_times == pytest.approx(once, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_the_corrected_program_trains_and_its_loss_falls():
     """Three epochs of main() on the circle: every loss finite, the last epoch's loss below the first's."""
     _, history = article.main(data="circle", epochs=3, verbose=0)

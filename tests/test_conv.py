@@ -149,6 +149,7 @@ def test_conv_activation_memory_counts_every_feature_map():
 # --- training --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(data.available("fashion_mnist") is None, reason=SKIP_FASHION)
 def test_a_short_conv_run_on_fashion_mnist_improves_the_held_out_elbo_and_beats_independent_pixels():
     """Two epochs of Adam on 2,048 Fashion-MNIST images: the test ELBO rises above the untrained model's, the

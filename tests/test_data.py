@@ -256,6 +256,7 @@ def test_available_answers_for_every_dataset_without_raising(places):
         data.available("cifar10")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(data.available("fashion_mnist") is None, reason=SKIP_FASHION)
 def test_real_fashion_mnist_has_the_documented_splits_and_a_validation_split_carved_from_training():
     """Fashion-MNIST: 50,000 training intensities, 10,000 validation and 10,000 test images binarized once

@@ -4,16 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore $(PY) -m pip --quiet
 
-.PHONY: book book-smoke test lint lock check-lock bench bench-book clean venv template
+.PHONY: book book-smoke test test-fast test-busy lint lock check-lock bench bench-book clean venv template
 PARAMS ?=
 
+# One line per step; pip itself is quiet (its errors still show). The editable install's
+# "Editable installation ... folders with the same name" notice is information only (the folder of
+# that name is the package itself), so it is filtered; any other warning of the build shows.
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	touch $@
+	@test -x $(PY) || { echo "[venv] creating $(VENV) with $(PYTHON)" && $(PYTHON) -m venv $(VENV); }
+	@echo "[venv] installing the lock (requirements.txt): a few minutes the first time"
+	@$(PIP) install --upgrade pip
+	@$(PIP) install -r requirements.txt
+	@echo "[venv] installing vae-utils from this folder (editable)"
+	@PYTHONWARNINGS="ignore:Editable installation" $(PIP) install --no-deps --no-build-isolation -e .
+	@touch $@
 
 venv: $(STAMP)
 
@@ -27,7 +33,22 @@ book-smoke: $(STAMP)
 	$(PY) -m bookdriver build --profile smoke $(if $(PARAMS),--params $(PARAMS))
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(ARGS)
+
+# The unit tests alone (under 3 minutes on 2 cores): the `slow` ones (book builds, papermill
+# kernels, installs, Dask) deselected.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+# The suite as a loaded machine runs it: BUSY processes (default 2) spinning on the CPU, and pytest
+# with SIGINT ignored, as in a background job (`nohup make test &`); the busy processes end with it.
+# `make test-busy ARGS=tests/test_interrupts.py` runs a part.
+BUSY ?= 2
+test-busy: $(STAMP)
+	@echo "[test-busy] $(BUSY) busy processes; the tests with SIGINT ignored (as in a background job)"
+	@pids=""; for i in $$(seq 1 $(BUSY)); do $(PY) -c "while True: pass" & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	(trap '' INT; exec $(PY) -m pytest $(ARGS))
 
 # The checks of .pre-commit-config.yaml, without changing files: CI runs them.
 lint: $(STAMP)

@@ -65,11 +65,14 @@ def _run(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Exit codes: 0 built; 1 the build failed, or the system refused (one line naming the path and
-    what to do); 2 bad input (profile, parameters, YAML); 130 interrupted (what the cache holds)."""
+    """Exit codes: 0 built; 1 a chapter or Sphinx failed (the chapter's name, its error and the
+    command to resume), another build of this tree runs (its pid, host and start), or the system
+    refused (one line naming the path and what to do); 2 bad input (profile, parameters, YAML); 130 interrupted by Ctrl-C or SIGTERM (what the cache holds)."""
     import yaml
 
     from vae_utils.cli import error_line, os_error_line
+
+    from .build import BuildLocked
 
     args = _parser().parse_args(argv)
     try:
@@ -82,6 +85,9 @@ def main(argv=None) -> int:
         return 2
     except OSError as e:
         print(os_error_line(e), file=sys.stderr)
+        return 1
+    except BuildLocked as e:  # another build of this tree runs: one line naming it
+        print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         print(str(e) or "interrupted; run the same command to resume", file=sys.stderr)

@@ -7,10 +7,20 @@
 
 Training runs are counted across every sweep the build's chapters start: each sweep writes a
 manifest (``<store>/sweeps/<id>.json``) listing the runs it will train (``pending``); a run is done
-when its record exists. The ETA divides the runs still to train by the CPU slots, at the mean time
-per run measured so far in this build, and adds the chapters not yet started at the time they took
-last time (the execution cache remembers it); before either is known it says so. On a terminal the
-status line rewrites itself; in a log (CI) it is printed every ``LOG_EVERY_S`` seconds.
+when its record exists.
+
+The ETA is the larger of two estimates, so it never drops below the work known to be left:
+
+* the whole build, from the time each chapter took when the execution cache last stored it: the
+  chapters not done, in the order the pool runs them (``plan``), on its ``jobs`` workers, a running
+  chapter counting what is left of its last time (at least nothing). Shown from the first line
+  whenever every chapter to execute has a previous time; a chapter without one (a cold build)
+  counts the mean time of the chapters this build has finished;
+* the training runs known so far: those still to train, at the mean time per run measured in this
+  build, divided by the CPU slots (a cold build without history: from its first finished runs).
+
+Before either is known it says so. On a terminal the status line rewrites itself; in a log (CI) it
+is printed every ``LOG_EVERY_S`` seconds, the first time at once.
 """
 
 from __future__ import annotations
@@ -56,6 +66,37 @@ class BuildProgress:
         self.runs: dict[str, float | None] = {}  # run directory -> its wall time (None until done)
         self._scanned = self._printed = 0.0
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.order: list[str] = []  # chapters to execute, in the order the pool starts them
+        self.jobs = self.slots
+        self.started: dict[str, float] = {}  # chapter -> when it started (as the pool runs them)
+        self.took: dict[str, float] = {}  # chapter -> how long it took in this build
+
+    def plan(self, order: list[str], jobs: int) -> None:
+        """The chapters to execute, in the order ``jobs`` workers take them (first in, first out)."""
+        self.order, self.jobs = list(order), max(1, jobs)
+        self.started = dict.fromkeys(self.order[: self.jobs], self.t0)
+
+    def _expected(self) -> dict[str, float]:
+        """Each chapter's expected time: its previous one, else the mean of the chapters this build
+        has finished (a cold build without history), else unknown."""
+        took = [s for c, s in self.took.items() if c not in self.last_seconds]
+        mean = sum(took) / len(took) if took else None
+        return {c: self.last_seconds.get(c, mean) for c in self.order}
+
+    def _chapters_left(self, now: float) -> float | None:
+        """Seconds until the last chapter ends (see the module docstring); None when a chapter still
+        to execute has no expected time yet."""
+        queue = [c for c in self.order if c not in self.done]
+        expected = self._expected()
+        if not queue or any(expected[c] is None for c in queue):
+            return None
+        running = [c for c in queue if c in self.started]
+        free = sorted(max(expected[c] - (now - self.started[c]), 0.0) for c in running)
+        free += [0.0] * (self.jobs - len(free))
+        for c in queue[len(running) :]:  # list scheduling: the next chapter takes the first free worker
+            free.sort()
+            free[0] += expected[c]
+        return max(free)
 
     def _scan(self) -> None:
         """Read the sweep manifests written since the build began; note runs that finished."""
@@ -80,16 +121,13 @@ class BuildProgress:
                     continue
 
     def eta(self) -> float | None:
-        """Seconds left, or None when nothing is known yet."""
+        """Seconds left (the larger of the two estimates of the module docstring), or None when
+        nothing is known yet."""
         finished = [s for s in self.runs.values() if s is not None]
         left_runs = sum(s is None for s in self.runs.values())
-        per_run = sum(finished) / len(finished) if finished else None
-        runs_s = left_runs * per_run / self.slots if per_run is not None else None
-        unstarted = [c for c in self.last_seconds if c not in self.done]
-        chapters_s = sum(self.last_seconds[c] for c in unstarted) / self.slots if unstarted else 0.0
-        if runs_s is None and not unstarted:
-            return None
-        return (runs_s or 0.0) + chapters_s
+        runs_s = left_runs * (sum(finished) / len(finished)) / self.slots if finished else None
+        known = [s for s in (runs_s, self._chapters_left(time.time())) if s is not None]
+        return max(known) if known else None
 
     def line(self) -> str:
         runs_done = sum(s is not None for s in self.runs.values())
@@ -117,6 +155,11 @@ class BuildProgress:
 
     def chapter_done(self, name: str, status: str) -> None:
         self.done[name] = status
+        if status.startswith("executed"):
+            self.took[name] = time.time() - self.started.get(name, self.t0)
+        waiting = [c for c in self.order if c not in self.started]
+        if waiting:  # the worker it freed takes the next chapter
+            self.started[waiting[0]] = time.time()
         if self._tty:
             self.stream.write("\r" + " " * 150 + "\r")
         print(f"[book] {name}: {status} ({len(self.done) + self.cached}/{self.total})", file=self.stream, flush=True)

@@ -5,9 +5,17 @@ Every test runs offline on the CPU. Training a model costs seconds, so tests tha
 """
 
 import os
+import signal
 
 os.environ.setdefault("VAE_UTILS_OFFLINE", "1")  # no test may reach for the network
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# The processes the tests start get SIGINT's default disposition, however pytest was started. A
+# background job (`nohup make test &`, `make test-busy`) inherits SIGINT ignored, an ignored signal
+# stays ignored across exec, and the commands under test rightly keep what they inherit: the Ctrl-C
+# tests' commands would then ignore their Ctrl-C. A handled signal is reset to the default at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import pytest
 

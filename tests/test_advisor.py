@@ -125,6 +125,7 @@ def _regression_estimate(rep, d=10, sigma=1.0, delta2=0.5, n_batches=32):
     return estimate, (d + 1) + sigma**2 * d / delta2
 
 
+@pytest.mark.slow
 def test_noise_scale_step_recovers_the_analytic_b_simple_of_linear_regression_within_its_interval():
     """B_simple = tr(Sigma)/|G|^2 = (d + 1) + sigma^2 d / |delta|^2 = 31 here; the step's 95% interval over 5
     estimates holds it, and over 200 independent repetitions it holds it 90-99% of the time."""
@@ -280,6 +281,7 @@ def test_the_command_line_reports_a_bad_file_in_one_line_and_exits_2(tmp_path, c
     assert err[-1].startswith(f"error: {path}: ") and "not finite" in err[-1]
 
 
+@pytest.mark.slow
 def test_advice_for_the_conv_architecture_trains_the_conv_vae_on_images():
     """``architecture="conv"`` on 8x8 images: the range tests, the short run and the noise scale build the
     conv VAE for the data's own image shape (they used the placeholder dataset's 28x28 and failed)."""
@@ -320,6 +322,7 @@ def digits_advice(tmp_path_factory):
     return adv.advise("digits", budget_minutes=1, out=out, confirm=False, progress=False), out
 
 
+@pytest.mark.slow
 def test_advice_on_digits_lies_within_the_range_the_books_grids_support(digits_advice):
     """The recommended batch size lies around the fitted critical batch size (91, 95% CI 59 to 141, at the
     -24.5-nat target: 32 to 128), the batch range contains it, and the rate lies among the rates within
@@ -331,6 +334,7 @@ def test_advice_on_digits_lies_within_the_range_the_books_grids_support(digits_a
     assert r.optimizer == "adam" and r.learning_rate == pytest.approx(r.lr_ratio * r.lr_break)
 
 
+@pytest.mark.slow
 def test_advice_reports_every_steps_numbers_and_timings_in_json_markdown_html_and_a_figure(digits_advice):
     """advice.json holds the data, range test (with its curve), noise scale, short run, recommendation and
     per-step timings; Markdown, HTML, SVG and PNG exist; no temporary file is left behind."""
@@ -348,6 +352,7 @@ def test_advice_reports_every_steps_numbers_and_timings_in_json_markdown_html_an
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_advice_on_a_data_file_runs_its_confirmation_grid_in_process_and_prints_progress(tmp_path, capfd):
     """A .npy of digits' images: every step prints a progress line with its time; the confirmation grid (one
     seed, one epoch here) trains 9 runs in this process and says where the recommended cell lands."""

@@ -42,6 +42,7 @@ def test_the_loss_does_not_grow_with_the_batch_size():
     assert four_times == pytest.approx(once, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_the_corrected_program_trains_and_its_loss_falls():
     """Three epochs of main() on the circle: every loss finite, the last epoch's loss below the first's."""
     _, history = article.main(data="circle", epochs=3, verbose=0)
@@ -51,6 +52,7 @@ def test_the_corrected_program_trains_and_its_loss_falls():
     assert set(history.history) == {"loss", "reconstruction_loss", "kl_loss"}
 
 
+@pytest.mark.slow
 def test_the_articles_data_collapse_and_the_circle_does_not():
     """After 10 epochs the KL per point is near zero on standard-normal noise and above 1 nat on the circle,
     as the code chapter states (the decoder models N(0, I) without using z)."""

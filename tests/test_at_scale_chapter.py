@@ -19,6 +19,8 @@ import pytest
 from vae_utils.claims.verdicts import MIME_TYPE
 from vae_utils.core import data
 
+pytestmark = pytest.mark.slow  # the chapter under papermill
+
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "chapters/15_at_scale.ipynb"
 SMOKE = REPO / "profiles" / "smoke" / "15_at_scale.yaml"

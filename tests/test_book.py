@@ -104,7 +104,8 @@ def test_the_smoke_build_builds_every_page_of_the_toc(smoke_build):
     """Every toc entry has an HTML page, and no execution report was left."""
     for entry in _toc_pages():
         assert (PATHS.html / f"{entry}.html").exists(), entry
-    assert not list(PATHS.reports.glob("**/*.log")) if PATHS.reports.exists() else True
+    reports = sorted(PATHS.reports.glob("**/*.log")) if PATHS.reports.exists() else []
+    assert reports == [], f"execution reports were left: {[r.name for r in reports]}"
 
 
 def test_every_notebook_chapter_was_executed(smoke_build):

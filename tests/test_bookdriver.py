@@ -255,6 +255,7 @@ def test_every_book_notebook_has_typed_commented_parameters_of_flat_literals_and
         )
 
 
+@pytest.mark.slow
 def test_papermill_help_notebook_lists_a_type_for_every_chapter_parameter():
     """``papermill --help-notebook`` reads the annotations: no parameter shows 'Unknown type'."""
     for path in sorted((REPO / "chapters").glob("*.ipynb")):
@@ -266,3 +267,163 @@ def test_papermill_help_notebook_lists_a_type_for_every_chapter_parameter():
         )
         assert proc.returncode == 0, proc.stderr
         assert "Unknown type" not in proc.stdout, f"{path.name}:\n{proc.stdout}"
+
+
+# -- the progress line's ETA ------------------------------------------------------------------------
+
+
+def test_the_eta_covers_every_chapter_from_the_first_line_when_each_has_a_previous_time():
+    """Three chapters that took 100, 50 and 30 s last time, on two workers, first in first out: the
+    third starts when the 50-s one ends, so the build ends when the 100-s one does (100 s)."""
+    from bookdriver.progress import BuildProgress
+
+    progress = BuildProgress(3, 0, None, slots=2, last_seconds={"a": 100.0, "b": 50.0, "c": 30.0})
+    progress.plan(["a", "b", "c"], jobs=2)
+    assert progress.eta() == pytest.approx(100, abs=2)
+    assert "ETA 1 min 40 s" in progress.line() or "ETA 1 min 39 s" in progress.line()
+    progress.chapter_done("b", "executed in 50 s")  # c starts now: 30 s of it are left
+    progress.started["a"] -= 90  # a has run for 90 s: 10 s of it are left
+    assert progress.eta() == pytest.approx(30, abs=2)
+
+
+def test_the_eta_never_falls_below_the_training_runs_known_to_be_left(tmp_path):
+    """A sweep under way lists 10 runs, 2 done at 30 s each: 8 x 30 s on 2 slots is 120 s, more
+    than the chapters' previous times say (100 s): the ETA is 120 s."""
+    from bookdriver.progress import BuildProgress
+
+    store = tmp_path / "results" / "sweeps" / "s"
+    progress = BuildProgress(1, 0, tmp_path / "results", slots=2, last_seconds={"a": 100.0})
+    progress.plan(["a"], jobs=2)
+    (store / "sweeps").mkdir(parents=True)
+    rids = [f"r{i}" for i in range(10)]
+    for rid in rids[:2]:
+        (store / "runs" / rid).mkdir(parents=True)
+        (store / "runs" / rid / "record.json").write_text(json.dumps({"run_wall_s": 30.0}))
+    manifest = {"started": progress.t0, "pending": rids}
+    (store / "sweeps" / "x.json").write_text(json.dumps(manifest))
+    progress.tick()
+    assert progress.eta() == pytest.approx(120, abs=2)
+
+
+def test_without_any_history_the_eta_says_it_waits_for_the_first_runs():
+    from bookdriver.progress import BuildProgress
+
+    progress = BuildProgress(2, 0, None, slots=2)
+    progress.plan(["a", "b"], jobs=2)
+    assert progress.eta() is None and "ETA once the first runs finish" in progress.line()
+
+
+# -- the whole driver on small books (real kernels, real Sphinx) -------------------------------------
+
+
+def _counting_book(root: Path, cells: dict[str, str]) -> Path:
+    """A book whose chapters (stem -> code of their one cell) each first append a line to
+    ``<root>/count-<stem>``: how many times each was executed. Its _config.yml asks for what the
+    driver must override: execution by Sphinx, with a 1-s cell timeout."""
+    (root / "chapters").mkdir(parents=True)
+    config = "title: t\nonly_build_toc_files: true\nexecute:\n  execute_notebooks: cache\n  timeout: 1\n"
+    (root / "_config.yml").write_text(config)
+    (root / "references.bib").write_text("")
+    (root / "CITATION.cff").write_text(
+        'title: "t"\nurl: "https://example.org/t"\nrepository-code: "https://github.com/example/t"\n'
+    )
+    (root / "_static").mkdir()
+    (root / "_static" / "custom.css").write_text("")
+    entries = "".join(f"  - file: chapters/{stem}\n" for stem in cells)
+    (root / "_toc.yml").write_text(f"format: jb-book\nroot: chapters/intro\nchapters:\n{entries}")
+    (root / "chapters" / "intro.md").write_text("# Intro\n")
+    for stem, code in cells.items():
+        nb = nbformat.v4.new_notebook(
+            metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "P"}}
+        )
+        count = f"with open({str(root / f'count-{stem}')!r}, 'a') as f:\n    f.write('x\\n')\n"
+        nb.cells = [
+            nbformat.v4.new_markdown_cell(f"# {stem}"),
+            nbformat.v4.new_code_cell("n: int = 1  # a parameter", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(count + code),
+        ]
+        nbformat.write(nb, root / "chapters" / f"{stem}.ipynb")
+    return root
+
+
+def _count(root: Path, stem: str) -> int:
+    path = root / f"count-{stem}"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _build_cmd(root: Path, jobs: int = 2) -> list[str]:
+    return [sys.executable, "-m", "bookdriver", "build", "--root", str(root), "-j", str(jobs)]
+
+
+@pytest.mark.slow
+def test_a_failing_chapter_stops_the_build_with_its_name_error_and_resume_command_and_each_chapter_runs_once(tmp_path):
+    """The failing chapter stops the build before Sphinx (exit 1): its name, the end of its error, and
+    the command to resume. Fixed, the same command executes only what the cache lacks, Sphinx
+    executes nothing (execution is off in the staged config) and renders the driver's outputs, and
+    no cell timeout applies (the config's 1 s does not stop a 3-s cell)."""
+    slow = "import time\ntime.sleep(3)\nprint('hello-from-good')"
+    root = _counting_book(tmp_path / "book", {"good": slow, "bad": "1 / 0"})
+    # one at a time: bad (first in name order) fails, and good never starts
+    first = subprocess.run(_build_cmd(root, jobs=1), cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 1, first.stderr[-3000:]
+    assert "[book] bad.ipynb: failed" in first.stderr and "ZeroDivisionError" in first.stderr
+    resume = f"resume: python -m bookdriver build --profile full --root {root}"
+    assert "[book] stopped: bad.ipynb failed" in first.stderr and resume in first.stderr
+    assert "Traceback" not in first.stderr.split("[book] stopped")[1]
+    assert not (root / "_build" / "html").exists(), "no page is built from missing outputs"
+    assert (_count(root, "good"), _count(root, "bad")) == (0, 1), "bad executed once: Sphinx did not execute it"
+
+    nb = nbformat.read(root / "chapters" / "bad.ipynb", as_version=4)
+    nb.cells[2].source = nb.cells[2].source.replace("1 / 0", "print('fixed')")
+    nbformat.write(nb, root / "chapters" / "bad.ipynb")
+    again = subprocess.run(_build_cmd(root), cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (_count(root, "good"), _count(root, "bad")) == (1, 2), "each executed once more, Sphinx nothing"
+    assert "hello-from-good" in (root / "_build" / "html" / "chapters" / "good.html").read_text()
+    assert "execute_notebooks: 'off'" in (root / "_build" / "src" / "_config.yml").read_text()
+
+
+@pytest.mark.slow
+def test_a_second_build_of_one_tree_exits_1_naming_the_build_that_holds_it_and_executes_nothing(tmp_path):
+    """Two builds of one tree at once used to execute the same chapter twice. The second now
+    refuses in one line naming the first (pid, host, since when); the first completes."""
+    import socket
+    import time
+
+    go, started = tmp_path / "go", tmp_path / "started"
+    wait = f"import pathlib, time\npathlib.Path({str(started)!r}).touch()\n"
+    wait += f"while not pathlib.Path({str(go)!r}).exists():\n    time.sleep(0.1)"
+    root = _counting_book(tmp_path / "book", {"waits": wait})
+    first = subprocess.Popen(_build_cmd(root), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 600  # the kernel's start, however loaded the machine
+        while not started.exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), "the first build's chapter started"
+        second = subprocess.run(_build_cmd(root), cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 1
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: another build of this tree is running: "), lines
+        assert f"pid {first.pid} on host {socket.gethostname()} since " in lines[0]
+        go.touch()
+        _, err = first.communicate(timeout=900)
+        assert first.returncode == 0, err[-3000:]
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert _count(root, "waits") == 1
+
+
+def test_on_a_cold_build_a_chapter_without_history_counts_the_mean_of_the_chapters_done():
+    """No previous times: before any chapter ends the ETA waits for the first runs; once one ends
+    (a, 40 s), every other counts 40 s: b ran 40 s already, c just started and d follows b on two
+    workers, so 40 s are left."""
+    from bookdriver.progress import BuildProgress
+
+    progress = BuildProgress(4, 0, None, slots=2)
+    progress.plan(["a", "b", "c", "d"], jobs=2)
+    assert progress.eta() is None
+    progress.started["a"] -= 40
+    progress.chapter_done("a", "executed in 40 s")  # c starts now
+    progress.started["b"] -= 40
+    assert progress.eta() == pytest.approx(40, abs=2)

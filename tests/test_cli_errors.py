@@ -44,6 +44,7 @@ def one_error_line(proc, code: int) -> str:
 # -- flags --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_repeated_sweep_flag_adds_its_values_and_a_repeated_train_flag_is_refused(tmp_path):
     """``--batch-size 5000 --batch-size 32`` is the grid [5000, 32] (5000 is then refused by name;
     the last flag used to win silently); ``train`` takes one value, so a second flag is an error."""
@@ -57,6 +58,7 @@ def test_a_repeated_sweep_flag_adds_its_values_and_a_repeated_train_flag_is_refu
     assert proc.returncode == 2 and "argument --out: given twice" in proc.stderr
 
 
+@pytest.mark.slow
 def test_negative_numbers_are_values_and_the_config_refuses_them_by_name(tmp_path):
     """``--learning-rate -1e-3`` used to give argparse's "expected at least one argument"."""
     for command in (["train"], ["sweep", "--out", tmp_path / "store"]):
@@ -65,6 +67,7 @@ def test_negative_numbers_are_values_and_the_config_refuses_them_by_name(tmp_pat
     assert not (tmp_path / "store").exists()
 
 
+@pytest.mark.slow
 def test_a_seed_tensorflow_cannot_take_is_refused_naming_the_field_before_training():
     """2**31 and 1e20 used to fail inside TensorFlow without naming the field."""
     for seed in ("2147483648", "1e20"):
@@ -76,6 +79,7 @@ def test_a_seed_tensorflow_cannot_take_is_refused_naming_the_field_before_traini
 # -- paths ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_output_paths_are_checked_before_anything_trains_or_is_written(tmp_path):
     """``--out`` that is a file, ``--csv`` or ``--history`` in a missing folder or naming a folder:
     exit 2 naming the flag and the path; the file is unchanged and no store is created."""
@@ -105,6 +109,7 @@ def test_a_missing_or_malformed_grid_file_is_one_line_naming_it(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_is_one_line_naming_the_address_and_nothing_is_created(tmp_path):
     """Nothing listens on the port: exit 1 naming the address and how to start a scheduler, and
     neither the store nor a manifest exists (they used to be created before the connection)."""
@@ -222,6 +227,7 @@ def held_run(tmp_path):
     holder.wait()
 
 
+@pytest.mark.slow
 def test_a_run_held_by_a_live_process_is_given_up_after_max_wait_naming_its_pid_and_host(held_run):
     """``--max-wait 2``: the run is reported as not run, with the holder's pid and host; exit 1;
     the summary counts nothing as ran (it used to count pending runs); nothing is written for it."""
@@ -233,12 +239,13 @@ def test_a_run_held_by_a_live_process_is_given_up_after_max_wait_naming_its_pid_
     assert store.read_record(out, rid) is None and not (store.run_dir(out, rid) / "record.json").exists()
 
 
+@pytest.mark.slow
 def test_a_long_wait_is_reported_naming_the_run_and_its_holder(held_run, monkeypatch, capsys):
     """After ``WAIT_REPORT_S`` (30 s; shortened here) the sweep says what it waits for, and keeps
     saying it; the returned table has the run as "not run"."""
     out, rid, pid = held_run
     monkeypatch.setattr(runner, "WAIT_REPORT_S", 0.5)
-    df = sweep(TINY, out, workers=1, progress=False, wait_s=3)
+    df = sweep(TINY, out, workers=1, progress=False, wait_s=6)  # reports at 0.5, 1.5 and 4.5 s
     err = capsys.readouterr().err
     assert f"for 1 run(s) another process trains: {rid} (digits, batch_size=64" in err
     assert f"held by pid {pid} on host {socket.gethostname()}" in err
@@ -250,6 +257,7 @@ def test_a_long_wait_is_reported_naming_the_run_and_its_holder(held_run, monkeyp
 # -- the book driver's command line ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_book_driver_turns_os_errors_into_one_line_naming_the_path(tmp_path):
     """A ``_build`` that is a file: staging cannot create its folder; exit 1 naming the path."""
     root = tmp_path / "book"

@@ -150,6 +150,7 @@ def test_conv_activation_memory_counts_every_feature_map():
 # --- training --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(data.available("fashion_mnist") is None, reason=SKIP_FASHION)
 def test_a_short_conv_run_on_fashion_mnist_improves_the_held_out_elbo_and_beats_independent_pixels():
     """Two epochs of Adam on 2,048 Fashion-MNIST images: the test ELBO rises above the untrained model's, the
@@ -175,6 +176,7 @@ def test_a_short_conv_run_on_fashion_mnist_improves_the_held_out_elbo_and_beats_
     assert m["test_nll"] < independent_bernoulli_nll(ds.train, ds.test) - 10
 
 
+@pytest.mark.slow
 def test_a_conv_run_twice_gives_an_identical_history_metrics_and_weights(synthetic, assert_same_run):
     """Two one-epoch runs of one conv config on synthetic images: identical history (but wall time), metrics (but
     timing), step losses and weights; the run learns (test ELBO above the untrained model's)."""
@@ -186,6 +188,7 @@ def test_a_conv_run_twice_gives_an_identical_history_metrics_and_weights(synthet
     assert a.metrics["activation_memory_mb"] == activation_memory_mb(a.model.config, 32)
 
 
+@pytest.mark.slow
 def test_a_diverging_conv_run_returns_normally_with_diverged_true(synthetic):
     """SGD at lr = 1e4 on the conv VAE: train() returns, diverged is True with its epoch and step, no test metrics."""
     small = dataclasses.replace(synthetic, train=synthetic.train[:256])

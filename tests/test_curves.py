@@ -24,6 +24,7 @@ def every_three():
     return train(TrainConfig(**RUN, eval_every=3))
 
 
+@pytest.mark.slow
 def test_a_run_is_evaluated_after_every_kth_update_counted_across_epochs():
     result = train(TrainConfig(**RUN, eval_every=5))
     assert result.curve.steps.tolist() == [5, 10, 15, 20, 25]  # 27 updates; 10 and 20 fall inside epochs 2 and 3
@@ -46,6 +47,7 @@ def test_evaluating_within_epochs_changes_nothing_about_training(every_three):
     assert plain.curve.empty
 
 
+@pytest.mark.slow
 def test_an_evaluation_of_unmoved_weights_is_the_keras_models_single_sample_elbo():
     """A rate of 1e-30 leaves the weights where build_vae put them: every point of the curve is then the
     ELBO that evaluation.evaluate computes with the Keras model on the validation set, with the same noise."""
@@ -57,6 +59,7 @@ def test_an_evaluation_of_unmoved_weights_is_the_keras_models_single_sample_elbo
     np.testing.assert_allclose(result.curve.val_elbo, reference["elbo"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_seeds_trained_in_a_stack_give_the_curves_of_seeds_trained_alone(every_three):
     stacked = train_seeds([TrainConfig(**RUN, eval_every=3, seed=s) for s in (0, 1)])
     np.testing.assert_allclose(stacked[0].curve.val_elbo, every_three.curve.val_elbo, rtol=1e-4)

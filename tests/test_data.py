@@ -257,6 +257,7 @@ def test_available_answers_for_every_dataset_without_raising(places):
         data.available("cifar10")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(data.available("fashion_mnist") is None, reason=SKIP_FASHION)
 def test_real_fashion_mnist_has_the_documented_splits_and_a_validation_split_carved_from_training():
     """Fashion-MNIST: 50,000 training intensities, 10,000 validation and 10,000 test images binarized once
@@ -351,6 +352,7 @@ def test_subset_sizes_are_validated_against_the_dataset_and_the_batch_size(value
         TrainConfig(**values)
 
 
+@pytest.mark.slow
 def test_subset_sizes_read_from_text_and_a_run_trains_and_evaluates_on_that_many_examples():
     """from_dict reads "640" as 640 and "all" as None; train() with train_size=640 and batch 64 makes 10 updates
     an epoch (the whole digits training set would give 19), and its test metrics are those of the first 100 test

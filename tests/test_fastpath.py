@@ -57,6 +57,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", CASES, ids=lambda c: "-".join(map(str, c.values())))
 def test_the_fast_path_gives_the_keras_paths_results_within_float32_rounding(change):
     """Per optimizer and schedule (lr warm-up of 1 epoch, KL warm-up of 2): the same step losses, history,
@@ -71,6 +72,7 @@ def test_the_fast_path_gives_the_keras_paths_results_within_float32_rounding(cha
     _assert_close_runs(fast, keras_path, hinge=config.kl_schedule == "free_bits")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("dataset", "change"),
     [
@@ -117,6 +119,7 @@ def test_a_result_model_is_a_keras_vae_built_on_first_use_that_reproduces_the_me
 # --- several seeds in one stack -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_seeds_trained_together_equal_seeds_trained_one_by_one():
     """train_seeds of four seeds (one stack) gives each seed's train() result within float32 rounding, in order,
     each with its own config; the stack size is recorded. One epoch (39 RMSprop updates): over three, the
@@ -132,6 +135,7 @@ def test_seeds_trained_together_equal_seeds_trained_one_by_one():
     assert together[0].metrics["test_elbo"] != together[1].metrics["test_elbo"]  # the seeds differ
 
 
+@pytest.mark.slow
 def test_a_stack_trained_twice_is_bit_identical(timing_keys):
     """Two calls of train_seeds on the same configs: identical histories, step losses, metrics and weights."""
     configs = [TrainConfig(**{**SHORT, "kl_schedule": "cyclical", "seed": s}) for s in range(3)]
@@ -149,6 +153,7 @@ def test_a_stack_trained_twice_is_bit_identical(timing_keys):
             np.testing.assert_array_equal(wa, wb)
 
 
+@pytest.mark.slow
 def test_a_diverging_seed_in_a_stack_stops_alone_and_says_so():
     """SGD with momentum at lr 0.3: seeds 0 and 2 diverge in epoch 2, seed 4 in epoch 1, seed 1 does not. In one
     stack each diverging seed reports the epoch, step and reason train() reports alone, with NaN held-out
@@ -198,6 +203,7 @@ def test_seed_groups_cut_a_list_into_runs_of_one_config():
     assert seed_groups([]) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif("architecture" not in FIELDS, reason="TrainConfig has no architecture field yet")
 def test_an_architecture_the_fast_path_does_not_cover_falls_back_to_the_keras_path():
     """A conv config is trained by the Keras path, in train() and one by one in train_seeds()."""
@@ -256,6 +262,7 @@ def test_the_fast_paths_validation_noise_is_evaluates(digits):
     np.testing.assert_array_equal(chunks[2551:5102], second)
 
 
+@pytest.mark.slow
 def test_a_stack_that_would_hold_too_much_data_is_split():
     """With a tiny STACK_BYTES, train_seeds trains one seed per stack, and still one result per config."""
     data = Dataset(

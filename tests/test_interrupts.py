@@ -51,17 +51,22 @@ def _kill_all(proc) -> None:
 @pytest.fixture
 def start():
     """Start a subprocess in its own session (its own process group, as a terminal would start it);
-    what is left of it and its descendants is killed after the test, even one that failed."""
-    started = []
+    what is left of it and its descendants is killed after the test, even one that failed.
+    ``start.watch(procs)`` adds processes to kill afterwards (descendants that may outlive it)."""
+    started, watched = [], []
 
     def _start(cmd, **kwargs):
         kwargs = {"start_new_session": True, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | kwargs
         started.append(subprocess.Popen(cmd, text=True, **kwargs))
         return started[-1]
 
+    _start.watch = watched.extend
     yield _start
     for proc in started:
         _kill_all(proc)
+    for p in running(watched):
+        with contextlib.suppress(psutil.Error):
+            p.kill()
 
 
 def training(out) -> bool:
@@ -100,10 +105,11 @@ def running(procs) -> list:
     return alive
 
 
-def assert_gone(procs):
-    """Every process is gone (SIGKILL is delivered at once; allow the scheduler a moment)."""
+def assert_gone(procs, deadline=60.0):
+    """Every process is gone within ``deadline`` seconds (SIGKILL is delivered at once, a process
+    whose parent died notices within a second; the deadline only allows for a loaded machine)."""
     t0 = time.time()
-    while running(procs) and time.time() - t0 < 10:
+    while running(procs) and time.time() - t0 < deadline:
         time.sleep(0.1)
     assert not running(procs), [" ".join(p.cmdline())[:80] for p in running(procs)]
 
@@ -153,7 +159,29 @@ def test_ctrl_c_to_the_process_group_stops_the_sweep_kills_its_kernels_and_the_s
 def test_ctrl_c_to_the_sweep_process_alone_stops_it_at_once(tmp_path, start):
     """What an IDE's stop button or a Jupyter interrupt sends: SIGINT to the sweep process only.
     It used to be ignored until every remaining run had trained."""
-    _interrupt_sweep(tmp_path, start, lambda p: p.send_signal(signal.SIGINT))
+    _, done = _interrupt_sweep(tmp_path, start, lambda p: p.send_signal(signal.SIGINT))
+    assert 1 <= len(done) < 4, f"it stopped with runs left, not after them: {len(done)} of 4 complete"
+
+
+def test_sigterm_to_the_sweep_stops_it_as_ctrl_c_does(tmp_path, start):
+    """``kill PID`` (SIGTERM, what a process manager or a job scheduler sends): the same stop as
+    Ctrl-C, the same message and exit code 130, its kernels killed, nothing recorded as failed."""
+    _, done = _interrupt_sweep(tmp_path, start, lambda p: p.send_signal(signal.SIGTERM))
+    assert 1 <= len(done) < 4, f"it stopped with runs left: {len(done)} of 4 complete"
+
+
+def test_a_sweep_killed_with_sigkill_leaves_no_process_running(tmp_path, start):
+    """SIGKILL cannot be handled: the sweep's papermill processes and kernels must die with it
+    anyway, and the store keeps only complete runs."""
+    out = tmp_path / "store"
+    proc = start(sweep_cmd(out, "--workers", 1))
+    wait_for(lambda: training(out) and kernels_of(proc.pid), "a kernel to train")
+    procs = psutil.Process(proc.pid).children(recursive=True)
+    start.watch(procs)
+    proc.kill()
+    assert proc.wait(timeout=120) == -signal.SIGKILL  # not communicate(): survivors hold its pipes
+    assert_gone(procs)
+    assert set(statuses(out).values()) <= {"ok"}
 
 
 def _tiny_book(root: Path, out: Path) -> Path:
@@ -177,16 +205,23 @@ def _tiny_book(root: Path, out: Path) -> Path:
     return root
 
 
+def _book_under_way(tmp_path, start):
+    """A tiny book's build, started and waited for until its chapter's sweep trains: (the driver's
+    process, the store, every descendant of the driver then)."""
+    out = tmp_path / "store"
+    root = _tiny_book(tmp_path / "book", out)
+    proc = start([sys.executable, "-m", "bookdriver", "build", "--root", str(root), "-j", "2"], cwd=REPO)
+    wait_for(lambda: training(out) and len(kernels_of(proc.pid)) >= 2, "the sweep's kernel to train")
+    procs = psutil.Process(proc.pid).children(recursive=True)
+    start.watch(procs)
+    return proc, out, procs
+
+
 def test_ctrl_c_to_the_book_driver_alone_stops_the_build_and_every_kernel_it_started(tmp_path, start):
     """``python -m bookdriver build``: a chapter's kernel runs a sweep, whose kernel trains; SIGINT
     to the driver alone (nothing else receives it) kills the chapter kernel, the sweep's papermill
     and kernel; the build exits 130 saying no chapter is cached yet; no run is recorded as failed."""
-    out = tmp_path / "store"
-    root = _tiny_book(tmp_path / "book", out)
-    proc = start([sys.executable, "-m", "bookdriver", "build", "--root", str(root), "-j", "2"], cwd=REPO)
-    wait_for(lambda: training(out), "the sweep's kernel to train")
-    procs = psutil.Process(proc.pid).children(recursive=True)
-    assert len(kernels_of(proc.pid)) >= 2, "the chapter's kernel and the sweep's"
+    proc, out, procs = _book_under_way(tmp_path, start)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-3000:]
@@ -194,6 +229,30 @@ def test_ctrl_c_to_the_book_driver_alone_stops_the_build_and_every_kernel_it_sta
     assert "Traceback" not in stderr
     assert_gone(procs)
     assert set(statuses(out).values()) <= {"ok"} and len(statuses(out)) < len(LONG["seed"])
+
+
+def test_sigterm_to_the_book_driver_stops_the_build_as_ctrl_c_does(tmp_path, start):
+    """``kill PID`` of ``python -m bookdriver build``: the message of Ctrl-C, exit 130, and every
+    process the build started (pool worker, chapter kernel, the sweep's papermill and kernel) gone."""
+    proc, out, procs = _book_under_way(tmp_path, start)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)  # not communicate(): a surviving child would hold its pipes open
+    assert_gone(procs)
+    stderr = proc.stderr.read()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert re.search(r"interrupted: 0 of 1 chapters executed in the cache .+; run the same command to resume", stderr)
+    assert "Traceback" not in stderr
+    assert set(statuses(out).values()) <= {"ok"}
+
+
+def test_a_book_driver_killed_with_sigkill_leaves_no_process_running(tmp_path, start):
+    """SIGKILL of the driver alone: its pool worker, the chapter's kernel, the sweep's papermill and
+    kernel all die with it (they used to run on for minutes, training into the store)."""
+    proc, out, procs = _book_under_way(tmp_path, start)
+    proc.kill()
+    assert proc.wait(timeout=120) == -signal.SIGKILL  # not communicate(): survivors hold its pipes
+    assert_gone(procs)
+    assert set(statuses(out).values()) <= {"ok"}
 
 
 # -- Dask: a real scheduler and worker on loopback -------------------------------------------------

@@ -37,6 +37,7 @@ def test_the_per_pixel_mean_is_the_elbo_with_beta_equal_to_the_pixel_count_divid
     assert float(per_pixel_mean_loss(x, logits, z_mean, z_log_var)) == pytest.approx(float(loss) / 64, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_training_with_the_per_pixel_mean_is_deterministic_and_changes_the_weights(digits):
     """Two runs of one config give the same weights, and those differ from the untrained model's."""
     config = vae_utils.TrainConfig(dataset="digits", epochs=1, batch_size=128, latent_dim=2, seed=3)

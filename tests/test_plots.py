@@ -150,6 +150,7 @@ def test_text_px_scales_a_font_to_the_page_column_and_never_up():
     assert plots.text_px(9, 13.0) < 8  # what the old 9-pt ticks on a 13-in figure were
 
 
+@pytest.mark.slow
 def test_every_text_of_every_figure_renders_at_least_12_px_at_page_width(figures):
     """For each figure, its saved (tight) SVG width and each text's font size give >= 12 CSS px."""
     for name, fig in figures.items():
@@ -164,6 +165,7 @@ def test_every_text_of_every_figure_renders_at_least_12_px_at_page_width(figures
         assert width_pt / 72 <= plots.MAX_WIDTH_IN + 0.5, name
 
 
+@pytest.mark.slow
 def test_no_figure_shows_an_underscore_identifier_in_labels_legends_or_colour_bars(figures):
     """Axis labels, titles, legend titles and colour-bar labels (figure objects) and every text of
     the saved SVG (svg.fonttype none keeps text as text) are words, never `test_elbo`."""
@@ -565,6 +567,7 @@ def test_mean_ci_agrees_with_scipy_t_interval_and_drops_non_finite_values():
 # ---------------------------------------------------------------- export, style, size
 
 
+@pytest.mark.slow
 def test_every_figure_saves_to_svg_and_png(tmp_path, figures):
     """save_figure writes a non-empty .svg and .png for each plotting function's figure."""
     for name, fig in figures.items():

@@ -94,6 +94,7 @@ print(time.time(), flush=True)
 """
 
 
+@pytest.mark.slow
 def test_train_waits_for_a_slot_so_a_chapter_that_trains_directly_keeps_to_the_budget(tmp_path):
     """This process holds the only slot until 3 s after the child has imported everything: the child's
     train() (about a second without a wait) finishes only after the slot is released."""

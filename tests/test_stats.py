@@ -463,6 +463,7 @@ def test_fmt_interval_rounds_to_two_significant_digits_of_the_half_width():
 # False-positive rates under the null (Monte Carlo)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [3, 10])
 def test_welch_false_positive_rate_under_the_null(n):
     """2000 pairs of normal groups with equal means: at n = 10 the rate is 5% within MC error. At
@@ -476,6 +477,7 @@ def test_welch_false_positive_rate_under_the_null(n):
     assert rate < 0.05 + _mc_bound(2000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [3, 10])
 def test_paired_false_positive_rate_under_the_null_with_a_shared_seed_effect(n):
     """Seed effects (SD 3) shared by both runs of a seed plus independent noise: the paired test
@@ -487,6 +489,7 @@ def test_paired_false_positive_rate_under_the_null_with_a_shared_seed_effect(n):
     assert abs(rate - 0.05) < _mc_bound(2000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [3, 10])
 def test_per_seed_slope_false_positive_rate_under_the_null(n):
     """No trend, 4 batch sizes, n seeds with a shared per-seed offset: the per-seed slope test
@@ -512,6 +515,7 @@ def test_permutation_trend_false_positive_rate_under_the_null(n):
     assert abs(rate - 0.05) < _mc_bound(500)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [3, 10])
 def test_omnibus_then_holm_keeps_the_family_wise_error_of_five_groups(n):
     """Five groups with equal means: ANOVA at 5%, and only when it rejects, all 10 Welch pairs under
@@ -525,6 +529,7 @@ def test_omnibus_then_holm_keeps_the_family_wise_error_of_five_groups(n):
     assert errors / 1500 < 0.05 + _mc_bound(1500)
 
 
+@pytest.mark.slow
 def test_holm_keeps_the_family_wise_error_when_one_group_really_differs():
     """A partial null, where the ANOVA gate gives no protection: group 0 is 3 SD away, groups 1-4
     are equal (6 true-null pairs), n = 10. Holm over all 10 pairs falsely rejects a true-null pair in

@@ -69,6 +69,7 @@ EDITS = {
 }
 
 
+@pytest.mark.slow
 def test_a_well_formed_record_reads_back_whole(copy):
     """The untouched record of a real run is read, and each table has its row(s)."""
     out, rid = copy

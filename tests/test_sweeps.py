@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -279,6 +278,7 @@ def test_records_are_strict_json_with_non_finite_numbers_as_null(tmp_path):
 # -- tiny sweeps through papermill ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_tiny_sweep_leaves_records_and_notebooks_and_a_second_call_is_all_cache_hits(tmp_path):
     """Records, step losses and executed notebooks exist; the same call again trains nothing and
     takes seconds; a grid with one more value trains only the new runs."""
@@ -298,9 +298,8 @@ def test_a_tiny_sweep_leaves_records_and_notebooks_and_a_second_call_is_all_cach
     assert df["test_elbo"].notna().all() and (df["test_nll"] > 0).all()
 
     before = snapshot(out / "runs")
-    t0 = time.perf_counter()
     again = sweep(grid, out, workers=1, progress=False)
-    assert time.perf_counter() - t0 < 5
+    assert again.attrs["summary"]["kernels"] == 0, "all cache hits: no kernel is started"
     assert again.attrs["summary"]["ran"] == 0 and again.attrs["summary"]["cached"] == 2
     pd.testing.assert_frame_equal(again, df)
     assert snapshot(out / "runs") == before
@@ -321,6 +320,7 @@ def test_a_tiny_sweep_leaves_records_and_notebooks_and_a_second_call_is_all_cach
     assert dict(per_run) == dict(zip(runs["run_id"], runs["steps"].astype(int), strict=True))
 
 
+@pytest.mark.slow
 def test_the_template_runs_under_the_plain_papermill_cli_with_p_overrides(tmp_path):
     """``papermill train_vae.ipynb out.ipynb -p batch_size 128 ...`` trains those runs and, with
     ``-p out``, writes their records where ``load_results`` finds them."""
@@ -341,6 +341,7 @@ def test_the_template_runs_under_the_plain_papermill_cli_with_p_overrides(tmp_pa
     }
 
 
+@pytest.mark.slow
 def test_the_template_refuses_a_parameter_it_does_not_define_naming_it_and_the_known_ones(tmp_path):
     """``-p batchsize 32`` (a typo) stops the notebook before training instead of training batch 64."""
     out_nb = tmp_path / "run.ipynb"

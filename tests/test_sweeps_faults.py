@@ -104,7 +104,7 @@ def test_a_sweep_killed_with_sigkill_resumes_without_losing_or_recomputing_runs(
     assert 2 <= len(kept) < 6, "the kill should land mid-way"
 
     t0 = time.time()  # the orphaned kernel must not go on training
-    while alive(kernel_pid) and time.time() - t0 < 30:
+    while alive(kernel_pid) and time.time() - t0 < 120:  # it notices within a second; the rest is for a loaded machine
         time.sleep(0.2)
     assert not alive(kernel_pid)
     assert records(out) == kept
@@ -153,16 +153,16 @@ def test_two_sweeps_on_one_store_at_once_train_each_run_once_and_agree(tmp_path)
 
 def test_a_run_past_its_timeout_is_failed_and_the_rest_completes(tmp_path):
     """The supervisor kills the kernel of a run past ``timeout_s``, records a TimeoutError, and
-    the sweep returns with the other run trained."""
+    the sweep returns with the other run trained. The timeout is 90 s: an ordinary one-epoch run
+    takes about a second, so no machine, however loaded, times it out; the long run (200,000 epochs
+    at batch 8, half an hour here, minutes on a machine ten times faster) always passes it."""
     out = tmp_path / "store"
-    grid = [{**TINY, "batch_size": 64}, {**TINY, "batch_size": 8, "epochs": 3000}]
-    t0 = time.time()
-    df = sweep(grid, out, workers=1, timeout_s=12, progress=False)
-    assert time.time() - t0 < 240
+    grid = [{**TINY, "batch_size": 64}, {**TINY, "batch_size": 8, "epochs": 200_000}]
+    df = sweep(grid, out, workers=1, timeout_s=90, progress=False)
     status = dict(zip(df["batch_size"], df["status"], strict=True))
     assert status == {64: "ok", 8: "failed"}
     error = df.set_index("batch_size").loc[8, "error"]
-    assert error.startswith("TimeoutError") and "timeout_s=12" in error
+    assert error.startswith("TimeoutError") and "timeout_s=90" in error
     assert not store.is_locked(out, df.set_index("batch_size").loc[8, "run_id"])
 
 

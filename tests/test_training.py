@@ -36,6 +36,7 @@ HISTORY_COLUMNS = {
 # --- determinism ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["fast", "keras"])
 def test_one_config_run_twice_gives_an_identical_history_and_metrics(assert_same_run, engine):
     """Two runs of one config (either engine): identical history (but wall time), metrics (but timing), step
@@ -44,6 +45,7 @@ def test_one_config_run_twice_gives_an_identical_history_and_metrics(assert_same
     assert_same_run(train(config, engine=engine), train(config, engine=engine))
 
 
+@pytest.mark.slow
 def test_runs_are_identical_with_a_fresh_compiled_trainer_and_after_other_runs_share_it(assert_same_run):
     """Clearing the compiled-trainer cache, or running another config through the same compiled graph in
     between, does not change a run: the cached trainer's weights and optimizer slots are reset."""
@@ -59,6 +61,7 @@ def test_runs_are_identical_with_a_fresh_compiled_trainer_and_after_other_runs_s
         assert_same_run(first, train(config, engine=engine))
 
 
+@pytest.mark.slow
 def test_different_seeds_give_different_histories():
     """Seeds 0 and 1 of one config give different training losses, validation ELBOs and test metrics."""
     a, b = train(TrainConfig(**SHORT, seed=0)), train(TrainConfig(**SHORT, seed=1))
@@ -117,6 +120,7 @@ def test_history_and_metrics_have_the_documented_shape(trained_digits, digits):
     assert trained_digits.config == config and isinstance(trained_digits.model, keras.Model)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("optimizer", "learning_rate"), [("sgd", 0.05), ("momentum", 0.01), ("rmsprop", 1e-3), ("adamw", 1e-3)]
 )
@@ -131,6 +135,7 @@ def test_every_optimizer_trains_and_lowers_the_loss(optimizer, learning_rate):
 # --- divergence -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sgd_at_a_huge_learning_rate_returns_normally_with_diverged_true():
     """SGD at lr = 100 on digits: train() returns; diverged is True, the epoch and 1-based step are recorded,
     the steps before it are finite, and the test metrics are NaN."""
@@ -199,6 +204,7 @@ def test_the_kl_term_reaches_training():
         np.testing.assert_allclose(h["loss"], h["reconstruction_loss"] + beta * h["kl_loss"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_effective_beta_and_the_loss_scale_do_not_depend_on_the_batch_size():
     """At batch sizes 1, 16 and 512 (one epoch, weights frozen by lr = 1e-30) the epoch's KL equals the
     analytic KL of the initial model averaged over the examples, its reconstruction equals the closed-form
@@ -237,6 +243,7 @@ def test_the_effective_beta_and_the_loss_scale_do_not_depend_on_the_batch_size()
 # --- KL and learning-rate schedules in training -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_kl_schedules_weight_the_kl_in_training_as_documented():
     """In training, loss - reconstruction is: < 0.2 KL in the first linear warm-up epoch and beta * KL after it;
     beta * KL in the second (flat) half of each cycle; L * lambda under free bits while every dim is below lambda."""
@@ -284,6 +291,7 @@ def test_learning_rate_at_matches_hand_computed_values(schedule, step, expected)
     assert got == pytest.approx(0.02 * expected, abs=1e-8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", [s for s in LR_SCHEDULES if s != "constant"])
 def test_learning_rate_schedules_act_on_training(schedule):
     """History's learning_rate is the schedule at each epoch's last step; the schedule changes the updates:
@@ -329,6 +337,7 @@ def test_the_compiled_step_minimizes_the_objective_the_book_prints(kl_schedule, 
         assert 0 < float(weight) < config.beta
 
 
+@pytest.mark.slow
 def test_static_binarization_trains_on_one_fixed_draw_and_can_overfit_where_dynamic_does_not(digits):
     """binarization='static' binarizes the training images once (the same draw for every seed and
     epoch): on 300 images for 150 epochs the training ELBO pulls away from the validation ELBO by

@@ -363,6 +363,7 @@ def test_publish_glues_markdown_and_json_and_displays_the_verdict(monkeypatch):
     assert len(shown) == 1 and len(glued) == 4
 
 
+@pytest.mark.slow
 def test_the_verdict_modules_do_not_import_tensorflow():
     """stats and verdicts work in the book driver and in tests without TensorFlow's start-up."""
     code = "import sys, vae_utils.claims.stats, vae_utils.claims.verdicts; sys.exit('tensorflow' in sys.modules)"

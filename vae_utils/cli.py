@@ -12,7 +12,7 @@ Negative numbers are values (``--learning-rate -1e-3`` is refused by the config,
 Exit codes: 0 success; 1 a run failed or was not run, or the system refused (a file that cannot be
 written, a full disk, a Dask scheduler that does not answer): one line naming the path or address
 and what to do; 2 bad input (one line naming the parameter, the value and what is allowed);
-130 interrupted (Ctrl-C): what is complete, and how to resume.
+130 interrupted (Ctrl-C or SIGTERM): what is complete, and how to resume.
 """
 
 from __future__ import annotations

@@ -1,15 +1,27 @@
-"""Child processes of sweeps and book builds: Ctrl-C as a request to stop, and stopping a process tree.
+"""Child processes of sweeps and book builds: Ctrl-C or SIGTERM as a request to stop, stopping a
+process tree, and children that die with their parent.
 
-    from vae_utils.experiments.processes import StopRequest, kill_tree
-    with StopRequest() as stop:           # the first Ctrl-C sets stop; nothing is raised mid-step
+    from vae_utils.experiments.processes import StopRequest, child_command, kill_tree
+    with StopRequest() as stop:           # the first Ctrl-C or SIGTERM sets stop; nothing is raised mid-step
+        proc = subprocess.Popen(child_command("papermill", "in.ipynb", "out.ipynb"))
         while work_left and not stop.is_set():
             ...
     kill_tree(proc.pid)                   # SIGKILL a process and everything it started
 
 Why a request, not ``KeyboardInterrupt``: an exception can land anywhere (inside a ``with`` whose
 exit waits for the very kernels it should stop, or half-way through a write), while a flag is read
-where stopping is safe. The handler is installed only in the main thread, and not where SIGINT is
-ignored (``nohup``, background jobs), and the previous handler is restored on exit.
+where stopping is safe. SIGTERM (``kill PID``, a process manager, a job scheduler) is the same
+request as SIGINT: the command stops, kills what it started and exits 130 with the same message.
+The handlers are installed only in the main thread, not for a signal that is ignored (``nohup``,
+background jobs ignore SIGINT), and the previous handlers are restored on exit.
+
+Whatever kills a command (SIGKILL included), its children must not run on: ``child_command`` starts
+a Python module in a process that asks Linux to SIGKILL it when its parent dies
+(``PR_SET_PDEATHSIG``; elsewhere a thread watches the parent pid), and ``die_with_parent`` does the
+same from inside a process (e.g. a pool worker's initializer). Linux sends that signal when the
+*thread* that started the child ends, so start such children from a thread that outlives them (the
+main thread, or the thread that waits for the child). Jupyter kernels also exit when their parent
+goes (ipykernel polls the parent pid every second).
 
 ``kill_tree`` freezes the tree (SIGSTOP) until no new process appears, then kills every member:
 a kernel started in its own session (as Jupyter starts them) is still a descendant and goes too.
@@ -18,14 +30,63 @@ a kernel started in its own session (as Jupyter starts them) is still a descenda
 from __future__ import annotations
 
 import contextlib
+import inspect
 import signal
+import sys
 import threading
 
-__all__ = ["StopRequest", "kill_tree", "descendants"]
+__all__ = ["StopRequest", "kill_tree", "descendants", "die_with_parent", "child_command", "STOP_SIGNALS"]
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # both ask a sweep or a build to stop (exit 130)
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGKILL this process when the process ``parent`` dies, whatever kills it; at once when it
+    is already gone. Self-contained (``child_command`` runs its source before any import)."""
+    import ctypes
+    import os
+    import threading
+    import time
+
+    try:
+        if ctypes.CDLL(None).prctl(1, 9) != 0:  # PR_SET_PDEATHSIG, SIGKILL (Linux)
+            raise OSError("prctl refused")
+    except (AttributeError, OSError):  # not Linux: watch the parent pid instead
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os.kill(os.getpid(), 9)
+
+        threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), 9)
+
+
+_CHILD = (
+    inspect.getsource(die_with_parent)
+    + """
+import os, runpy, sys
+die_with_parent(int(sys.argv.pop(1)))
+target = sys.argv.pop(1)
+if os.sep in target:  # a script (e.g. a console script of the environment)
+    runpy.run_path(target, run_name="__main__")
+else:
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+"""
+)
+
+
+def child_command(target: str, *args, parent: int | None = None) -> list[str]:
+    """``python -m target args`` (or ``python target args`` for a script's path) in a process that
+    dies with ``parent`` (default: this process); see the module docstring."""
+    import os
+
+    return [sys.executable, "-c", _CHILD, str(parent or os.getpid()), str(target), *map(str, args)]
 
 
 class StopRequest:
-    """A flag set by the first SIGINT (Ctrl-C) while the ``with`` block runs, or by ``set()``.
+    """A flag set by the first SIGINT (Ctrl-C) or SIGTERM while the ``with`` block runs, or by ``set()``.
 
     ``on_stop``: called once, in the main thread, when the flag is first set (e.g. to write a stop
     file that workers on other machines watch)."""
@@ -33,7 +94,7 @@ class StopRequest:
     def __init__(self, on_stop=None):
         self._event = threading.Event()
         self._on_stop = on_stop
-        self._previous = None
+        self._previous: dict = {}
 
     def is_set(self) -> bool:
         return self._event.is_set()
@@ -49,15 +110,15 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            current = signal.getsignal(signal.SIGINT)
-            if current is not signal.SIG_IGN:
-                self._previous = signal.signal(signal.SIGINT, self._handler)
+            for signum in STOP_SIGNALS:
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, self._handler)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
 def descendants(pid: int) -> list:

@@ -35,12 +35,13 @@ Runs that another process holds (another sweep on the same store) are waited for
 while it waits. A Dask cluster without workers is reported at once. ``wait_s`` bounds both waits:
 past it, those runs are returned as ``not run`` (nothing is written for them).
 
-Ctrl-C (SIGINT, to the process group or to this process alone) stops the sweep: no further run
-starts, the kernels it started are killed (on Dask workers too, through a stop file in the store),
+Ctrl-C (SIGINT, to the process group or to this process alone) or SIGTERM (``kill PID``) stops the
+sweep: no further run starts, the kernels it started are killed (on Dask workers too, through a stop file in the store),
 nothing is recorded as failed that did not fail, and ``SweepInterrupted`` (a ``KeyboardInterrupt``)
 is raised with "interrupted: k of n runs complete in STORE; run the same command to resume".
 SIGKILL at any time loses nothing complete either: records are written atomically and the record
-is the completion marker; the killed kernels' locks vanish with them; the next call re-runs the rest.
+is the completion marker; papermill and its kernel die with the sweep (``processes.child_command``),
+their locks vanish with them; the next call re-runs the rest.
 
 A Dask cluster runs code it is sent: anyone who can reach an unauthenticated scheduler or worker
 can execute code on it, and ``dask worker`` listens on all interfaces unless told otherwise. Keep
@@ -75,7 +76,7 @@ from ..fileio import atomic_path, write_json
 from ..provenance import training_version
 from . import store
 from .grid import default_store, estimated_seconds, expand_grid
-from .processes import StopRequest, kill_tree
+from .processes import StopRequest, child_command, kill_tree
 from .results import records_to_frame
 from .template import TEMPLATE
 
@@ -164,21 +165,10 @@ def _steal_order(blocks, k) -> list:
 # -- one worker: a supervised papermill kernel over a slice -------------------------------------
 
 
-# papermill is started through this stub: it asks Linux to SIGKILL it when its supervisor dies
+# papermill is started by ``child_command``: Linux SIGKILLs it when its supervisor dies
 # (PR_SET_PDEATHSIG), so a killed sweep leaves no orphans (the kernel follows papermill: ipykernel
-# exits when its parent goes). Done in the child itself, not in a preexec_fn, which is unsafe in
-# a process with threads.
-_LAUNCH = """
-import ctypes, os, runpy, sys
-try:
-    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-except (AttributeError, OSError):
-    pass
-if os.getppid() != int(sys.argv.pop(1)):  # the supervisor died before prctl took effect
-    os._exit(1)
-sys.argv[0] = "papermill"
-runpy.run_module("papermill", run_name="__main__", alter_sys=True)
-"""
+# exits when its parent goes). The supervising thread waits for papermill, so it outlives it. Done in
+# the child itself, not in a preexec_fn, which is unsafe in a process with threads.
 
 _LOCAL_STOPS: dict[str, StopRequest] = {}  # sweep id -> its stop request, for workers in this process
 
@@ -266,7 +256,7 @@ def _kernel_env(threads: int) -> dict:
 
 def _kernel_command(spec, stem: str, runs_file: Path, threads: int) -> list[str]:
     out, nb_rel = Path(spec["out"]), f"notebooks/{stem}.ipynb"
-    cmd = [sys.executable, "-c", _LAUNCH, str(os.getpid()), str(spec["template"]), str(out / nb_rel)]
+    cmd = child_command("papermill", spec["template"], out / nb_rel)
     cmd += ["--no-progress-bar", "-r", "runs_json", str(runs_file), "-r", "out", str(out)]
     cmd += ["-r", "sweep_id", spec["sweep_id"], "-r", "worker", spec["worker"], "-r", "notebook", nb_rel]
     return [*cmd, "-p", "threads", str(threads)]

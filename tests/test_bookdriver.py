@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
-from bookdriver.figure_index import collect_figures
+from bookdriver.figure_index import THUMB_PX, collect_figures, out_of_bounds, png_size
 from bookdriver.params import load_parameters
 from bookdriver.paths import book_paths
 from bookdriver.stage import MARKER, stage
@@ -210,6 +210,8 @@ def test_figures_are_extracted_from_the_glue_records(tmp_path):
             {
                 "fig-a": {"data": {"image/svg+xml": svg.decode(), "image/png": base64.b64encode(png).decode()}},
                 "fig-a-caption": {"data": {"text/plain": "'A caption. Files: fig-a.svg, fig-a.png.'"}},
+                "fig-a-data": {"data": {"text/csv": "kind,x,y\nline,0,1\n", "text/plain": "'fig-a.csv'"}},
+                "rates-data": {"data": {"text/csv": "batch size,learning rate\n32,0.001\n"}},
                 "a-number": {"data": {"text/plain": "'3.14'"}},
             }
         )
@@ -218,9 +220,23 @@ def test_figures_are_extracted_from_the_glue_records(tmp_path):
     assert [f["name"] for f in found] == ["fig-a"]
     assert found[0]["caption"] == "A caption. Files: fig-a.svg, fig-a.png."
     assert found[0]["page"] == "chapters/x.html"
+    assert found[0]["files"] == ["fig-a.svg", "fig-a.png", "fig-a.csv"] and found[0]["size"] == list(png_size(png))
     assert (paths.figures / "fig-a.svg").read_bytes() == svg
     assert (paths.figures / "fig-a.png").read_bytes() == png
+    assert (paths.figures / "fig-a.csv").read_text() == "kind,x,y\nline,0,1\n"
+    assert (paths.figures.parent / "tables" / "rates.csv").read_text().startswith("batch size,")
+    assert png_size((paths.figures / "thumbs" / "fig-a.png").read_bytes())[0] <= THUMB_PX
     assert "fig-a.svg" in (paths.figures / "index.html").read_text()
+
+
+def test_a_figure_outside_the_size_limits_is_named():
+    """The optimizer chapter's tuning figure (954 x 14,658 px) and a thin strip are out of bounds."""
+    figures = [
+        {"name": "ok", "size": [977, 617]},
+        {"name": "tall", "size": [954, 14658]},
+        {"name": "strip", "size": [2000, 200]},
+    ]
+    assert out_of_bounds(figures) == {"tall": (954, 14658), "strip": (2000, 200)}
 
 
 def test_a_figure_no_page_glues_any_more_is_dropped_from_the_figure_files(tmp_path):

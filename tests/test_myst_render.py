@@ -32,7 +32,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from vae_utils import stats, verdicts
+from vae_utils.claims import stats, verdicts
 from vae_utils.publish.figures import publish_figure
 from vae_utils.publish.tables import publish_table
 

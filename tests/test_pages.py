@@ -15,7 +15,14 @@ from bookdriver.paths import book_paths
 from bookdriver.progress import BuildProgress, fmt_duration
 
 REPO = Path(__file__).resolve().parents[1]
-FIGURE = {"name": "bs-elbo", "label": "fig-bs-elbo", "title": "Larger batches lose.", "page": "04_batch_size"}
+FIGURE = {
+    "name": "bs-elbo",
+    "label": "fig-bs-elbo",
+    "title": "Larger batches lose.",
+    "page": "04_batch_size",
+    "alt": "Test ELBO falls with the batch size.",
+    "files": ["bs-elbo.svg", "bs-elbo.png", "bs-elbo.csv"],
+}
 
 
 def test_the_books_address_and_repository_are_written_once_in_citation_cff():
@@ -36,7 +43,9 @@ def test_the_figure_index_numbers_links_and_downloads_every_figure():
     assert (
         '<a href="../_static/figures/bs-elbo.svg">SVG</a>' in md
         and '<a href="../_static/figures/bs-elbo.png">PNG</a>' in md
+        and '<a href="../_static/figures/bs-elbo.csv">CSV</a>' in md
     )
+    assert '<img src="../_static/figures/thumbs/bs-elbo.png" alt="Test ELBO falls with the batch size."' in md
     assert "No chapter" in _figure_pages([], {})
 
 

@@ -75,7 +75,7 @@ def test_staging_injects_profile_parameters_after_the_parameters_cell(tmp_path):
         "store": "strategies",
     }
     staged = _staged(paths)
-    assert staged.cells[1].metadata.tags == ["injected-parameters"]
+    assert staged.cells[1].metadata.tags == ["injected-parameters", "hide-input"]  # folded: it overrides values
     assert "epochs = 2" in staged.cells[1].source and "built_with_vae_utils" in staged.cells[1].source
     assert len(nbformat.read(root / "chapters" / "nb.ipynb", as_version=4).cells) == 2
     assert "chapters/missing" not in (paths.src / "_toc.yml").read_text()  # missing chapters are skipped
@@ -104,6 +104,17 @@ def test_a_parameter_file_for_one_chapter_changes_only_that_chapters_staged_note
     after = {p.name: p.read_bytes() for p in (paths.src / "chapters").glob("*.ipynb")}
     assert after["other.ipynb"] == before["other.ipynb"]
     assert after["nb.ipynb"] != before["nb.ipynb"]
+
+
+def test_a_chapter_does_not_open_with_the_drivers_injected_cell(tmp_path):
+    """Without overrides the injected cell (only the code version) is removed from the page; with
+    overrides it is folded (hide-input), so the page opens with the chapter's own parameters."""
+    root = _tiny_book(tmp_path)
+    paths = book_paths("full", root)
+    stage(paths, load_parameters("full", None, root), "profile full", verbose=False)
+    assert _staged(paths).cells[1].metadata.tags == ["injected-parameters", "remove-cell"]
+    stage(paths, load_parameters("smoke", None, root), "profile smoke", verbose=False)
+    assert "hide-input" in _staged(paths).cells[1].metadata.tags
 
 
 def test_a_reader_file_overrides_the_profile(tmp_path):
@@ -282,3 +293,24 @@ def test_papermill_help_notebook_lists_a_type_for_every_chapter_parameter():
         )
         assert proc.returncode == 0, proc.stderr
         assert "Unknown type" not in proc.stdout, f"{path.name}:\n{proc.stdout}"
+
+
+def test_each_script_is_loaded_once_per_page():
+    """The book's extension drops a repeated inline script (sphinx-thebe's ``const THEBE_JS_URL``,
+    declared twice under Sphinx 7.4: a JavaScript error on every page) and keeps the order."""
+    import sys
+
+    from sphinx.builders.html._assets import _JavaScript
+
+    sys.path.insert(0, str(REPO / "_ext"))
+    try:
+        from book_assets import unique_scripts
+    finally:
+        sys.path.remove(str(REPO / "_ext"))
+    thebe = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript(None, body=thebe), _JavaScript("a.js"), _JavaScript(None, body=thebe), _JavaScript("a.js")]
+    assert unique_scripts(scripts) == scripts[:2]
+    import yaml
+
+    staged = yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]["local_extensions"]
+    assert staged == {"book_assets": "_ext/"}

@@ -5,6 +5,7 @@ computation and scipy; figures export.
 Run: ``.venv/bin/pytest tests/test_plots.py`` (about 20 s; no TensorFlow).
 """
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -637,3 +638,26 @@ def test_direct_labels_stay_beside_the_axes_when_the_axis_is_narrowed_later():
     y = labels[0].get_window_extent().y0
     assert box.y0 - 30 <= y <= box.y1 + 30
     assert "↓" in labels[0].get_text()
+
+
+def _overlapping_ticks(fig) -> list[str]:
+    """Tick labels of any axis of ``fig`` that overlap their neighbour, as the text they run into."""
+    fig.canvas.draw()
+    found = []
+    for ax in fig.axes:
+        for axis, lo, hi in ((ax.xaxis, "x0", "x1"), (ax.yaxis, "y0", "y1")):
+            labels = [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+            boxes = sorted(((t.get_window_extent(), t.get_text()) for t in labels), key=lambda b: getattr(b[0], lo))
+            for (a, ta), (b, tb) in itertools.pairwise(boxes):
+                if getattr(a, hi) > getattr(b, lo) + 0.5 and a.overlaps(b):
+                    found.append(ta + tb)
+    return found
+
+
+def test_no_tick_labels_overlap_not_even_on_a_long_learning_curve(figures):
+    """A single-panel learning curve over 120 epochs (the learning-rate chapter's long runs) read
+    "90105120": its epoch ticks are spaced for the panel's width."""
+    long = _histories(lrs=(1e-3, 1e-2), epochs=120)
+    curve = plots.plot_history(long, metrics=("val_elbo",), hue="learning_rate")
+    overlaps = {name: _overlapping_ticks(fig) for name, fig in {**figures, "long-curve": curve}.items()}
+    assert {name: found for name, found in overlaps.items() if found} == {}

@@ -222,14 +222,15 @@ def new_axes(ax, figsize=None):
 def log_ticks(axis, values=None, grid: bool = True) -> None:
     """Label a log axis: with ``grid``, a tick at each of at most ``MAX_TICKS`` ``values`` (the grid
     of a sweep); else at 1-2-5 steps over the span of ``values`` (default: the axis' data), every
-    integer step when that is less than a decade, every decade when more than three; no minor ticks."""
+    1-2-3-5-7 step when that is less than a decade, every decade when more than three; no minor ticks."""
     v = np.asarray(axis.get_data_interval() if values is None else values, np.float64)
     v = np.unique(v[np.isfinite(v) & (v > 0)])
     if grid and values is not None and 0 < len(v) <= MAX_TICKS:
         axis.set_major_locator(ticker.FixedLocator(v))
     else:
         span = math.log10(v.max() / v.min()) if len(v) > 1 else 2.0
-        subs = tuple(range(1, 10)) if span < 1 else (1.0, 2.0, 5.0) if span < 3 else (1.0,)
+        # less than a decade: 1-2-3-5-7 (every integer step crowds 9 against 10)
+        subs = (1.0, 2.0, 3.0, 5.0, 7.0) if span < 1 else (1.0, 2.0, 5.0) if span < 3 else (1.0,)
         axis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
     axis.set_major_formatter(ticker.FuncFormatter(tick_text))
     axis.set_minor_locator(ticker.NullLocator())

@@ -202,6 +202,20 @@ def figure_markdown(name: str, alt: str) -> str:
     return f"```{{glue:figure}} {name}\n:name: fig-{name}\n:alt: {_one_line(alt)}\n\n{{glue:md}}`{name}-caption`\n```\n"
 
 
+def _meta(name: str, caption: str, alt: str, plain: str, provenance) -> dict:
+    """The figure's JSON record (glued as ``<name>-meta``, written as ``<name>.json``)."""
+    return {
+        "name": name,
+        "label": f"fig-{name}",
+        "title": split_title(caption)[0],
+        "alt": alt,
+        "caption": plain,
+        "provenance": provenance or {},
+        "files": [f"{name}.{kind}" for kind in FILE_KINDS],
+        "code_version": code_version(),
+    }
+
+
 def publish_figure(
     fig,
     name: str,
@@ -236,16 +250,7 @@ def publish_figure(
     image = MimeBundle(
         {"image/svg+xml": svg.decode("utf-8"), "image/png": base64.b64encode(png).decode(), "text/plain": alt}
     )
-    meta = {
-        "name": name,
-        "label": f"fig-{name}",
-        "title": split_title(caption)[0],
-        "alt": alt,
-        "caption": plain,
-        "provenance": provenance or {},
-        "files": [f"{name}.{kind}" for kind in FILE_KINDS],
-        "code_version": code_version(),
-    }
+    meta = _meta(name, caption, alt, plain, provenance)
     glue(name, image, display=False)
     glue(f"{name}-data", MimeBundle({CSV_MIME_TYPE: csv, "text/plain": f"{name}.csv"}), display=False)
     glue(f"{name}-caption", MimeBundle({"text/markdown": md, "text/plain": plain}), display=False)

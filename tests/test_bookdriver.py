@@ -297,7 +297,8 @@ def test_papermill_help_notebook_lists_a_type_for_every_chapter_parameter():
 
 def test_each_script_is_loaded_once_per_page():
     """The book's extension drops a repeated inline script (sphinx-thebe's ``const THEBE_JS_URL``,
-    declared twice under Sphinx 7.4: a JavaScript error on every page) and keeps the order."""
+    registered twice under Sphinx 7.4, once with file None and once with file "": a JavaScript error
+    on every page) and keeps the order."""
     import sys
 
     from sphinx.builders.html._assets import _JavaScript
@@ -308,7 +309,7 @@ def test_each_script_is_loaded_once_per_page():
     finally:
         sys.path.remove(str(REPO / "_ext"))
     thebe = 'const THEBE_JS_URL = "x"'
-    scripts = [_JavaScript(None, body=thebe), _JavaScript("a.js"), _JavaScript(None, body=thebe), _JavaScript("a.js")]
+    scripts = [_JavaScript(None, body=thebe), _JavaScript("a.js"), _JavaScript("", body=thebe), _JavaScript("a.js")]
     assert unique_scripts(scripts) == scripts[:2]
     import yaml
 

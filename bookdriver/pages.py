@@ -95,7 +95,7 @@ def _thumbnail(f: dict) -> str:
     """A small image of the figure, linking to its PNG (the driver writes ``thumbs/<name>.png``)."""
     base = "../_static/figures/"
     name, alt = html_escape(f["name"]), html_escape(f.get("alt") or f["title"])
-    return f'<a href="{base}{name}.png"><img src="{base}thumbs/{name}.png" alt="{alt}" width="160"></a>'
+    return f'<a href="{base}{name}.png"><img class="vae-thumb" src="{base}thumbs/{name}.png" alt="{alt}" width="160"></a>'
 
 
 def _figure_pages(figures: list[dict], titles: dict) -> str:

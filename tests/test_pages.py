@@ -45,7 +45,7 @@ def test_the_figure_index_numbers_links_and_downloads_every_figure():
         and '<a href="../_static/figures/bs-elbo.png">PNG</a>' in md
         and '<a href="../_static/figures/bs-elbo.csv">CSV</a>' in md
     )
-    assert '<img src="../_static/figures/thumbs/bs-elbo.png" alt="Test ELBO falls with the batch size."' in md
+    assert '<img class="vae-thumb" src="../_static/figures/thumbs/bs-elbo.png" alt="Test ELBO falls with the batch size."' in md
     assert "No chapter" in _figure_pages([], {})
 
 

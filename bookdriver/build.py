@@ -25,7 +25,7 @@ from vae_utils.experiments.processes import StopRequest, child_command, kill_tre
 from vae_utils.localpaths import STARTUP_FILE
 
 from .execute import cached_chapters, execute_missing, executed_notebooks
-from .figure_index import collect_figures
+from .figure_index import FIGURE_SIZE_LIMITS, collect_figures, out_of_bounds
 from .pages import generate, public_reports
 from .params import check_cost, load_parameters
 from .paths import ROOT, BookPaths, book_paths
@@ -124,6 +124,10 @@ def _figures(paths: BookPaths, rc: int) -> int:
     clashes = {name: sorted(pages) for name, pages in pages_of.items() if len(pages) > 1}
     if clashes:  # one file name, two figures: a download would show the wrong one
         print(f"[book] error: figure names used on several pages: {clashes}", file=sys.stderr)
+        rc = rc or 1
+    stretched = out_of_bounds(figures)
+    if stretched:  # text far outside the axes stretches a figure (a page of white space)
+        print(f"[book] error: figures outside {FIGURE_SIZE_LIMITS} (width, height px): {stretched}", file=sys.stderr)
         rc = rc or 1
     print(f"[book] {len(figures)} figures in {paths.figures}", file=sys.stderr)
     return rc

@@ -84,20 +84,30 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join("| " + " | ".join(md_cell(c) for c in r) + " |" for r in cells) + "\n"
 
 
-def _download(name: str) -> str:
+def _download(name: str, files=None) -> str:
     """Links to a figure's files (raw HTML: MyST would read a Markdown link as a cross-reference)."""
     base = "../_static/figures/" + html_escape(name)
-    return f'<a href="{base}.svg">SVG</a> · <a href="{base}.png">PNG</a>'
+    kinds = [f.rsplit(".", 1)[1] for f in files] if files else ["svg", "png"]
+    return " · ".join(f'<a href="{base}.{k}">{k.upper()}</a>' for k in kinds)
+
+
+def _thumbnail(f: dict) -> str:
+    """A small image of the figure, linking to its PNG (the driver writes ``thumbs/<name>.png``)."""
+    base = "../_static/figures/"
+    name, alt = html_escape(f["name"]), html_escape(f.get("alt") or f["title"])
+    return (
+        f'<a href="{base}{name}.png"><img class="vae-thumb" src="{base}thumbs/{name}.png" alt="{alt}" width="160"></a>'
+    )
 
 
 def _figure_pages(figures: list[dict], titles: dict) -> str:
     rows = [
-        [f"{{numref}}`{f['label']}`", f["title"], f"{{doc}}`{titles.get(f['page'], f['page'])} <{f['page']}>`",
-         _download(f["name"])]
+        [_thumbnail(f), f"{{numref}}`{f['label']}`", f["title"],
+         f"{{doc}}`{titles.get(f['page'], f['page'])} <{f['page']}>`", _download(f["name"], f.get("files"))]
         for f in figures
     ]  # fmt: skip
     return (
-        _table(rows, ["figure", "what it shows", "chapter", "download"])
+        _table(rows, ["", "figure", "what it shows", "chapter", "download"])
         if rows
         else "No chapter of this build published a figure.\n"
     )

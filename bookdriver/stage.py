@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 SOURCES = ("_config.yml", "references.bib", "_static/custom.css")  # copied as they are; _toc.yml is filtered
+EXTENSIONS = "_ext"  # the book's own Sphinx extensions (_config.yml: sphinx.local_extensions), copied when present
 MATHJAX_KEEP = ("tex-chtml.js", "a11y", "adaptors", "input", "output", "sre", "ui")
 MARKER = ".staged-by-bookdriver"  # in every folder the driver owns: it prunes no other
 # What a build writes besides the staged sources, in bytes: the execution cache's notebooks, the HTML with
@@ -196,6 +197,10 @@ def _inject(nb, values: dict):
     for cell in nb.cells:  # papermill gives the injected cell a random id
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell["id"] = "injected-parameters"
+            # The page opens with the chapter's own parameters: the driver's cell is removed when it
+            # only stamps the code version, and folded (hide-input) when it overrides values.
+            overrides = set(values) - {"built_with_vae_utils"}
+            cell.metadata["tags"].append("hide-input" if overrides else "remove-cell")
     return nb
 
 
@@ -239,6 +244,7 @@ def plan(paths: BookPaths, params: dict[str, dict], origin: str = "parameters") 
     defaults = {stem: {k: p.default for k, p in notebook_parameters(nb).items()} for stem, nb in notebooks.items()}
     effective = {stem: {**defaults[stem], **params.get(stem, {})} for stem in notebooks}
     wanted: dict[str, bytes | Path] = {name: paths.root / name for name in SOURCES}
+    wanted.update({f"{EXTENSIONS}/{p.name}": p for p in sorted((paths.root / EXTENSIONS).glob("*.py"))})
     wanted["_toc.yml"] = (
         "# Staged by bookdriver from _toc.yml (missing chapters dropped)\n"
         + yaml.safe_dump(toc, sort_keys=False, allow_unicode=True)

@@ -63,14 +63,13 @@ READER_PAGES = [
     "11_faq",
 ]
 # Pages opened in the browser: those, a second strategy chapter, the findings, the figure index and the appendix.
-PAGES = [*READER_PAGES, "04_batch_size", "18_findings", "19_figures", "14_reproducing"]
+PAGES = [*READER_PAGES, "04_batch_size", "17_tuning", "18_findings", "19_figures", "14_reproducing"]
 MATH_PAGES = {"02_core_concepts", "03_objective", "11_faq"}
 MAX_CELL_LINES = 20  # of a visible code cell
 VERBATIM_TAG = "article-code"  # the source article's code, shown as printed (09): exempt from the length limit
 CHATTER = ("oneDNN", "absl", "Kernel is running over TCP")  # kernel start-up noise that belongs in the logs
-# sphinx-thebe (loaded by Jupyter Book, thebe itself disabled) declares its config constant twice
-# under Sphinx 7.4; harmless: thebe only loads on a launch button, which this book does not show.
-KNOWN_SCRIPT_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+# None: sphinx-thebe's config constant, declared twice under Sphinx 7.4, is loaded once (_ext/book_assets.py).
+KNOWN_SCRIPT_ERRORS = ()
 
 
 def _build(log_name: str) -> tuple[subprocess.CompletedProcess, float]:
@@ -213,6 +212,7 @@ def browser_pages(smoke_build, chromium, tmp_path_factory):
         page = context.new_page()
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)) if str(e) not in KNOWN_SCRIPT_ERRORS else None)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "net::" not in m.text else None)
         for stem in PAGES:
             path = PATHS.html / "chapters" / f"{stem}.html"
             if not path.exists():
@@ -258,7 +258,7 @@ READER_JS = """(verbatim) => {
   const text = outside.textContent;
   return {
     anchors: [...document.querySelectorAll('a[href*="#"]')].map(a => a.href),
-    downloads: [...article.querySelectorAll('a[href*="_static/figures/"]')].map(a => a.href),
+    downloads: [...article.querySelectorAll('a[href*="_static/figures/"], a[href*="_static/tables/"]')].map(a => a.href),
     cells: cells,
     shouting: ['Traceback', 'WARNING'].filter(w => text.includes(w)),
   };
@@ -292,7 +292,8 @@ def test_every_anchor_link_lands_on_an_element_with_that_id(browser_pages):
 
 
 def test_every_figure_download_link_returns_a_file(browser_pages):
-    """The SVG and PNG links under each figure's caption point at files the build wrote."""
+    """The SVG, PNG and CSV links under each figure's and table's caption (and the run tables) point at
+    files the build wrote; every figure on these pages links all three."""
     missing = {
         stem: [
             h
@@ -302,7 +303,15 @@ def test_every_figure_download_link_returns_a_file(browser_pages):
         for stem in READER_PAGES
     }
     assert {stem: hrefs for stem, hrefs in missing.items() if hrefs} == {}
-    assert all(h.endswith((".svg", ".png")) for stem in READER_PAGES for h in browser_pages[stem]["downloads"])
+    assert all(h.endswith((".svg", ".png", ".csv")) for stem in READER_PAGES for h in browser_pages[stem]["downloads"])
+    for stem in READER_PAGES:
+        figures = {h.rsplit("/", 1)[1].rsplit(".", 1)[0] for h in browser_pages[stem]["downloads"] if "/figures/" in h}
+        links = set(browser_pages[stem]["downloads"])
+        lacking = [
+            n for n in figures if not all(any(h.endswith(f"/{n}.{k}") for h in links) for k in ("svg", "png", "csv"))
+        ]
+        assert lacking == [], (stem, lacking)
+    assert any("/tables/opt-runs.csv" in h for h in browser_pages["07_optimizers"]["downloads"])
     assert (
         len(browser_pages["07_optimizers"]["downloads"]) >= 4
         and len(browser_pages["02_core_concepts"]["downloads"]) >= 8

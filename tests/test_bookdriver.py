@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
-from bookdriver.figure_index import collect_figures
+from bookdriver.figure_index import THUMB_PX, collect_figures, out_of_bounds, png_size
 from bookdriver.params import load_parameters
 from bookdriver.paths import book_paths
 from bookdriver.stage import MARKER, stage
@@ -75,7 +75,7 @@ def test_staging_injects_profile_parameters_after_the_parameters_cell(tmp_path):
         "store": "strategies",
     }
     staged = _staged(paths)
-    assert staged.cells[1].metadata.tags == ["injected-parameters"]
+    assert staged.cells[1].metadata.tags == ["injected-parameters", "hide-input"]  # folded: it overrides values
     assert "epochs = 2" in staged.cells[1].source and "built_with_vae_utils" in staged.cells[1].source
     assert len(nbformat.read(root / "chapters" / "nb.ipynb", as_version=4).cells) == 2
     assert "chapters/missing" not in (paths.src / "_toc.yml").read_text()  # missing chapters are skipped
@@ -104,6 +104,17 @@ def test_a_parameter_file_for_one_chapter_changes_only_that_chapters_staged_note
     after = {p.name: p.read_bytes() for p in (paths.src / "chapters").glob("*.ipynb")}
     assert after["other.ipynb"] == before["other.ipynb"]
     assert after["nb.ipynb"] != before["nb.ipynb"]
+
+
+def test_a_chapter_does_not_open_with_the_drivers_injected_cell(tmp_path):
+    """Without overrides the injected cell (only the code version) is removed from the page; with
+    overrides it is folded (hide-input), so the page opens with the chapter's own parameters."""
+    root = _tiny_book(tmp_path)
+    paths = book_paths("full", root)
+    stage(paths, load_parameters("full", None, root), "profile full", verbose=False)
+    assert _staged(paths).cells[1].metadata.tags == ["injected-parameters", "remove-cell"]
+    stage(paths, load_parameters("smoke", None, root), "profile smoke", verbose=False)
+    assert "hide-input" in _staged(paths).cells[1].metadata.tags
 
 
 def test_a_reader_file_overrides_the_profile(tmp_path):
@@ -210,6 +221,8 @@ def test_figures_are_extracted_from_the_glue_records(tmp_path):
             {
                 "fig-a": {"data": {"image/svg+xml": svg.decode(), "image/png": base64.b64encode(png).decode()}},
                 "fig-a-caption": {"data": {"text/plain": "'A caption. Files: fig-a.svg, fig-a.png.'"}},
+                "fig-a-data": {"data": {"text/csv": "kind,x,y\nline,0,1\n", "text/plain": "'fig-a.csv'"}},
+                "rates-data": {"data": {"text/csv": "batch size,learning rate\n32,0.001\n"}},
                 "a-number": {"data": {"text/plain": "'3.14'"}},
             }
         )
@@ -218,9 +231,23 @@ def test_figures_are_extracted_from_the_glue_records(tmp_path):
     assert [f["name"] for f in found] == ["fig-a"]
     assert found[0]["caption"] == "A caption. Files: fig-a.svg, fig-a.png."
     assert found[0]["page"] == "chapters/x.html"
+    assert found[0]["files"] == ["fig-a.svg", "fig-a.png", "fig-a.csv"] and found[0]["size"] == list(png_size(png))
     assert (paths.figures / "fig-a.svg").read_bytes() == svg
     assert (paths.figures / "fig-a.png").read_bytes() == png
+    assert (paths.figures / "fig-a.csv").read_text() == "kind,x,y\nline,0,1\n"
+    assert (paths.figures.parent / "tables" / "rates.csv").read_text().startswith("batch size,")
+    assert png_size((paths.figures / "thumbs" / "fig-a.png").read_bytes())[0] <= THUMB_PX
     assert "fig-a.svg" in (paths.figures / "index.html").read_text()
+
+
+def test_a_figure_outside_the_size_limits_is_named():
+    """The optimizer chapter's tuning figure (954 x 14,658 px) and a thin strip are out of bounds."""
+    figures = [
+        {"name": "ok", "size": [977, 617]},
+        {"name": "tall", "size": [954, 14658]},
+        {"name": "strip", "size": [2000, 200]},
+    ]
+    assert out_of_bounds(figures) == {"tall": (954, 14658), "strip": (2000, 200)}
 
 
 def test_a_figure_no_page_glues_any_more_is_dropped_from_the_figure_files(tmp_path):
@@ -427,3 +454,25 @@ def test_on_a_cold_build_a_chapter_without_history_counts_the_mean_of_the_chapte
     progress.chapter_done("a", "executed in 40 s")  # c starts now
     progress.started["b"] -= 40
     assert progress.eta() == pytest.approx(40, abs=2)
+
+
+def test_each_script_is_loaded_once_per_page():
+    """The book's extension drops a repeated inline script (sphinx-thebe's ``const THEBE_JS_URL``,
+    registered twice under Sphinx 7.4, once with file None and once with file "": a JavaScript error
+    on every page) and keeps the order."""
+    import sys
+
+    from sphinx.builders.html._assets import _JavaScript
+
+    sys.path.insert(0, str(REPO / "_ext"))
+    try:
+        from book_assets import unique_scripts
+    finally:
+        sys.path.remove(str(REPO / "_ext"))
+    thebe = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript(None, body=thebe), _JavaScript("a.js"), _JavaScript("", body=thebe), _JavaScript("a.js")]
+    assert unique_scripts(scripts) == scripts[:2]
+    import yaml
+
+    staged = yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]["local_extensions"]
+    assert staged == {"book_assets": "_ext/"}

@@ -60,14 +60,15 @@ def test_code_version_is_the_package_version_plus_a_hash_of_the_package_code():
 
 def test_the_caption_is_a_bold_title_then_provenance_then_download_links(tmp_path, monkeypatch):
     """The glued caption's Markdown: **first sentence**, the other sentences and the provenance in
-    normal weight (Markdown characters escaped), then SVG/PNG links under ../_static/figures/."""
+    normal weight (Markdown characters escaped), then SVG/PNG/CSV links under ../_static/figures/."""
     monkeypatch.setenv("VAE_BOOK_FIGURES", str(tmp_path))
     _, glued, _ = _publish(_figure(), "demo-figure", "A demo figure. It shows a line.", PROVENANCE)
     md = glued["demo-figure-caption"]["text/markdown"]
     assert md.startswith(r"**A demo figure.** It shows a line. Budget held fixed\: 30 epochs\.")
     assert r"batch\_size=\[32, 64\]" in md and r"Seeds\: \[0, 1, 2\]\. 6 training runs\." in md
     assert md.endswith(
-        "Download: [SVG](../_static/figures/demo-figure.svg), [PNG](../_static/figures/demo-figure.png)."
+        "Download: [SVG](../_static/figures/demo-figure.svg), [PNG](../_static/figures/demo-figure.png), "
+        "[CSV](../_static/figures/demo-figure.csv) (CSV: the plotted values)."
     )
 
 
@@ -78,7 +79,7 @@ def test_the_plain_caption_carries_every_provenance_item_and_the_file_names(tmp_
     assert caption.startswith("A demo. Budget held fixed: 30 epochs.")
     for part in ("batch_size=[32, 64]", "learning_rate=0.001", "Seeds: [0, 1, 2].", "6 training runs.", code_version()):
         assert part in caption
-    assert caption.endswith("Files: demo-figure.svg, demo-figure.png.")
+    assert caption.endswith("Files: demo-figure.svg, demo-figure.png, demo-figure.csv.")
     assert glued["demo-figure-caption"]["text/plain"] == caption
     assert (tmp_path / "demo-figure.svg").read_bytes().lstrip().startswith(b"<?xml")
     assert (tmp_path / "demo-figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -119,7 +120,11 @@ def test_a_json_record_describes_the_figure_for_indexes_and_citations(monkeypatc
     monkeypatch.setenv("VAE_BOOK_FIGURES", "")
     _, glued, _ = _publish(_figure(), "rec", "A record. More.", {"seeds": [1]})
     meta = glued["rec-meta"][MIME_TYPE]
-    assert meta["label"] == "fig-rec" and meta["title"] == "A record." and meta["files"] == ["rec.svg", "rec.png"]
+    assert (
+        meta["label"] == "fig-rec"
+        and meta["title"] == "A record."
+        and meta["files"] == ["rec.svg", "rec.png", "rec.csv"]
+    )
     assert meta["provenance"] == {"seeds": [1]} and meta["code_version"] == code_version()
 
 
@@ -172,3 +177,29 @@ def test_split_title_takes_the_first_sentence(caption, title, rest):
 
 def test_md_escape_makes_markdown_characters_literal():
     assert md_escape("a_b [1, 2] *x* <y> `z`") == r"a\_b \[1, 2\] \*x\* \<y\> \`z\`"
+
+
+def test_the_data_behind_a_figure_is_glued_and_written_as_csv_read_from_what_is_plotted(tmp_path, monkeypatch):
+    """Without ``data=``, ``<name>.csv`` holds exactly the plotted values, x and y named by the axes' labels."""
+    monkeypatch.setenv("VAE_BOOK_FIGURES", str(tmp_path))
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([1, 2, 4], [-30.5, -29.0, -28.25], color="C0")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("test ELBO (nats)")
+    _, glued, _ = _publish(fig, "demo-data", "A demo.", None)
+    csv = glued["demo-data-data"]["text/csv"]
+    assert csv.splitlines() == ["kind,batch size,test ELBO (nats)", "line,1,-30.5", "line,2,-29", "line,4,-28.25"]
+    assert (tmp_path / "demo-data.csv").read_text() == csv
+
+
+def test_a_chapters_own_frame_becomes_the_csv_with_its_columns_in_words(tmp_path, monkeypatch):
+    """``data=`` (the frame the chapter plotted) is written instead, column names through publish.labels."""
+    import pandas as pd
+
+    monkeypatch.setenv("VAE_BOOK_FIGURES", str(tmp_path))
+    frame = pd.DataFrame({"batch_size": [32, 64], "seed": [0, 0], "test_elbo": [-30.0, -31.5]})
+    _publish(_figure(), "own-data", "A demo.", None, data=frame)
+    lines = (tmp_path / "own-data.csv").read_text().splitlines()
+    assert lines == ["batch size,seed,test ELBO (nats)", "32,0,-30", "64,0,-31.5"]
+    with pytest.raises(ValueError, match="data=list is not allowed"):
+        _publish(_figure(), "bad-data", "A demo.", None, data=[1, 2])

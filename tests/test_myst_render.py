@@ -32,7 +32,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
-from vae_utils import stats, verdicts
+from vae_utils.claims import stats, verdicts
 from vae_utils.publish.figures import publish_figure
 from vae_utils.publish.tables import publish_table
 
@@ -122,6 +122,7 @@ def _book(root: Path) -> None:
     shutil.copy(REPO / "references.bib", root / "references.bib")
     (root / "_static").mkdir()
     shutil.copy(REPO / "_static" / "custom.css", root / "_static" / "custom.css")
+    shutil.copytree(REPO / "_ext", root / "_ext")  # the book's Sphinx extension (_config.yml: local_extensions)
     toc = {
         "format": "jb-book",
         "root": "intro",
@@ -197,7 +198,8 @@ def test_glue_works_from_a_removed_cell_and_removed_outputs_are_not_shown(built)
     page = built["demo"]
     assert "publish_table(summary" not in page and 'id="fig-demo-line"' in page
     assert '<span class="s2">"demo-shown"</span>' in page  # the remove-output cell's code stays visible
-    assert page.count("<img ") == 2  # one per figure: the displayed copies were removed
+    article = _between(page, "<article", "</article>")  # the header's launch buttons have logos
+    assert article.count("<img ") == 2  # one per figure: the displayed copies were removed
 
 
 def test_tables_are_numbered_as_tables_and_referenced_across_pages(built):

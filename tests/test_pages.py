@@ -15,7 +15,14 @@ from bookdriver.paths import book_paths
 from bookdriver.progress import BuildProgress, fmt_duration
 
 REPO = Path(__file__).resolve().parents[1]
-FIGURE = {"name": "bs-elbo", "label": "fig-bs-elbo", "title": "Larger batches lose.", "page": "04_batch_size"}
+FIGURE = {
+    "name": "bs-elbo",
+    "label": "fig-bs-elbo",
+    "title": "Larger batches lose.",
+    "page": "04_batch_size",
+    "alt": "Test ELBO falls with the batch size.",
+    "files": ["bs-elbo.svg", "bs-elbo.png", "bs-elbo.csv"],
+}
 
 
 def test_the_books_address_and_repository_are_written_once_in_citation_cff():
@@ -36,6 +43,11 @@ def test_the_figure_index_numbers_links_and_downloads_every_figure():
     assert (
         '<a href="../_static/figures/bs-elbo.svg">SVG</a>' in md
         and '<a href="../_static/figures/bs-elbo.png">PNG</a>' in md
+        and '<a href="../_static/figures/bs-elbo.csv">CSV</a>' in md
+    )
+    assert (
+        '<img class="vae-thumb" src="../_static/figures/thumbs/bs-elbo.png" alt="Test ELBO falls with the batch size."'
+        in md
     )
     assert "No chapter" in _figure_pages([], {})
 
@@ -79,3 +91,21 @@ def test_progress_counts_the_runs_the_builds_sweeps_listed_and_estimates_what_is
 
 def test_durations_read_like_a_person_wrote_them():
     assert [fmt_duration(s) for s in (45, 200, 3900)] == ["45 s", "3 min 20 s", "1 h 05 min"]
+
+
+def test_notebook_chapters_open_in_colab_and_binder_and_install_the_toolkit_from_the_repository():
+    """The staged configuration has Colab and Binder launch buttons on the repository of CITATION.cff;
+    every notebook chapter's first code cell (removed from the page) installs vae_utils from that
+    repository when it is missing, before anything imports it."""
+    import nbformat
+
+    cite = citation(REPO)
+    staged = yaml.safe_load(_config(book_paths("full", REPO), cite).decode())
+    assert staged["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert staged["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert staged["repository"]["url"] == cite["repository"] and staged["repository"]["branch"] == "main"
+    for path in sorted((REPO / "chapters").glob("*.ipynb")):
+        first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert first.metadata.get("tags") == ["remove-cell"], path.name
+        assert f'%pip install --quiet "git+{cite["repository"]}"' in first.source, path.name
+        assert 'find_spec("vae_utils") is None' in first.source, path.name

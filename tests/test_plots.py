@@ -5,6 +5,7 @@ computation and scipy; figures export.
 Run: ``.venv/bin/pytest tests/test_plots.py`` (about 20 s; no TensorFlow).
 """
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -583,3 +584,83 @@ def test_style_hides_top_and_right_spines_and_use_style_sets_rcparams():
     with matplotlib.rc_context():
         plots.use_style()
         assert matplotlib.rcParams["xtick.labelsize"] == plots.FONT_PT
+
+
+# Bounds for a figure at page width (PNG at publish_figure's 150 dpi): wide strips of images are
+# allowed (a row of reconstructions), a figure taller than it is wide by more than 1.5 is not.
+MAX_PNG_PX = 2400
+ASPECT_RANGE = (0.6, 7.0)  # width / height
+
+
+def _png_size(fig) -> tuple[int, int]:
+    from io import BytesIO
+
+    from PIL import Image
+
+    return Image.open(BytesIO(figure_bytes(fig)[1])).size
+
+
+def _tuning_figure():
+    """The optimizer chapter's tuning figure: one optimizer far below the others, then the axis
+    narrowed to the 8 nats below the best (as 07_optimizers does after plotting)."""
+    rng = np.random.default_rng(2)
+    rows = [
+        {"optimizer": o, "learning_rate": lr, "seed": s, "val_elbo": base - 3 * abs(np.log10(lr) + 2.5) + rng.normal()}
+        for o, base in {"adam": -30.0, "rmsprop": -31.0, "sgd": -180.0}.items()
+        for lr in (1e-4, 1e-3, 1e-2, 1e-1)
+        for s in range(3)
+    ]
+    d = pd.DataFrame(rows)
+    fig = plots.plot_metric_vs(d, "learning_rate", "val_elbo", hue="optimizer", logx=True)
+    top = d.groupby(["optimizer", "learning_rate"]).val_elbo.mean().max()
+    fig.axes[0].set_ylim(top - 8, top + 0.5)
+    return fig
+
+
+def test_every_figure_has_a_bounded_pixel_size_and_aspect_ratio(figures):
+    """No figure is stretched by text outside its axes: every PNG is at most 2400 px a side with an
+    aspect ratio (width / height) within 0.6-7 (the optimizer chapter's tuning figure was 954 × 14,658)."""
+    sizes = {name: _png_size(fig) for name, fig in {**figures, "tuning": _tuning_figure()}.items()}
+    bad = {
+        n: (w, h)
+        for n, (w, h) in sizes.items()
+        if max(w, h) > MAX_PNG_PX or not ASPECT_RANGE[0] <= w / h <= ASPECT_RANGE[1]
+    }
+    assert bad == {}
+
+
+def test_direct_labels_stay_beside_the_axes_when_the_axis_is_narrowed_later():
+    """A line whose end lies outside the axes (after ``set_ylim``) is labelled at the axes' edge,
+    with an arrow saying where it went, never far outside the figure."""
+    fig = _tuning_figure()
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    box = ax.get_window_extent()
+    labels = [t for t in ax.texts if t.get_text().startswith(("SGD", "sgd"))]
+    assert labels, [t.get_text() for t in ax.texts]
+    y = labels[0].get_window_extent().y0
+    assert box.y0 - 30 <= y <= box.y1 + 30
+    assert "↓" in labels[0].get_text()
+
+
+def _overlapping_ticks(fig) -> list[str]:
+    """Tick labels of any axis of ``fig`` that overlap their neighbour, as the text they run into."""
+    fig.canvas.draw()
+    found = []
+    for ax in fig.axes:
+        for axis, lo, hi in ((ax.xaxis, "x0", "x1"), (ax.yaxis, "y0", "y1")):
+            labels = [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+            boxes = sorted(((t.get_window_extent(), t.get_text()) for t in labels), key=lambda b: getattr(b[0], lo))
+            for (a, ta), (b, tb) in itertools.pairwise(boxes):
+                if getattr(a, hi) > getattr(b, lo) + 0.5 and a.overlaps(b):
+                    found.append(ta + tb)
+    return found
+
+
+def test_no_tick_labels_overlap_not_even_on_a_long_learning_curve(figures):
+    """A single-panel learning curve over 120 epochs (the learning-rate chapter's long runs) read
+    "90105120": its epoch ticks are spaced for the panel's width."""
+    long = _histories(lrs=(1e-3, 1e-2), epochs=120)
+    curve = plots.plot_history(long, metrics=("val_elbo",), hue="learning_rate")
+    overlaps = {name: _overlapping_ticks(fig) for name, fig in {**figures, "long-curve": curve}.items()}
+    assert {name: found for name, found in overlaps.items() if found} == {}

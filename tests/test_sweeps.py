@@ -321,6 +321,24 @@ def test_a_tiny_sweep_leaves_records_and_notebooks_and_a_second_call_is_all_cach
 
 
 @pytest.mark.slow
+def test_the_ledger_holds_each_run_the_sweeps_returned_once_as_a_csv_ready_table(tmp_path):
+    """A chapter's run table: every run its sweeps returned (a run returned twice counts once), one
+    row each with config, seed, status and metrics; tuples as text; other stores' runs are not in it."""
+    from vae_utils.experiments import ledger
+
+    ledger.forget()
+    out = tmp_path / "store"
+    first = sweep({**TINY, "batch_size": [32, 64]}, out, workers=1, progress=False)
+    second = sweep({**TINY, "batch_size": [64]}, out, workers=1, progress=False)
+    runs = ledger.runs_used()
+    assert list(runs.run_id) == list(first.run_id) and second.run_id.iloc[0] in set(runs.run_id)
+    assert list(runs.columns[:2]) == ["run_id", "status"] and {"seed", "test_elbo"} <= set(runs.columns)
+    assert runs.hidden_units.iloc[0] == "256" and isinstance(runs.kl_per_dim.iloc[0], str)
+    ledger.forget()
+    assert ledger.runs_used().empty
+
+
+@pytest.mark.slow
 def test_the_template_runs_under_the_plain_papermill_cli_with_p_overrides(tmp_path):
     """``papermill train_vae.ipynb out.ipynb -p batch_size 128 ...`` trains those runs and, with
     ``-p out``, writes their records where ``load_results`` finds them."""

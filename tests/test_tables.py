@@ -123,6 +123,9 @@ def test_publish_table_glues_the_directive_and_a_record_and_shows_the_table():
         and "{table}" not in shown[0]["text/markdown"]
     )
     assert caption.startswith("Test ELBO per batch size. Over three seeds. Seeds: [0, 1, 2].")
+    assert 'Download: <a href="../_static/tables/bs-summary.csv">CSV</a>.' in md.splitlines()[0]
+    csv = glued["bs-summary-data"]["text/csv"].splitlines()
+    assert csv[0].startswith("batch size,") and len(csv) == 4  # the unrounded frame, columns in words
 
 
 def test_rounding_follows_the_interval_not_the_raw_digits():

@@ -74,7 +74,7 @@ from ..core.config import TrainConfig
 from ..cpuslots import HELD_ENV, MAX_PROCESSES, check_processes, cpu_slot, slot_count
 from ..fileio import atomic_path, write_json
 from ..provenance import training_version
-from . import store
+from . import ledger, store
 from .grid import default_store, estimated_seconds, expand_grid
 from .processes import StopRequest, child_command, kill_tree
 from .results import records_to_frame
@@ -784,9 +784,11 @@ def sweep(grid, out=None, workers=None, scheduler=None, timeout_s=None, progress
     _check_args(workers, timeout_s, wait_s)
     backend = _Local(workers) if scheduler is None else _Dask(scheduler, workers)  # the scheduler answers first
     try:
-        return _sweep(configs, _open_store(out), backend, scheduler, timeout_s, wait_s, progress)
+        results = _sweep(configs, _open_store(out), backend, scheduler, timeout_s, wait_s, progress)
     finally:
         backend.close()
+    ledger.record(results)  # the chapter's run table (experiments.ledger.runs_used)
+    return results
 
 
 def _sweep(configs, out, backend, scheduler, timeout_s, wait_s, progress) -> pd.DataFrame:

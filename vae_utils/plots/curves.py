@@ -91,8 +91,8 @@ def plot_history(
             ax.set_ylabel(words(metric, labels))
             ax.set_xlabel(words(x, labels))
             ax.tick_params(labelbottom=True)
-            if pd.api.types.is_integer_dtype(history[x]):
-                ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+            if pd.api.types.is_integer_dtype(history[x]):  # about one tick per inch of panel: 0, 30, 60, ...
+                ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=max(3, int(width / ncols)), integer=True))
             if logy:
                 ax.set_yscale("log")
                 log_ticks(ax.yaxis)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from cycler import cycler
 from matplotlib import ticker
+from matplotlib import transforms as mtransforms
 from matplotlib.figure import Figure
 
 from ..claims.analysis import mean_ci  # the project's one t-interval and its per-cell summary
@@ -221,14 +222,15 @@ def new_axes(ax, figsize=None):
 def log_ticks(axis, values=None, grid: bool = True) -> None:
     """Label a log axis: with ``grid``, a tick at each of at most ``MAX_TICKS`` ``values`` (the grid
     of a sweep); else at 1-2-5 steps over the span of ``values`` (default: the axis' data), every
-    integer step when that is less than a decade, every decade when more than three; no minor ticks."""
+    1-2-3-5-7 step when that is less than a decade, every decade when more than three; no minor ticks."""
     v = np.asarray(axis.get_data_interval() if values is None else values, np.float64)
     v = np.unique(v[np.isfinite(v) & (v > 0)])
     if grid and values is not None and 0 < len(v) <= MAX_TICKS:
         axis.set_major_locator(ticker.FixedLocator(v))
     else:
         span = math.log10(v.max() / v.min()) if len(v) > 1 else 2.0
-        subs = tuple(range(1, 10)) if span < 1 else (1.0, 2.0, 5.0) if span < 3 else (1.0,)
+        # less than a decade: 1-2-3-5-7 (every integer step crowds 9 against 10)
+        subs = (1.0, 2.0, 3.0, 5.0, 7.0) if span < 1 else (1.0, 2.0, 5.0) if span < 3 else (1.0,)
         axis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
     axis.set_major_formatter(ticker.FuncFormatter(tick_text))
     axis.set_minor_locator(ticker.NullLocator())
@@ -265,22 +267,40 @@ def _spread(ys: np.ndarray, gap: float) -> np.ndarray:
 
 
 def label_line_ends(ax, ends: dict, colors: dict, title: str) -> None:
-    """Write each level at the right end of its line (``ends``: level -> (x, y)), spread so that no
-    two overlap, with ``title`` (the hue's words) above them."""
+    """Write each level right of the axes, level with its line's end (``ends``: level -> (x, y)),
+    spread so that no two overlap, with ``title`` (the hue's words) above them.
+
+    Labels sit in axes coordinates, clamped to the axes' height: a line that ends above or below the
+    axes is labelled at that edge with an arrow (↑, ↓), so a later ``set_ylim`` can never push text
+    far outside the figure (and stretch it); they are placed again whenever the limits change."""
     if not ends:
         return
     levels = list(ends)
-    to_px = ax.transData.transform
-    px = np.array([to_px(ends[lv]) for lv in levels])
-    gap = FONT_PT * 1.25 * ax.figure.dpi / 72
-    ys = _spread(px[:, 1], gap)
-    x_px = px[:, 0].max() + 8
-    inv = ax.transData.inverted()
-    for lv, y in zip(levels, ys, strict=True):
-        x, yd = inv.transform((x_px, y))
-        ax.text(x, yd, value_text(lv), color=colors[lv], va="center", ha="left", clip_on=False, fontweight="bold")
-    x, yd = inv.transform((x_px, ys.max() + gap))
-    ax.text(x, yd, title, color="0.25", va="center", ha="left", clip_on=False)
+    fig = ax.figure
+    at = mtransforms.offset_copy(ax.transAxes, fig=fig, x=6, units="points")
+    texts = {
+        lv: ax.text(1.0, 0.5, "", color=colors[lv], va="center", ha="left", transform=at, clip_on=False,
+                    fontweight="bold")
+        for lv in levels
+    }  # fmt: skip
+    head = ax.text(1.0, 0.5, title, color="0.25", va="center", ha="left", transform=at, clip_on=False)
+
+    def place(_=None):
+        to_axes = ax.transAxes.inverted().transform
+        frac = np.array([to_axes(ax.transData.transform(ends[lv])) for lv in levels])
+        ys = np.clip(frac[:, 1], 0.0, 1.0)
+        height_pt = ax.get_position().height * fig.get_size_inches()[1] * 72
+        gap = FONT_PT * 1.25 / max(height_pt, 1.0)
+        ys = _spread(ys, gap)
+        for lv, y, raw in zip(levels, ys, frac[:, 1], strict=True):
+            arrow = " ↑" if raw > 1.0 else " ↓" if raw < 0.0 else ""
+            texts[lv].set_text(value_text(lv) + arrow)
+            texts[lv].set_y(y)
+        head.set_y(ys.max() + gap)
+
+    place()
+    ax.callbacks.connect("ylim_changed", place)
+    ax.callbacks.connect("xlim_changed", place)
 
 
 def save_figure(fig: Figure, path, formats: Sequence[str] = ("svg", "png")) -> list[Path]:

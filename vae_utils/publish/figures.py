@@ -1,5 +1,5 @@
 """Citable figures: one call shows a figure in the notebook, glues it into the book with its
-caption and alt text, and writes it as SVG and PNG.
+caption and alt text, and writes it as SVG and PNG with the data it plots as CSV.
 
 In a chapter's code cell (tag it ``remove-output``, or ``remove-cell`` when the code is
 bookkeeping: glue works from removed cells too)::
@@ -20,7 +20,7 @@ Contract
 * The caption is one **bold** title sentence (the first sentence of ``caption``; any further
   sentences follow in normal weight), then the provenance in normal weight (``format_provenance``:
   parameters, seeds, runs, budget, code version), then the downloads as links:
-  ``[SVG](../_static/figures/<name>.svg)``, ``[PNG](...)``. ``link_base`` is where the files sit
+  ``[SVG](../_static/figures/<name>.svg)``, ``[PNG](...)``, ``[CSV](...)``. ``link_base`` is where the files sit
   seen from the page: ``../_static/figures`` for a page under ``chapters/``.
 * Glued keys: ``<name>`` the image (``image/svg+xml`` shown by the HTML page, ``image/png``,
   ``text/plain`` = the alt text); ``<name>-caption`` the caption (``text/markdown`` with bold and
@@ -39,8 +39,10 @@ Contract
   the cell's output, so a chapter run by plain papermill shows its figures; the book hides that
   copy when the cell is tagged ``remove-output`` or ``remove-cell``.
 * ``name``: letters, digits, ``-`` and ``_``; never ``:`` (``{glue:text}`` reads ``key:format``).
-* Files: ``<name>.svg`` and ``<name>.png``. In the built HTML book they are at
-  ``_static/figures/<name>.svg|png``: the build driver (``bookdriver``) extracts them from the
+* Files: ``<name>.svg``, ``<name>.png`` and ``<name>.csv`` (the ``data=`` frame the chapter
+  plotted, or the values read from the figure's artists: ``publish.figure_data``; column names in
+  words with units), the CSV glued as ``<name>-data`` (``text/csv``). In the built HTML book they are at
+  ``_static/figures/<name>.svg|png|csv``: the build driver (``bookdriver``) extracts them from the
   executed notebooks, so they always match the page. Run outside the book, ``publish_figure``
   also writes them (and ``<name>.json``) into ``$VAE_BOOK_FIGURES`` (default ``_build/figures``
   under the working directory); ``VAE_BOOK_FIGURES=""`` writes none.
@@ -77,6 +79,8 @@ FIGURES_ENV = "VAE_BOOK_FIGURES"  # where publish_figure writes files; "" writes
 STATIC_SUBDIR = "_static/figures"  # where the files sit in the built HTML book
 LINK_BASE = "../" + STATIC_SUBDIR  # the files seen from a page under chapters/
 MIME_TYPE = "application/vnd.vae-figure+json"
+CSV_MIME_TYPE = "text/csv"  # the data behind a figure, glued under <name>-data
+FILE_KINDS = ("svg", "png", "csv")
 PNG_DPI = 150
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z0-9(\"“])")
@@ -182,11 +186,13 @@ def _captions(name: str, caption: str, provenance, link_base: str) -> tuple[str,
     title, rest = split_title(caption)
     prov = format_provenance(provenance or {})
     body = f" {rest}" if rest else ""
-    plain = f"{title}{body} {prov} Files: {name}.svg, {name}.png."
+    files = [f"{name}.{kind}" for kind in FILE_KINDS]
+    plain = f"{title}{body} {prov} Files: {', '.join(files)}."
     base = link_base.rstrip("/")
-    links = f"Download: [SVG]({base}/{name}.svg), [PNG]({base}/{name}.png)."
-    md = f"**{title}**{body} {md_escape(prov)} {links}"
-    shown = f"**{title}**{body} {md_escape(prov)} Files: {md_escape(name)}.svg, {md_escape(name)}.png."
+    links = ", ".join(f"[{f.rsplit('.', 1)[1].upper()}]({base}/{f})" for f in files)
+    data = " (CSV: the plotted values)"
+    md = f"**{title}**{body} {md_escape(prov)} Download: {links}{data}."
+    shown = f"**{title}**{body} {md_escape(prov)} Files: {', '.join(md_escape(f) for f in files)}."
     return plain, md, shown
 
 
@@ -194,6 +200,20 @@ def figure_markdown(name: str, alt: str) -> str:
     """The MyST ``{glue:figure}`` directive that pastes figure ``name`` with label ``fig-<name>``,
     alt text ``alt`` and the caption glued under ``<name>-caption``."""
     return f"```{{glue:figure}} {name}\n:name: fig-{name}\n:alt: {_one_line(alt)}\n\n{{glue:md}}`{name}-caption`\n```\n"
+
+
+def _meta(name: str, caption: str, alt: str, plain: str, provenance) -> dict:
+    """The figure's JSON record (glued as ``<name>-meta``, written as ``<name>.json``)."""
+    return {
+        "name": name,
+        "label": f"fig-{name}",
+        "title": split_title(caption)[0],
+        "alt": alt,
+        "caption": plain,
+        "provenance": provenance or {},
+        "files": [f"{name}.{kind}" for kind in FILE_KINDS],
+        "code_version": code_version(),
+    }
 
 
 def publish_figure(
@@ -206,35 +226,33 @@ def publish_figure(
     alt: str | None = None,
     display: bool = True,
     link_base: str = LINK_BASE,
+    data=None,
 ) -> Caption:
-    """Show ``fig`` with its caption, glue it for the book (see the module docstring), write SVG and
-    PNG; return the plain caption (a ``str`` that displays nothing as a cell's last value).
+    """Show ``fig`` with its caption, glue it for the book (see the module docstring), write SVG,
+    PNG and CSV; return the plain caption (a ``str`` that displays nothing as a cell's last value).
 
     ``caption``: its first sentence is the bold title; ``alt``: what the figure shows, for readers
-    who cannot see it (default: the title); ``close`` closes the figure after publishing.
+    who cannot see it (default: the title); ``close`` closes the figure after publishing; ``data``:
+    the DataFrame the figure plots, written as ``<name>.csv`` with its columns in words (default:
+    the values read from the figure's artists, ``publish.figure_data``).
     """
     from IPython.display import Markdown
     from IPython.display import display as show
     from myst_nb import glue
 
+    from .figure_data import data_csv, figure_data
+
     check_publishable(name, caption, provenance)
     svg, png = figure_bytes(fig)
+    csv = data_csv(figure_data(fig) if data is None else data)
     plain, md, shown = _captions(name, caption, provenance, link_base)
     alt = _one_line(alt) if alt else split_title(caption)[0]
     image = MimeBundle(
         {"image/svg+xml": svg.decode("utf-8"), "image/png": base64.b64encode(png).decode(), "text/plain": alt}
     )
-    meta = {
-        "name": name,
-        "label": f"fig-{name}",
-        "title": split_title(caption)[0],
-        "alt": alt,
-        "caption": plain,
-        "provenance": provenance or {},
-        "files": [f"{name}.svg", f"{name}.png"],
-        "code_version": code_version(),
-    }
+    meta = _meta(name, caption, alt, plain, provenance)
     glue(name, image, display=False)
+    glue(f"{name}-data", MimeBundle({CSV_MIME_TYPE: csv, "text/plain": f"{name}.csv"}), display=False)
     glue(f"{name}-caption", MimeBundle({"text/markdown": md, "text/plain": plain}), display=False)
     glue(
         f"{name}-figure", MimeBundle({"text/markdown": figure_markdown(name, alt), "text/plain": plain}), display=False
@@ -247,7 +265,7 @@ def publish_figure(
     if display:
         show(image)
         show(Markdown(shown))
-    _write_files(name, svg, png, {**meta, "caption": plain})
+    _write_files(name, {"svg": svg, "png": png, "csv": csv.encode()}, {**meta, "caption": plain})
     if close:
         import matplotlib.pyplot as plt
 
@@ -255,12 +273,12 @@ def publish_figure(
     return Caption(plain)
 
 
-def _write_files(name: str, svg: bytes, png: bytes, meta: dict) -> None:
-    """``<name>.svg|png|json`` into ``figures_dir()`` (nothing when it is None)."""
+def _write_files(name: str, files: dict[str, bytes], meta: dict) -> None:
+    """``<name>.svg|png|csv|json`` into ``figures_dir()`` (nothing when it is None)."""
     out = figures_dir()
     if out is None:
         return
-    for suffix, data in (("svg", svg), ("png", png), ("json", json.dumps(meta, indent=2, default=str).encode())):
+    for suffix, data in {**files, "json": json.dumps(meta, indent=2, default=str).encode()}.items():
         _write_atomic(out / f"{name}.{suffix}", data)
 
 

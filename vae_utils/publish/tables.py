@@ -43,14 +43,16 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .figures import Caption, MimeBundle, check_publishable, format_provenance, md_escape, split_title
+from .figure_data import data_csv
+from .figures import CSV_MIME_TYPE, Caption, MimeBundle, check_publishable, format_provenance, md_escape, split_title
 from .labels import label as words
 from .labels import tick_text
 from .markup import md_cell
 
-__all__ = ["format_table", "table_markdown", "publish_table", "MIME_TYPE"]
+__all__ = ["format_table", "table_markdown", "publish_table", "publish_data", "MIME_TYPE"]
 
 MIME_TYPE = "application/vnd.vae-table+json"
+LINK_BASE = "../_static/tables"  # where a table's CSV sits in the built book, seen from a page under chapters/
 MAX_ROWS = 12  # longer tables are collapsed
 _AUTO_CI = (("mean", "low", "high"), ("estimate", "low", "high"))
 
@@ -185,13 +187,16 @@ def publish_table(
     labels: Mapping[str, str] | None = None,
     max_rows: int = MAX_ROWS,
     display: bool = True,
+    link_base: str = LINK_BASE,
 ) -> Caption:
     """Format ``df`` (``format_table``), show it with its caption, and glue it for the book:
     ``<name>-table`` (the ``{table}`` directive, label ``tab-<name>``, pasted with ``{glue:md}`` and
     ``:format: myst``) and ``<name>-meta`` (JSON: title, label, caption, provenance, columns, rows).
 
     ``caption``: its first sentence is the bold title; ``provenance`` as for ``publish_figure``
-    (``None``: the code version only). Returns the plain caption (displays nothing).
+    (``None``: the code version only). ``df`` unrounded, its columns in words, is glued as
+    ``<name>-data`` (``text/csv``): the book driver writes it to ``_static/tables/<name>.csv`` and the
+    caption links it. Returns the plain caption (displays nothing).
     """
     from IPython.display import Markdown
     from IPython.display import display as show
@@ -203,7 +208,8 @@ def publish_table(
     table = format_table(df, digits=digits, ci=ci, labels=labels)
     title, rest = split_title(caption)
     prov = format_provenance(provenance or {})
-    caption_md = f"**{title}**{f' {rest}' if rest else ''} {md_escape(prov)}"
+    csv_link = f'Download: <a href="{link_base.rstrip("/")}/{name}.csv">CSV</a>.'  # raw HTML: MyST would resolve a link
+    caption_md = f"**{title}**{f' {rest}' if rest else ''} {md_escape(prov)} {csv_link}"
     plain = f"{title}{f' {rest}' if rest else ''} {prov}"
     meta = {
         "name": name,
@@ -224,6 +230,19 @@ def publish_table(
         MimeBundle({MIME_TYPE: json.loads(json.dumps(meta, default=str)), "text/plain": name}),
         display=False,
     )
+    glue(f"{name}-data", MimeBundle({CSV_MIME_TYPE: data_csv(df, labels), "text/plain": f"{name}.csv"}), display=False)
     if display:
-        show(Markdown(f"{caption_md}\n\n{_pipe_table(table)}\n"))
+        shown = f"**{title}**{f' {rest}' if rest else ''} {md_escape(prov)} File: {md_escape(name)}.csv."
+        show(Markdown(f"{shown}\n\n{_pipe_table(table)}\n"))
     return Caption(plain)
+
+
+def publish_data(df: pd.DataFrame, name: str, labels: Mapping[str, str] | None = None) -> str:
+    """Glue ``df`` as ``<name>-data`` (``text/csv``, columns in words) without showing it: the book
+    driver writes it to ``_static/tables/<name>.csv``, for a link such as a chapter's run table
+    (``publish_data(runs_used(), "bs-runs")``). Returns the file name."""
+    from myst_nb import glue
+
+    check_publishable(name, "data", None)
+    glue(f"{name}-data", MimeBundle({CSV_MIME_TYPE: data_csv(df, labels), "text/plain": f"{name}.csv"}), display=False)
+    return f"{name}.csv"

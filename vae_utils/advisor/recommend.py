@@ -12,7 +12,11 @@ The steps, each timed and reported with its numbers:
 
 1. **split**: the file read, validated and split 70/15/15 with ``split_seed`` (``datafile``);
 2. **range test** (``rangetest``) at the probe batch size, for each optimizer asked (Adam; SGD
-   with momentum 0.9 too with ``optimizers=("adam", "momentum")``): the breaking point lr_break;
+   with momentum 0.9 too with ``optimizers=("adam", "momentum")``): the breaking point lr_break,
+   the median over ``range_repeats`` seeds (``rangetest.checked_range_test``), its spread reported.
+   A break counts only where the rate it sets, ratio(B) x lr_break, is at least 10x the test's
+   lowest rate; a test that breaks at its start is run again from a 100x lower rate, and a test
+   without a break says so;
 3. **noise scale**: a short run (about ``short_updates`` updates) at the rate the advice itself
    would use, ratio(B) x lr_break (below), then ``noise_repeats`` independent estimates of B_simple
    (``noise.gradient_noise_scale``), summarised by their geometric mean with a t-interval on the
@@ -220,22 +224,37 @@ class _Clock:
         self.log(f"advise: {message} ({dt:.1f} s; {time.perf_counter() - self.start:.0f} s of {self.budget_s:.0f})")
 
 
-def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, warnings):
-    from .rangetest import vae_range_test
+def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, warnings, ratios, repeats):
+    """The checked range test at ``batch_size`` (``rangetest.checked_range_test``): ``repeats`` seeds from
+    ``seed``, the median break; a break counts only where the advice it sets, ratio(B) x break, is at
+    least 10x the test's lowest rate (so a test that breaks at its start is extended downward)."""
+    from .rangetest import DEFAULTS, checked_range_test
 
     t0 = time.perf_counter()
-    rt = vae_range_test(data, batch_size, optimizer, _model_config(data, fixed), seed=seed, **settings)
+    floor = max(10.0, 10.0 / lr_ratio(optimizer, batch_size, ratios))
+    seeds = [seed + k for k in range(repeats)]
+    settings = {"min_ratio": floor} | settings
+    rt = checked_range_test(data, batch_size, optimizer, _model_config(data, fixed), seeds, **settings)
+    rep = rt.repeats
+    lr_min = rep["extended"] or (DEFAULTS | settings)["lr_min"]
+    if rep["extended"]:
+        warnings.append(
+            f"The range test ({optimizer}, batch {batch_size}) broke within {floor:.3g}x its lowest rate; it was "
+            f"run again from lr {lr_min:.3g} (100x lower)."
+        )
     if not rt.found:
         warnings.append(
-            f"The range test ({optimizer}, batch {batch_size}) found no rise below {rt.settings['lr_max']:g}; "
-            f"the rate with the lowest loss, {rt.lr_lowest:.3g}, stands in for the breaking point."
+            f"No breaking point was found ({optimizer}, batch {batch_size}, {rep['n']} seeds): the loss did not rise "
+            f"between {floor * lr_min:.3g} and {rt.settings['lr_max']:g}; the rate with the lowest loss, "
+            f"{rt.lr_lowest:.3g}, stands in for it. Check the data's scale and likelihood."
         )
-        rt.lr_break = rt.lr_lowest
+        rt.lr_break = max(rt.lr_lowest, floor * lr_min) if math.isfinite(rt.lr_lowest) else rt.lr_lowest
+    spread = f"{rep['n_found']} of {rep['n']} seeds; range {rep['low']:.3g} to {rep['high']:.3g}"
     clock.done(
         "range_test",
         t0,
         f"range test, {optimizer} at batch {batch_size}: the loss starts to rise at lr {rt.lr_break:.3g} "
-        f"(confirmed at {rt.lr_confirmed:.3g}; {rt.steps_run} updates, stopped: {rt.stopped or 'at lr_max'})",
+        f"(median; {spread}; {rt.steps_run} updates each)",
     )
     return rt
 
@@ -419,6 +438,7 @@ def advise(
     seed: int = 0,
     probe_batch: int = 64,
     range_test: dict | None = None,
+    range_repeats: int = 3,
     short_updates: int = 300,
     noise_repeats: int = 5,
     noise_batches: int = 32,
@@ -440,10 +460,13 @@ def advise(
     for the report (``advice_report.write_report``). Steps 1-4 always run (on digits they take
     seconds); the short run is shortened to fit the budget, and the confirmation grid runs only
     when its estimated cost fits what is left."""
-    fixed, optimizers = _checked(architecture, budget_minutes, out, optimizers, config, seed, split_seed, workers)
+    fixed, optimizers = _checked(
+        architecture, budget_minutes, out, optimizers, config, seed, split_seed, workers, range_repeats
+    )
     ratios = LR_RATIO | dict(lr_ratios or {})
     clock = _Clock(60.0 * budget_minutes, _stderr if progress else (lambda m: None))
-    opts = dict(fixed=fixed, seed=seed, settings=dict(range_test or {}), clock=clock, warnings=[])
+    opts = dict(fixed=fixed, seed=seed, settings=dict(range_test or {}), clock=clock, warnings=[], ratios=ratios)
+    opts["repeats"] = range_repeats
 
     # 1-3) the split, the range tests at the probe batch size, the short run and the noise scale
     data, warnings = _load(data, likelihood, architecture, key, split_seed, fixed, clock)
@@ -467,10 +490,12 @@ def advise(
     return _finish(advice, out, clock)
 
 
-def _checked(architecture, budget_minutes, out, optimizers, config, seed, split_seed, workers):
+def _checked(architecture, budget_minutes, out, optimizers, config, seed, split_seed, workers, range_repeats):
     """Every argument checked before anything is measured: (the fields held fixed, the optimizers)."""
     fixed = dict(config or {})
     optimizers = _check_args(budget_minutes, optimizers, fixed)
+    if isinstance(range_repeats, bool) or not isinstance(range_repeats, int) or not 1 <= range_repeats <= 9:
+        raise ValueError(f"range_repeats={range_repeats!r} is not allowed; allowed: an integer from 1 to 9")
     _check_options(out, workers, {"seed": seed, "split_seed": split_seed})
     _check_architecture(architecture)
     if architecture != "mlp":

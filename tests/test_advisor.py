@@ -204,6 +204,53 @@ def test_noise_scale_step_counts_non_positive_estimates_and_leaves_them_out():
     assert r["b_simple"] == pytest.approx(math.sqrt(100 * 120))
 
 
+def test_b_simple_over_independent_runs_covers_the_analytic_value_of_linear_regression():
+    """Each "run" is an independent linear-regression problem at the same |w - w*|^2 (B_simple = 31 exactly),
+    estimated twice on its own draws; the interval over 3 runs (t on the log scale, 2 degrees of freedom)
+    holds 31 in 90-99.5% of 300 repetitions, and its spread factor is reported."""
+    covered, spreads = [], []
+    for rep in range(300):
+        runs = []
+        for j in range(3):
+            e, exact = _regression_estimate(10_000 + 3 * rep + j, n_batches=16)
+            runs.append(adv.noise_scale_interval(e, repeats=2))
+        r = adv.noise_over_runs(runs)
+        covered.append(r["low"] <= exact <= r["high"])
+        spreads.append(r["spread_factor"])
+    assert 0.90 <= np.mean(covered) <= 0.995, np.mean(covered)
+    assert all(f >= 1 for f in spreads)
+
+
+def test_a_collapsed_runs_b_simple_is_not_used():
+    """Runs of 100 and 400 with a collapsed one of 5: the estimate is 200 from the two used."""
+    runs = [{"b_simple": 100.0}, {"b_simple": 5.0}, {"b_simple": 400.0}]
+    r = adv.noise_over_runs(runs, [True, False, True])
+    assert r["b_simple"] == pytest.approx(200.0) and (r["n_used"], r["n_runs"]) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("b_simple", "n_train", "says"),
+    [
+        (855.0, 2100, "256, the cap: B_simple/2 = 428 lies above it, and at most 1/8 of the 2100 training examples"),
+        (100.0, 1257, "64, the power of two nearest B_simple/2 = 50"),
+        (6.0, 1257, "8, the smallest batch advised: B_simple/2 = 3 lies below it"),
+    ],
+)
+def test_the_reason_names_the_rule_that_set_the_batch_with_its_numbers(b_simple, n_train, says):
+    """The issue's case: B_simple/2 = 427 and 256 the n/8 cap was reported as "256, nearest B_simple/2"."""
+    b = adv.batch_range(b_simple, n_train)[2]
+    assert adv._batch_rule(b_simple, n_train, b).startswith(says)
+
+
+def test_an_interval_wider_than_the_batch_range_says_the_batch_is_uncertain_and_the_range_it_allows():
+    """B_simple 100 (range 32-128) with an interval of 20 to 900 allows 8 to 512 on 20,000 examples;
+    an interval of 80 to 120 stays inside the advised range."""
+    low, high, _ = adv.batch_range(100.0, 20_000)
+    wide = adv._batch_uncertainty({"low": 20.0, "high": 900.0}, 20_000, low, high)
+    assert wide == (8, 512)
+    assert adv._batch_uncertainty({"low": 80.0, "high": 120.0}, 20_000, low, high) is None
+
+
 # --- the recommendation's rules ----------------------------------------------------------------------
 
 
@@ -246,6 +293,46 @@ def test_confirm_verdict_compares_the_recommended_cell_with_the_grids_best_by_me
     assert out["best"] == {"batch_size": 32, "learning_rate": 1e-3, "val_elbo": pytest.approx(-23.9)}
     assert out["gap_low"] == pytest.approx(0.3) and out["gap_high"] == pytest.approx(0.3)
     assert not confirm_verdict(pd.DataFrame(rows), rec, delta=0.2)["within_delta"]
+
+
+def _grid(values: dict, seeds=(0, 1, 2), noise=0.1):
+    rows = []
+    for seed in seeds:
+        for (b, lr), v in values.items():
+            jitter = noise * ((seed * 7 + int(b) + int(lr * 1e4)) % 3 - 1)
+            rows.append(dict(batch_size=b, learning_rate=lr, seed=seed, val_elbo=v + jitter, status="ok"))
+    return pd.DataFrame(rows)
+
+
+def _rec():
+    return adv.Recommendation(64, (32, 128), 1e-3, "adam", 1e-2, 0.1, 100.0, (90.0, 110.0), ["measured"])
+
+
+def test_a_grid_best_beyond_delta_and_the_seeds_noise_becomes_the_headline_with_its_reason():
+    """The best cell (batch 64, lr 2e-3, on the grid's rate edge) lies 1.5 nats above the advice, well
+    beyond delta = 0.5 and the seeds' spread: it replaces the advice, the measured one kept, the edge flagged."""
+    cells = {(32, 5e-4): -26.0, (64, 5e-4): -26.0, (64, 1e-3): -25.5, (64, 2e-3): -24.0, (128, 1e-3): -25.8}
+    out = confirm_verdict(_grid(cells), _rec(), delta=0.5)
+    assert out["decision"] == "beaten" and out["gap_low"] > 0 and out["gap"] == pytest.approx(1.5, abs=0.2)
+    assert out["edge"] == ["the largest rate (0.002)"] and "edge" in out["verdict"]
+    rec = _rec()
+    adv._follow_confirmation(rec, out)
+    assert (rec.batch_size, rec.learning_rate) == (64, 2e-3)
+    assert rec.headline["measured"] == {"batch_size": 64, "learning_rate": 1e-3}
+    assert rec.reasons[0].startswith("The confirmation grid's best cell (batch 64, lr 0.002) beat")
+
+
+def test_a_gap_the_seeds_cannot_resolve_keeps_the_advice_and_says_so():
+    """A mean gap of 0.6 nats (> delta) with seed-to-seed differences of +-1.5: undecided, the advice stays."""
+    rows = []
+    for seed, d in zip((0, 1, 2), (2.1, -0.9, 0.6), strict=True):
+        rows += [dict(batch_size=64, learning_rate=1e-3, seed=seed, val_elbo=-25.0, status="ok")]
+        rows += [dict(batch_size=64, learning_rate=2e-3, seed=seed, val_elbo=-25.0 + d, status="ok")]
+    out = confirm_verdict(pd.DataFrame(rows), _rec(), delta=0.5)
+    assert out["decision"] == "undecided" and out["within_delta"] is None and "cannot tell" in out["verdict"]
+    rec = _rec()
+    adv._follow_confirmation(rec, out)
+    assert (rec.batch_size, rec.learning_rate) == (64, 1e-3) and rec.headline == {}
 
 
 def test_confirmation_is_skipped_with_its_estimated_cost_when_the_budget_left_is_too_small(digits):

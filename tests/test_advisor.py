@@ -506,7 +506,7 @@ def test_advice_on_a_data_file_runs_its_confirmation_grid_in_process_and_prints_
     assert c["ran"] and len(c["cells"]) == 3 * len(c["batch_sizes"]) and c["store"] is None
     assert isinstance(c["within_delta"], bool)
     err = capfd.readouterr().err
-    for step in ("data ", "range test, adam", "short run:", "noise scale:", "advice:", "Confirmation:", "total"):
+    for step in ("data ", "range test, adam", "short run:", "noise scale of run 0:", "advice:", "Confirmation:", "total"):
         assert f"advise: {step}" in err, step
     assert advice.data["name"] == str(path) and advice.data["image_shape"] == [8, 8]
 

@@ -225,7 +225,7 @@ class _Clock:
         self.log(f"advise: {message} ({dt:.1f} s; {time.perf_counter() - self.start:.0f} s of {self.budget_s:.0f})")
 
 
-def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, warnings, ratios, repeats):
+def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, warnings, ratios, repeats, **_other):
     """The checked range test at ``batch_size`` (``rangetest.checked_range_test``): ``repeats`` seeds from
     ``seed``, the median break; a break counts only where the advice it sets, ratio(B) x break, is at
     least 10x the test's lowest rate (so a test that breaks at its start is extended downward)."""

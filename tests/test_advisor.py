@@ -161,6 +161,22 @@ def test_a_checked_range_test_on_digits_breaks_in_its_usual_place(digits):
     assert 5e-3 < rt.lr_break < 0.2 and rep["low"] <= rt.lr_break <= rep["high"]
 
 
+def test_a_range_test_that_starts_above_the_break_is_extended_down_and_the_advice_is_at_least_10x_its_lowest_rate(
+    digits,
+):
+    """Started at lr 0.01 (Adam on digits breaks near 0.03) every seed "breaks" within 93x its lowest rate, where
+    the advice (0.107 x break) would lie below 10x that rate; the step reruns from 1e-4 and finds the usual break."""
+    warnings = []
+    rt = adv._range_test(
+        digits, 64, "adam", fixed={}, seed=0, settings={"lr_min": 1e-2, "lr_max": 100.0, "steps": 150},
+        clock=adv._Clock(3600, lambda m: None), warnings=warnings, ratios=adv.LR_RATIO, repeats=3,
+    )  # fmt: skip
+    assert rt.repeats["extended"] == pytest.approx(1e-4) and rt.settings["steps"] == 225
+    assert rt.found and 5e-3 < rt.lr_break < 0.2
+    assert adv.lr_ratio("adam", 64) * rt.lr_break >= 10 * 1e-4
+    assert len(warnings) == 1 and "run again from lr 0.0001" in warnings[0]
+
+
 # --- the noise-scale step: a known answer ------------------------------------------------------------
 
 
@@ -506,7 +522,15 @@ def test_advice_on_a_data_file_runs_its_confirmation_grid_in_process_and_prints_
     assert c["ran"] and len(c["cells"]) == 3 * len(c["batch_sizes"]) and c["store"] is None
     assert isinstance(c["within_delta"], bool)
     err = capfd.readouterr().err
-    for step in ("data ", "range test, adam", "short run:", "noise scale of run 0:", "advice:", "Confirmation:", "total"):
+    for step in (
+        "data ",
+        "range test, adam",
+        "short run:",
+        "noise scale of run 0:",
+        "advice:",
+        "Confirmation:",
+        "total",
+    ):
         assert f"advise: {step}" in err, step
     assert advice.data["name"] == str(path) and advice.data["image_shape"] == [8, 8]
 

@@ -449,8 +449,15 @@ def test_advice_for_the_conv_architecture_trains_the_conv_vae_on_images():
     advice = adv.advise(images, architecture="conv", budget_minutes=2, short_updates=20, noise_repeats=2,
                         confirm=False, progress=False, probe_batch=32)  # fmt: skip
     assert advice.architecture == "conv" and advice.short_run["updates"] > 0
-    assert np.isfinite(advice.short_run["test_elbo"]) and np.isfinite(advice.recommendation.b_simple)
+    assert np.isfinite(advice.short_run["test_elbo"]) and all(np.isfinite(advice.noise["runs"][0]["estimates"]))
     assert np.isfinite(advice.recommendation.learning_rate) and advice.recommendation.learning_rate > 0
+    # 20 updates of the conv VAE end with 0-1 of 8 active units (issue 21): collapsed runs' B_simple is not
+    # used, the batch range is the whole allowed one, and the collapse is the first warning.
+    collapsed = [r["collapsed"] for r in advice.short_run["runs"]]
+    assert advice.noise["n_used"] == collapsed.count(False)
+    if all(collapsed):
+        assert np.isnan(advice.recommendation.b_simple) and advice.recommendation.batch_range == (8, 128)
+        assert advice.warnings[0].startswith("Posterior collapse: 3 of 3 short runs")
 
 
 def test_a_csv_with_a_header_an_npz_array_and_images_all_load_as_split_datasets(tmp_path):

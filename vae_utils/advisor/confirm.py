@@ -7,7 +7,10 @@
 2B x rates lr/2, lr, 2 lr), estimates its cost from the short run, fits it into what is left of the
 budget (three seeds, else two, else not at all), trains it (``sweep`` and its store for a named
 dataset; ``train`` in this process for a file, which sweeps cannot load by name) and compares the
-recommended cell with the grid's best by mean validation ELBO.
+recommended cell with the grid's best by mean validation ELBO. It decides with the paired interval
+over seeds of val ELBO(best) - val ELBO(recommended) (``_decide``): "confirmed" (upper end within
+delta), "beaten" (mean gap above delta, lower end above 0: ``advise`` then makes the grid's best the
+advice) or "undecided"; a best cell on the grid's edge is flagged in the verdict.
 """
 
 from __future__ import annotations

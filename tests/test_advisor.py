@@ -527,7 +527,7 @@ def test_advice_on_a_data_file_runs_its_confirmation_grid_in_process_and_prints_
     )
     c = advice.confirmation
     assert c["ran"] and len(c["cells"]) == 3 * len(c["batch_sizes"]) and c["store"] is None
-    assert isinstance(c["within_delta"], bool)
+    assert c["decision"] in ("best", "undecided") and "edge" in c  # one seed: no interval, nothing decided by it
     err = capfd.readouterr().err
     for step in (
         "data ",

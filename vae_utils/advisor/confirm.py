@@ -79,12 +79,12 @@ def _decide(diff, gap: float, delta: float) -> str:
     """From the paired interval of val ELBO(best) - val ELBO(recommended) over seeds: "confirmed" when
     its upper end lies within delta, "beaten" when the mean gap exceeds delta and the lower end lies
     above 0 (the best is better beyond the seeds' noise), else "undecided". Without an interval (one
-    seed, or identical differences) the point estimate decides, and ``_verdict`` says so."""
-    if math.isfinite(diff.high) and math.isfinite(diff.low):
-        if diff.high <= delta:
-            return "confirmed"
-        return "beaten" if gap > delta and diff.low > 0 else "undecided"
-    return "confirmed" if gap <= delta else "beaten"
+    seed) nothing is decided on a point estimate: "undecided", and ``_verdict`` says why."""
+    if not (math.isfinite(diff.high) and math.isfinite(diff.low)):
+        return "undecided"
+    if diff.high <= delta:
+        return "confirmed"
+    return "beaten" if gap > delta and diff.low > 0 else "undecided"
 
 
 def _edges(best, cells) -> list[str]:
@@ -150,9 +150,10 @@ def _verdict(out: dict, rec, diff, mine) -> str:
             "confirmed": f"within delta = {delta:g} nats: the advice stands",
             "beaten": f"more than delta = {delta:g} nats, beyond the seeds' noise: the grid's best is the advice",
             "undecided": f"the seeds cannot tell whether that is within delta = {delta:g} nats: the advice stands, "
-            "the grid's best is as defensible",
+            "the grid's best is as defensible"
+            + ("" if math.isfinite(diff.high) else " (one seed: no interval; run the grid with 3 seeds to decide)"),
         }[out["decision"]]
-        basis = "paired over seeds" if math.isfinite(diff.high) else "a point estimate: one seed, no interval"
+        basis = "paired over seeds" if math.isfinite(diff.high) else "one seed"
         text = (
             f"Confirmation: {where} reaches a mean validation ELBO of {mine['mean']:.2f} nats, the grid's best "
             f"(batch {b['batch_size']}, lr {b['learning_rate']:.3g}) {b['val_elbo']:.2f}: {gap:.2f} nats apart "

@@ -2,6 +2,14 @@
 
     .venv/bin/python benchmarks/advisor_ratio.py                   # Adam, digits (about 3 minutes on 2 cores)
     .venv/bin/python benchmarks/advisor_ratio.py --optimizer momentum --learning-rates 0.004 0.008 ...
+    .venv/bin/python benchmarks/advisor_ratio.py --dataset fashion_mnist --train-size 5000 --json fm5k.json
+    .venv/bin/python benchmarks/advisor_ratio.py --dataset fashion_mnist --architecture conv --train-size 5000
+    .venv/bin/python benchmarks/advisor_ratio.py --dataset gaussian2d --batch-sizes 16 32 64 --json g2d.json
+
+Any registered dataset (``vae_utils.core.data.REGISTRY``: digits, gaussian2d, moons, mnist, fashion_mnist
+when its files are installed); ``--train-size`` trains on the first n of the shuffled training split
+(the range tests too), ``--architecture conv`` the conv VAE (image datasets). Issue 21 item 2 calibrates
+the ratio on several of these and pools the rows (``--json`` per dataset).
 
 1. A grid through ``sweep`` (cached in the results store ``strategies``, shared with the strategy
    chapters): batch sizes x learning rates (each twice the last) x seeds, 30 epochs on digits.
@@ -32,15 +40,29 @@ from vae_utils import load_dataset
 from vae_utils.advisor.rangetest import vae_range_test
 from vae_utils.claims import analysis as A
 from vae_utils.claims import stats as S
+from vae_utils.core.config import TrainConfig
+from vae_utils.core.data import subsample
 from vae_utils.experiments import default_store, sweep
 
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 ADAM_LRS = [5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2, 6.4e-2]
 
 
+def _data(args):
+    """The dataset as the sweep trains it (the first ``--train-size`` examples of its training split) and
+    the model config of the grid's runs, for the range tests."""
+    ds = subsample(load_dataset(args.dataset), args.train_size or None, args.held_out_size or None)
+    config = TrainConfig(dataset=args.dataset, architecture=args.architecture)
+    return ds, config.model_config(ds.dim, ds.likelihood, ds.image_shape)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--optimizer", default="adam")
+    p.add_argument("--dataset", default="digits", help="a registered dataset (default: digits)")
+    p.add_argument("--architecture", default="mlp", choices=("mlp", "conv"))
+    p.add_argument("--train-size", type=int, default=None, help="the first n training examples (default: all)")
+    p.add_argument("--held-out-size", type=int, default=None, help="the first n validation and test examples")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=BATCH_SIZES)
     p.add_argument("--learning-rates", type=float, nargs="+", default=ADAM_LRS)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -54,7 +76,9 @@ def main(argv=None) -> int:
 
     t0 = time.time()
     grid = {
-        "dataset": "digits",
+        "dataset": args.dataset,
+        "architecture": args.architecture,
+        **{k: v for k, v in (("train_size", args.train_size), ("held_out_size", args.held_out_size)) if v},
         "optimizer": args.optimizer,
         "batch_size": args.batch_sizes,
         "learning_rate": args.learning_rates,
@@ -64,7 +88,7 @@ def main(argv=None) -> int:
     df = sweep(grid, out=default_store(args.store), workers=args.workers)
     t_grid = time.time() - t0
     df.loc[df.status != "ok", "val_elbo"] = np.nan
-    ds = load_dataset("digits")
+    ds, model_config = _data(args)
     rows = []
     t1 = time.time()
     for b in args.batch_sizes:
@@ -72,7 +96,7 @@ def main(argv=None) -> int:
         check = A.best_lr(d.learning_rate, d["mean"])
         top = float(np.nanmax(d["mean"]))
         near = d[d["mean"] >= top - args.delta].learning_rate
-        breaks = [vae_range_test(ds, b, args.optimizer, seed=s).lr_break for s in args.rt_seeds]
+        breaks = [vae_range_test(ds, b, args.optimizer, model_config, seed=s).lr_break for s in args.rt_seeds]
         lr_break = S.log_mean(breaks, name="breaking point").estimate
         rows.append(
             {
@@ -106,6 +130,10 @@ def main(argv=None) -> int:
     print(f"fit: ratio = {2**log2_at_64:.3f} x (B / 64)^{exponent:.2f} (exponent {e_exp.format()})")
     print(f"grid {t_grid:.0f} s, range tests {t_rt:.0f} s; load average {os.getloadavg()}")
     out = {
+        "dataset": args.dataset,
+        "architecture": args.architecture,
+        "train_size": args.train_size,
+        "held_out_size": args.held_out_size,
         "optimizer": args.optimizer,
         "epochs": args.epochs,
         "seeds": args.seeds,

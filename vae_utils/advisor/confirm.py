@@ -7,7 +7,10 @@
 2B x rates lr/2, lr, 2 lr), estimates its cost from the short run, fits it into what is left of the
 budget (three seeds, else two, else not at all), trains it (``sweep`` and its store for a named
 dataset; ``train`` in this process for a file, which sweeps cannot load by name) and compares the
-recommended cell with the grid's best by mean validation ELBO.
+recommended cell with the grid's best by mean validation ELBO. It decides with the paired interval
+over seeds of val ELBO(best) - val ELBO(recommended) (``_decide``): "confirmed" (upper end within
+delta), "beaten" (mean gap above delta, lower end above 0: ``advise`` then makes the grid's best the
+advice) or "undecided"; a best cell on the grid's edge is flagged in the verdict.
 """
 
 from __future__ import annotations
@@ -72,8 +75,33 @@ def _train_grid(data, fixed, grid, store, workers, log):
     return pd.DataFrame(rows), None
 
 
+def _decide(diff, gap: float, delta: float) -> str:
+    """From the paired interval of val ELBO(best) - val ELBO(recommended) over seeds: "confirmed" when
+    its upper end lies within delta, "beaten" when the mean gap exceeds delta and the lower end lies
+    above 0 (the best is better beyond the seeds' noise), else "undecided". Without an interval (one
+    seed) nothing is decided on a point estimate: "undecided", and ``_verdict`` says why."""
+    if not (math.isfinite(diff.high) and math.isfinite(diff.low)):
+        return "undecided"
+    if diff.high <= delta:
+        return "confirmed"
+    return "beaten" if gap > delta and diff.low > 0 else "undecided"
+
+
+def _edges(best, cells) -> list[str]:
+    """The edges of the grid the best cell lies on (only along axes with more than one value)."""
+    out = []
+    for axis, word in (("batch_size", "batch size"), ("learning_rate", "rate")):
+        values = sorted(cells[axis].unique())
+        if len(values) > 1 and np.isclose(best[axis], values[-1]):
+            out.append(f"the largest {word} ({best[axis]:.3g})")
+        elif len(values) > 1 and np.isclose(best[axis], values[0]):
+            out.append(f"the smallest {word} ({best[axis]:.3g})")
+    return out
+
+
 def confirm_verdict(df, rec: Recommendation, delta: float) -> dict:
-    """Where the recommended cell's mean validation ELBO lies against the grid's best cell."""
+    """Where the recommended cell's mean validation ELBO lies against the grid's best cell, decided by
+    the paired interval over seeds (``_decide``); ``edge``: the grid's edges the best cell lies on."""
     from ..claims import stats as S
 
     df = df.assign(val_elbo=np.where(df.status == "ok", df.val_elbo, np.nan))
@@ -91,23 +119,16 @@ def confirm_verdict(df, rec: Recommendation, delta: float) -> dict:
         unit="nats",
     )
     gap = float(best["mean"] - mine["mean"])
-    within = bool(gap <= delta)
-    where = f"the recommended cell (batch {rec.batch_size}, lr {rec.learning_rate:.3g})"
-    if is_rec[cells["mean"].idxmax()]:
-        verdict = f"Confirmation: {where} is the grid's best by mean validation ELBO ({mine['mean']:.2f} nats)."
-    else:
-        verdict = (
-            f"Confirmation: {where} reaches a mean validation ELBO of {mine['mean']:.2f} nats, the grid's best "
-            f"(batch {int(best.batch_size)}, lr {best.learning_rate:.3g}) {best['mean']:.2f}: {gap:.2f} nats apart "
-            f"({diff.format()}, paired over seeds), {'within' if within else 'more than'} delta = {delta:g} nats."
-        )
-    return {
+    decision = "best" if is_rec[cells["mean"].idxmax()] else _decide(diff, gap, delta)
+    out = {
         "ran": True,
-        "within_delta": within,
+        "decision": decision,
+        "within_delta": {"best": True, "confirmed": True, "beaten": False}.get(decision),
         "gap": gap,
         "gap_low": diff.low,
         "gap_high": diff.high,
         "delta": delta,
+        "edge": _edges(best, cells),
         "best": {
             "batch_size": int(best.batch_size),
             "learning_rate": float(best.learning_rate),
@@ -115,8 +136,35 @@ def confirm_verdict(df, rec: Recommendation, delta: float) -> dict:
         },
         "recommended_val_elbo": float(mine["mean"]),
         "cells": cells.to_dict(orient="records"),
-        "verdict": verdict,
     }
+    return out | {"verdict": _verdict(out, rec, diff, mine)}
+
+
+def _verdict(out: dict, rec, diff, mine) -> str:
+    where = f"the recommended cell (batch {rec.batch_size}, lr {rec.learning_rate:.3g})"
+    b, delta, gap = out["best"], out["delta"], out["gap"]
+    if out["decision"] == "best":
+        text = f"Confirmation: {where} is the grid's best by mean validation ELBO ({mine['mean']:.2f} nats)."
+    else:
+        ruling = {
+            "confirmed": f"within delta = {delta:g} nats: the advice stands",
+            "beaten": f"more than delta = {delta:g} nats, beyond the seeds' noise: the grid's best is the advice",
+            "undecided": f"the seeds cannot tell whether that is within delta = {delta:g} nats: the advice stands, "
+            "the grid's best is as defensible"
+            + ("" if math.isfinite(diff.high) else " (one seed: no interval; run the grid with 3 seeds to decide)"),
+        }[out["decision"]]
+        basis = "paired over seeds" if math.isfinite(diff.high) else "one seed"
+        text = (
+            f"Confirmation: {where} reaches a mean validation ELBO of {mine['mean']:.2f} nats, the grid's best "
+            f"(batch {b['batch_size']}, lr {b['learning_rate']:.3g}) {b['val_elbo']:.2f}: {gap:.2f} nats apart "
+            f"({diff.format()}, {basis}), {ruling}."
+        )
+    if out["edge"]:
+        text += (
+            f" The best cell lies on the grid's edge ({' and '.join(out['edge'])}): the optimum may lie beyond it; "
+            "a grid extended that way would tell."
+        )
+    return text
 
 
 def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, clock) -> dict:

@@ -14,7 +14,8 @@ suffix, an unreadable file, a .npy header that claims more bytes than the file h
 loading), no numbers, non-finite values or values too large for float32 training (how many, and the
 first one's place),
 Bernoulli data outside [0, 1], fewer than ``MIN_EXAMPLES`` examples, and shapes the architecture
-cannot take (``conv`` needs images: a 3-D/4-D array, or a 2-D one whose width is a square).
+cannot take (``conv`` needs one-channel images whose rows and columns are each divisible by 4: a
+3-D array, a 4-D one with one channel, or a 2-D one whose width is a square).
 
 The split is ``data``'s: 70 % train, 15 % validation, 15 % test, shuffled once with ``split_seed``;
 Bernoulli validation and test sets are binarized once with the fixed seeds the named datasets use,
@@ -117,6 +118,19 @@ def _check_npy_header(path: Path) -> None:
 
 def _image_shape(where: str, shape: tuple, architecture: str) -> tuple | None:
     """The per-example image shape, or None for flat features; refuses what the architecture cannot take."""
+    image = _any_image_shape(where, shape, architecture)
+    if architecture == "conv":
+        image = image[:2] if len(image) == 3 and image[2] == 1 else image  # one channel: (rows, columns)
+        if len(image) != 2 or any(s % 4 for s in image):
+            _fail(
+                where,
+                f"conv cannot take images of shape {image}; allowed: one channel, rows and columns each "
+                "divisible by 4 (its two stride-2 convolutions), e.g. 28 x 28 or 8 x 8 x 1",
+            )
+    return image
+
+
+def _any_image_shape(where: str, shape: tuple, architecture: str) -> tuple | None:
     if len(shape) == 2:
         side = math.isqrt(shape[1])
         if architecture == "conv":

@@ -25,7 +25,13 @@ Detection (``find_break``), robust to single bad steps:
    where the loop stopped;
 4. the breaking point ``lr_break`` is the rate of the last update before the confirmation whose
    smoothed loss still lay within ``z`` x noise of the minimum: where the loss *starts* to rise,
-   at the far end of a flat bottom rather than at its noisiest point.
+   at the far end of a flat bottom rather than at its noisiest point;
+5. a break below ``min_ratio`` (10) x the test's lowest rate does not count (a wiggle of a smooth,
+   slowly falling start, or a test that began above the break): the search goes on past it, and
+   the rates left out are returned as ``early``.
+
+``checked_range_test`` repeats the test over a few seeds and takes the median breaking point, with
+its spread; when no repeat found a break and one broke too early, it extends the range 100x down.
 
 No rise within the run gives ``found=False`` and ``lr_break`` NaN: raise ``lr_max``.
 """
@@ -41,11 +47,19 @@ import pandas as pd
 import tensorflow as tf
 from scipy import ndimage
 
-__all__ = ["RangeTest", "range_test", "find_break", "vae_range_test", "DEFAULTS"]
+__all__ = [
+    "RangeTest",
+    "range_test",
+    "find_break",
+    "vae_range_test",
+    "checked_range_test",
+    "combine_breaks",
+    "DEFAULTS",
+]
 
 # The test's settings. lr_break depends on how fast the rate rises (a faster ramp breaks later),
 # so the advisor's learning-rate ratio (advisor.LR_RATIO) was measured with exactly these.
-DEFAULTS = dict(lr_min=1e-5, lr_max=10.0, steps=300, window=0.05, rise=0.1, z=3.0)
+DEFAULTS = dict(lr_min=1e-5, lr_max=10.0, steps=300, window=0.05, rise=0.1, z=3.0, min_ratio=10.0)
 
 
 @dataclass
@@ -65,6 +79,8 @@ class RangeTest:
     optimizer: str = ""
     batch_size: int = 0
     settings: dict = field(default_factory=dict)
+    early: list = field(default_factory=list)  # breaks left out for lying below min_ratio x lr_min
+    repeats: dict = field(default_factory=dict)  # checked_range_test's summary over its seeds
 
     def frame(self) -> pd.DataFrame:
         """One row per planned update: step, learning_rate, loss, smoothed_loss."""
@@ -79,10 +95,11 @@ class RangeTest:
 
     def summary(self) -> dict:
         """The scalars, JSON-ready (the curve is in ``frame``)."""
-        keys = ("lr_break", "lr_confirmed", "lr_lowest", "found", "stopped", "steps_run", "wall_time_s")
+        keys = ("lr_break", "lr_confirmed", "lr_lowest", "found", "stopped", "steps_run", "wall_time_s", "early")
         return {k: getattr(self, k) for k in keys} | {
             "optimizer": self.optimizer,
             "batch_size": self.batch_size,
+            "repeats": self.repeats,
             **self.settings,
         }
 
@@ -136,21 +153,24 @@ def _odd(k: int) -> int:
     return k if k % 2 else k + 1
 
 
-def find_break(learning_rates, losses, window=0.05, rise=0.1, z=3.0) -> dict:
+def find_break(learning_rates, losses, window=0.05, rise=0.1, z=3.0, min_ratio=10.0) -> dict:
     """Where the loss of a range test starts to rise (the rule: module docstring).
 
     ``window``: the running median's width as a fraction of the planned steps; ``rise``: the
-    confirming rise as a fraction of the fall so far; ``z``: noise units. Returns lr_break,
-    lr_confirmed, lr_lowest (NaN when not found), found, and the smoothed curve."""
+    confirming rise as a fraction of the fall so far; ``z``: noise units; ``min_ratio``: a break
+    counts only at or above ``min_ratio`` x the test's lowest rate (an earlier one is a wiggle of the
+    start, or a test that began too high: the search goes on past it). Returns lr_break,
+    lr_confirmed, lr_lowest (NaN when not found), found, ``early`` (the rates of the breaks left out
+    for lying too close to the start) and the smoothed curve."""
     lrs, x = np.asarray(learning_rates, np.float64), np.asarray(losses, np.float64)
     if lrs.shape != x.shape or lrs.ndim != 1:
         raise ValueError(f"learning_rates and losses have shapes {lrs.shape} and {x.shape}; allowed: two equal 1-D")
     bad = np.flatnonzero(~np.isfinite(x))
     n = int(bad[0]) if len(bad) else len(x)  # finite prefix
     smooth = np.full(len(x), np.nan)
-    nan = dict(lr_break=math.nan, lr_confirmed=math.nan, lr_lowest=math.nan, found=False, smoothed=smooth)
+    nan = dict(lr_break=math.nan, lr_confirmed=math.nan, lr_lowest=math.nan, found=False, early=[], smoothed=smooth)
     if n < 3:
-        return nan
+        return nan | dict(early=[float(lrs[0])])
     width = min(_odd(max(3, round(window * len(x)))), _odd(n) - 2 if n > 3 else 3)
     s = ndimage.median_filter(x[:n], size=width, mode="nearest")
     smooth[:n] = s
@@ -161,23 +181,35 @@ def find_break(learning_rates, losses, window=0.05, rise=0.1, z=3.0) -> dict:
     fallen = s[0] - running_min
     tol = np.maximum(rise * fallen, z * noise)
     up = np.flatnonzero((s > running_min + tol) & (fallen > z * raw_noise))
-    confirm = int(up[0]) if len(up) else (n if n < len(x) else -1)
-    if confirm < 0:
-        lowest = int(np.argmin(s))
-        return nan | dict(lr_lowest=float(lrs[lowest]))
-    head = s[:confirm]
-    if len(head) == 0:
-        return nan
-    lowest = int(np.argmin(head))
-    floor = head[lowest] + z * noise[lowest]
-    last_low = int(np.flatnonzero(head <= floor)[-1])
+    candidates = [int(c) for c in up] + ([n] if n < len(x) else [])
+    early = []
+    for confirm in candidates:
+        last_low, lowest = _last_low(s[:confirm], noise, z)
+        if last_low is None or lrs[last_low] >= min_ratio * lrs[0]:
+            break
+        if not early or early[-1] != float(lrs[last_low]):
+            early.append(float(lrs[last_low]))
+    else:
+        return nan | dict(lr_lowest=float(lrs[int(np.argmin(s))]), early=early)
+    if last_low is None:
+        return nan | dict(early=early)
     return dict(
         lr_break=float(lrs[last_low]),
         lr_confirmed=float(lrs[min(confirm, len(lrs) - 1)]),
         lr_lowest=float(lrs[lowest]),
         found=True,
+        early=early,
         smoothed=smooth,
     )
+
+
+def _last_low(head, noise, z):
+    """(the last update whose smoothed loss lies within z noise units of the head's minimum, that minimum),
+    or (None, None) for an empty head."""
+    if len(head) == 0:
+        return None, None
+    lowest = int(np.argmin(head))
+    return int(np.flatnonzero(head <= head[lowest] + z * noise[lowest])[-1]), lowest
 
 
 def _vae_loss_fn(model, x_train, batch_size, steps, seed):
@@ -234,7 +266,7 @@ def vae_range_test(data, batch_size: int, optimizer: str = "adam", model_config=
     opt = make_optimizer(TrainConfig(optimizer=optimizer, learning_rate=s["lr_min"]))
     loss_fn = _vae_loss_fn(model, data.train, int(batch_size), s["steps"], seed)
     lrs, losses, stopped = range_test(loss_fn, model.trainable_variables, opt, s["lr_min"], s["lr_max"], s["steps"])
-    b = find_break(lrs, losses, s["window"], s["rise"], s["z"])
+    b = find_break(lrs, losses, s["window"], s["rise"], s["z"], s["min_ratio"])
     return RangeTest(
         lrs,
         losses,
@@ -249,4 +281,54 @@ def vae_range_test(data, batch_size: int, optimizer: str = "adam", model_config=
         optimizer,
         int(batch_size),
         dict(s, seed=seed),
+        b["early"],
     )
+
+
+def combine_breaks(tests) -> dict:
+    """The breaking point over repeated range tests: the median of those that found one (the geometric
+    middle of the two central ones for an even count), its spread (lowest, highest) and the count."""
+    found = sorted(t.lr_break for t in tests if t.found)
+    nan = math.nan
+    middle = float(np.exp(np.median(np.log(found)))) if found else nan
+    return {
+        "lr_break": middle,
+        "low": found[0] if found else nan,
+        "high": found[-1] if found else nan,
+        "n_found": len(found),
+        "n": len(tests),
+        "breaks": [float(t.lr_break) for t in tests],
+        "seeds": [t.settings.get("seed") for t in tests],
+    }
+
+
+def extended_down(settings: dict, factor: float = 100.0) -> dict:
+    """The settings with the range starting ``factor`` x lower and as many more updates as keep the
+    ramp's rise per update (the breaking point depends on it: module DEFAULTS)."""
+    s = DEFAULTS | settings
+    per_decade = (s["steps"] - 1) / math.log10(s["lr_max"] / s["lr_min"])
+    lr_min = s["lr_min"] / factor
+    return dict(settings, lr_min=lr_min, steps=round(per_decade * math.log10(s["lr_max"] / lr_min)) + 1)
+
+
+def checked_range_test(data, batch_size, optimizer="adam", model_config=None, seeds=(0, 1, 2), **settings):
+    """Range tests repeated over ``seeds``; the breaking point is their median (``combine_breaks``).
+    When none of them found a break and one broke too close to its start (below min_ratio x lr_min,
+    see ``find_break``), they are run once more with the range extended 100x downward
+    (``extended_down``). Returns the test whose break is nearest the median, its ``lr_break`` set to
+    the median and its ``repeats`` to the summary (with ``extended``: the lr_min used, or None);
+    ``found`` is False when no repeat found a break."""
+    run = lambda st: [vae_range_test(data, batch_size, optimizer, model_config, seed=s, **st) for s in seeds]
+    tests, extended = run(settings), None
+    if not any(t.found for t in tests) and any(t.early for t in tests):
+        settings = extended_down(settings)
+        tests, extended = run(settings), settings["lr_min"]
+    summary = combine_breaks(tests) | {"extended": extended, "wall_time_s": sum(t.wall_time_s for t in tests)}
+    found = [t for t in tests if t.found]
+    if not found:
+        rt = tests[0]
+    else:
+        rt = min(found, key=lambda t: abs(math.log(t.lr_break / summary["lr_break"])))
+        rt.lr_break = summary["lr_break"]
+    rt.repeats = summary
+    return rt

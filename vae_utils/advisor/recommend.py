@@ -12,7 +12,11 @@ The steps, each timed and reported with its numbers:
 
 1. **split**: the file read, validated and split 70/15/15 with ``split_seed`` (``datafile``);
 2. **range test** (``rangetest``) at the probe batch size, for each optimizer asked (Adam; SGD
-   with momentum 0.9 too with ``optimizers=("adam", "momentum")``): the breaking point lr_break;
+   with momentum 0.9 too with ``optimizers=("adam", "momentum")``): the breaking point lr_break,
+   the median over ``range_repeats`` seeds (``rangetest.checked_range_test``), its spread reported.
+   A break counts only where the rate it sets, ratio(B) x lr_break, is at least 10x the test's
+   lowest rate; a test that breaks at its start is run again from a 100x lower rate, and a test
+   without a break says so;
 3. **noise scale**: a short run (about ``short_updates`` updates) at the rate the advice itself
    would use, ratio(B) x lr_break (below), then ``noise_repeats`` independent estimates of B_simple
    (``noise.gradient_noise_scale``), summarised by their geometric mean with a t-interval on the
@@ -114,11 +118,12 @@ class Advice:
         return d
 
     def summary(self) -> str:
-        """The advice in a few plain lines."""
+        """The advice in a few plain lines, warnings right after the headline."""
         r = self.recommendation
         lines = [
             f"batch size {r.batch_size} (range {r.batch_range[0]}-{r.batch_range[1]}), "
             f"learning rate {r.learning_rate:.3g} ({r.optimizer}), breaking point {r.lr_break:.3g}",
+            *[f"Warning: {w}" for w in self.warnings],
             *r.reasons,
             "Watch: " + " ".join(r.watch),
         ]
@@ -127,7 +132,7 @@ class Advice:
             lines.append(c["verdict"])
         elif c.get("reason"):
             lines.append(f"Confirmation grid not run: {c['reason']}")
-        return "\n".join(lines + [f"Warning: {w}" for w in self.warnings])
+        return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,22 +225,37 @@ class _Clock:
         self.log(f"advise: {message} ({dt:.1f} s; {time.perf_counter() - self.start:.0f} s of {self.budget_s:.0f})")
 
 
-def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, warnings):
-    from .rangetest import vae_range_test
+def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, warnings, ratios, repeats, **_other):
+    """The checked range test at ``batch_size`` (``rangetest.checked_range_test``): ``repeats`` seeds from
+    ``seed``, the median break; a break counts only where the advice it sets, ratio(B) x break, is at
+    least 10x the test's lowest rate (so a test that breaks at its start is extended downward)."""
+    from .rangetest import DEFAULTS, checked_range_test
 
     t0 = time.perf_counter()
-    rt = vae_range_test(data, batch_size, optimizer, _model_config(data, fixed), seed=seed, **settings)
+    floor = max(10.0, 10.0 / lr_ratio(optimizer, batch_size, ratios))
+    seeds = [seed + k for k in range(repeats)]
+    settings = {"min_ratio": floor} | settings
+    rt = checked_range_test(data, batch_size, optimizer, _model_config(data, fixed), seeds, **settings)
+    rep = rt.repeats
+    lr_min = rep["extended"] or (DEFAULTS | settings)["lr_min"]
+    if rep["extended"]:
+        warnings.append(
+            f"The range test ({optimizer}, batch {batch_size}) broke within {floor:.3g}x its lowest rate; it was "
+            f"run again from lr {lr_min:.3g} (100x lower)."
+        )
     if not rt.found:
         warnings.append(
-            f"The range test ({optimizer}, batch {batch_size}) found no rise below {rt.settings['lr_max']:g}; "
-            f"the rate with the lowest loss, {rt.lr_lowest:.3g}, stands in for the breaking point."
+            f"No breaking point was found ({optimizer}, batch {batch_size}, {rep['n']} seeds): the loss did not rise "
+            f"between {floor * lr_min:.3g} and {rt.settings['lr_max']:g}; the rate with the lowest loss, "
+            f"{rt.lr_lowest:.3g}, stands in for it. Check the data's scale and likelihood."
         )
-        rt.lr_break = rt.lr_lowest
+        rt.lr_break = max(rt.lr_lowest, floor * lr_min) if math.isfinite(rt.lr_lowest) else rt.lr_lowest
+    spread = f"{rep['n_found']} of {rep['n']} seeds; range {rep['low']:.3g} to {rep['high']:.3g}"
     clock.done(
         "range_test",
         t0,
         f"range test, {optimizer} at batch {batch_size}: the loss starts to rise at lr {rt.lr_break:.3g} "
-        f"(confirmed at {rt.lr_confirmed:.3g}; {rt.steps_run} updates, stopped: {rt.stopped or 'at lr_max'})",
+        f"(median; {spread}; {rt.steps_run} updates each)",
     )
     return rt
 
@@ -304,21 +324,48 @@ def noise_scale_interval(estimate, repeats: int = 5, level: float = 0.95) -> dic
     }
 
 
-def _noise_step(model, data, b_small, b_big, n_batches, repeats, clock) -> dict:
+def noise_over_runs(per_run: list[dict], usable=None, level: float = 0.95) -> dict:
+    """B_simple over independent short runs: each run's geometric mean (``noise_scale_interval``'s
+    ``b_simple``), then their geometric mean with a t-interval on the log scale over the runs
+    (``stats.log_mean``), so the interval holds the run-to-run variation, not only the resampling of
+    one checkpoint. ``usable`` (one bool per run; default all) leaves out collapsed runs. The
+    seed-to-seed spread is ``spread_factor``: exp(SD of the runs' log B_simple), a x/÷ factor."""
+    from ..claims import stats as S
+
+    usable = [True] * len(per_run) if usable is None else list(usable)
+    values = [float(r["b_simple"]) for r, ok in zip(per_run, usable, strict=True) if ok]
+    e = S.log_mean(values, level=level, name="B_simple over runs", unit="examples")
+    logs = np.log([v for v in values if v > 0 and math.isfinite(v)])
+    return {
+        "b_simple": e.estimate,
+        "low": e.low,
+        "high": e.high,
+        "level": level,
+        "estimates": values,
+        "n_positive": len(logs),
+        "n_runs": len(per_run),
+        "n_used": int(sum(usable)),
+        "spread_factor": float(np.exp(np.std(logs, ddof=1))) if len(logs) >= 2 else math.nan,
+        "runs": per_run,
+    }
+
+
+def _noise_step(model, data, b_small, b_big, n_batches, repeats, clock, seed=0) -> dict:
     from ..core.noise import gradient_noise_scale
 
     t0 = time.perf_counter()
     b_big = min(b_big, len(data.train))
     b_small = min(b_small, b_big // 2)
     out = noise_scale_interval(
-        lambda s: gradient_noise_scale(model, data.train, b_small, b_big, n_batches, seed=1000 + s), repeats
+        lambda s: gradient_noise_scale(model, data.train, b_small, b_big, n_batches, seed=1000 + 97 * seed + s),
+        repeats,
     )
     out.update(b_small=b_small, b_big=b_big, n_batches=n_batches, repeats=repeats)
     clock.done(
         "noise_scale",
         t0,
-        f"noise scale: B_simple {out['b_simple']:.3g} examples (95% CI {out['low']:.3g} to "
-        f"{out['high']:.3g}; {out['n_positive']} of {repeats} estimates positive)",
+        f"noise scale of run {seed}: B_simple {out['b_simple']:.3g} examples (95% CI {out['low']:.3g} to "
+        f"{out['high']:.3g} on its checkpoint; {out['n_positive']} of {repeats} estimates positive)",
     )
     return out
 
@@ -337,6 +384,32 @@ def _watch(short: dict) -> list[str]:
     ]
 
 
+def _batch_rule(bs: float, n: int, b: int) -> str:
+    """The rule that set the batch size ``b``, with its numbers."""
+    cap = batch_range(math.inf, n)[1] if n else b
+    if not (math.isfinite(bs) and bs > 0):
+        return f"{b}, the geometric middle of the allowed {MIN_BATCH} to {cap} (no usable B_simple)"
+    half = bs / 2
+    if b == cap and half > cap * math.sqrt(2):
+        return (
+            f"{b}, the cap: B_simple/2 = {half:.3g} lies above it, and at most 1/8 of the {n} training examples "
+            f"({n // 8}) rounded down to a power of two is {cap}"
+        )
+    if b == MIN_BATCH and half < MIN_BATCH / math.sqrt(2):
+        return f"{b}, the smallest batch advised: B_simple/2 = {half:.3g} lies below it"
+    return f"{b}, the power of two nearest B_simple/2 = {half:.3g}"
+
+
+def _batch_uncertainty(noise, n, low, high) -> tuple[int, int] | None:
+    """The batch sizes B_simple's interval allows (the rule at each end of it), when they reach beyond the
+    advised range [low, high]; else None."""
+    lo, hi = noise["low"], noise["high"]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    allowed = (batch_range(lo, n)[2], batch_range(hi, n)[2])
+    return allowed if allowed[0] < low or allowed[1] > high else None
+
+
 def _recommend(data, noise, rt_probe, rt_at_b, optimizer, ratios, low, high, b) -> Recommendation:
     n = len(data.train)
     bs, lo, hi = noise["b_simple"], noise["low"], noise["high"]
@@ -344,21 +417,34 @@ def _recommend(data, noise, rt_probe, rt_at_b, optimizer, ratios, low, high, b) 
     r = ratios[optimizer]
     how = f"{r:g}" if isinstance(r, (int, float)) else f"{r['at_64']:g} x ({b} / 64)^{r['exponent']:g} = {ratio:.3g}"
     lr = ratio * rt_at_b.lr_break
+    rep = rt_at_b.repeats or {"n": 1, "low": rt_at_b.lr_break, "high": rt_at_b.lr_break}
+    spread = f"{rep['n']} seeds, {_g(rep['low'])} to {_g(rep['high'])}"
     reasons = [
-        f"B_simple, the gradient-noise scale, is {bs:.3g} examples (95% CI {lo:.3g} to {hi:.3g}) after a short run: "
-        "below it, larger batches cut the number of updates almost proportionally; above it, they mostly cost "
-        "compute.",
+        f"B_simple, the gradient-noise scale, is {bs:.3g} examples (95% CI {lo:.3g} to {hi:.3g} over "
+        f"{noise.get('n_used', 1)} independent short runs; seed-to-seed spread x/÷ {_g(noise.get('spread_factor'))}): "
+        "below it, larger batches cut the number of updates almost proportionally; above it, they mostly cost compute.",
         f"Batch sizes from B_simple/4 to B_simple, in powers of two, give {low} to {high} (at least {MIN_BATCH}, at "
-        f"most 1/8 of the {n} training examples); {b}, nearest B_simple/2, takes about 3x the fewest updates for "
-        "1.5x the fewest examples.",
-        f"At batch {b}, the range test's loss starts to rise at lr {rt_at_b.lr_break:.3g}; the rate is {how} "
-        "times that breaking point: the best rate's ratio to the breaking point as measured on digits.",
+        f"most 1/8 of the {n} training examples). The batch size is {_batch_rule(bs, n, b)}.",
+        f"At batch {b}, the range test's loss starts to rise at lr {rt_at_b.lr_break:.3g} (median over {spread}); "
+        f"the rate is {how} times that breaking point: the best rate's ratio to the breaking point as measured on digits.",
     ]
+    allowed = _batch_uncertainty(noise, n, low, high)
+    if allowed:
+        reasons.append(
+            f"The batch size is uncertain: B_simple's interval allows batch sizes from {allowed[0]} to {allowed[1]}, "
+            f"wider than the advised {low} to {high}; any of them is defensible."
+        )
     if not (noise["n_positive"] >= 2 and math.isfinite(bs)):
-        reasons.append("Too few positive B_simple estimates for an interval: the batch range is the whole allowed one.")
+        reasons.append("Too few usable B_simple estimates for an interval: the batch range is the whole allowed one.")
     if rt_probe.batch_size != b:
         reasons.append(f"(The probe's range test at batch {rt_probe.batch_size} broke at {rt_probe.lr_break:.3g}.)")
-    return Recommendation(b, (low, high), lr, optimizer, rt_at_b.lr_break, ratio, bs, (lo, hi), reasons)
+    rec = Recommendation(b, (low, high), lr, optimizer, rt_at_b.lr_break, ratio, bs, (lo, hi), reasons)
+    rec.batch_allowed = allowed
+    return rec
+
+
+def _g(x) -> str:
+    return f"{x:.3g}" if isinstance(x, (int, float)) and math.isfinite(x) else "n/a"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,7 +505,9 @@ def advise(
     seed: int = 0,
     probe_batch: int = 64,
     range_test: dict | None = None,
+    range_repeats: int = 3,
     short_updates: int = 300,
+    short_seeds: int = 3,
     noise_repeats: int = 5,
     noise_batches: int = 32,
     confirm: bool = True,
@@ -433,44 +521,47 @@ def advise(
 ) -> Advice:
     """Measure, then recommend a batch size and a learning rate for ``data`` (module docstring).
 
-    ``config``: TrainConfig fields held fixed (latent_dim, hidden_units, decoder_variance, beta,
-    eval_k); ``range_test``: overrides of ``rangetest.DEFAULTS``; ``lr_ratios``: overrides of
-    ``LR_RATIO`` ({optimizer: a number, or {"at_64": ..., "exponent": ...}}); ``store``: the
-    confirmation sweep's results store (default ``default_store("advisor")``); ``out``: a folder
-    for the report (``advice_report.write_report``). Steps 1-4 always run (on digits they take
-    seconds); the short run is shortened to fit the budget, and the confirmation grid runs only
-    when its estimated cost fits what is left."""
-    fixed, optimizers = _checked(architecture, budget_minutes, out, optimizers, config, seed, split_seed, workers)
+    ``config``: TrainConfig fields held fixed (HELD_FIXED); ``range_test``: overrides of
+    ``rangetest.DEFAULTS``; ``range_repeats``: seeds per range test; ``short_seeds``: short runs for
+    B_simple; ``lr_ratios``: overrides of ``LR_RATIO``; ``store``: the confirmation sweep's store;
+    ``out``: a folder for the report. The short runs are shortened to fit the budget, and the
+    confirmation grid runs only when its estimated cost fits what is left."""
+    fixed, optimizers = _checked(
+        architecture, budget_minutes, out, optimizers, config, seed, split_seed, workers, range_repeats, short_seeds
+    )
     ratios = LR_RATIO | dict(lr_ratios or {})
     clock = _Clock(60.0 * budget_minutes, _stderr if progress else (lambda m: None))
-    opts = dict(fixed=fixed, seed=seed, settings=dict(range_test or {}), clock=clock, warnings=[])
-
+    opts = dict(fixed=fixed, seed=seed, settings=dict(range_test or {}), clock=clock, warnings=[], ratios=ratios)
+    opts.update(repeats=range_repeats, short_seeds=short_seeds)
     # 1-3) the split, the range tests at the probe batch size, the short run and the noise scale
     data, warnings = _load(data, likelihood, architecture, key, split_seed, fixed, clock)
     probe = int(min(probe_batch, max(MIN_BATCH, len(data.train) // 10)))
     tests, short, noise = _measure(data, probe, optimizers, ratios, short_updates, noise_batches, noise_repeats, opts)
     warnings += short.pop("warnings")
-
     # 4) the recommendation, with range tests at the recommended batch size
     rec, at_b = _recommend_all(data, noise, short, tests, probe, optimizers, ratios, opts)
-
-    # 5) the confirmation grid, when asked and affordable; then the report
+    # 5) the confirmation grid, when asked and affordable (its best replaces a beaten advice); then the report
     confirmation = {"ran": False, "reason": "not asked (confirm=False)"}
     if confirm:
-        confirmation = _confirm(data, fixed, rec, short, grid_seeds, grid_epochs, delta, store, workers, clock)
+        confirmation = _follow_confirmation(
+            rec, _confirm(data, fixed, rec, short, grid_seeds, grid_epochs, delta, store, workers, clock)
+        )
     range_tests = list(tests.values()) + [t for o, t in at_b.items() if t is not tests[o]]
     warnings += opts["warnings"]
-    advice = Advice(
-        _data_info(data), architecture, range_tests, noise, short, rec, confirmation, clock.timings, clock.budget_s,
-        warnings,
-    )  # fmt: skip
+    info, timings = _data_info(data), clock.timings
+    advice = Advice(info, architecture, range_tests, noise, short, rec, confirmation, timings, clock.budget_s, warnings)
     return _finish(advice, out, clock)
 
 
-def _checked(architecture, budget_minutes, out, optimizers, config, seed, split_seed, workers):
+def _checked(
+    architecture, budget_minutes, out, optimizers, config, seed, split_seed, workers, range_repeats, short_seeds
+):
     """Every argument checked before anything is measured: (the fields held fixed, the optimizers)."""
     fixed = dict(config or {})
     optimizers = _check_args(budget_minutes, optimizers, fixed)
+    for name, v in (("range_repeats", range_repeats), ("short_seeds", short_seeds)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 9:
+            raise ValueError(f"{name}={v!r} is not allowed; allowed: an integer from 1 to 9")
     _check_options(out, workers, {"seed": seed, "split_seed": split_seed})
     _check_architecture(architecture)
     if architecture != "mlp":
@@ -479,8 +570,9 @@ def _checked(architecture, budget_minutes, out, optimizers, config, seed, split_
 
 
 def _measure(data, probe, optimizers, ratios, short_updates, noise_batches, noise_repeats, opts):
-    """Steps 2-3: the range tests at the probe batch size, the short run at the rate the advice would
-    use, and the noise scale on its weights. Returns (range tests, the short run's summary, noise)."""
+    """Steps 2-3: the range tests at the probe batch size, ``short_seeds`` independent short runs at the
+    rate the advice would use, and the noise scale on each run's weights (``noise_over_runs``; collapsed
+    runs left out). Returns (range tests, the first run's summary with every run's, noise)."""
     tests = {o: _range_test(data, probe, o, **opts) for o in optimizers}
     opt, clock = optimizers[0], opts["clock"]
     if not math.isfinite(tests[opt].lr_break):  # never a derived "learning_rate=nan": name the data
@@ -489,15 +581,37 @@ def _measure(data, probe, optimizers, ratios, short_updates, noise_batches, nois
             "(standardize it) and its likelihood"
         )
     lr_safe = lr_ratio(opt, probe, ratios) * tests[opt].lr_break
-    updates = _updates_within_budget(short_updates, tests[opt], clock)
-    result, short = _short_run(data, probe, lr_safe, opt, opts["fixed"], opts["seed"], updates, clock)
-    short["warnings"] = []
-    if short["diverged"]:
-        short["warnings"].append(
-            f"The short run at lr {lr_safe:.3g} diverged: the noise scale is measured on its last weights."
-        )
-    noise = _noise_step(result.model, data, MIN_BATCH, 512, noise_batches, noise_repeats, clock)
+    k = opts["short_seeds"]
+    updates = _updates_within_budget(short_updates, tests[opt], clock, runs=k)
+    runs, per_run, warnings = [], [], []
+    for j in range(k):
+        result, short = _short_run(data, probe, lr_safe, opt, opts["fixed"], opts["seed"] + j, updates, clock)
+        per_run.append(_noise_step(result.model, data, MIN_BATCH, 512, noise_batches, noise_repeats, clock, j))
+        short["b_simple"], short["seed"] = per_run[-1]["b_simple"], opts["seed"] + j
+        short["collapsed"] = short["active_units"] <= short["latent_dim"] // 8  # 0 or 1 of 8
+        runs.append(short)
+    noise = noise_over_runs(per_run, [not r["collapsed"] for r in runs])
+    noise.update({key: per_run[0][key] for key in ("b_small", "b_big", "n_batches", "repeats")})
+    warnings += _run_warnings(runs, lr_safe)
+    short = dict(runs[0], runs=[dict(r) for r in runs], warnings=warnings)
     return tests, short, noise
+
+
+def _run_warnings(runs, lr) -> list[str]:
+    """A diverged short run, and collapsed ones (their B_simple is left out: it measures a model that
+    does not use its latent space)."""
+    out = []
+    if any(r["diverged"] for r in runs):
+        out.append(f"A short run at lr {lr:.3g} diverged: its noise scale is measured on its last weights.")
+    collapsed = [r for r in runs if r["collapsed"]]
+    if collapsed:
+        units = ", ".join(f"{r['active_units']} of {r['latent_dim']}" for r in collapsed)
+        out.append(
+            f"Posterior collapse: {len(collapsed)} of {len(runs)} short runs ended with few active units ({units}); "
+            "their B_simple is not used. Retry with a KL warm-up (config beta below 1 at first), a smaller "
+            "latent_dim, or check that the likelihood suits the data."
+        )
+    return out
 
 
 def _recommend_all(data, noise, short, tests, probe, optimizers, ratios, opts):
@@ -515,6 +629,27 @@ def _recommend_all(data, noise, short, tests, probe, optimizers, ratios, opts):
     msg = f"advice: batch {b} (range {low}-{high}), {opt} at lr {rec.learning_rate:.3g}"
     opts["clock"].done("recommendation", t0, msg)
     return rec, at_b
+
+
+def _follow_confirmation(rec: Recommendation, c: dict) -> dict:
+    """When the confirmation grid's best beat the measured advice by more than delta beyond the seeds'
+    noise (``confirm._decide``: "beaten"), the grid's best becomes the advice; the measured one is kept
+    in ``rec.headline["measured"]`` and the reason comes first. Returns ``c``."""
+    if c.get("decision") != "beaten":
+        return c
+    b = c["best"]
+    measured = {"batch_size": rec.batch_size, "learning_rate": rec.learning_rate}
+    reason = (
+        f"The confirmation grid's best cell (batch {b['batch_size']}, lr {b['learning_rate']:.3g}) beat the "
+        f"measured advice (batch {rec.batch_size}, lr {rec.learning_rate:.3g}) by {c['gap']:.2f} nats of validation "
+        f"ELBO (95% CI {c['gap_low']:.2f} to {c['gap_high']:.2f}, paired over seeds), more than delta = "
+        f"{c['delta']:g} nats: it is the advice. The reasons below are the measured advice's."
+    )
+    rec.headline = {"measured": measured, "source": "confirmation grid", "reason": reason}
+    rec.batch_size, rec.learning_rate = b["batch_size"], b["learning_rate"]
+    rec.lr_ratio = rec.learning_rate / rec.lr_break
+    rec.reasons.insert(0, reason)
+    return c
 
 
 def _load(data, likelihood, architecture, key, split_seed, fixed, clock):
@@ -539,11 +674,11 @@ def _load(data, likelihood, architecture, key, split_seed, fixed, clock):
     return data, _data_warnings(data, fixed)
 
 
-def _updates_within_budget(updates: int, rt, clock) -> int:
-    """The short run's updates, cut so that it takes at most a third of the budget left (at the
-    range test's rate of updates, tracing included: an overestimate); at least 20."""
+def _updates_within_budget(updates: int, rt, clock, runs: int = 1) -> int:
+    """Each short run's updates, cut so that the ``runs`` of them take at most a third of the budget left
+    (at the range test's rate of updates, tracing included: an overestimate); at least 20."""
     per_s = rt.steps_run / max(rt.wall_time_s, 1e-3)
-    return int(max(20, min(updates, per_s * max(clock.left_s, 0.0) / 3)))
+    return int(max(20, min(updates, per_s * max(clock.left_s, 0.0) / (3 * runs))))
 
 
 def _finish(advice: Advice, out, clock) -> Advice:

@@ -64,10 +64,15 @@ def _step_table(advice) -> list[str]:
         "split": f"{d['n_train']} / {d['n_val']} / {d['n_test']} examples (train / validation / test), {d['dim']} "
         f"features, split seed {d['split_seed']}",
         "range_test": "; ".join(
-            f"{rt.optimizer} at batch {rt.batch_size}: breaks at {_fmt(rt.lr_break)}" for rt in advice.range_tests
+            f"{rt.optimizer} at batch {rt.batch_size}: breaks at {_fmt(rt.lr_break)}"
+            + (f" (median of {', '.join(_fmt(v) for v in rt.repeats['breaks'])})" if rt.repeats else "")
+            for rt in advice.range_tests
         ),
         "short_run": f"{s['updates']} updates at lr {_fmt(s['learning_rate'])}: validation ELBO {s['val_elbo']:.2f} nats",
-        "noise_scale": f"B_simple {_fmt(n['b_simple'])} examples (95% CI {_fmt(n['low'])} to {_fmt(n['high'])})",
+        "noise_scale": f"B_simple {_fmt(n['b_simple'])} examples (95% CI {_fmt(n['low'])} to {_fmt(n['high'])} over "
+        f"{n.get('n_used', 1)} of {n.get('n_runs', 1)} short runs; per run: "
+        + ", ".join(_fmt(v) for v in n.get("estimates", []))
+        + ")",
         "recommendation": f"batch {advice.recommendation.batch_size}, lr {_fmt(advice.recommendation.learning_rate)}",
         "confirmation": advice.confirmation.get("verdict", ""),
     }
@@ -85,8 +90,12 @@ def markdown(advice, figure: str | None = "range_test.svg") -> str:
         "",
         f"**Batch size {r.batch_size}** (range {r.batch_range[0]}–{r.batch_range[1]}), **learning rate "
         f"{_fmt(r.learning_rate)}**, optimizer **{r.optimizer}**; {d['likelihood']} likelihood, {advice.architecture} "
-        "architecture.",
+        "architecture." + (" From the confirmation grid: it beat the measured advice (below)." if r.headline else ""),
         "",
+    ]
+    if advice.warnings:  # first: a collapsed run or a range test without a break changes what the advice is worth
+        lines += ["## Warnings", "", *[f"- **{w}**" for w in advice.warnings], ""]
+    lines += [
         "## Why",
         "",
         *[f"- {x}" for x in r.reasons],
@@ -101,8 +110,6 @@ def markdown(advice, figure: str | None = "range_test.svg") -> str:
     lines += ["## What to watch", "", *[f"- {x}" for x in r.watch], ""]
     c = advice.confirmation
     lines += ["## Confirmation", "", c.get("verdict") or f"Not run: {c.get('reason', '')}.", ""]
-    if advice.warnings:
-        lines += ["## Warnings", "", *[f"- {w}" for w in advice.warnings], ""]
     lines += ["## Steps and timings", "", *_step_table(advice), "", "All numbers: `advice.json`.", ""]
     return "\n".join(lines)
 

@@ -49,6 +49,8 @@ class Recommendation:
     reasons: list[str] = field(default_factory=list)
     watch: list[str] = field(default_factory=list)
     alternatives: dict = field(default_factory=dict)  # other optimizers tested: their rates
+    batch_allowed: tuple[int, int] | None = None  # the batch sizes B_simple's interval allows, when wider
+    headline: dict = field(default_factory=dict)  # set when the confirmation's best replaced the advice
 
 
 def lr_ratio(optimizer: str, batch_size: int, table: dict | None = None) -> float:

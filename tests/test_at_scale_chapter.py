@@ -1,4 +1,4 @@
-"""The at-scale chapter (chapters/15_at_scale.ipynb) under the plain papermill CLI, with and without its data.
+"""The at-scale chapter (chapters/09_at_scale.ipynb) under the plain papermill CLI, with and without its data.
 
 The book must build on a machine without Fashion-MNIST: the chapter then executes, says what it needs, and
 publishes every verdict as "not testable". It must also paste exactly the same glue keys in both cases,
@@ -22,8 +22,8 @@ from vae_utils.core import data
 pytestmark = pytest.mark.slow  # the chapter under papermill
 
 REPO = Path(__file__).resolve().parents[1]
-CHAPTER = "chapters/15_at_scale.ipynb"
-SMOKE = REPO / "profiles" / "smoke" / "15_at_scale.yaml"
+CHAPTER = "chapters/09_at_scale.ipynb"
+SMOKE = REPO / "profiles" / "smoke" / "09_at_scale.yaml"
 GLUE = "application/papermill.record/"
 
 

@@ -54,17 +54,17 @@ CHROMIUM_FLAGS = [
 # links, downloads and cell lengths are checked there.
 READER_PAGES = [
     "01_background",
-    "16_recipe",
+    "10_recipe",
     "07_optimizers",
     "02_core_concepts",
     "03_objective",
-    "09_code_example",
-    "10_outlook",
-    "11_faq",
+    "12_code_example",
+    "13_outlook",
+    "14_faq",
 ]
 # Pages opened in the browser: those, a second strategy chapter, the findings, the figure index and the appendix.
-PAGES = [*READER_PAGES, "04_batch_size", "17_tuning", "18_findings", "19_figures", "14_reproducing"]
-MATH_PAGES = {"02_core_concepts", "03_objective", "11_faq"}
+PAGES = [*READER_PAGES, "04_batch_size", "11_tuning", "16_findings", "18_figures", "19_reproducing"]
+MATH_PAGES = {"02_core_concepts", "03_objective", "14_faq"}
 MAX_CELL_LINES = 20  # of a visible code cell
 VERBATIM_TAG = "article-code"  # the source article's code, shown as printed (09): exempt from the length limit
 CHATTER = ("oneDNN", "absl", "Kernel is running over TCP")  # kernel start-up noise that belongs in the logs
@@ -355,7 +355,7 @@ def test_no_page_shows_an_error_except_the_articles_expected_ones(browser_pages)
             r = browser_pages[stem]
             assert r["unexpectedErrors"] == 0 and r["problems"] == 0, (stem, r)
             assert r["script_errors"] == [], (stem, r["script_errors"])
-    assert browser_pages["09_code_example"]["expectedErrors"] == 2  # AttributeError, then TypeError
+    assert browser_pages["12_code_example"]["expectedErrors"] == 2  # AttributeError, then TypeError
 
 
 def test_the_pages_make_no_network_request(browser_pages):
@@ -366,7 +366,7 @@ def test_the_pages_make_no_network_request(browser_pages):
 def test_a_chapter_runs_under_the_plain_papermill_cli_with_overrides(tmp_path):
     """From the repository root, `papermill chapter out -p name value` runs a chapter with the new values."""
     out = tmp_path / "outlook.ipynb"
-    cmd = [str(Path(sys.executable).parent / "papermill"), "chapters/10_outlook.ipynb", str(out)]
+    cmd = [str(Path(sys.executable).parent / "papermill"), "chapters/13_outlook.ipynb", str(out)]
     cmd += ["-y", "batch_sizes: [32, 128]", "-p", "epochs", "2", "--cwd", str(REPO)]
     env = dict(os.environ, VAE_BOOK_FIGURES=str(tmp_path / "figures"))
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

@@ -166,7 +166,7 @@ def test_a_staging_copy_that_fills_the_disk_names_the_file_in_build_not_its_sour
 def test_the_code_examples_deliberate_errors_name_no_local_folder():
     """Chapter 09 up to its two deliberate errors (the article's program and its one-fix variant), run
     in a plain kernel: both Keras tracebacks name site-packages/..., never a local folder."""
-    nb = nbformat.read(REPO / "chapters" / "09_code_example.ipynb", as_version=4)
+    nb = nbformat.read(REPO / "chapters" / "12_code_example.ipynb", as_version=4)
     last = max(i for i, c in enumerate(nb.cells) if "raises-exception" in c.metadata.get("tags", []))
     nb.cells = nb.cells[: last + 1]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"} | {"PYTHONPATH": str(REPO)}

@@ -72,10 +72,10 @@ def test_every_chapter_default_and_every_profile_is_inside_the_schema(tmp_path):
             r"05_learning_rate: schedules\[0\]='bogus' is not allowed; allowed: one of constant, warmup, cosine, warmup_cosine",
         ),
         ("06_batch_lr: {workers: -4}", "06_batch_lr: workers=-4 is not allowed; allowed: an integer from 0 to 256"),
-        ("17_tuning: {budget_minutes: -1}", "17_tuning: budget_minutes=-1 is not allowed; allowed: a number > 0"),
+        ("11_tuning: {budget_minutes: -1}", "11_tuning: budget_minutes=-1 is not allowed; allowed: a number > 0"),
         (
-            "15_at_scale: {sgd_variant: adagrad}",
-            "15_at_scale: sgd_variant='adagrad' is not allowed; allowed: one of sgd, momentum",
+            "09_at_scale: {sgd_variant: adagrad}",
+            "09_at_scale: sgd_variant='adagrad' is not allowed; allowed: one of sgd, momentum",
         ),
         (
             "08_beta: {kl_schedules: [linear, warm]}",
@@ -83,8 +83,8 @@ def test_every_chapter_default_and_every_profile_is_inside_the_schema(tmp_path):
         ),
         ("07_optimizers: {optimizers: [adam, lion]}", r"optimizers\[1\]='lion' is not allowed"),
         (
-            "15_at_scale: {scheduler: 'http://127.0.0.1:8786'}",
-            "15_at_scale: scheduler='http://127.0.0.1:8786' is not allowed",
+            "09_at_scale: {scheduler: 'http://127.0.0.1:8786'}",
+            "09_at_scale: scheduler='http://127.0.0.1:8786' is not allowed",
         ),
     ],
 )
@@ -94,7 +94,7 @@ def test_values_outside_a_parameters_range_are_refused_naming_chapter_parameter_
 
 
 def test_the_documented_train_size_0_means_all_and_is_accepted(tmp_path):
-    assert checked("15_at_scale: {train_size: 0, held_out_size: 0}", tmp_path)["15_at_scale"]["train_size"] == 0
+    assert checked("09_at_scale: {train_size: 0, held_out_size: 0}", tmp_path)["09_at_scale"]["train_size"] == 0
     assert TrainConfig(train_size=0) == TrainConfig(train_size=None)  # one config, one run id
     assert TrainConfig.from_dict({"held_out_size": 0}).held_out_size is None
 

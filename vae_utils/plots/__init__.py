@@ -39,65 +39,15 @@ Modules: ``style`` (palette, sizes, axes shared by every plot), ``curves`` (hist
 against a setting), ``heatmaps``, ``images``, ``latents`` (rate-distortion, KL per dimension).
 """
 
-from .curves import plot_history, plot_metric_vs
-from .heatmaps import heatmap_tables, plot_heatmap
-from .images import (
-    plot_2d_density,
-    plot_images,
-    plot_latent_grid,
-    plot_latent_scatter,
-    plot_reconstructions,
-    plot_traversal,
-)
-from .latents import plot_kl_per_dim, plot_rate_distortion
-from .style import (
-    FONT_PT,
-    MAX_WIDTH_IN,
-    MIN_TEXT_PX,
-    PAGE_PX,
-    PALETTE,
-    SEQUENTIAL,
-    STYLE,
-    contrast_ratio,
-    hue_colors,
-    log_ticks,
-    mean_ci,
-    save_figure,
-    style,
-    t_interval,
-    text_px,
-    tick_text,
-    use_style,
-)
+from . import curves as _curves
+from . import heatmaps as _heatmaps
+from . import images as _images
+from . import latents as _latents
+from . import style as _style
+from .curves import *  # noqa: F403
+from .heatmaps import *  # noqa: F403
+from .images import *  # noqa: F403
+from .latents import *  # noqa: F403
+from .style import *  # noqa: F403
 
-__all__ = [
-    "PALETTE",
-    "SEQUENTIAL",
-    "STYLE",
-    "FONT_PT",
-    "PAGE_PX",
-    "MIN_TEXT_PX",
-    "MAX_WIDTH_IN",
-    "use_style",
-    "style",
-    "mean_ci",
-    "t_interval",
-    "text_px",
-    "contrast_ratio",
-    "hue_colors",
-    "tick_text",
-    "log_ticks",
-    "heatmap_tables",
-    "save_figure",
-    "plot_history",
-    "plot_images",
-    "plot_reconstructions",
-    "plot_latent_grid",
-    "plot_traversal",
-    "plot_latent_scatter",
-    "plot_metric_vs",
-    "plot_heatmap",
-    "plot_rate_distortion",
-    "plot_kl_per_dim",
-    "plot_2d_density",
-]
+__all__ = [*_style.__all__, *_curves.__all__, *_heatmaps.__all__, *_images.__all__, *_latents.__all__]

@@ -297,18 +297,21 @@ def test_lr_ratio_follows_its_power_law_in_the_batch_size():
 
 
 def test_confirm_verdict_compares_the_recommended_cell_with_the_grids_best_by_mean_validation_elbo():
-    """Cells with known means: the recommended one 0.3 nats below the best is within delta = 0.5, the paired
-    difference over seeds is 0.3 exactly; a diverged run does not count."""
+    """Cells with known means: the recommended one 0.3 nats below the best is within delta = 0.5 (the paired
+    interval over seeds lies below it), not within 0.2; a diverged run does not count."""
+    from scipy import stats
+
     rows = []
-    for seed in (0, 1, 2):
-        for b, lr, v in [(32, 1e-3, -24.0), (64, 1e-3, -24.3), (64, 2e-3, -25.0)]:
+    for seed, wobble in zip((0, 1, 2), (0.0, 0.05, -0.05), strict=True):  # the paired gaps: 0.3, 0.25, 0.35
+        for b, lr, v in [(32, 1e-3, -24.0), (64, 1e-3, -24.3 + wobble), (64, 2e-3, -25.0)]:
             rows.append(dict(batch_size=b, learning_rate=lr, seed=seed, val_elbo=v + 0.1 * seed, status="ok"))
     rows.append(dict(batch_size=64, learning_rate=2e-3, seed=3, val_elbo=10.0, status="diverged"))
     rec = adv.Recommendation(64, (32, 128), 1e-3, "adam", 1e-2, 0.1, 100.0, (90.0, 110.0))
     out = confirm_verdict(pd.DataFrame(rows), rec, delta=0.5)
     assert out["within_delta"] and out["gap"] == pytest.approx(0.3)
     assert out["best"] == {"batch_size": 32, "learning_rate": 1e-3, "val_elbo": pytest.approx(-23.9)}
-    assert out["gap_low"] == pytest.approx(0.3) and out["gap_high"] == pytest.approx(0.3)
+    half = stats.t.ppf(0.975, 2) * 0.05 / math.sqrt(3)  # the paired t-interval of 0.3, 0.25, 0.35
+    assert out["gap_low"] == pytest.approx(0.3 - half) and out["gap_high"] == pytest.approx(0.3 + half)
     assert not confirm_verdict(pd.DataFrame(rows), rec, delta=0.2)["within_delta"]
 
 
@@ -594,18 +597,25 @@ def test_critical_batch_fit_recovers_the_critical_batch_size_of_exact_hyperbolic
 
 
 def test_bsimple_vs_bcrit_is_the_log2_ratio_with_both_uncertainties_combined():
-    """Estimates all equal to 100 (no spread) against B_crit = 50 (95% CI 25 to 100 on 8 runs): log2 ratio 1,
-    with B_crit's standard error alone; a B_crit without an interval gives a NaN interval."""
+    """Estimates 80, 100, 125 (geometric mean 100) against B_crit = 50 (95% CI 25 to 100 on 8 runs): log2 ratio 1,
+    the two log-scale standard errors combined with Welch-Satterthwaite degrees of freedom (recomputed here);
+    estimates without spread (all 100) have no interval (zero spread is not certainty), nor has a B_crit
+    without one."""
     from scipy import stats
 
     from vae_utils.advisor.confirm import bsimple_vs_bcrit
     from vae_utils.claims.analysis import HyperbolaFit
 
     fit = HyperbolaFit(100.0, 50.0, 5000.0, 8, 4, 0.1, 25.0, 100.0)
-    e = bsimple_vs_bcrit([100.0] * 5, fit)
-    se = math.log(4) / (2 * stats.t.ppf(0.975, 6)) / math.log(2)
-    assert e.estimate == pytest.approx(1.0) and e.se == pytest.approx(se)
-    assert e.low == pytest.approx(1 - stats.t.ppf(0.975, 6) * se, rel=1e-6)
+    logs = np.log([80.0, 100.0, 125.0])
+    se_a = logs.std(ddof=1) / math.sqrt(3)
+    se_b = math.log(4) / (2 * stats.t.ppf(0.975, 6))
+    se = math.hypot(se_a, se_b)
+    dof = se**4 / (se_a**4 / 2 + se_b**4 / 6)
+    e = bsimple_vs_bcrit([80.0, 100.0, 125.0], fit)
+    assert e.estimate == pytest.approx(1.0)
+    assert e.low == pytest.approx(1 - stats.t.ppf(0.975, dof) * se / math.log(2), rel=1e-6)
+    assert math.isnan(bsimple_vs_bcrit([100.0] * 5, fit).low)
     no_interval = HyperbolaFit(100.0, 50.0, 5000.0, 2, 2, 0.0)
     assert math.isnan(bsimple_vs_bcrit([90.0, 110.0, 100.0], no_interval).low)
 

@@ -41,7 +41,8 @@ import tensorflow as tf
 
 from ..cpuslots import cpu_slot
 from .config import LR_SCHEDULES, TrainConfig, fail
-from .data import Dataset, binarize, binarize_tensor, binarized_once, load_dataset, subsample
+from .data import Dataset, binarize, binarized_once, load_dataset, subsample
+from .draws import compiled_draws
 from .evaluation import check_array, evaluate
 from .model import VAE, ModelConfig, activation_width, build_vae, reparameterize
 from .objective import kl_weight, negative_elbo
@@ -154,25 +155,21 @@ def _compile_step(vae, optimizer, config: TrainConfig):
 
 def _compile_epoch(vae, optimizer, config: TrainConfig, n: int):
     """The compiled epoch: every update of one pass over the data inside one ``tf.function``."""
-    bs, bernoulli, latent_dim = config.batch_size, vae.likelihood == "bernoulli", vae.config.latent_dim
+    bs = config.batch_size
     step = _compile_step(vae, optimizer, config)
+    draw = compiled_draws(n, bs, vae.config.latent_dim, vae.likelihood == "bernoulli")
 
     @tf.function
     def run_epoch(x_train, epoch, seed, steps_per_epoch, h):
-        # 1) the epoch's randomness up front, keyed by (seed, epoch): shuffle, binarization, noise
-        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
-        x_epoch = tf.gather(x_train, order[: steps_per_epoch * bs])
-        if bernoulli:  # dynamic binarization (Burda et al. 2016)
-            x_epoch = binarize_tensor(x_epoch, tf.stack([seed + 7919, epoch]))
-        noise = tf.random.stateless_normal(
-            tf.stack([steps_per_epoch, bs, latent_dim]), seed=tf.stack([seed + 104729, epoch])
-        )
+        # 1) the epoch's randomness up front, keyed by (seed, epoch): shuffle, binarization, noise,
+        #    drawn under XLA by the function the fast path compiles into its epoch (``draws``)
+        x_epoch, noise = draw(x_train, epoch, seed)
         if config.lr_schedule == "constant":
             optimizer.learning_rate.assign(h["learning_rate"])
 
         # 2) the updates, until the epoch ends or the loss stops being finite
         def body(i, sums, losses, finite):
-            loss, recon, kl = step(x_epoch[i * bs : (i + 1) * bs], noise[i], epoch * steps_per_epoch + i, h)
+            loss, recon, kl = step(x_epoch[i], noise[i], epoch * steps_per_epoch + i, h)
             finite = tf.math.is_finite(loss)  # a non-finite loss ends the loop after this (void) update
             values = tf.stack([loss, recon, kl])
             return i + 1, sums + tf.where(finite, values, tf.zeros_like(values)), losses.write(i, loss), finite

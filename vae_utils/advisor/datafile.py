@@ -42,6 +42,14 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 MAX_ABS = 1e15  # larger values overflow float32 training (a squared error of 1e30 per feature is near its 3.4e38)
 
 
+def _refuse_any(where, x, mask, what: str, allowed: str, show_value: bool = False) -> None:
+    """Refuse the data when ``mask`` marks any value: how many, and the first one's example and feature."""
+    if mask.any():
+        r, c = np.argwhere(mask)[0]
+        first = f"the first {x[r, c]:g} at" if show_value else "the first at"
+        _fail(where, f"{int(mask.sum())} values {what}, {first} example {r + 1}, feature {c + 1}; allowed: {allowed}")
+
+
 def _fail(where: str, problem: str):
     raise ValueError(f"{where}: {problem}")
 
@@ -156,22 +164,9 @@ def _check_values(where: str, x: np.ndarray, likelihood: str, min_examples: int)
         _fail(where, f"{x.shape[0]} examples are too few; allowed: at least {min_examples}")
     if x.shape[1] < 1:
         _fail(where, "the examples have no features")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        _fail(
-            where,
-            f"{int(bad.sum())} values are not finite (NaN or infinity), the first at example {r + 1}, "
-            f"feature {c + 1}; allowed: finite numbers",
-        )
-    big = np.abs(x) > MAX_ABS
-    if big.any():
-        r, c = np.argwhere(big)[0]
-        _fail(
-            where,
-            f"{int(big.sum())} values are too large for float32 training, the first {x[r, c]:g} at example {r + 1}, "
-            f"feature {c + 1}; allowed: magnitudes up to {MAX_ABS:g} (standardize the data first)",
-        )
+    _refuse_any(where, x, ~np.isfinite(x), "are not finite (NaN or infinity)", "finite numbers")
+    big = f"magnitudes up to {MAX_ABS:g} (standardize the data first)"
+    _refuse_any(where, x, np.abs(x) > MAX_ABS, "are too large for float32 training", big, show_value=True)
     lo, hi = float(x.min()), float(x.max())
     if likelihood == "bernoulli" and (lo < 0 or hi > 1):
         hint = " (divide by 255?)" if hi <= 255 and lo >= 0 else ""

@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from ..publish.numbers import MINUS, fmt, fmt_interval, fmt_p
+
 __all__ = [
     "Estimate",
     "HolmResult",
@@ -70,7 +72,6 @@ __all__ = [
 ]
 
 NAN = math.nan
-MINUS = "\u2212"
 # Designs for the power functions: how the standard error and degrees of freedom grow with n
 # (seeds per group). "interaction" is a difference of differences of four groups of n.
 KINDS = ("two-sample", "one-sample", "paired", "interaction")
@@ -158,65 +159,6 @@ def _empty(name, n, level, method, unit, null=0.0, estimate=NAN, kind="", scale=
 
 # ---------------------------------------------------------------------------------------------
 # Formatting
-
-
-def fmt(x, digits: int = 3) -> str:
-    """A number for prose: ``digits`` significant digits, a true minus sign, 'n/a' for NaN/None."""
-    if x is None or not math.isfinite(float(x)):
-        return "n/a"
-    x = float(x)
-    if x == 0:
-        return "0"
-    if abs(x) >= 10**digits:
-        s = f"{x:,.0f}"
-    else:
-        s = f"{x:.{digits}g}"
-        if "e" in s:
-            mant, exp = s.split("e")
-            s = f"{mant}×10^{int(exp)}"
-    return s.replace("-", MINUS)
-
-
-def fmt_p(p) -> str:
-    """A p-value for prose: two significant digits, '< 0.001' below that, 'n/a' for NaN."""
-    if p is None or not math.isfinite(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.2g}"
-
-
-def fmt_level(level: float) -> str:
-    """0.95 -> '95%', 0.98333 -> '98.33%'."""
-    return f"{100 * level:.2f}".rstrip("0").rstrip(".") + "%"
-
-
-def _decimals(half: float) -> int:
-    """Decimals that give the interval's half-width two significant digits."""
-    return 1 - math.floor(math.log10(half)) if half > 0 and math.isfinite(half) else 3
-
-
-def _round(x: float, decimals: int) -> str:
-    if not math.isfinite(x):
-        return "n/a"
-    s = f"{round(x, decimals) + 0.0:,.{max(decimals, 0)}f}"  # + 0.0: no "−0"
-    return s.lstrip("-").replace("-", MINUS) if float(s.replace(",", "")) == 0 else s.replace("-", MINUS)
-
-
-def fmt_interval(estimate, low, high, level=0.95, unit: str = "") -> str:
-    """'−1.23 nats (95% CI −1.88 to −0.58)', every number rounded to two significant digits of
-    the half-width (three significant digits without an interval)."""
-    u = f" {unit}" if unit else ""
-    if estimate is None or not math.isfinite(estimate):
-        return "n/a"
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{fmt(estimate)}{u} (no interval)"
-    half = (high - low) / 2
-    if half == 0:  # never published as an interval: no spread is not certainty (module docstring)
-        return f"{fmt(estimate)}{u} (no spread: no interval)"
-    d = _decimals(half)
-    # An endpoint that rounds to 0 but is not 0 keeps its sign and two significant digits: which
-    # side of 0 it lies on is what a verdict turns on.
-    end = lambda x: fmt(x, 2) if x != 0 and round(x, d) == 0 else _round(x, d)
-    return f"{_round(estimate, d)}{u} ({fmt_level(level)} CI {end(low)} to {end(high)})"
 
 
 # ---------------------------------------------------------------------------------------------

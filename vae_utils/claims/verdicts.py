@@ -81,7 +81,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..publish.markup import md_code, md_escape
-from .stats import Estimate, fmt, fmt_p, holm, seeds_for_power
+from . import records as _records
+from .records import OUTCOME_WORDS, ClaimRecord
+from .stats import Estimate, fmt, fmt_level, fmt_p, holm, seeds_for_power
 
 __all__ = [
     "SUPPORTED",
@@ -253,6 +255,13 @@ class Verdict:
     interactions: tuple[tuple[Estimate, float, float], ...] = ()  # (effect, p_adjusted, level)
     depends_on: str = ""  # X when an interaction between conditions is significant
     shape: Estimate | None = None  # a slope's bend (stats.bend), needed within ±Δ for equivalent
+    unit: str = ""  # the unit of the effect and of Δ (the claim's record)
+    topic: str = ""  # where the Recipe and the landing page list it (records.TOPICS)
+    recipe: str = ""  # the lead of its Recipe line ("" : not in the Recipe)
+    article: str = ""  # the article's sentence it tests (a row of the conclusion)
+    headline: bool = False  # listed on the landing page
+    repeats: str = ""  # the id of the claim it re-tests (the at-scale chapter)
+    scope_record: Mapping = field(default_factory=dict)  # claims.scope.scope_of of the runs it judged
 
     @property
     def condition_outcomes(self) -> dict[str, str]:
@@ -273,8 +282,15 @@ class Verdict:
     @property
     def label(self) -> str:
         """'depends on X' when the conditions' outcomes differ and the interaction is significant,
-        else the outcome."""
-        return f"depends on {self.depends_on}" if self.depends_on and self.differs_by_condition else self.outcome
+        'mixed' when they differ without it, else the outcome."""
+        if self.differs_by_condition:
+            return f"depends on {self.depends_on}" if self.depends_on else "mixed"
+        return self.outcome
+
+    @property
+    def words(self) -> str:
+        """The label as every page prints it (``records.OUTCOME_WORDS``)."""
+        return OUTCOME_WORDS.get(self.label, self.label)
 
     @property
     def css_class(self) -> str:
@@ -283,18 +299,12 @@ class Verdict:
 
     @property
     def advice(self) -> str:
-        """The what-to-do line for this outcome."""
+        """The what-to-do line for this outcome; under conditions whose outcomes differ, each
+        condition's line for its own outcome (``records.advice``)."""
         w = self.what_to_do
-        if isinstance(w, Mapping):
-            line = w.get(DEPENDS, "") if self.label != self.outcome else ""
-            w = line or w.get(self.outcome, "")
-        if w:
-            return w
-        if self.outcome == INCONCLUSIVE:
-            return "Treat the claim as open."
-        if self.outcome == NOT_RUN:
-            return "Add the value to the parameter and rebuild to test the claim."
-        return ""
+        if not isinstance(w, Mapping):
+            return w or _records.advice({}, self.outcome)
+        return _records.advice(w, self.outcome, self.condition_outcomes, depends=self.label.startswith("depends"))
 
     @property
     def summary(self) -> str:
@@ -304,7 +314,7 @@ class Verdict:
     @property
     def text(self) -> str:
         """One plain sentence for tables: the label, the words and the adjusted effect."""
-        head = self.label[0].upper() + self.label[1:]
+        head = self.words[0].upper() + self.words[1:]
         e = self.adjusted
         tail = f" [{e.name}: {e.format()}]" if e is not None and e.tested and not self.conditions else ""
         return f"{head}. {self.summary}{tail}"
@@ -374,7 +384,7 @@ def _summary(v: Verdict) -> str:
 
 def _conditions_summary(v: Verdict) -> str:
     tested = {k: c.outcome for k, c in v.conditions.items()}
-    parts = "; ".join(f"{c.outcome} with {k}" for k, c in v.conditions.items())
+    parts = "; ".join(f"{k}: {OUTCOME_WORDS.get(c.outcome, c.outcome)}" for k, c in v.conditions.items())
     parts = parts[0].upper() + parts[1:]
     if not v.differs_by_condition:
         size = f" The size of the effect depends on {v.depends_on}." if v.depends_on else ""
@@ -382,8 +392,8 @@ def _conditions_summary(v: Verdict) -> str:
         where = f" (not tested with {', '.join(untested)})" if untested and v.outcome in TESTED else ""
         return f"{parts}{where}.{size}"
     if v.depends_on:
-        return f"{parts}: the difference between them is significant."
-    return f"Mixed: {parts[0].lower() + parts[1:]}; the conditions are not shown to differ, so overall {v.outcome}."
+        return f"{parts}; the difference between the conditions is significant."
+    return f"{parts}; the conditions are not shown to differ, so overall {OUTCOME_WORDS[v.outcome]}."
 
 
 def _unit(v: Verdict) -> str:
@@ -400,18 +410,18 @@ def _numbers(v: Verdict) -> list[str]:
         for k, c in v.conditions.items():
             ce = c.adjusted
             eff = f"{ce.name} = {ce.format()}" if ce is not None and ce.tested else c.reason
-            lines.append(f"| {k} | {eff} | {fmt_p(c.p_adjusted)} | {c.outcome} |")
+            lines.append(f"| {k} | {eff} | {fmt_p(c.p_adjusted)} | {OUTCOME_WORDS.get(c.outcome, c.outcome)} |")
         lines.append("")
         for ie, ip, il in v.interactions:
             ia = ie.at_level(il) if math.isfinite(il) else ie
             p = f"Holm-adjusted p: {fmt_p(ip)}"
             lines.append(f"- **Interaction ({v.condition}):** {ia.name} = {ia.format()}, {p} ({ia.method})")
     elif e is not None and e.tested:
-        adj = f", Holm-adjusted for {v.family_size} tests" if v.family_size > 1 and e.has_interval else ""
-        lines.append(f"- **Effect:** {e.name} = {e.format()}{adj}")
+        lines.append(f"- **Effect:** {e.name} = {e.format()}")
         p_adj = f" (Holm-adjusted: {fmt_p(v.p_adjusted)})" if v.family_size > 1 else ""
         lines.append(f"- **p:** {fmt_p(e.p)}{p_adj}")
         lines += _tost_line(v)
+    lines += _level_line(v)
     if v.delta is not None:
         lines.append(f"- **Smallest effect of interest (Δ):** {fmt(v.delta)}{u}")
     if v.n is not None:
@@ -429,6 +439,19 @@ def _numbers(v: Verdict) -> list[str]:
     if v.scope:
         lines.append(f"- **Scope:** {md_escape(v.scope)}")
     return lines
+
+
+def _level_line(v: Verdict) -> list[str]:
+    """Why an interval's level is not 95%: Holm's procedure over the chapter's tests."""
+    levels = [c.level_adjusted for c in v.conditions.values()] or [v.level_adjusted]
+    level = max((x for x in levels if math.isfinite(x)), default=NAN)
+    if v.family_size <= 1 or not math.isfinite(level) or level == 1 - v.alpha:
+        return []
+    return [
+        f"- **Why the interval is {fmt_level(level)}, not {fmt_level(1 - v.alpha)}:** the chapter makes "
+        f"{v.family_size} tests; Holm's procedure widens each interval so that all of them together are wrong "
+        f"at most {fmt(v.alpha)} of the time"
+    ]
 
 
 def _shape_words(v: Verdict) -> str:
@@ -453,7 +476,7 @@ def _tost_line(v: Verdict) -> list[str]:
 
 
 def _markdown(v: Verdict) -> str:
-    head = v.label[0].upper() + v.label[1:]
+    head = v.words[0].upper() + v.words[1:]
     body = [f"::::{{admonition}} {md_escape(v.claim)}", f":class: {v.css_class}", "", f"**{head}.** {v.summary}"]
     if v.advice:
         body += ["", f"**What to do:** {v.advice}"]
@@ -607,32 +630,66 @@ def _check_slug(id) -> None:
 
 @dataclass
 class _Claim:
-    id: str
-    claim: str
+    record: ClaimRecord
     effect: Estimate | Mapping[str, Estimate]
-    direction: int
-    delta: float | None
-    info: dict
-    condition: str = ""
+    scope: Mapping
     interactions: tuple[Estimate, ...] = ()
     shape: Estimate | Mapping[str, Estimate] | None = None
 
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+
+def _natural(keys) -> list[str]:
+    """Condition names in their order: by the number in each when every name has one ("batch 16" before
+    "batch 128"), else as given."""
+    nums = [re.search(r"[-−]?\d+(?:\.\d+)?(?:×10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?", k) for k in keys]
+    if not all(nums):
+        return list(keys)
+
+    def value(m):
+        t = m.group(0).replace("−", "-")
+        if "×10" in t:
+            mant, exp = t.split("×10")
+            return float(mant) * 10 ** int(exp.translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")))
+        return float(t)
+
+    return [k for _, k in sorted(zip((value(m) for m in nums), keys, strict=True), key=lambda t: t[0])]
+
+
+def _record_fields(r: ClaimRecord, scope: Mapping) -> dict:
+    """The Verdict fields a claim's record and its runs give."""
+    return dict(
+        claim=r.claim, direction=r.direction, delta=r.delta, what_to_do=dict(r.what_to_do), anchor=r.anchor,
+        unit=r.unit, topic=r.topic, recipe=r.recipe, article=r.article, headline=r.headline, repeats=r.repeats,
+        condition=r.condition, scope=scope.get("text", ""), scope_record=dict(scope),
+    )  # fmt: skip
+
 
 class Family:
-    """One chapter's claims, judged together: ``add`` each claim with its raw effect (or one
-    effect per condition), ``include`` ready-made not-testable / not-run verdicts, then
-    ``finalize`` applies Holm across every tested effect and decides each outcome."""
+    """One chapter's claims, judged together. The claims are declared in the chapter's table
+    (``claims.records``: wording, direction, Δ, what to do, where); the chapter hands each claim its
+    estimate with ``add(id, estimate, runs=...)`` (or one estimate per condition), marks the ones it
+    could not test with ``not_testable`` / ``not_run``, and ``finalize`` applies Holm across every
+    tested effect and decides each outcome. A declared claim left without a verdict is an error, so
+    every claim of the table gets a box."""
 
-    def __init__(self, chapter: str, scope: str = "", alpha: float = 0.05):
-        self.chapter, self.scope, self.alpha = chapter, scope, alpha
+    def __init__(self, chapter: str, alpha: float = 0.05, records: Sequence[ClaimRecord] | None = None):
+        self.chapter, self.alpha = chapter, alpha
+        declared = _records.load(chapter) if records is None else records
+        self.records = {r.id: dataclasses.replace(r, chapter=r.chapter or chapter) for r in declared}
         self._items: list[_Claim | Verdict] = []
         self._final: dict[str, Verdict] | None = None
 
-    def _ids(self) -> set[str]:
-        return {it.id for it in self._items}
+    def record(self, id: str) -> ClaimRecord:
+        if id not in self.records:
+            raise ValueError(f"id={id!r} is not declared in the claims table of {self.chapter}; allowed: "
+                             f"{', '.join(self.records) or 'none'} (declare it in {_records.TABLES.name}/{self.chapter}.yaml)")  # fmt: skip
+        return self.records[id]
 
     def _append(self, item) -> None:
-        if item.id in self._ids():
+        if item.id in {it.id for it in self._items}:
             raise ValueError(f"id={item.id!r} is already in this family; allowed: a new id")
         self._items.append(item)
         self._final = None
@@ -640,52 +697,55 @@ class Family:
     def add(
         self,
         id: str,
-        claim: str,
         effect: Estimate | Mapping[str, Estimate],
-        direction: int = 1,
-        delta: float | None = None,
         *,
-        condition: str = "",
+        runs=None,
+        tuned_on=None,
         interaction: Estimate | Sequence[Estimate] | None = None,
         shape: Estimate | Mapping[str, Estimate] | None = None,
-        **info,
     ) -> None:
-        """Add a claim. ``effect`` is an Estimate, or {condition value: Estimate} for a claim tested
-        under several conditions, then ``condition`` names what they vary ("the budget") and
-        ``interaction`` (optional) tests whether the effect differs between them. ``shape`` (a
-        slope's ``stats.bend``, or one per condition) must lie within ±Δ for "equivalent". ``info``: scope
-        (default the family's), what_to_do, anchor, reason."""
-        _check_slug(id)
-        _check_direction(direction)
-        _check_delta(delta)
-        _check_info(info)
+        """Hand claim ``id`` its estimate: an Estimate, or {condition: Estimate} when the record names
+        a ``condition`` (what they vary); ``interaction`` (optional) tests whether the effect differs
+        between them. ``runs``: the runs it judged (a frame or frames of ``sweep`` rows), from which its
+        scope is computed; ``tuned_on``: the seeds its settings were tuned on. ``shape``: a slope's
+        ``stats.bend`` (or one per condition), which must lie within ±Δ for "no effect that matters"."""
+        from ..publish.scope import scope_of
+
+        r = self.record(id)
         if isinstance(effect, Mapping):
-            if not effect or not condition:
+            if not effect or not r.condition:
                 raise ValueError(
-                    f"effect={{...{len(effect)} conditions}}, condition={condition!r} is not allowed; "
-                    "allowed: at least one condition and a name for what they vary"
+                    f"effect={{...{len(effect)} conditions}} for {id!r} is not allowed; allowed: at least one "
+                    f"condition, and a `condition` (what they vary) in its record (now {r.condition!r})"
                 )
+            effect = {k: effect[k] for k in _natural(list(effect))}
         elif interaction is not None:
             raise ValueError("interaction is not allowed with a single effect; allowed: with {condition: effect}")
         inter = (
             () if interaction is None else (interaction,) if isinstance(interaction, Estimate) else tuple(interaction)
         )
-        info.setdefault("scope", self.scope)
-        self._append(_Claim(id, claim, effect, direction, delta, info, condition, inter, shape))
+        scope = scope_of(runs, tuned_on=tuned_on) if runs is not None else {}
+        self._append(_Claim(r, effect, scope, inter, shape))
 
-    def include(self, verdict: Verdict) -> Verdict:
-        """Add a ready verdict (``not_testable``, ``not_run``); it takes no part in Holm."""
-        verdict = dataclasses.replace(
-            verdict, chapter=verdict.chapter or self.chapter, scope=verdict.scope or self.scope
-        )
+    def not_testable(self, id: str, reason: str, runs=None) -> Verdict:
+        """Claim ``id`` could not be tested here; ``reason`` says why (one or two sentences)."""
+        from ..publish.scope import scope_of
+
+        scope = scope_of(runs) if runs is not None else {}
+        r = self.record(id)
+        v = not_testable(id, r.claim, reason)
+        return self._include(dataclasses.replace(v, **_record_fields(r, scope)))
+
+    def not_run(self, id: str, parameter: str, value) -> Verdict:
+        """This build's ``parameter`` left out the ``value`` claim ``id`` needs."""
+        r = self.record(id)
+        v = not_run(id, r.claim, parameter, value)
+        return self._include(dataclasses.replace(v, **_record_fields(r, {})))
+
+    def _include(self, verdict: Verdict) -> Verdict:
+        verdict = dataclasses.replace(verdict, chapter=self.chapter, family_size=1)
         self._append(verdict)
         return verdict
-
-    def not_testable(self, id: str, claim: str, reason: str, **info) -> Verdict:
-        return self.include(not_testable(id, claim, reason, **info))
-
-    def not_run(self, id: str, claim: str, parameter: str, value, **info) -> Verdict:
-        return self.include(not_run(id, claim, parameter, value, **info))
 
     def _tests(self) -> list[tuple[int, str, Estimate]]:
         """(item index, key, effect) of every effect that enters Holm, in order."""
@@ -699,7 +759,11 @@ class Family:
 
     def finalize(self, alpha: float | None = None) -> list[Verdict]:
         """Holm across the family's tested effects, then every outcome; returns the verdicts in the
-        order they were added (also kept: ``family[id]``)."""
+        order of the chapter's table (also kept: ``family[id]``)."""
+        missing = [i for i in self.records if i not in {it.id for it in self._items}]
+        if missing:
+            raise ValueError(f"claim {missing[0]!r} of {self.chapter} got no estimate; allowed: every declared "
+                             "claim gets add(), not_testable() or not_run() before finalize()")  # fmt: skip
         alpha = self.alpha if alpha is None else alpha
         tests = self._tests()
         h = holm([e.p for _, _, e in tests], alpha)
@@ -710,29 +774,27 @@ class Family:
             if isinstance(it, Verdict):
                 final[it.id] = it
                 continue
-            common = dict(family_size=max(m, 1), alpha=alpha, chapter=self.chapter, **it.info)
+            info = _record_fields(it.record, it.scope)
+            common = dict(family_size=max(m, 1), alpha=alpha, chapter=self.chapter)
             if not isinstance(it.effect, Mapping):
                 p, lev = adj[(i, "")]
-                final[it.id] = judge(
-                    it.id, it.claim, it.effect, it.direction, it.delta, level=lev, p_adjusted=p, shape=it.shape,
-                    **common,
-                )  # fmt: skip
+                v = judge(it.id, it.record.claim, it.effect, it.record.direction, it.record.delta, level=lev,
+                          p_adjusted=p, shape=it.shape, **common)  # fmt: skip
+                final[it.id] = dataclasses.replace(v, **info)
                 continue
-            final[it.id] = self._combine(i, it, adj, common)
-        self._final = final
-        return list(final.values())
+            final[it.id] = self._combine(i, it, adj, common, info)
+        self._final = {k: final[k] for k in self.records if k in final}
+        return list(self._final.values())
 
-    def _combine(self, i: int, it: _Claim, adj: dict, common: dict) -> Verdict:
+    def _combine(self, i: int, it: _Claim, adj: dict, common: dict, info: dict) -> Verdict:
         """The verdict of a claim under several conditions (rule: module docstring)."""
-        conds = {}
+        r, conds = it.record, {}
         for k, e in it.effect.items():
             p, lev = adj[(i, k)]
             sub_id = f"{it.id}-{re.sub(r'[^a-z0-9]+', '-', k.lower()).strip('-') or 'condition'}"
-            sub = {key: val for key, val in common.items() if key != "what_to_do"}
             shape = it.shape.get(k) if isinstance(it.shape, Mapping) else it.shape
-            conds[k] = judge(
-                sub_id, f"{it.claim} ({k})", e, it.direction, it.delta, level=lev, p_adjusted=p, shape=shape, **sub
-            )
+            conds[k] = judge(sub_id, f"{r.claim} ({k})", e, r.direction, r.delta, level=lev, p_adjusted=p,
+                             shape=shape, **common)  # fmt: skip
         inters = []
         for j, e in enumerate(it.interactions):
             p, lev = adj[(i, f"interaction {j}")]
@@ -745,8 +807,8 @@ class Family:
             overall = tested.pop() if len(tested) == 1 else INCONCLUSIVE
         reason = "; ".join(f"{k}: {c.reason}" for k, c in conds.items() if c.reason) if not tested else ""
         return Verdict(
-            it.id, it.claim, overall, None, it.direction, it.delta, reason=reason, condition=it.condition,
-            conditions=conds, interactions=tuple(inters), depends_on=it.condition if significant else "", **common,
+            it.id, r.claim, overall, None, reason=reason, conditions=conds, interactions=tuple(inters),
+            depends_on=r.condition if significant else "", **common, **{k: v for k, v in info.items() if k != "claim"},
         )  # fmt: skip
 
     @property
@@ -762,8 +824,13 @@ class Family:
         raise KeyError(f"id={id!r} is not in this family; allowed: one of {[v.id for v in self.verdicts]}")
 
     def publish(self, show: bool = True) -> list[Verdict]:
-        """``publish`` every verdict (finalizing first if needed)."""
-        return [publish(v, show=show) for v in self.verdicts]
+        """``publish`` every verdict (finalizing first if needed), and its one-line summary as the value
+        ``<id>-short`` (for a chapter's "In short" box: ``{glue:text}`<id>-short```)."""
+        out = [publish(v, show=show) for v in self.verdicts]
+        for v in out:
+            publish_value(f"{v.id}-short", f"{v.words[0].upper()}{v.words[1:]}. {v.summary}", chapter=self.chapter,
+                          anchor=v.anchor)  # fmt: skip
+        return out
 
 
 # ---------------------------------------------------------------------------------------------

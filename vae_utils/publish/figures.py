@@ -60,6 +60,7 @@ from pathlib import Path
 from ..fileio import write_bytes
 from ..provenance import code_version
 from .markup import md_escape  # re-exported: tables and chapters import it from here
+from .scope import provenance_of
 
 __all__ = [
     "publish_figure",
@@ -121,8 +122,10 @@ def format_provenance(provenance: dict) -> str:
     ``budget`` (the quantity held fixed, a string); any other key is listed as ``key=value``.
     The code version is always appended.
     """
-    p = dict(provenance or {})
+    p = dict(provenance_of(provenance) or {})
     parts = []
+    if "scope" in p:
+        parts.append(f"Runs: {p.pop('scope')}.")
     if "budget" in p:
         parts.append(f"Budget held fixed: {p.pop('budget')}.")
     params = p.pop("params", None)
@@ -173,8 +176,7 @@ def check_publishable(name: str, caption: str, provenance) -> None:
         raise ValueError(f"name={name!r} is not allowed; allowed: letters, digits, '-' and '_' (no ':')")
     if not isinstance(caption, str) or not caption.strip():
         raise ValueError(f"caption={caption!r} is not allowed; allowed: a non-empty string")
-    if provenance is not None and not isinstance(provenance, dict):
-        raise ValueError(f"provenance={provenance!r} is not allowed; allowed: a dict or None")
+    provenance_of(provenance)  # a dict, None, or the runs: anything else is refused there
 
 
 def _one_line(text: str) -> str:
@@ -243,6 +245,7 @@ def publish_figure(
     from .figure_data import data_csv, figure_data
 
     check_publishable(name, caption, provenance)
+    provenance = provenance_of(provenance)  # the runs shown, as their scope
     svg, png = figure_bytes(fig)
     csv = data_csv(figure_data(fig) if data is None else data)
     plain, md, shown = _captions(name, caption, provenance, link_base)

@@ -48,6 +48,7 @@ from .figures import CSV_MIME_TYPE, Caption, MimeBundle, check_publishable, form
 from .labels import label as words
 from .labels import tick_text
 from .markup import md_cell
+from .scope import provenance_of
 
 __all__ = ["format_table", "table_markdown", "publish_table", "publish_data", "MIME_TYPE"]
 
@@ -203,6 +204,7 @@ def publish_table(
     from myst_nb import glue
 
     check_publishable(name, caption, provenance)
+    provenance = provenance_of(provenance)  # the runs shown, as their scope
     if not isinstance(max_rows, int) or max_rows < 1:
         raise ValueError(f"max_rows={max_rows!r} is not allowed; allowed: an int >= 1")
     table = format_table(df, digits=digits, ci=ci, labels=labels)

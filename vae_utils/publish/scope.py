@@ -1,0 +1,133 @@
+"""The scope of a verdict, computed from the runs it judged: never typed.
+
+    from vae_utils.publish.scope import scope_of
+    s = scope_of(runs, tuned_on=[10, 11, 12])  # runs: the rows of ``sweep`` a verdict rests on
+    s["text"]   # 'digits (1,437 training images, dynamic binarization), 64-256-8 MLP, Adam, batch 64,
+                #  30 epochs, 10 seeds (0–9); rates tuned on 3 other seeds (10–12)'
+
+The record names the dataset, the training images, the model, the optimizers, the batch sizes, the
+budget (epochs, with the updates they make), β when it is not 1, the seeds and the number of runs, so
+a page's scope always matches the configs of the runs in the store (a test compares them). Light: no
+TensorFlow; pandas only for the frame it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ..core.config import TrainConfig
+from ..core.data import REGISTRY
+from .numbers import fmt
+
+__all__ = ["scope_of", "scope_text", "model_name", "span", "provenance_of"]
+
+_OPTIMIZER_NAMES = {"sgd": "SGD", "momentum": "SGD with momentum", "rmsprop": "RMSprop", "adam": "Adam",
+                    "adamw": "AdamW"}  # fmt: skip
+_DEFAULT = TrainConfig()
+
+
+def _values(runs, column: str) -> list:
+    """The distinct values of ``column`` over ``runs``, sorted (the config default when absent)."""
+    if column not in runs:
+        return [getattr(_DEFAULT, column)]
+    vals = {None if v != v else v for v in runs[column].tolist()}  # NaN (absent) as None
+    return sorted(vals, key=lambda v: (v is None, v if v is not None else 0))
+
+
+def span(values: Sequence, unit: str = "", many: str = "") -> str:
+    """'64', '64 and 128', '16 to 512' (with ``unit`` after, and ``many`` before a range)."""
+    vals = [fmt(v) if isinstance(v, int | float) else str(v) for v in values]
+    u = f" {unit}" if unit else ""
+    if len(vals) == 1:
+        return f"{vals[0]}{u}"
+    if len(vals) == 2:
+        return f"{vals[0]} and {vals[1]}{u}"
+    return f"{many}{vals[0]} to {vals[-1]}{u}"
+
+
+def model_name(dataset: str, architecture: str, hidden_units: tuple, latent_dim: int) -> str:
+    """'64-256-8 MLP' or 'conv VAE (16 latent dimensions)'."""
+    if architecture == "conv":
+        return f"conv VAE ({latent_dim} latent dimensions)"
+    spec = REGISTRY.get(dataset)
+    widths = [str(spec.dim) if spec else "?", *map(str, hidden_units), str(latent_dim)]
+    return "-".join(widths) + " MLP"
+
+
+def _images(dataset: str, train_sizes: list) -> str:
+    full = REGISTRY[dataset].train_size if dataset in REGISTRY else None
+    sizes = [full if s in (None, 0) else s for s in train_sizes]
+    return span([int(s) for s in sizes if s is not None], "training images")
+
+
+def _seeds(seeds: list) -> str:
+    seeds = sorted(int(s) for s in seeds)
+    contiguous = seeds == list(range(seeds[0], seeds[-1] + 1)) if seeds else False
+    if len(seeds) == 1:
+        return f"1 seed ({seeds[0]})"
+    which = f"{seeds[0]}–{seeds[-1]}" if contiguous else ", ".join(map(str, seeds[:6])) + ("…" if len(seeds) > 6 else "")
+    return f"{len(seeds)} seeds ({which})"
+
+
+def scope_of(runs, tuned_on: Iterable[int] | None = None, tuned: str = "rates") -> dict:
+    """The scope of a verdict judged on ``runs`` (a frame of run configs, or several frames): a dict
+    with the facts and ``text``, one line for a page. ``tuned_on``: the seeds ``tuned`` (the rates)
+    were chosen on, when the verdict compares tuned settings."""
+    import pandas as pd
+
+    frames = [runs] if isinstance(runs, pd.DataFrame) else list(runs)
+    runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if runs.empty:
+        return {"runs": 0, "text": "no runs"}
+    datasets = _values(runs, "dataset")
+    models = sorted({model_name(*row) for row in _rows(runs, ("dataset", "architecture", "hidden_units", "latent_dim"))})
+    s = {
+        "dataset": datasets,
+        "training_images": _images(datasets[0], _values(runs, "train_size")),
+        "binarization": _values(runs, "binarization"),
+        "model": models,
+        "optimizer": [_OPTIMIZER_NAMES.get(o, o) for o in _values(runs, "optimizer")],
+        "batch_size": [int(b) for b in _values(runs, "batch_size")],
+        "epochs": [int(e) for e in _values(runs, "epochs")],
+        "beta": [float(b) for b in _values(runs, "beta")],
+        "seeds": sorted(int(x) for x in _values(runs, "seed")),
+        "runs": len(runs),
+        "tuned_on": sorted(int(x) for x in tuned_on) if tuned_on is not None else None,
+        "tuned": tuned,
+    }
+    return s | {"text": scope_text(s)}
+
+
+def _rows(runs, columns):
+    cols = [runs[c] if c in runs else [getattr(_DEFAULT, c)] * len(runs) for c in columns]
+    return {tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in zip(*cols, strict=True)}
+
+
+def scope_text(s: dict) -> str:
+    """One line from a ``scope_of`` record."""
+    data = f"{', '.join(s['dataset'])} ({s['training_images']}, {' and '.join(s['binarization'])} binarization)"
+    parts = [data, ", ".join(s["model"]), " and ".join(s["optimizer"])]
+    parts.append("batch " + span(s["batch_size"]) if len(s["batch_size"]) == 1 else "batches " + span(s["batch_size"]))
+    parts.append(span(s["epochs"], "epochs"))
+    if s["beta"] != [1.0]:
+        parts.append("β " + span(s["beta"]))
+    parts.append(_seeds(s["seeds"]))
+    text = ", ".join(parts)
+    if s.get("tuned_on"):
+        text += f"; {s['tuned']} tuned on {_seeds(s['tuned_on']).replace('seeds', 'other seeds', 1)}"
+    return text
+
+
+def provenance_of(provenance) -> dict | None:
+    """A figure's or table's provenance: a dict as it is, or the runs it shows (a frame of ``sweep`` rows,
+    or several) as {"scope": their scope's text, "runs": how many}, so a caption's budget and seeds are
+    the runs' own, never typed."""
+    import pandas as pd
+
+    if provenance is None or isinstance(provenance, dict):
+        return provenance
+    frames = [provenance] if isinstance(provenance, pd.DataFrame) else list(provenance)
+    if not all(isinstance(f, pd.DataFrame) for f in frames):
+        raise ValueError(f"provenance={provenance!r} is not allowed; allowed: a dict, None, or the runs (data frames)")
+    s = scope_of(frames)
+    return {"scope": s["text"], "runs": s["runs"]}

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ..publish.numbers import MINUS, fmt, fmt_interval, fmt_p
+from ..publish.numbers import MINUS, fmt, fmt_interval, fmt_level, fmt_p  # noqa: F401 (re-exported)
 
 __all__ = [
     "Estimate",

@@ -81,9 +81,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..publish.markup import md_code, md_escape
+from ..publish.numbers import fmt, fmt_level, fmt_p
 from . import records as _records
 from .records import OUTCOME_WORDS, ClaimRecord
-from .stats import Estimate, fmt, fmt_level, fmt_p, holm, seeds_for_power
+from .stats import Estimate, holm, seeds_for_power
 
 __all__ = [
     "SUPPORTED",
@@ -104,6 +105,7 @@ __all__ = [
     "not_run",
     "publish",
     "publish_value",
+    "publish_values",
     "VALUE_MIME_TYPE",
 ]
 
@@ -884,3 +886,29 @@ def publish_value(
 class _ValueJSON(_VerdictJSON):
     def _repr_mimebundle_(self, include=None, exclude=None):
         return {VALUE_MIME_TYPE: self.data, "text/plain": self.text}
+
+
+def _words(value) -> str:
+    """A value as a page prints it: numbers by ``fmt`` (integers with thousands separators), an
+    Estimate with its interval, a list as '64 and 128' / '16 to 512', text as it is."""
+    from ..publish.scope import span
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Estimate):
+        return value.format()
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"value={value!r} is not allowed; allowed: text, a number, an estimate or a list")
+    if isinstance(value, int) or (hasattr(value, "dtype") and "int" in str(value.dtype)):
+        return f"{int(value):,}"
+    if isinstance(value, Sequence):
+        return span(list(value))
+    return fmt(float(value))
+
+
+def publish_values(prefix: str, values: Mapping[str, object], chapter: str = "") -> None:
+    """In a notebook: ``publish_value`` each of ``values`` as ``<prefix>-<key>``, written for people
+    (``_words``), with the number kept in its record when there is one."""
+    for key, value in values.items():
+        number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        publish_value(f"{prefix}-{key}", _words(value), number, chapter=chapter)

@@ -27,7 +27,11 @@ def fmt(x, digits: int = 3) -> str:
     if abs(x) >= 10**digits:
         s = f"{x:,.0f}"
     elif 1e-3 <= abs(x) < 1:  # 0.00415, not 4.15×10⁻³
-        s = f"{x:.{digits}g}" if "e" not in f"{x:.{digits}g}" else f"{x:.{digits - 1 - math.floor(math.log10(abs(x)))}f}"
+        s = (
+            f"{x:.{digits}g}"
+            if "e" not in f"{x:.{digits}g}"
+            else f"{x:.{digits - 1 - math.floor(math.log10(abs(x)))}f}"
+        )
     else:
         s = f"{x:.{digits}g}"
         if "e" in s:

@@ -65,7 +65,9 @@ def _seeds(seeds: list) -> str:
     contiguous = seeds == list(range(seeds[0], seeds[-1] + 1)) if seeds else False
     if len(seeds) == 1:
         return f"1 seed ({seeds[0]})"
-    which = f"{seeds[0]}–{seeds[-1]}" if contiguous else ", ".join(map(str, seeds[:6])) + ("…" if len(seeds) > 6 else "")
+    which = (
+        f"{seeds[0]}–{seeds[-1]}" if contiguous else ", ".join(map(str, seeds[:6])) + ("…" if len(seeds) > 6 else "")
+    )
     return f"{len(seeds)} seeds ({which})"
 
 
@@ -80,7 +82,9 @@ def scope_of(runs, tuned_on: Iterable[int] | None = None, tuned: str = "rates") 
     if runs.empty:
         return {"runs": 0, "text": "no runs"}
     datasets = _values(runs, "dataset")
-    models = sorted({model_name(*row) for row in _rows(runs, ("dataset", "architecture", "hidden_units", "latent_dim"))})
+    models = sorted(
+        {model_name(*row) for row in _rows(runs, ("dataset", "architecture", "hidden_units", "latent_dim"))}
+    )
     s = {
         "dataset": datasets,
         "training_images": _images(datasets[0], _values(runs, "train_size")),

@@ -19,25 +19,18 @@ executed, this module reads those outputs from the execution cache (before Sphin
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
-from vae_utils.publish.markup import md_escape
+from vae_utils.claims.records import OUTCOME_WORDS
+from vae_utils.publish.markup import html_escape, md_escape
+from vae_utils.publish.numbers import fmt, fmt_level
 
 __all__ = ["MIME_TYPE", "read_verdicts", "findings_markdown", "substitutions", "verdict_keys", "front_matter"]
 
 MIME_TYPE = "application/vnd.vae-verdict+json"  # vae_utils.claims.verdicts.MIME_TYPE (the driver stays light)
 VALUE_MIME_TYPE = "application/vnd.vae-value+json"
 GLUE_PREFIX = "application/papermill.record/"  # how myst_nb.glue stores an output's mime types  # vae_utils.claims.verdicts.VALUE_MIME_TYPE: {{ q_<id> }}
-OUTCOME_WORDS = {
-    "supported": "supported",
-    "opposite": "the opposite holds",
-    "equivalent": "no effect that matters",
-    "inconclusive": "inconclusive",
-    "not testable": "not testable here",
-    "not run": "not run",
-}
 _KEY = re.compile(r"\{\{\s*(v_[a-z0-9_]+?)(_outcome|_effect|_todo|_claim|_scope)?\s*\}\}")
 _QUANTITY = re.compile(r"\{\{\s*(q_[a-z0-9_]+)\s*\}\}")
 
@@ -75,53 +68,56 @@ def read_verdicts(cache_path: Path, notebooks: dict[str, object], mime=MIME_TYPE
     return records[mime] if isinstance(mime, str) else records
 
 
-def _num(x, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    return f"{x:.{digits}g}".replace("-", "−")
-
-
 def effect_text(v: dict) -> str:
-    """'−0.26 nats (95% CI −0.36 to −0.16)' from a verdict record, or ''; a claim judged under
-    conditions gives each condition's effect ('tuned rates: 0.9 nats (…); default rates: …')."""
+    """'−0.26 nats (95% CI −0.36 to −0.16)' from a verdict record, or ''; a statistic without a unit is
+    named ('F statistic, one-way ANOVA: 56'); a claim judged under conditions gives each condition's
+    effect ('tuned rates: 0.9 nats (…); default rates: …')."""
     if v.get("estimate") is None:
         parts = ((k, effect_text(c)) for k, c in (v.get("conditions") or {}).items())
         return "; ".join(f"{k}: {text}" for k, text in parts if text)
     unit = f" {v['unit']}" if v.get("unit") else ""
-    level = f"{100 * v['level']:.4g}%" if v.get("level") else ""
+    name = f"{v['name']}: " if not unit and v.get("name") else ""
     if v.get("low") is None:
-        return f"{_num(v['estimate'])}{unit}"
-    return f"{_num(v['estimate'])}{unit} ({level} CI {_num(v['low'])} to {_num(v['high'])})"
+        return f"{name}{fmt(v['estimate'])}{unit}"
+    level = f"{fmt_level(v['level'])} " if v.get("level") else ""
+    return f"{name}{fmt(v['estimate'], 2)}{unit} ({level}CI {fmt(v['low'], 2)} to {fmt(v['high'], 2)})"
 
 
-def _link(v: dict, text: str) -> str:
-    return f"[{text}](#{v['anchor']})" if v.get("anchor") else text
-
-
-def _outcome_parts(v: dict) -> tuple[str, str]:
-    """(what the box states, each condition's outcome in parentheses or ''): "depends on the budget",
-    " (fixed epochs: supported; fixed updates: the opposite holds)" when the interaction is significant,
-    "mixed" when the conditions' outcomes differ without it, else the outcome in words."""
+def outcome_parts(v: dict) -> tuple[str, str]:
+    """(what the box states, each condition's outcome in parentheses or ''): "depends on the budget" when
+    the conditions' outcomes differ and their difference is significant, "mixed" when it is not, else
+    the outcome in the book's words (``records.OUTCOME_WORDS``)."""
     label = v.get("label") or v["outcome"]
     conditions = v.get("condition_outcomes") or {}
-    differ = len(set(conditions.values())) > 1
-    if label.startswith("depends on"):
-        head = label
-    else:
-        head = "mixed" if differ else OUTCOME_WORDS.get(v["outcome"], v["outcome"])
+    differ = len({o for o in conditions.values() if o in ("supported", "opposite", "equivalent", "inconclusive")}) > 1
+    head = (
+        label if label.startswith("depends on") or label == "mixed" else OUTCOME_WORDS.get(v["outcome"], v["outcome"])
+    )
     detail = " (" + "; ".join(f"{c}: {OUTCOME_WORDS.get(o, o)}" for c, o in conditions.items()) + ")"
     return head, detail if differ else ""
 
 
 def outcome_text(v: dict) -> str:
-    """The outcome in words with each condition's outcome (see ``_outcome_parts``)."""
-    return "".join(_outcome_parts(v))
+    """The outcome in words with each condition's outcome (see ``outcome_parts``)."""
+    return "".join(outcome_parts(v))
+
+
+def outcome_link(v: dict) -> str:
+    """The outcome in the book's words as a link to the verdict's section: raw HTML carrying the claim's
+    id and label (``class="vae-outcome" data-claim=… data-outcome=…``), so a test reads every outcome
+    on every built page and compares it with ``verdicts.json``."""
+    head, detail = outcome_parts(v)
+    page = v.get("page") or v.get("chapter") or ""
+    href = f"{page}.html#{v['anchor']}" if v.get("anchor") and page else ""
+    label = v.get("label") or v["outcome"]
+    attrs = f'class="vae-outcome" data-claim="{html_escape(v["id"])}" data-outcome="{html_escape(label)}"'
+    tag = f'<a {attrs} href="{html_escape(href)}">' if href else f"<span {attrs}>"
+    return f"{tag}{html_escape(head)}{'</a>' if href else '</span>'}{md_escape(detail)}"
 
 
 def outcome_ref(v: dict) -> str:
-    """``outcome_text`` with the outcome linked to the verdict's section."""
-    head, detail = _outcome_parts(v)
-    return (f"{{ref}}`{head} <{v['anchor']}>`" if v.get("anchor") else head) + detail
+    """``outcome_link`` (kept under its old name for the at-scale table and substitutions)."""
+    return outcome_link(v)
 
 
 def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | None = None) -> str:
@@ -138,7 +134,7 @@ def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | Non
                 x
                 for x in (
                     effect_text(v),
-                    f"Δ = {_num(v['delta'])}" if v.get("delta") else "",
+                    f"Δ = {fmt(v['delta'])}" if v.get("delta") else "",
                     md_escape(v.get("scope") or ""),
                 )
                 if x

@@ -5,6 +5,9 @@ executed (read from the execution cache), from the build's parameters, or from `
 
 * ``_static/verdicts.json``: every verdict, machine-readable (served at ``<html>/_static/verdicts.json``).
 * ``_generated/findings.md``: every verdict by chapter, included by the Findings page.
+* ``_generated/outcomes.md``, ``answers.md``, ``conclusion.md``, ``recipe-<topic>.md``: the vocabulary, the
+  landing page's answers, the conclusion's table and the Recipe's lines, rendered from the claim records
+  and the verdicts (``bookdriver.claim_pages``).
 * ``_generated/at-scale.md``: the at-scale chapter's table of each claim on digits beside Fashion-MNIST.
 * ``_generated/figures.md``: the figure index (number, title, chapter, downloads), and
   ``_generated/figure-citations.md``: a citation per figure (text and BibTeX), for How to cite.
@@ -26,8 +29,10 @@ import json
 import platform
 from pathlib import Path
 
+from vae_utils.claims.records import TOPICS
 from vae_utils.publish.markup import html_escape, md_cell, md_code, md_escape
 
+from . import claim_pages
 from .findings import (
     MIME_TYPE,
     VALUE_MIME_TYPE,
@@ -201,6 +206,13 @@ def generate(paths: BookPaths, plan) -> dict[str, bytes]:
             [{k: v for k, v in r.items() if k != "page"} for r in verdicts], indent=1, ensure_ascii=False
         ).encode(),
         "_generated/findings.md": findings_markdown(verdicts, titles).encode(),
+        "_generated/outcomes.md": claim_pages.outcomes_markdown().encode(),
+        "_generated/answers.md": claim_pages.answers_markdown(verdicts).encode(),
+        "_generated/conclusion.md": claim_pages.conclusion_markdown(verdicts).encode(),
+        **{
+            f"_generated/recipe-{claim_pages.topic_slug(t)}.md": claim_pages.recipe_markdown(verdicts, t).encode()
+            for t in TOPICS
+        },
         "_generated/at-scale.md": scale_comparison_markdown(verdicts, values).encode(),
         "_generated/figures.md": _figure_pages(figures, titles).encode(),
         "_generated/figure-citations.md": _citations(figures, titles, cite, code_version()).encode(),

@@ -177,6 +177,68 @@ def test_a_rebuild_without_changes_executes_nothing(smoke_build):
 # ---------------------------------------------------------------- a real browser
 
 
+def _built_verdicts() -> dict[str, dict]:
+    return {v["id"]: v for v in json.loads((PATHS.html / "_static" / "verdicts.json").read_text(encoding="utf-8"))}
+
+
+def test_every_outcome_on_every_built_page_matches_verdicts_json(smoke_build):
+    """Boxes, landing answers, Findings, Recipe, conclusion, at-scale table: every outcome a page shows
+    (``data-claim`` links and ``verdict-<id>`` boxes) is the one verdicts.json holds for that claim."""
+    import html as html_lib
+
+    from vae_utils.claims.records import OUTCOME_WORDS, all_records
+
+    verdicts, wrong, seen = _built_verdicts(), [], 0
+    assert {r.id for r in all_records()} <= set(verdicts), "every declared claim has a verdict in the build"
+    link = re.compile(r'data-claim="([^"]+)" data-outcome="([^"]+)"[^>]*>([^<]*)<')
+    box = re.compile(
+        r'<div class="admonition verdict verdict-([a-z-]+)[^"]*" id="verdict-([^"]+)">.*?<strong>([^<]*)</strong>', re.S
+    )
+    for page in sorted(PATHS.html.glob("chapters/*.html")):
+        text = page.read_text(encoding="utf-8")
+        for cid, label, words in link.findall(text):
+            v, seen = verdicts.get(cid, {"label": "not run", "outcome": "not run"}), seen + 1
+            expected = (
+                v["label"]
+                if v["label"].startswith("depends on") or v["label"] == "mixed"
+                else OUTCOME_WORDS[v["outcome"]]
+            )
+            if (html_lib.unescape(label), html_lib.unescape(words)) != (v["label"], expected):
+                wrong.append((page.stem, cid, label, words, v["label"]))
+        for outcome, cid, head in box.findall(text):
+            v, seen = verdicts[cid], seen + 1
+            words = v["label"] if v["label"] != v["outcome"] else OUTCOME_WORDS[v["outcome"]]
+            if (
+                outcome != v["outcome"].replace(" ", "-")
+                or html_lib.unescape(head).rstrip(".").lower() != words.lower()
+            ):
+                wrong.append((page.stem, cid, outcome, head, v["outcome"]))
+    assert wrong == []
+    assert seen > 2 * len(verdicts)  # each claim's box, and its lines on the summary pages
+
+
+def test_every_verdicts_scope_matches_the_runs_its_chapter_used(smoke_build):
+    """A scope's dataset, epochs, batch sizes and seeds are those of runs in the chapter's run table."""
+    import pandas as pd
+
+    problems = []
+    for v in _built_verdicts().values():
+        scope = v.get("scope_record") or {}
+        tables = list((PATHS.html / "_static" / "tables").glob("*-runs.csv"))
+        if not scope or not tables:
+            continue
+        runs = pd.concat([pd.read_csv(t) for t in tables], ignore_index=True)
+        for field, column in (
+            ("seeds", "seed"),
+            ("epochs", "epochs"),
+            ("batch_size", "batch_size"),
+            ("dataset", "dataset"),
+        ):
+            if column in runs and not set(scope[field]) <= set(runs[column].dropna().tolist()):
+                problems.append((v["id"], field, scope[field]))
+    assert problems == []
+
+
 @pytest.fixture(scope="module")
 def chromium():
     """Path of Debian's chromium, installed by .ci/install-chromium when missing."""

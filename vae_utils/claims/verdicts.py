@@ -479,7 +479,8 @@ def _tost_line(v: Verdict) -> list[str]:
 
 def _markdown(v: Verdict) -> str:
     head = v.words[0].upper() + v.words[1:]
-    body = [f"::::{{admonition}} {md_escape(v.claim)}", f":class: {v.css_class}", "", f"**{head}.** {v.summary}"]
+    body = [f"::::{{admonition}} {md_escape(v.claim)}", f":class: {v.css_class}", f":name: verdict-{v.id}", "",
+            f"**{head}.** {v.summary}"]  # fmt: skip
     if v.advice:
         body += ["", f"**What to do:** {v.advice}"]
     numbers = _numbers(v)
@@ -534,6 +535,13 @@ def _to_dict(v: Verdict) -> dict:
         "condition_outcomes": v.condition_outcomes,
         "conditions": {k: c.to_dict() for k, c in v.conditions.items()},
         "shape": _shape_dict(v),
+        "words": v.words,
+        "topic": v.topic,
+        "recipe": v.recipe,
+        "article": v.article,
+        "headline": v.headline,
+        "repeats": v.repeats,
+        "scope_record": dict(v.scope_record),
     }
     return {k: _finite_or_none(float(x) if hasattr(x, "dtype") else x) for k, x in d.items()}
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from vae_utils.claims.records import OUTCOME_WORDS
 from vae_utils.publish.markup import html_escape, md_escape
-from vae_utils.publish.numbers import fmt, fmt_level
+from vae_utils.publish.numbers import fmt, fmt_interval
 
 __all__ = ["MIME_TYPE", "read_verdicts", "findings_markdown", "substitutions", "verdict_keys", "front_matter"]
 
@@ -75,12 +75,11 @@ def effect_text(v: dict) -> str:
     if v.get("estimate") is None:
         parts = ((k, effect_text(c)) for k, c in (v.get("conditions") or {}).items())
         return "; ".join(f"{k}: {text}" for k, text in parts if text)
-    unit = f" {v['unit']}" if v.get("unit") else ""
+    unit = v.get("unit") or ""
     name = f"{v['name']}: " if not unit and v.get("name") else ""
-    if v.get("low") is None:
-        return f"{name}{fmt(v['estimate'])}{unit}"
-    level = f"{fmt_level(v['level'])} " if v.get("level") else ""
-    return f"{name}{fmt(v['estimate'], 2)}{unit} ({level}CI {fmt(v['low'], 2)} to {fmt(v['high'], 2)})"
+    if v.get("low") is None or v.get("high") is None:
+        return f"{name}{fmt(v['estimate'])}{' ' + unit if unit else ''}"
+    return name + fmt_interval(v["estimate"], v["low"], v["high"], v.get("level") or 0.95, unit)
 
 
 def outcome_parts(v: dict) -> tuple[str, str]:

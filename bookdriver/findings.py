@@ -120,30 +120,31 @@ def outcome_ref(v: dict) -> str:
 
 
 def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | None = None) -> str:
-    """The Findings page body: one section per chapter, one entry per verdict."""
-    titles = chapter_titles or {}
-    lines = []
-    for page in dict.fromkeys(v["page"] for v in verdicts):
-        lines += [f"## {{doc}}`{titles.get(page, page)} <{page}>`", ""]
-        for v in (v for v in verdicts if v["page"] == page):
-            lines.append(f"- **{md_escape(v['claim'])}**: {outcome_ref(v)}.")
-            if v.get("what_to_do"):
-                lines.append(f"  *What to do:* {v['what_to_do']}")
-            detail = "; ".join(
-                x
-                for x in (
-                    effect_text(v),
-                    f"Δ = {fmt(v['delta'])}" if v.get("delta") else "",
-                    md_escape(v.get("scope") or ""),
-                )
-                if x
-            )
-            if detail:
-                lines.append(f"  <small>{detail}.</small>")
-        lines.append("")
+    """The Findings page body: one table of every verdict (an HTML table that ``_static/findings.js``
+    makes sortable by each column and filterable by outcome and by words), one row per claim: the
+    chapter, the claim, its outcome (a link to its box), the effect with Δ, what to do, and the scope."""
     if not verdicts:
-        lines.append("No chapter of this build published a verdict.")
-    return "\n".join(lines) + "\n"
+        return "No chapter of this build published a verdict.\n"
+    titles, rows = chapter_titles or {}, []
+    for i, v in enumerate(verdicts):
+        page = v["page"]
+        delta = f"; Δ = {fmt(v['delta'])}" if v.get("delta") else ""
+        label = v.get("label") or v["outcome"]
+        cells = [
+            f'<a href="{html_escape(page)}.html">{html_escape(titles.get(page, page))}</a>',
+            html_escape(v["claim"]),
+            outcome_link(v).replace("\\", ""),
+            html_escape(effect_text(v) + delta) or "no estimate",
+            html_escape(v.get("what_to_do") or ""),
+            f"<small>{html_escape(v.get('scope') or '')}</small>",
+        ]
+        attrs = f'data-order="{i}" data-outcome="{html_escape(label if label == "mixed" or label.startswith("depends") else v["outcome"])}"'
+        rows.append(f"<tr {attrs}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("chapter", "claim", "outcome", "effect", "what to do", "scope"))
+    return (
+        '<div class="vae-findings">\n<table class="vae-findings-table">\n'
+        f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n</div>\n"
+    )
 
 
 SCALE_PREFIX = "fm-"  # the at-scale chapter's ids: "fm-" + the id of the digits verdict or quantity it repeats

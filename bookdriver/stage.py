@@ -37,6 +37,7 @@ SOURCES = (
     "_config.yml",
     "references.bib",
     "_static/custom.css",
+    "_static/findings.js",  # the Findings table's sorting and filters (every page loads it; it acts on that table)
 )  # copied as they are, when present; _toc.yml is filtered
 EXTENSIONS = "_ext"  # the book's own Sphinx extensions (_config.yml: sphinx.local_extensions), copied when present
 MATHJAX_KEEP = ("tex-chtml.js", "a11y", "adaptors", "input", "output", "sre", "ui")

@@ -302,11 +302,26 @@ def browser_pages(smoke_build, chromium, tmp_path_factory):
             )
             results[stem].update(page.evaluate(READER_JS, VERBATIM_TAG))
             results[stem]["script_errors"] = list(errors)
+            if stem == "16_findings":
+                results[stem]["filter"] = page.evaluate(FINDINGS_FILTER_JS)
             page.screenshot(path=str(shots / f"{stem}.png"), full_page=True)
         results["_external_requests"] = list(external)
         context.close()
     return results
 
+
+FINDINGS_FILTER_JS = """() => {
+  const table = document.querySelector('table.vae-findings-table');
+  const select = document.querySelector('.vae-findings-filter select');
+  if (!table || !select || select.options.length < 2) return null;
+  const rows = [...table.tBodies[0].rows];
+  const want = select.options[1].value;
+  select.value = want;
+  select.dispatchEvent(new Event('change'));
+  const shown = rows.filter(r => !r.hidden);
+  return {rows: rows.length, shown: shown.length, want, onlyThat: shown.every(r => r.dataset.outcome === want),
+          expected: rows.filter(r => r.dataset.outcome === want).length};
+}"""
 
 READER_JS = """(verbatim) => {
   const article = document.querySelector('article') || document.body;
@@ -351,6 +366,12 @@ def test_every_anchor_link_lands_on_an_element_with_that_id(browser_pages):
                 broken.setdefault(stem, []).append(href.split("/html/", 1)[-1])
     assert broken == {}
     assert len(browser_pages["01_background"]["anchors"]) > 5  # the findings list links its sections
+
+
+def test_the_findings_table_filters_by_outcome_in_chromium(browser_pages):
+    f = browser_pages["16_findings"]["filter"]
+    assert f is not None and f["rows"] > 5
+    assert f["onlyThat"] and f["shown"] == f["expected"] > 0
 
 
 def test_every_figure_download_link_returns_a_file(browser_pages):

@@ -297,7 +297,7 @@ class Verdict:
     @property
     def css_class(self) -> str:
         cls = f"verdict verdict-{self.outcome.replace(' ', '-')}"
-        return cls + (" verdict-depends" if self.label != self.outcome else "")
+        return cls + (" verdict-depends" if self.label.startswith("depends on") else "")
 
     @property
     def advice(self) -> str:

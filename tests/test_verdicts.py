@@ -263,6 +263,10 @@ def test_conditions_are_ordered_by_the_number_in_their_names():
     fam.add("bs-y", {"fixed updates": est(1.0), "fixed epochs": est(2.0)})
     assert list(fam["bs-x"].conditions) == ["batch 16", "batch 32", "batch 128", "batch 1.5×10³"]
     assert list(fam["bs-y"].conditions) == ["fixed updates", "fixed epochs"]
+    fam = V.Family("ch", records=[record("k", condition="k"), record("b", condition="β")])
+    fam.add("k", {"top-10": est(1.0), "top-5": est(1.0)})  # a hyphen after a word is no minus sign
+    fam.add("b", {"β 1": est(1.0), "β −1": est(1.0), "β 0.5": est(1.0)})
+    assert list(fam["k"].conditions) == ["top-5", "top-10"] and list(fam["b"].conditions) == ["β −1", "β 0.5", "β 1"]
 
 
 def test_differing_outcomes_with_a_significant_interaction_depend_on_the_condition():
@@ -454,12 +458,12 @@ def _verdict_notebook(path):
     import nbformat
 
     outs = []
-    record = lambda data, metadata=None: outs.append(
+    keep = lambda data, metadata=None: outs.append(
         nbformat.v4.new_output("display_data", data=data, metadata=metadata or {})
     )
     mp = pytest.MonkeyPatch()
-    mp.setattr(glue_mod, "ipy_display", lambda data, raw, metadata: record(data, metadata))
-    mp.setattr(IPython.display, "display", lambda obj: record({"text/markdown": obj.data, "text/plain": "<Markdown>"}))
+    mp.setattr(glue_mod, "ipy_display", lambda data, raw, metadata: keep(data, metadata))
+    mp.setattr(IPython.display, "display", lambda obj: keep({"text/markdown": obj.data, "text/plain": "<Markdown>"}))
     try:
         recs = [
             record(

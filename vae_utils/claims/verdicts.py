@@ -646,7 +646,7 @@ class _Claim:
 def _natural(keys) -> list[str]:
     """Condition names in their order: by the number in each when every name has one ("batch 16" before
     "batch 128"), else as given."""
-    nums = [re.search(r"[-−]?\d+(?:\.\d+)?(?:×10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?", k) for k in keys]
+    nums = [re.search(r"(?:(?<!\w)[-−])?\d+(?:\.\d+)?(?:×10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?", k) for k in keys]  # "top-5": 5
     if not all(nums):
         return list(keys)
 

@@ -116,7 +116,7 @@ def test_provenance_of_a_frame_or_frames_is_their_scope_and_run_count():
     assert provenance_of(runs()) == {"scope": text(runs()), "runs": 10}
     two = [runs(batch_size=16), runs(batch_size=256, start=10)]
     assert provenance_of(two) == {"scope": text(two), "runs": 20}
-    assert provenance_of(tuple(two)) == provenance_of(two)
+    assert provenance_of(tuple(two)) == provenance_of(two) == provenance_of(f for f in two)
 
 
 def test_provenance_of_a_dict_or_none_is_kept_and_anything_else_is_refused():

@@ -14,7 +14,7 @@ TensorFlow; pandas only for the frame it reads.
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 
 from ..core.config import TrainConfig
 from ..core.data import REGISTRY
@@ -143,10 +143,10 @@ def provenance_of(provenance) -> dict | None:
 
     if provenance is None or isinstance(provenance, dict):
         return provenance
-    frames = [provenance] if isinstance(provenance, pd.DataFrame) else provenance
-    if not (isinstance(frames, list | tuple) and all(isinstance(f, pd.DataFrame) for f in frames)):
-        seq = isinstance(frames, list | tuple)
-        what = f"[{', '.join(type(f).__name__ for f in frames)}]" if seq else reprlib.repr(provenance)
+    several = isinstance(provenance, Iterable) and not isinstance(provenance, str | bytes | pd.Series | Set)
+    frames = [provenance] if isinstance(provenance, pd.DataFrame) else list(provenance) if several else None
+    if frames is None or not all(isinstance(f, pd.DataFrame) for f in frames):
+        what = f"[{', '.join(type(f).__name__ for f in frames)}]" if frames else reprlib.repr(provenance)
         raise ValueError(f"provenance={what} is not allowed; allowed: a dict, None, or the runs (data frames)")
     s = scope_of(frames)
     return {"scope": s["text"], "runs": s["runs"]}

@@ -104,11 +104,11 @@ def test_fmt_never_writes_exponent_notation_or_a_hyphen_minus():
         (np.int64(4096), "4,096"),
     ],
 )
-def test_fmt_examples(x, text):
+def test_fmt_writes_each_example_as_a_person_would(x, text):
     assert fmt(x) == text
 
 
-def test_fmt_with_fewer_or_more_digits():
+def test_fmt_keeps_the_significant_digits_asked_for():
     assert fmt(0.31234, 2) == "0.31" and fmt(0.31234, 4) == "0.3123" and fmt(1234.5, 4) == "1,234"
     assert fmt(99.7, 2) == "100" and fmt(-0.0009996, 2) == "−0.001"
 
@@ -118,7 +118,7 @@ def test_fmt_says_n_a_for_what_is_not_a_number(missing):
     assert fmt(missing) == "n/a" and fmt_p(missing) == "n/a" and fmt_interval(missing, 0.0, 1.0) == "n/a"
 
 
-def test_fmt_p_and_fmt_level():
+def test_p_values_and_levels_are_written_short():
     assert [fmt_p(p) for p in (0.0449, 0.05, 0.5, 1.0, 0.001, 0.00099, 1e-12)] == [
         "0.045", "0.05", "0.5", "1", "0.001", "< 0.001", "< 0.001",
     ]  # fmt: skip
@@ -148,7 +148,7 @@ _INTERVAL = re.compile(r"^(?P<est>\S+)(?P<unit> \w+)? \((?P<level>[\d.]+%) CI (?
         ((4.15e-6, 3e-6, 5.3e-6, 0.95, "units"), "0.0000042 units (95% CI 0.0000030 to 0.0000053)"),
     ],
 )
-def test_fmt_interval_examples(args, text):
+def test_fmt_interval_gives_every_number_the_decimals_of_the_half_width(args, text):
     assert fmt_interval(*args) == text
 
 

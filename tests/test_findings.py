@@ -13,19 +13,18 @@ from bookdriver import findings
 from bookdriver.findings import MIME_TYPE, findings_markdown, front_matter, substitutions, verdict_keys, verdicts_in
 from vae_utils.claims import stats as S
 from vae_utils.claims import verdicts as V
+from vae_utils.claims.records import ClaimRecord
+
+
+def record(id_, claim="A warm-up beats a constant rate", direction=1, delta=0.1, **kw):
+    """A claim's record as a chapter's table declares it (defaults for the fields a test leaves out)."""
+    kw = {"unit": "nats", "anchor": "lr-schedules", "topic": "learning rate"} | kw
+    return ClaimRecord(id_, claim, direction, delta, what_to_do={"supported": "Use a warm-up."}, **kw)
 
 
 def _verdict(outcome_effect=S.one_sample([1.0, 1.2, 0.9, 1.1]), id_="lr-warmup"):
-    fam = V.Family("05_learning_rate", scope="digits, Adam, 10 seeds")
-    fam.add(
-        id_,
-        "A warm-up beats a constant rate",
-        outcome_effect,
-        direction=1,
-        delta=0.1,
-        anchor="lr-schedules",
-        what_to_do={"supported": "Use a warm-up."},
-    )
+    fam = V.Family("05_learning_rate", records=[record(id_)])
+    fam.add(id_, outcome_effect)
     return fam.finalize()[0]
 
 
@@ -97,18 +96,18 @@ def test_publish_value_glues_the_text_and_a_record_the_driver_reads():
 
 
 def test_the_at_scale_table_sets_each_fm_verdict_beside_its_digits_twin_and_says_whether_they_agree():
-    def record(id_, effect):
+    def judged(id_, effect):
         return {**_verdict(effect, id_).to_dict(), "page": "x"}
 
     up, flat = S.one_sample([1.0, 1.2, 0.9, 1.1]), S.one_sample([0.01, -0.02, 0.0, 0.01])
     verdicts = [
-        record("lr-warmup", up),
-        record("fm-lr-warmup", up),  # supported twice: agree
-        record("opt-x", up),
-        record("fm-opt-x", flat),  # supported against equivalent: differ
-        record("fm-alone", up),  # no digits twin: not compared
-        record("beta-y", S.one_sample([1.0, -1.0, 2.0, -2.0])),
-        record("fm-beta-y", up),  # inconclusive on digits, supported here
+        judged("lr-warmup", up),
+        judged("fm-lr-warmup", up),  # supported twice: agree
+        judged("opt-x", up),
+        judged("fm-opt-x", flat),  # supported against equivalent: differ
+        judged("fm-alone", up),  # no digits twin: not compared
+        judged("beta-y", S.one_sample([1.0, -1.0, 2.0, -2.0])),
+        judged("fm-beta-y", up),  # inconclusive on digits, supported here
     ]
     values = [{"id": "fm-opt-x-note", "text": "momentum here"}, {"id": "lr-interior", "text": "inside the grid"}]
     md = findings.scale_comparison_markdown(verdicts, values)
@@ -122,10 +121,10 @@ def test_the_at_scale_table_sets_each_fm_verdict_beside_its_digits_twin_and_says
 
 def _conditions(fixed_updates, interaction):
     """bs-gap judged under two budgets, with or without an interaction between them."""
-    fam = V.Family("04_batch_size", scope="digits")
+    r = record("bs-gap", "Larger batches reach a worse test ELBO", -1, 0.1, anchor="bs-gap", condition="the budget")
+    fam = V.Family("04_batch_size", records=[r])
     effects = {"fixed epochs": S.one_sample([-1.0, -1.2, -0.9, -1.1, -1.05]), "fixed updates": fixed_updates}
-    fam.add("bs-gap", "Larger batches reach a worse test ELBO", effects, direction=-1, delta=0.1, anchor="bs-gap",
-            condition="the budget", interaction=interaction)  # fmt: skip
+    fam.add("bs-gap", effects, interaction=interaction)
     return fam.finalize()[0].to_dict()
 
 

@@ -446,7 +446,7 @@ def test_fmt_writes_numbers_for_prose():
     '×10^' for tiny numbers, and 'n/a' for every non-finite value, NumPy's float32 and
     float16 included (the former analysis.fmt printed 'nan' / 'inf' for those)."""
     assert S.fmt(-0.31234) == "−0.312" and S.fmt(12345.6) == "12,346" and S.fmt(0) == "0"
-    assert S.fmt(0.0001234) == "0.000123" and S.fmt(1.5e-12) == "1.5×10^−12" and S.fmt(0.31234, 2) == "0.31"
+    assert S.fmt(0.0001234) == "0.000123" and S.fmt(1.5e-12) == "1.5×10⁻¹²" and S.fmt(0.31234, 2) == "0.31"
     for missing in (None, float("nan"), -math.inf, np.float32("nan"), np.float16("inf")):
         assert S.fmt(missing) == "n/a"
 

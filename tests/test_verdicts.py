@@ -8,11 +8,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from vae_utils.claims import stats as S
 from vae_utils.claims import verdicts as V
+from vae_utils.claims.records import OUTCOME_WORDS, ClaimRecord
+from vae_utils.publish.scope import scope_of
 
 
 def est(estimate, se=0.5, df=18.0, null=0.0, sd=1.0, n=(10, 10), kind="two-sample", name="effect", unit="nats"):
@@ -21,6 +24,18 @@ def est(estimate, se=0.5, df=18.0, null=0.0, sd=1.0, n=(10, 10), kind="two-sampl
     p = 2 * stats.t.sf(abs(estimate - null) / se, df)
     return S.Estimate(name, estimate, estimate - half, estimate + half, p, null, n, sd, 0.95, "t-test", unit, se, df,
                       kind=kind)  # fmt: skip
+
+
+def record(id, claim="Claim", direction=1, delta=0.5, **kw):
+    """A claim's record as a chapter's table would declare it (defaults for the fields a test leaves out)."""
+    kw = {"unit": "nats", "anchor": id, "topic": "batch size", "what_to_do": {"supported": "Act on it."}} | kw
+    return ClaimRecord(id=id, claim=claim, direction=direction, delta=delta, **kw)
+
+
+def runs(seeds=10, batch_sizes=(16, 256)):
+    """Sweep rows (run configs) of digits runs: what a chapter hands ``add`` as ``runs``."""
+    return pd.DataFrame([dict(dataset="digits", batch_size=b, epochs=30, seed=s) for b in batch_sizes
+                         for s in range(seeds)])  # fmt: skip
 
 
 def p_only(estimate, p, name="Spearman rho"):
@@ -140,22 +155,35 @@ def test_not_testable_and_not_run_constructors_carry_their_reason():
 
 def test_family_judges_every_tested_effect_at_its_holm_level():
     """Three effects: the verdicts' p_adjusted and level_adjusted are stats.holm's; not-run and
-    not-testable verdicts do not count in m."""
+    not-testable verdicts do not count in m. The scope is the runs' own; the verdicts come in the
+    order of the chapter's table, whatever the order of the calls."""
     effects = [est(1.6), est(1.3), est(0.4)]
-    fam = V.Family("04_batch_size", scope="digits, 10 seeds")
+    recs = [record(f"c-{i}") for i in range(3)] + [record("c-lars"), record("c-sharp")]
+    fam = V.Family("04_batch_size", records=recs)
+    fam.not_testable("c-sharp", "Not measured.")
     for i, e in enumerate(effects):
-        fam.add(f"c-{i}", f"Claim {i}", e, direction=1, delta=0.5)
-    fam.not_run("c-lars", "LARS helps", "optimizers", "lars")
-    fam.not_testable("c-sharp", "Sharp minima", "Not measured.")
+        fam.add(f"c-{i}", e, runs=runs())
+    fam.not_run("c-lars", "optimizers", "lars")
     out = {v.id: v for v in fam.finalize()}
     h = S.holm([e.p for e in effects])
     for i in range(3):
         v = out[f"c-{i}"]
         assert v.p_adjusted == pytest.approx(h.p_adjusted[i]) and v.level_adjusted == pytest.approx(h.level[i])
-        assert v.family_size == 3 and v.chapter == "04_batch_size" and v.scope == "digits, 10 seeds"
+        assert v.family_size == 3 and v.chapter == "04_batch_size" and v.scope == scope_of(runs())["text"]
         assert v.outcome == V.decide(effects[i], 1, 0.5, level=h.level[i])
     assert out["c-lars"].outcome == V.NOT_RUN and out["c-lars"].chapter == "04_batch_size"
+    assert out["c-sharp"].outcome == V.NOT_TESTABLE and out["c-sharp"].reason == "Not measured."
     assert [v.id for v in fam.verdicts] == ["c-0", "c-1", "c-2", "c-lars", "c-sharp"]
+
+
+def test_a_verdict_takes_its_claim_direction_delta_and_advice_from_the_record():
+    """What the table declares is what the box says: the chapter passes only the estimate."""
+    r = record("bs-gap", "Larger batches are worse", -1, 0.25, anchor="bs-sec", what_to_do={"supported": "Go small."})
+    fam = V.Family("04_batch_size", records=[r])
+    fam.add("bs-gap", est(-2.0, se=0.3))
+    v = fam["bs-gap"]
+    assert (v.claim, v.direction, v.delta, v.anchor, v.unit) == ("Larger batches are worse", -1, 0.25, "bs-sec", "nats")
+    assert v.outcome == V.SUPPORTED and v.advice == "Go small." and v.scope == ""
 
 
 def test_family_multiplicity_turns_a_marginal_effect_inconclusive():
@@ -164,52 +192,57 @@ def test_family_multiplicity_turns_a_marginal_effect_inconclusive():
     1 − 0.05/5 and becomes inconclusive."""
     marginal = est(1.15)
     assert 0.02 < marginal.p < 0.05
-    strong = V.Family("ch")
-    strong.add("m", "Marginal", marginal, 1, 2.0)
+    strong = V.Family("ch", records=[record("m", delta=2.0)] + [record(f"s-{i}", delta=2.0) for i in range(4)])
+    strong.add("m", marginal)
     for i in range(4):
-        strong.add(f"s-{i}", "Strong", est(5.0), 1, 2.0)
+        strong.add(f"s-{i}", est(5.0))
     assert strong["m"].outcome == V.SUPPORTED and strong["m"].level_adjusted == pytest.approx(0.95)
-    weak = V.Family("ch")
-    weak.add("m", "Marginal", marginal, 1, 2.0)
+    weak = V.Family("ch", records=[record("m", delta=2.0)] + [record(f"w-{i}", delta=2.0) for i in range(4)])
+    weak.add("m", marginal)
     for i in range(4):
-        weak.add(f"w-{i}", "Weak", est(0.1), 1, 2.0)
+        weak.add(f"w-{i}", est(0.1))
     assert weak["m"].outcome == V.INCONCLUSIVE and weak["m"].level_adjusted == pytest.approx(0.99)
 
 
 def test_family_refuses_duplicate_ids_and_an_interaction_without_conditions():
-    """Every id once per family; an interaction needs {condition: effect}; conditions need a name."""
-    fam = V.Family("ch")
-    fam.add("a", "A", est(1.0))
+    """Every id once per family; an interaction needs {condition: effect}; conditions need a
+    `condition` (what they vary) in the claim's record."""
+    fam = V.Family("ch", records=[record("a"), record("b"), record("c")])
+    fam.add("a", est(1.0))
     with pytest.raises(ValueError, match=r"id='a' is already in this family"):
-        fam.add("a", "A again", est(1.0))
+        fam.add("a", est(1.0))
     with pytest.raises(ValueError, match=r"interaction is not allowed with a single effect"):
-        fam.add("b", "B", est(1.0), interaction=est(0.1))
-    with pytest.raises(ValueError, match=r"condition='' is not allowed"):
-        fam.add("c", "C", {"fixed epochs": est(1.0)})
+        fam.add("b", est(1.0), interaction=est(0.1))
+    with pytest.raises(ValueError, match=r"for 'c' is not allowed; allowed: at least one condition, and a `condition`"):
+        fam.add("c", {"fixed epochs": est(1.0)})
+    one = V.Family("ch", records=[record("a")])
+    one.add("a", est(1.0))
     with pytest.raises(KeyError, match=r"id='zzz' is not in this family"):
-        fam["zzz"]
+        one["zzz"]
 
 
 def test_unknown_keywords_and_what_to_do_keys_are_refused_by_name():
-    """A misspelt keyword (scpoe) or an advice key that is no outcome: ValueError naming it."""
+    """A misspelt keyword (scpoe) or an advice key that is no outcome: ValueError naming it. A
+    Family takes no claim wording, direction or advice from the chapter: the table holds them."""
     with pytest.raises(ValueError, match=r"scpoe='x' is not allowed; allowed keywords: scope, what_to_do"):
         V.judge("a", "A", est(1.0), scpoe="x")
     with pytest.raises(ValueError, match=r"what_to_do key 'not supported' is not allowed; allowed: 'supported'"):
-        V.Family("ch").add("a", "A", est(1.0), what_to_do={"not supported": "?"})
+        V.judge("a", "A", est(1.0), what_to_do={"not supported": "?"})
+    with pytest.raises(TypeError, match=r"what_to_do"):
+        V.Family("ch", records=[record("a")]).add("a", est(1.0), what_to_do={"supported": "?"})
 
 
 def _budget_family(epochs, updates, interaction=None):
-    fam = V.Family("04_batch_size")
-    fam.add(
+    r = record(
         "bs-gap",
         "Larger batches reach a worse test ELBO",
-        {"fixed epochs": epochs, "fixed updates": updates},
         direction=-1,
         delta=0.5,
         condition="the budget",
-        interaction=interaction,
         what_to_do={"supported": "Keep batches small.", "depends": "Fix the number of updates, not epochs."},
     )
+    fam = V.Family("04_batch_size", records=[r])
+    fam.add("bs-gap", {"fixed epochs": epochs, "fixed updates": updates}, interaction=interaction)
     return fam["bs-gap"], fam
 
 
@@ -222,25 +255,50 @@ def test_conditions_with_the_same_outcome_give_that_outcome():
     assert v.conditions["fixed epochs"].id == "bs-gap-fixed-epochs"
 
 
+def test_conditions_are_ordered_by_the_number_in_their_names():
+    """'batch 16' before 'batch 128' whatever the order given; names without numbers keep theirs."""
+    r = record("bs-x", condition="the batch size")
+    fam = V.Family("ch", records=[r, record("bs-y", condition="the budget")])
+    fam.add("bs-x", {"batch 128": est(1.0), "batch 16": est(2.0), "batch 1.5×10³": est(3.0), "batch 32": est(1.5)})
+    fam.add("bs-y", {"fixed updates": est(1.0), "fixed epochs": est(2.0)})
+    assert list(fam["bs-x"].conditions) == ["batch 16", "batch 32", "batch 128", "batch 1.5×10³"]
+    assert list(fam["bs-y"].conditions) == ["fixed updates", "fixed epochs"]
+    fam = V.Family("ch", records=[record("k", condition="k"), record("b", condition="β")])
+    fam.add("k", {"top-10": est(1.0), "top-5": est(1.0)})  # a hyphen after a word is no minus sign
+    fam.add("b", {"β 1": est(1.0), "β −1": est(1.0), "β 0.5": est(1.0)})
+    assert list(fam["k"].conditions) == ["top-5", "top-10"] and list(fam["b"].conditions) == ["β −1", "β 0.5", "β 1"]
+
+
 def test_differing_outcomes_with_a_significant_interaction_depend_on_the_condition():
     """Supported with fixed epochs, equivalent with fixed updates, and the gaps differ (interaction
-    interval excludes 0 after Holm over the three tests): 'depends on the budget'."""
+    interval excludes 0 after Holm over the three tests): 'depends on the budget'. The advice is the
+    table's 'depends' line, then each condition's line for its own outcome."""
     v, _fam = _budget_family(est(-2.0, se=0.3), est(0.0, se=0.1), interaction=est(-2.0, se=0.3))
     assert v.condition_outcomes == {"fixed epochs": V.SUPPORTED, "fixed updates": V.EQUIVALENT}
-    assert v.depends_on == "the budget" and v.label == "depends on the budget"
+    assert v.depends_on == "the budget" and v.label == "depends on the budget" and v.words == v.label
     assert v.outcome == V.INCONCLUSIVE and v.family_size == 3
-    assert "verdict-depends" in v.css_class and v.advice == "Fix the number of updates, not epochs."
-    assert "the difference between them is significant" in v.summary
+    assert "verdict-depends" in v.css_class
+    assert v.advice == (
+        "Fix the number of updates, not epochs. Fixed epochs: Keep batches small. Fixed updates: no effect that matters."
+    )
+    assert "the difference between the conditions is significant" in v.summary
+    assert "**Depends on the budget.** Fixed epochs: supported; fixed updates: no effect that matters;" in v.markdown()
 
 
 def test_differing_outcomes_without_a_significant_interaction_are_mixed_not_depends():
     """Supported with fixed epochs, inconclusive with fixed updates, the interaction interval
-    contains 0: overall inconclusive, and the text says the conditions are not shown to differ."""
+    contains 0: overall inconclusive, labelled 'mixed', and the text says the conditions are not
+    shown to differ; the box is not styled as 'depends'."""
     v, _ = _budget_family(est(-1.5, se=0.4), est(-0.9, se=0.6), interaction=est(-0.6, se=0.7))
     assert v.condition_outcomes == {"fixed epochs": V.SUPPORTED, "fixed updates": V.INCONCLUSIVE}
-    assert v.outcome == V.INCONCLUSIVE and v.label == V.INCONCLUSIVE and not v.depends_on
-    assert v.summary.startswith("Mixed:") and "not shown to differ" in v.summary
-    assert "verdict-depends" not in v.css_class
+    assert v.outcome == V.INCONCLUSIVE and v.label == "mixed" and v.words == "mixed" and not v.depends_on
+    assert v.summary == (
+        "Fixed epochs: supported; fixed updates: inconclusive; the conditions are not shown to differ, "
+        "so overall inconclusive."
+    )
+    assert v.markdown().count("**Mixed.** Fixed epochs: supported") == 1 and v.text.startswith("Mixed. ")
+    assert "verdict-depends" not in v.css_class and "verdict-inconclusive" in v.css_class
+    assert v.advice == "Fixed epochs: Keep batches small. Fixed updates: Treat the claim as open."
 
 
 def test_same_outcome_with_a_significant_interaction_keeps_it_and_notes_the_size():
@@ -248,6 +306,7 @@ def test_same_outcome_with_a_significant_interaction_keeps_it_and_notes_the_size
     v, _ = _budget_family(est(-4.0, se=0.3), est(-1.0, se=0.2), interaction=est(-3.0, se=0.35))
     assert v.outcome == V.SUPPORTED and v.label == V.SUPPORTED and v.depends_on == "the budget"
     assert "The size of the effect depends on the budget" in v.summary
+    assert v.advice == "Keep batches small." and "verdict-depends" not in v.css_class
 
 
 def test_untested_conditions_are_listed_but_left_out_of_the_overall_outcome():
@@ -274,16 +333,23 @@ def _colon_fences(md: str):
 
 
 def _supported():
-    fam = V.Family("04_batch_size", scope="digits, 64-256-8 MLP, Adam, 30 epochs, 10 seeds")
+    recs = [
+        record(
+            "bs-gap", "Larger batches reach a worse test ELBO", -1, 0.5, what_to_do={"supported": "Keep batches small."}
+        ),
+        record("bs-other", "Other"),
+    ]
+    fam = V.Family("04_batch_size", records=recs)
     e = est(-1.6612, se=0.13, name="test ELBO(256) − test ELBO(16)")
-    fam.add("bs-gap", "Larger batches reach a worse test ELBO", e, -1, 0.5, what_to_do="Keep batches small.")
-    fam.add("bs-other", "Other", est(3.0), 1, 0.5)
+    fam.add("bs-gap", e, runs=runs())
+    fam.add("bs-other", est(3.0))
     return fam["bs-gap"]
 
 
 def test_markdown_is_an_admonition_with_the_outcome_class_and_a_nested_numbers_dropdown():
     """MyST's parser sees one admonition titled by the claim, with the outcome's CSS class, whose body
-    holds the outcome in words, the what-to-do line and a dropdown with the numbers. The effect
+    holds the outcome in words, the what-to-do line and a dropdown with the numbers (with a line saying
+    why the interval is not 95%, and the scope of the runs). The effect
     (se 0.13, df 18) has the smaller p of two, so Holm judges it at 97.5%: half-width
     t(0.9875, 18) · 0.13 = 2.4450 · 0.13 = 0.318, rounded to two significant digits."""
     md = _supported().markdown()
@@ -296,7 +362,8 @@ def test_markdown_is_an_admonition_with_the_outcome_class_and_a_nested_numbers_d
     inner = _colon_fences(body.split("\n", 1)[1])
     assert len(inner) == 1 and inner[0].info.startswith("{dropdown}")
     assert "- **Effect:** test ELBO(256) − test ELBO(16) = −1.66 nats (97.5% CI −1.98 to −1.34)" in inner[0].content
-    assert "Holm-adjusted for 2 tests" in inner[0].content and "- **Scope:** digits" in inner[0].content
+    why = "- **Why the interval is 97.5%, not 95%:** the chapter makes 2 tests; Holm's procedure widens each interval"
+    assert why in inner[0].content and "- **Scope:** digits (1,257 training images" in inner[0].content
 
 
 @pytest.mark.parametrize(
@@ -311,11 +378,14 @@ def test_markdown_is_an_admonition_with_the_outcome_class_and_a_nested_numbers_d
     ],
 )
 def test_every_outcome_renders_with_its_css_class_and_plain_text(verdict, css):
-    """Six outcomes, six classes; the text is one Markdown-free line starting with the outcome."""
+    """Six outcomes, six classes; the text is one Markdown-free line starting with the outcome's words
+    for a reader (records.OUTCOME_WORDS), and so does the box."""
+    words = OUTCOME_WORDS[verdict.outcome]
     assert f":class: verdict {css}\n" in verdict.markdown()
     assert len(_colon_fences(verdict.markdown())) == 1
     assert "\n" not in verdict.text and "**" not in verdict.text
-    assert verdict.text.lower().startswith(verdict.outcome)
+    assert verdict.text.lower().startswith(words) and verdict.words == words
+    assert f"**{words[0].upper()}{words[1:]}.** " in verdict.markdown()
 
 
 def test_what_to_do_can_be_chosen_per_outcome():
@@ -388,24 +458,27 @@ def _verdict_notebook(path):
     import nbformat
 
     outs = []
-    record = lambda data, metadata=None: outs.append(
+    keep = lambda data, metadata=None: outs.append(
         nbformat.v4.new_output("display_data", data=data, metadata=metadata or {})
     )
     mp = pytest.MonkeyPatch()
-    mp.setattr(glue_mod, "ipy_display", lambda data, raw, metadata: record(data, metadata))
-    mp.setattr(IPython.display, "display", lambda obj: record({"text/markdown": obj.data, "text/plain": "<Markdown>"}))
+    mp.setattr(glue_mod, "ipy_display", lambda data, raw, metadata: keep(data, metadata))
+    mp.setattr(IPython.display, "display", lambda obj: keep({"text/markdown": obj.data, "text/plain": "<Markdown>"}))
     try:
-        fam = V.Family("t", scope="digits, 10 seeds")
-        fam.add(
-            "bs-gap",
-            "Larger batches reach a worse test ELBO",
-            est(-1.6, se=0.13),
-            -1,
-            0.5,
-            what_to_do="Keep them small.",
-        )
-        fam.add("bs-budget", "Larger batches are worse", {"fixed epochs": est(-2.0, se=0.3), "fixed updates": est(0.0, se=0.1)},
-                -1, 0.5, condition="the budget", interaction=est(-2.0, se=0.3))  # fmt: skip
+        recs = [
+            record(
+                "bs-gap",
+                "Larger batches reach a worse test ELBO",
+                -1,
+                0.5,
+                what_to_do={"supported": "Keep them small."},
+            ),
+            record("bs-budget", "Larger batches are worse", -1, 0.5, condition="the budget"),
+        ]
+        fam = V.Family("t", records=recs)
+        fam.add("bs-gap", est(-1.6, se=0.13), runs=runs())
+        fam.add("bs-budget", {"fixed epochs": est(-2.0, se=0.3), "fixed updates": est(0.0, se=0.1)},
+                interaction=est(-2.0, se=0.3))  # fmt: skip
         fam.publish()
     finally:
         mp.undo()
@@ -468,8 +541,8 @@ def test_an_inverted_u_with_a_flat_slope_is_not_no_effect():
     shape = S.bend(df, "batch_size", "test_elbo", logx=True, unit="nats")
     assert V.decide(slope, -1, 0.5) == V.EQUIVALENT  # what the slope alone would say
     assert 0.9 < shape.estimate < 1.5 and shape.low > 0.5
-    fam = V.Family("04_batch_size")
-    fam.add("bs-gap", "Larger batches are worse", slope, -1, 0.5, shape=shape)
+    fam = V.Family("04_batch_size", records=[record("bs-gap", "Larger batches are worse", -1, 0.5)])
+    fam.add("bs-gap", slope, shape=shape)
     v = fam.finalize()[0]
     assert v.outcome == V.INCONCLUSIVE and "a flat slope is not no effect" in v.summary
     assert "is not shown to lie within ±Δ" in v.markdown() and v.to_dict()["shape"]["within_delta"] is False

@@ -117,7 +117,7 @@ def _check(entry: Mapping, where: str) -> None:
         _fail(where, missing[0], None, "every entry sets " + ", ".join(REQUIRED) + " (or takes them from `repeats`)")
     if not (isinstance(entry["id"], str) and _SLUG.match(entry["id"])):
         _fail(where, "id", entry["id"], "a slug of lowercase letters, digits and single hyphens")
-    if entry["direction"] not in (-1, 0, 1):
+    if isinstance(entry["direction"], bool) or entry["direction"] not in (-1, 0, 1):
         _fail(where, "direction", entry["direction"], "-1, 0, 1")
     d = entry["delta"]
     if d is not None and not (isinstance(d, int | float) and not isinstance(d, bool) and math.isfinite(d) and d > 0):
@@ -125,6 +125,11 @@ def _check(entry: Mapping, where: str) -> None:
     for key in ("claim", "anchor"):
         if not (isinstance(entry[key], str) and entry[key].strip()):
             _fail(where, key, entry[key], "a non-empty string")
+    for key in ("unit", "article", "recipe", "condition", "repeats"):
+        if not isinstance(entry.get(key, ""), str):
+            _fail(where, key, entry[key], "a string")
+    if not isinstance(entry.get("headline", False), bool):
+        _fail(where, "headline", entry["headline"], "true or false")
     if entry["topic"] not in TOPICS:
         _fail(where, "topic", entry["topic"], ", ".join(TOPICS))
     todo = entry["what_to_do"]
@@ -146,8 +151,9 @@ def _parse(text: str, chapter: str) -> list[ClaimRecord]:
         where = f"claims table {chapter}, entry {i + 1}"
         if not isinstance(e, Mapping):
             _fail(where, "entry", e, "a mapping of fields")
-        _check({**_repeated(e), **e}, where)
-        out.append(ClaimRecord(**{**_repeated(e), **e, "chapter": chapter}))
+        base = _repeated(e, where, [x.get("id") for x in entries if isinstance(x, Mapping)])
+        _check({**base, **e}, where)
+        out.append(ClaimRecord(**{**base, **e, "chapter": chapter}))
     ids = [r.id for r in out]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -155,11 +161,16 @@ def _parse(text: str, chapter: str) -> list[ClaimRecord]:
     return out
 
 
-def _repeated(entry: Mapping) -> dict:
-    """The fields a ``repeats`` entry takes from the claim it re-tests."""
+def _repeated(entry: Mapping, where: str, own_table: list) -> dict:
+    """The fields a ``repeats`` entry takes from the claim it re-tests (declared in another table)."""
     if not entry.get("repeats"):
         return {}
-    base = record(entry["repeats"])
+    try:
+        if entry["repeats"] in own_table:
+            raise KeyError(entry["repeats"])
+        base = record(entry["repeats"])
+    except (KeyError, TypeError):
+        _fail(where, "repeats", entry["repeats"], "the id of a declared claim of another chapter")
     own = ("id", "chapter", "anchor", "headline", "repeats", "article", "recipe")  # never inherited
     return {k: v for k, v in base.to_dict().items() if k not in own}
 

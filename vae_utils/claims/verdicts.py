@@ -1,23 +1,21 @@
 """Verdicts on the source article's claims: six outcomes, decided per chapter under Holm's
 multiplicity control, rendered as MyST admonitions and published as machine-readable JSON.
 
-    from vae_utils import stats as S, verdicts as V
-    fam = V.Family("04_batch_size", scope="digits, 64-256-8 MLP, Adam, 30 epochs, 10 seeds")
-    fam.add("bs-large-batch-gap", "Larger batches reach a worse test ELBO",
+    from vae_utils.claims import stats as S, verdicts as V
+    fam = V.Family("04_batch_size")   # the claims its table declares (claims/tables/04_batch_size.yaml)
+    fam.add("bs-gap",                 # wording, direction, Δ, what to do: from the table, never typed here
             {"fixed epochs": S.per_seed_slope(ep, "batch_size", "test_elbo", logx=True, unit="nats"),
              "fixed updates": S.per_seed_slope(up, "batch_size", "test_elbo", logx=True, unit="nats")},
-            direction=-1, delta=0.5, condition="the budget",
+            runs=[ep, up],            # the sweep rows it rests on: its scope is computed from them
             interaction=S.paired(S.seed_slopes(ep, "batch_size", "test_elbo", logx=True),
-                                 S.seed_slopes(up, "batch_size", "test_elbo", logx=True)),
-            what_to_do={"supported": "Keep batches small when epochs are fixed.", "inconclusive": "..."})
-    fam.not_run("bs-lars", "LARS rescues large batches", parameter="optimizers", value="lars")
-    fam.finalize()      # Holm across the chapter's tests, then every outcome
-    fam.publish()       # in the notebook: glue <id> (Markdown) and <id>-json, and display each
+                                 S.seed_slopes(up, "batch_size", "test_elbo", logx=True)))
+    fam.not_run("bs-lars", "optimizers", "lars")   # a declared claim this build's parameters left out
+    fam.publish()       # Holm across the chapter's tests, then glue <id>, <id>-json and <id>-short
 
 In the chapter's Markdown, paste a verdict where it belongs (the publishing cell can be tagged
 ``remove-output``; glue still works):
 
-    :::{glue:md} bs-large-batch-gap
+    :::{glue:md} bs-gap
     :format: myst
     :::
 
@@ -297,7 +295,7 @@ class Verdict:
     @property
     def css_class(self) -> str:
         cls = f"verdict verdict-{self.outcome.replace(' ', '-')}"
-        return cls + (" verdict-depends" if self.label != self.outcome else "")
+        return cls + (" verdict-depends" if self.label.startswith("depends on") else "")
 
     @property
     def advice(self) -> str:
@@ -654,7 +652,7 @@ class _Claim:
 def _natural(keys) -> list[str]:
     """Condition names in their order: by the number in each when every name has one ("batch 16" before
     "batch 128"), else as given."""
-    nums = [re.search(r"[-−]?\d+(?:\.\d+)?(?:×10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?", k) for k in keys]
+    nums = [re.search(r"(?:(?<!\w)[-−])?\d+(?:\.\d+)?(?:×10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?", k) for k in keys]  # "top-5": 5
     if not all(nums):
         return list(keys)
 

@@ -18,25 +18,19 @@ _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def fmt(x, digits: int = 3) -> str:
-    """A number for prose: ``digits`` significant digits, a true minus sign, 'n/a' for NaN/None."""
+    """A number for prose: ``digits`` significant digits (every integer digit from 10^digits up to 10¹⁵),
+    thousands separators, a true minus sign, ×10ⁿ for the very small and the very large, 'n/a' for NaN/None."""
     if x is None or not math.isfinite(float(x)):
         return "n/a"
     x = float(x)
     if x == 0:
         return "0"
-    if abs(x) >= 10**digits:
+    s = f"{x:,.{digits}g}"
+    if 10**digits <= abs(float(f"{x:.{digits}g}")) and abs(x) < 1e15:  # rounded first: 999.6 is '1,000'
         s = f"{x:,.0f}"
-    elif 1e-3 <= abs(x) < 1:  # 0.00415, not 4.15×10⁻³
-        s = (
-            f"{x:.{digits}g}"
-            if "e" not in f"{x:.{digits}g}"
-            else f"{x:.{digits - 1 - math.floor(math.log10(abs(x)))}f}"
-        )
-    else:
-        s = f"{x:.{digits}g}"
-        if "e" in s:
-            mant, exp = s.split("e")
-            s = f"{mant}×10{str(int(exp)).translate(_SUPERSCRIPT)}"
+    elif "e" in s:  # beyond 10¹⁵ a float's integer digits are noise
+        mant, exp = s.split("e")
+        s = f"{mant}×10{str(int(exp)).translate(_SUPERSCRIPT)}"
     return s.replace("-", MINUS)
 
 
@@ -78,5 +72,5 @@ def fmt_interval(estimate, low, high, level=0.95, unit: str = "") -> str:
     d = _decimals(half)
     # An endpoint that rounds to 0 but is not 0 keeps its sign and two significant digits: which
     # side of 0 it lies on is what a verdict turns on.
-    end = lambda x: fmt(x, 2) if x != 0 and round(x, d) == 0 else _round(x, d)
+    end = lambda x: fmt(float(f"{x:.2g}"), 2) if x != 0 and round(x, d) == 0 else _round(x, d)
     return f"{_round(estimate, d)}{u} ({fmt_level(level)} CI {end(low)} to {end(high)})"

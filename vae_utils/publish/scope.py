@@ -2,7 +2,7 @@
 
     from vae_utils.publish.scope import scope_of
     s = scope_of(runs, tuned_on=[10, 11, 12])  # runs: the rows of ``sweep`` a verdict rests on
-    s["text"]   # 'digits (1,437 training images, dynamic binarization), 64-256-8 MLP, Adam, batch 64,
+    s["text"]   # 'digits (1,257 training images, dynamic binarization), 64-256-8 MLP, Adam, batch 64,
                 #  30 epochs, 10 seeds (0–9); rates tuned on 3 other seeds (10–12)'
 
 The record names the dataset, the training images, the model, the optimizers, the batch sizes, the
@@ -13,7 +13,8 @@ TensorFlow; pandas only for the frame it reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import reprlib
+from collections.abc import Iterable, Sequence, Set
 
 from ..core.config import TrainConfig
 from ..core.data import REGISTRY
@@ -45,6 +46,12 @@ def span(values: Sequence, unit: str = "", many: str = "") -> str:
     return f"{many}{vals[0]} to {vals[-1]}{u}"
 
 
+def _and(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = list(items)
+    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def model_name(dataset: str, architecture: str, hidden_units: tuple, latent_dim: int) -> str:
     """'64-256-8 MLP' or 'conv VAE (16 latent dimensions)'."""
     if architecture == "conv":
@@ -54,10 +61,14 @@ def model_name(dataset: str, architecture: str, hidden_units: tuple, latent_dim:
     return "-".join(widths) + " MLP"
 
 
-def _images(dataset: str, train_sizes: list) -> str:
-    full = REGISTRY[dataset].train_size if dataset in REGISTRY else None
-    sizes = [full if s in (None, 0) else s for s in train_sizes]
-    return span([int(s) for s in sizes if s is not None], "training images")
+def _images(runs) -> str:
+    """'1,257 training images': each run's ``train_size``, or its dataset's whole training split."""
+    sizes = set()
+    for dataset, size in _rows(runs, ("dataset", "train_size")):
+        full = REGISTRY[dataset].train_size if dataset in REGISTRY else None
+        n = full if size is None or size != size or size == 0 else size  # None, NaN, 0: the whole split
+        sizes |= {int(n)} if n is not None else set()
+    return span(sorted(sizes), "training images") if sizes else "training images not known"
 
 
 def _seeds(seeds: list) -> str:
@@ -79,6 +90,8 @@ def scope_of(runs, tuned_on: Iterable[int] | None = None, tuned: str = "rates") 
 
     frames = [runs] if isinstance(runs, pd.DataFrame) else list(runs)
     runs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if "run_id" in runs:  # a run two frames share is one run
+        runs = runs.drop_duplicates("run_id")
     if runs.empty:
         return {"runs": 0, "text": "no runs"}
     datasets = _values(runs, "dataset")
@@ -87,7 +100,7 @@ def scope_of(runs, tuned_on: Iterable[int] | None = None, tuned: str = "rates") 
     )
     s = {
         "dataset": datasets,
-        "training_images": _images(datasets[0], _values(runs, "train_size")),
+        "training_images": _images(runs),
         "binarization": _values(runs, "binarization"),
         "model": models,
         "optimizer": [_OPTIMIZER_NAMES.get(o, o) for o in _values(runs, "optimizer")],
@@ -109,8 +122,8 @@ def _rows(runs, columns):
 
 def scope_text(s: dict) -> str:
     """One line from a ``scope_of`` record."""
-    data = f"{', '.join(s['dataset'])} ({s['training_images']}, {' and '.join(s['binarization'])} binarization)"
-    parts = [data, ", ".join(s["model"]), " and ".join(s["optimizer"])]
+    data = f"{_and(s['dataset'])} ({s['training_images']}, {_and(s['binarization'])} binarization)"
+    parts = [data, _and(s["model"]), _and(s["optimizer"])]
     parts.append("batch " + span(s["batch_size"]) if len(s["batch_size"]) == 1 else "batches " + span(s["batch_size"]))
     parts.append(span(s["epochs"], "epochs"))
     if s["beta"] != [1.0]:
@@ -118,7 +131,7 @@ def scope_text(s: dict) -> str:
     parts.append(_seeds(s["seeds"]))
     text = ", ".join(parts)
     if s.get("tuned_on"):
-        text += f"; {s['tuned']} tuned on {_seeds(s['tuned_on']).replace('seeds', 'other seeds', 1)}"
+        text += f"; {s['tuned']} tuned on {_seeds(s['tuned_on']).replace(' seed', ' other seed', 1)}"
     return text
 
 
@@ -130,8 +143,10 @@ def provenance_of(provenance) -> dict | None:
 
     if provenance is None or isinstance(provenance, dict):
         return provenance
-    frames = [provenance] if isinstance(provenance, pd.DataFrame) else list(provenance)
-    if not all(isinstance(f, pd.DataFrame) for f in frames):
-        raise ValueError(f"provenance={provenance!r} is not allowed; allowed: a dict, None, or the runs (data frames)")
+    several = isinstance(provenance, Iterable) and not isinstance(provenance, str | bytes | pd.Series | Set)
+    frames = [provenance] if isinstance(provenance, pd.DataFrame) else list(provenance) if several else None
+    if frames is None or not all(isinstance(f, pd.DataFrame) for f in frames):
+        what = f"[{', '.join(type(f).__name__ for f in frames)}]" if frames else reprlib.repr(provenance)
+        raise ValueError(f"provenance={what} is not allowed; allowed: a dict, None, or the runs (data frames)")
     s = scope_of(frames)
     return {"scope": s["text"], "runs": s["runs"]}

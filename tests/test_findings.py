@@ -1,3 +1,5 @@
+import re
+
 """Collecting the chapters' verdicts for the Findings page, the landing page and the recipe (``bookdriver.findings``).
 
 Run: ``.venv/bin/pytest tests/test_findings.py`` (seconds).
@@ -46,12 +48,24 @@ def test_the_verdicts_glued_by_a_chapter_are_read_back_from_its_executed_noteboo
     assert record["id"] == "lr-warmup" and record["outcome"] == "supported" and record["anchor"] == "lr-schedules"
 
 
+def _shown(markup: str) -> tuple:
+    """(claim, label, link, words, what follows) of the first outcome link in ``markup``, escapes removed."""
+    m = re.search(r'data-claim="([^"]+)" data-outcome="([^"]+)" href="([^"]*)">([^<]*)</a>([^<|]*)', markup)
+    return (*m.groups()[:4], m.group(5).replace("\\", "").rstrip()) if m else None
+
+
 def test_substitutions_state_each_verdicts_outcome_effect_and_advice_and_not_run_for_missing_ones():
     record = {**_verdict().to_dict(), "page": "05_learning_rate"}
     subs = substitutions([record], wanted={"v_lr_warmup", "v_bs_gap"})
-    assert subs["v_lr_warmup"] == "{ref}`supported <lr-schedules>`"
+    assert _shown(subs["v_lr_warmup"]) == (
+        "lr-warmup",
+        "supported",
+        "05_learning_rate.html#lr-schedules",
+        "supported",
+        "",
+    )
     assert subs["v_lr_warmup_outcome"] == "supported" and subs["v_lr_warmup_todo"] == "Use a warm-up."
-    assert subs["v_lr_warmup_effect"].startswith("1") and "CI" in subs["v_lr_warmup_effect"]
+    assert subs["v_lr_warmup_effect"].startswith("mean: 1.05 (") and "CI" in subs["v_lr_warmup_effect"]
     assert subs["v_bs_gap"] == "not run" and subs["v_bs_gap_effect"] == "not run in this build"
 
 
@@ -68,9 +82,10 @@ def test_a_page_names_the_verdicts_it_uses_and_gets_them_in_its_front_matter():
 def test_the_findings_page_lists_every_verdict_under_its_chapter_with_a_link_to_its_section():
     records = [{**_verdict().to_dict(), "page": "05_learning_rate"}]
     md = findings_markdown(records, {"05_learning_rate": "Learning rate"})
-    assert "## {doc}`Learning rate <05_learning_rate>`" in md
-    assert "**A warm-up beats a constant rate**: {ref}`supported <lr-schedules>`." in md
-    assert "*What to do:* Use a warm-up." in md and "Δ = 0.1" in md
+    assert '<td><a href="05_learning_rate.html">Learning rate</a></td><td>A warm-up beats a constant rate</td>' in md
+    row = md.split("<tbody>")[1]
+    assert _shown(row)[:4] == ("lr-warmup", "supported", "05_learning_rate.html#lr-schedules", "supported")
+    assert "<td>Use a warm-up.</td>" in md and "Δ = 0.1" in md
     assert "No chapter" in findings_markdown([])
 
 
@@ -133,19 +148,19 @@ def test_a_claim_judged_under_conditions_reads_with_each_conditions_outcome():
     the plain outcome when the conditions agree: never the overall 'inconclusive' alone."""
     positive = S.one_sample([1.0, 1.2, 0.9, 1.1, 1.05])
     depends = findings.outcome_ref(_conditions(positive, S.one_sample([2.0, 2.4, 1.9, 2.2, 2.1])))
-    assert depends == (
-        "{ref}`depends on the budget <bs-gap>` (fixed epochs: supported; fixed updates: the opposite holds)"
-    )
+    detail = " (fixed epochs: supported; fixed updates: the opposite holds)"
+    href = "04_batch_size.html#bs-gap"
+    assert _shown(depends) == ("bs-gap", "depends on the budget", href, "depends on the budget", detail)
     mixed = findings.outcome_ref(_conditions(positive, S.one_sample([0.3, -0.5, 0.9, -0.8, 0.2])))
-    assert mixed == "{ref}`mixed <bs-gap>` (fixed epochs: supported; fixed updates: the opposite holds)"
+    assert _shown(mixed) == ("bs-gap", "mixed", href, "mixed", detail)
     same = findings.outcome_ref(_conditions(S.one_sample([-1.0, -1.1, -0.95, -1.2, -1.0]), None))
-    assert same == "{ref}`supported <bs-gap>`"
-    assert substitutions([_conditions(positive, None)])["v_bs_gap"].startswith("{ref}`mixed <bs-gap>`")
+    assert _shown(same) == ("bs-gap", "supported", href, "supported", "")
+    assert _shown(substitutions([_conditions(positive, None)])["v_bs_gap"])[1] == "mixed"
 
 
 def test_the_effect_of_a_claim_under_conditions_lists_each_conditions_estimate():
     """The recipe's '(effect)' of a claim judged under two budgets is each budget's estimate, never 'no estimate'."""
     v = _conditions(S.one_sample([1.0, 1.2, 0.9, 1.1, 1.05]), None)
     text = findings.effect_text(v)
-    assert text.startswith("fixed epochs: −1.1 (") and "% CI" in text and "; fixed updates: 1.1 (" in text
+    assert text.startswith("fixed epochs: mean: −1.05 (") and "% CI" in text and "; fixed updates: mean: 1.05 (" in text
     assert substitutions([v])["v_bs_gap_effect"] == text

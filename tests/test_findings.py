@@ -1,9 +1,9 @@
-import re
-
 """Collecting the chapters' verdicts for the Findings page, the landing page and the recipe (``bookdriver.findings``).
 
 Run: ``.venv/bin/pytest tests/test_findings.py`` (seconds).
 """
+
+import re
 
 import nbformat
 import pytest

@@ -1,0 +1,331 @@
+"""The β study of chapter 08: rate and distortion over a grid of KL weights, active units, KL
+schedules as remedies where a constant β collapses units, and the gap between training and
+validation ELBO in a setting built to overfit.
+
+    from vae_utils.claims import beta
+    rate = beta.tuned_rates(tuning)                                   # the rate tuned for every β
+    beta.rate_distortion(ok)                                          # KL at the ends, the best β
+    fam.add("beta-collapse", beta.collapse_slope(ok), runs=ok)
+    beta.judge_remedies(fam, remedies, evaluation, kl_schedules, collapse_betas)
+    control = beta.overfit_control(overfit, beta.val_fall(hist), delta)
+    fam.add("beta-overfit", beta.gap_slope(overfit), runs=overfit) if control.ok else ...
+
+Every run is scored with β = 1 on held-out data (the true ELBO), whatever β it was trained with. A
+remedy is judged only where a constant β collapses units (its positive control), and the overfitting
+claim only where the validation ELBO falls from its best epoch (its positive control). The figure
+builders import matplotlib when called; everything else is pandas/NumPy/SciPy, like ``claims``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..publish.numbers import MINUS, fmt
+from . import protocol, stats
+from .stats import Estimate
+
+__all__ = [
+    "SCHEDULES",
+    "tuned_rates",
+    "rate_at_one",
+    "rate_distortion",
+    "collapse_slope",
+    "rates_table",
+    "control_table",
+    "control_runs",
+    "collapsed",
+    "remedy_effects",
+    "judge_remedies",
+    "val_fall",
+    "Control",
+    "overfit_control",
+    "gap_slope",
+    "default_gap",
+    "settings_words",
+    "numbers",
+    "rate_distortion_figure",
+    "schedule_runs",
+    "schedules_figure",
+    "gap_figure",
+]
+
+SCHEDULES = {"linear": "beta-linear", "cyclical": "beta-cyclical", "free_bits": "beta-free-bits"}  # claim ids
+ACTIVE = "active_units"
+
+
+def tuned_rates(tuning: pd.DataFrame) -> pd.Series:
+    """The learning rate with the best mean validation ELBO for every β (``protocol.tune``), by β."""
+    return protocol.tune(tuning, over="learning_rate", by="beta").set_index("beta").learning_rate
+
+
+def rate_at_one(rate: pd.Series) -> float:
+    """The rate tuned at β = 1, or at the β nearest to 1 (in log) when 1 is not on the grid."""
+    betas = rate.index.to_numpy(np.float64)
+    return float(rate.iloc[int(np.argmin(np.abs(np.log(betas))))])
+
+
+def rate_distortion(ok: pd.DataFrame) -> dict[str, object]:
+    """The numbers the rate–distortion section states, over the runs that trained (``ok``): the mean
+    test KL and reconstruction loss at the smallest and the largest β, the β with the best mean test
+    ELBO and that ELBO with its interval."""
+    kl = ok.groupby("beta").test_kl_loss.mean()
+    rec = ok.groupby("beta").test_reconstruction_loss.mean()
+    elbo = ok.groupby("beta").test_elbo
+    best = float(elbo.mean().idxmax())
+    return {
+        "kl-lo": float(kl.iloc[0]),
+        "kl-hi": float(kl.iloc[-1]),
+        "rec-lo": float(rec.iloc[0]),
+        "rec-hi": float(rec.iloc[-1]),
+        "best": best,
+        "best-elbo": stats.one_sample(elbo.get_group(best), name="test ELBO", unit="nats"),
+    }
+
+
+def collapse_slope(ok: pd.DataFrame) -> Estimate:
+    """Active units per doubling of β: one slope per seed on log₂ β, a t-test over the seeds."""
+    return stats.per_seed_slope(ok, "beta", ACTIVE, logx=True, name="active units per doubling of β", unit="units")
+
+
+def _constant(evaluation: pd.DataFrame) -> pd.Series:
+    return evaluation.set_index(["beta", "seed"]).sort_index()[ACTIVE]
+
+
+def rates_table(rate: pd.Series) -> pd.DataFrame:
+    """The tuned rate of every β, in words."""
+    return pd.DataFrame({"β": rate.index.to_numpy(), "tuned learning rate": rate.to_numpy()})
+
+
+def _control_betas(betas: Sequence[float]) -> list[float]:
+    return sorted({1.0, *map(float, betas)})
+
+
+def control_table(evaluation: pd.DataFrame, betas: Sequence[float]) -> pd.DataFrame:
+    """The positive control of the remedies: mean active units at a constant β, at β = 1 and at each of
+    ``betas`` (NaN where not run), out of the model's latent dimensions."""
+    betas = _control_betas(betas)
+    means = evaluation.groupby("beta")[ACTIVE].mean()
+    of = f"mean active units (of {_one(evaluation, 'latent_dim')}), constant β"
+    return pd.DataFrame({"β": betas, of: [means.get(b, np.nan) for b in betas]})
+
+
+def control_runs(evaluation: pd.DataFrame, betas: Sequence[float]) -> pd.DataFrame:
+    """The runs ``control_table`` reads."""
+    return evaluation[evaluation.beta.isin(_control_betas(betas))]
+
+
+def collapsed(evaluation: pd.DataFrame, betas: Sequence[float], latent_dim: int) -> list[float]:
+    """The β of ``betas`` at which a constant weight leaves, on average, more than half a unit inactive."""
+    means = evaluation.groupby("beta")[ACTIVE].mean()
+    return [b for b in betas if b in means.index and means[b] < latent_dim - 0.5]
+
+
+def remedy_effects(remedies: pd.DataFrame, evaluation: pd.DataFrame, schedule: str, betas) -> dict[str, Estimate]:
+    """{"at β = 2": active units(schedule) − active units(constant β)}, seed by seed, for each β."""
+    remedy = remedies.set_index(["kl_schedule", "beta", "seed"]).sort_index()[ACTIVE]
+    constant = _constant(evaluation)
+    name = f"active units({schedule}) {MINUS} active units(constant)"
+    return {
+        f"at β = {fmt(b)}": stats.paired(remedy.loc[(schedule, b)], constant.loc[b], name=name, unit="units")
+        for b in betas
+    }
+
+
+def judge_remedies(fam, remedies, evaluation, kl_schedules: Sequence[str], collapse_betas) -> None:
+    """Hand the family each schedule's claim: not run when the build left the schedule out, not
+    testable when no β of ``collapse_betas`` collapses units at a constant weight (the positive control),
+    else the paired effects at the β that do collapse, with the runs they rest on."""
+    where = collapsed(evaluation, collapse_betas, int(_one(evaluation, "latent_dim")))
+    constant = evaluation[evaluation.beta.isin(where or collapse_betas)]
+    for schedule, id in SCHEDULES.items():
+        if schedule not in kl_schedules:
+            fam.not_run(id, "kl_schedules", schedule)
+        elif not where:
+            betas = " and ".join(fmt(b) for b in collapse_betas)
+            reason = f"At β = {betas} a constant weight kept every unit active: no collapse to remedy (the positive control failed)."
+            fam.not_testable(id, reason, runs=constant)
+        else:
+            runs = [constant, remedies[(remedies.kl_schedule == schedule) & remedies.beta.isin(where)]]
+            fam.add(id, remedy_effects(remedies, evaluation, schedule, where), runs=runs)
+
+
+def val_fall(hist: pd.DataFrame) -> pd.Series:
+    """How far each run's validation ELBO fell from its best epoch by its last, by (β, seed)."""
+    return hist.groupby(["beta", "seed"]).val_elbo.agg(lambda v: float(v.max() - v.iloc[-1]))
+
+
+@dataclass(frozen=True)
+class Control:
+    """The positive control of the overfitting test at the smallest β: ``ok``, and ``reason`` when not."""
+
+    ok: bool
+    beta: float
+    fall: Estimate  # the validation ELBO's fall from its best epoch, over the seeds
+    gap: float  # mean training − validation ELBO at the end
+    reason: str = ""
+
+
+def overfit_control(overfit: pd.DataFrame, fall: pd.Series, delta: float, min_gap: float = 1.0) -> Control:
+    """Did the setting overfit? At the smallest β the validation ELBO must fall by more than ``delta``
+    from its best epoch (mean over seeds) and the final gap exceed ``min_gap`` nats."""
+    b0 = float(overfit.beta.min())
+    f = stats.one_sample(fall.loc[b0], name="fall of the validation ELBO from its best epoch", unit="nats")
+    gap = float((overfit.train_elbo - overfit.val_elbo)[overfit.beta == b0].mean())
+    if not fall.loc[b0].mean() > delta:
+        why = f"the validation ELBO fell by only {fmt(fall.loc[b0].mean(), 2)} nats from its best epoch (Δ = {fmt(delta)})"
+    elif not gap > min_gap:
+        why = f"the training ELBO exceeded the validation ELBO by only {fmt(gap, 2)} nats (at least {fmt(min_gap)} needed)"
+    else:
+        return Control(True, b0, f, gap)
+    return Control(
+        False,
+        b0,
+        f,
+        gap,
+        f"The positive control failed: at β = {fmt(b0)} {why}, so there was no overfitting to narrow.",
+    )
+
+
+def gap_slope(overfit: pd.DataFrame) -> Estimate:
+    """Training − validation ELBO (both with β = 1) per doubling of β: per-seed slopes, t-test over seeds."""
+    gaps = overfit.assign(gap=overfit.train_elbo - overfit.val_elbo)
+    return stats.per_seed_slope(
+        gaps, "beta", "gap", logx=True, name="generalization gap per doubling of β", unit="nats"
+    )
+
+
+def default_gap(ok: pd.DataFrame) -> Estimate | str:
+    """Training − validation ELBO at β = 1 in the default setting (all images, dynamic binarization)."""
+    at_one = ok[np.isclose(ok.beta, 1.0)]
+    if at_one.empty:
+        return "not measured (β = 1 is not on this build's grid)"
+    return stats.one_sample(at_one.train_elbo - at_one.val_elbo, name="training − validation ELBO", unit="nats")
+
+
+def _one(runs: pd.DataFrame, column: str):
+    """The values of ``column`` over ``runs``, sorted: one value as itself, several as a list, none as 'n/a'."""
+    vals = sorted(runs[column].dropna().unique().tolist()) if column in runs and len(runs) else []
+    return "n/a" if not vals else vals[0] if len(vals) == 1 else vals
+
+
+def settings_words(tuning, evaluation, remedies, overfit) -> dict:
+    """The settings the prose states, read from the runs themselves (never from the parameters, so a
+    page cannot say "30 epochs" of runs that trained for 300)."""
+    from ..core.optimizers import OPTIMIZERS
+    from ..publish.scope import scope_of
+
+    opt = _one(evaluation, "optimizer")
+    return {
+        "latent": _one(evaluation, "latent_dim"),
+        "optimizer": OPTIMIZERS[opt].words if opt in OPTIMIZERS else opt,
+        "epochs": _one(evaluation, "epochs"),
+        "n-beta": evaluation.beta.nunique(),
+        "grid": _one(evaluation, "beta"),
+        "n-tuning": tuning.seed.nunique(),
+        "n-lr": tuning.learning_rate.nunique(),
+        "n-seeds": evaluation.seed.nunique(),
+        "n-train": scope_of(evaluation)["training_images"],
+        "collapse-betas": _one(remedies, "beta"),
+        "warmup": _one(remedies, "kl_warmup_epochs"),  # every remedy run carries the schedules' settings
+        "cycles": _one(remedies, "kl_cycles"),
+        "free-bits-nats": _one(remedies, "free_bits"),
+        "overfit-n": scope_of(overfit)["training_images"],
+        "overfit-epochs": _one(overfit, "epochs"),
+        "overfit-betas": _one(overfit, "beta"),
+        "overfit-binarization": _one(overfit, "binarization"),
+    }
+
+
+def numbers(tuning, evaluation, remedies, overfit, control: Control) -> dict:
+    """Everything the chapter's prose states, for ``verdicts.publish_values``: the settings (read from
+    the runs, ``settings_words``), the tuned rates, runs that broke down, the rate–distortion numbers,
+    where a constant β collapsed units, the default setting's gap and the overfitting test's control."""
+    ok = evaluation[~evaluation.floored] if "floored" in evaluation else evaluation
+    rate = tuned_rates(tuning)
+    tried = sorted(remedies.beta.unique()) if "beta" in remedies else []
+    where = collapsed(evaluation, tried, int(_one(evaluation, "latent_dim")))
+    passed = (
+        "enough overfitting for the test"
+        if control.ok
+        else "too little for the test, so the claim is not testable here"
+    )
+    return (
+        settings_words(tuning, evaluation, remedies, overfit)
+        | rate_distortion(ok)
+        | {
+            "n-rates": int(rate.nunique()),
+            "n-floored": int(protocol.unstable(evaluation).sum()),
+            "collapsed": where or "none",
+            "default-gap": default_gap(ok),
+            "overfit-b0": control.beta,
+            "overfit-fall": control.fall,
+            "overfit-gap": control.gap,
+            "overfit-control": passed,
+        }
+    )
+
+
+# -- figures ---------------------------------------------------------------------------------------
+
+
+def rate_distortion_figure(evaluation: pd.DataFrame):
+    """Left: test KL against test reconstruction, per run and per β; right: test ELBO against β
+    (runs that broke down drawn as divergences, not at the floor)."""
+    import matplotlib.pyplot as plt
+
+    from .. import plots
+
+    ok = evaluation[~evaluation.floored] if "floored" in evaluation else evaluation
+    fig, axes = plt.subplots(1, 2, figsize=(9.3, 3.9))
+    plots.plot_rate_distortion(ok, x="test_kl_loss", y="test_reconstruction_loss", hue="beta", ax=axes[0])
+    shown = (
+        evaluation.assign(test_elbo=evaluation.test_elbo.where(~evaluation.floored))
+        if "floored" in evaluation
+        else evaluation
+    )
+    plots.plot_metric_vs(shown, "beta", "test_elbo", logx=True, ax=axes[1])
+    return fig
+
+
+def schedule_runs(evaluation: pd.DataFrame, remedies: pd.DataFrame) -> pd.DataFrame:
+    """The remedies' runs and the constant-β runs at the same β (``kl_schedule`` "constant")."""
+    constant = evaluation[evaluation.beta.isin(remedies.beta.unique())].assign(kl_schedule="constant")
+    return pd.concat([constant, remedies], ignore_index=True)
+
+
+def schedules_figure(evaluation: pd.DataFrame, remedies: pd.DataFrame):
+    """Active units (left) and test ELBO (right) per KL schedule, against the constant β, one colour per β."""
+    import matplotlib.pyplot as plt
+
+    from .. import plots
+
+    runs = schedule_runs(evaluation, remedies)
+    fig, axes = plt.subplots(1, 2, figsize=(9.3, 3.8))
+    plots.plot_metric_vs(runs, "kl_schedule", ACTIVE, hue="beta", ax=axes[0])
+    plots.plot_metric_vs(runs, "kl_schedule", "test_elbo", hue="beta", ax=axes[1])
+    return fig
+
+
+def gap_figure(overfit: pd.DataFrame, hist: pd.DataFrame):
+    """Left: training − validation ELBO against β; right: the mean validation ELBO per epoch at the
+    smallest and the largest β."""
+    import matplotlib.pyplot as plt
+
+    from .. import plots
+
+    fig, axes = plt.subplots(1, 2, figsize=(9.3, 3.8))
+    plots.plot_metric_vs(
+        overfit.assign(gap=overfit.train_elbo - overfit.val_elbo), "beta", "gap", logx=True, ax=axes[0]
+    )
+    ends = [float(overfit.beta.min()), float(overfit.beta.max())]
+    colors = plots.hue_colors("beta", ends)
+    for b, g in hist[hist.beta.isin(ends)].groupby("beta"):
+        m = g.groupby("epoch").val_elbo.mean()
+        axes[1].plot(m.index, m.to_numpy(), color=colors[b], label=f"β = {fmt(b)}")
+    axes[1].set(xlabel="epoch", ylabel="validation ELBO (nats)")
+    axes[1].legend(frameon=False)
+    return fig

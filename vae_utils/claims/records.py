@@ -45,6 +45,7 @@ __all__ = [
     "record",
     "advice",
     "outcome_words",
+    "capitalized",
 ]
 
 TABLES = Path(__file__).with_name("tables")
@@ -221,9 +222,14 @@ def advice(what_to_do: Mapping[str, str], outcome: str, condition_outcomes: Mapp
         return _line(what_to_do, outcome)
     head = what_to_do.get(DEPENDS, "") if depends else ""
     parts = [
-        f"{k[0].upper()}{k[1:]}: {(_line(what_to_do, o) or outcome_words(o)).rstrip('.')}." for k, o in conds.items()
+        f"{capitalized(k)}: {(_line(what_to_do, o) or outcome_words(o)).rstrip('.')}." for k, o in conds.items()
     ]
     return " ".join([head, *parts]) if head else " ".join(parts)
+
+
+def capitalized(text: str) -> str:
+    """``text`` with a capital first letter when it is a Latin one ("β = 4" stays as it is)."""
+    return text[0].upper() + text[1:] if text[:1].isascii() else text
 
 
 def outcome_words(outcome: str) -> str:

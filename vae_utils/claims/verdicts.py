@@ -385,7 +385,7 @@ def _summary(v: Verdict) -> str:
 def _conditions_summary(v: Verdict) -> str:
     tested = {k: c.outcome for k, c in v.conditions.items()}
     parts = "; ".join(f"{k}: {OUTCOME_WORDS.get(c.outcome, c.outcome)}" for k, c in v.conditions.items())
-    parts = parts[0].upper() + parts[1:]
+    parts = _records.capitalized(parts)
     if not v.differs_by_condition:
         size = f" The size of the effect depends on {v.depends_on}." if v.depends_on else ""
         untested = [k for k, o in tested.items() if o not in TESTED]
@@ -399,7 +399,7 @@ def _conditions_summary(v: Verdict) -> str:
 def _unit(v: Verdict) -> str:
     """' nats' (with a leading space) from the verdict's effect or its first condition's; ''."""
     effects = [v.effect] if v.effect is not None else [c.effect for c in v.conditions.values()]
-    return next((f" {e.unit}" for e in effects if e is not None and e.unit), "")
+    return next((f" {e.unit}" for e in effects if e is not None and e.unit), f" {v.unit}" if v.unit else "")
 
 
 def _numbers(v: Verdict) -> list[str]:

@@ -25,6 +25,7 @@ import pandas as pd
 from ..core.data import FASHION_MNIST_ENV, HELD_OUT_SIZES, TRAIN_SIZES, available
 from ..publish.numbers import fmt
 from . import analysis, protocol, stats
+from .records import record
 
 __all__ = [
     "Design",
@@ -184,15 +185,9 @@ class Design:
             "n-tuning": len(self.tuning_seeds), "grid": f"{fmt(min(self.learning_rates))} to {fmt(max(self.learning_rates))}",
             "betas": ", ".join(map(fmt, self.betas)), "lr-target": fmt(self.target_val_elbo), "nll-k": self.nll_k,
             "nll-n": self.n_held, "nll-seed": str(self.seeds[0]), "subsample": subsample,
-            "delta": records["fm-bs-gap"].delta, "delta-digits": _digits_delta(records["fm-bs-gap"].repeats),
+            "delta": records["fm-bs-gap"].delta, "delta-digits": record(records["fm-bs-gap"].repeats).delta,
             "delta-slow": records["fm-lr-slow"].delta, "delta-units": records["fm-beta-collapse"].delta,
         }  # fmt: skip
-
-
-def _digits_delta(claim_id: str) -> float:
-    from .records import record
-
-    return record(claim_id).delta
 
 
 # ---------------------------------------------------------------------------------------------

@@ -68,9 +68,21 @@ def test_without_its_data_the_chapter_executes_and_every_verdict_is_not_testable
     assert "{warning}" in note and "every verdict reads *not testable*" in note
 
 
+def test_without_its_data_the_page_states_the_design_and_marks_every_measured_value_as_missing(missing):
+    """What the parameters say is still stated (256 training images in the smoke profile); what only
+    the runs could say reads "n/a (no data)", and each figure says why it is empty."""
+    text = lambda key: missing[key][GLUE + "text/plain"].strip("'")
+    assert text("fm-n-train") == "256" and text("fm-n-seeds") == "2"
+    assert text("fm-nll") == text("fm-lr-interior") == text("fm-bs-gap-note") == "n/a (no data)"
+    assert "the data are missing" in missing["fm-batch-caption"][GLUE + "text/plain"]
+
+
 @pytest.mark.skipif(data.available("fashion_mnist") is None, reason="Fashion-MNIST is not installed")
 def test_with_and_without_its_data_the_chapter_pastes_the_same_glue_keys(missing, tmp_path):
     """The smoke run on Fashion-MNIST glues exactly the keys of the data-missing run (so both pages build)."""
     with_data = _execute(tmp_path, "smoke")
     assert set(with_data) == set(missing)
     assert "read from" in with_data["fm-data-note"][GLUE + "text/markdown"]
+    for v in _verdicts(with_data).values():  # each scope computed from the runs the verdict judged
+        v = json.loads(v) if isinstance(v, str) else v
+        assert v["scope"].startswith("fashion_mnist (256 training images") and "2 seeds (0–1)" in v["scope"]

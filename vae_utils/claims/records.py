@@ -221,9 +221,7 @@ def advice(what_to_do: Mapping[str, str], outcome: str, condition_outcomes: Mapp
     if len(tested) <= 1:
         return _line(what_to_do, outcome)
     head = what_to_do.get(DEPENDS, "") if depends else ""
-    parts = [
-        f"{capitalized(k)}: {(_line(what_to_do, o) or outcome_words(o)).rstrip('.')}." for k, o in conds.items()
-    ]
+    parts = [f"{capitalized(k)}: {(_line(what_to_do, o) or outcome_words(o)).rstrip('.')}." for k, o in conds.items()]
     return " ".join([head, *parts]) if head else " ".join(parts)
 
 

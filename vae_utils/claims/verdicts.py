@@ -79,7 +79,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..publish.markup import md_code, md_escape
-from ..publish.numbers import fmt, fmt_level, fmt_p
+from ..publish.numbers import fmt, fmt_level, fmt_p, quantity
 from . import records as _records
 from .records import OUTCOME_WORDS, ClaimRecord
 from .stats import Estimate, holm, seeds_for_power
@@ -423,7 +423,7 @@ def _numbers(v: Verdict) -> list[str]:
         lines += _tost_line(v)
     lines += _level_line(v)
     if v.delta is not None:
-        lines.append(f"- **Smallest effect of interest (Δ):** {fmt(v.delta)}{u}")
+        lines.append(f"- **Smallest effect of interest (Δ):** {quantity(v.delta, u.strip())}")
     if v.n is not None:
         lines.append(f"- **n:** {_n_words(v.n)}")
     if math.isfinite(v.detectable):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MINUS", "fmt", "fmt_p", "fmt_level", "fmt_interval"]
+__all__ = ["MINUS", "fmt", "fmt_p", "fmt_level", "fmt_interval", "quantity"]
 
 MINUS = "\u2212"
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -74,3 +74,11 @@ def fmt_interval(estimate, low, high, level=0.95, unit: str = "") -> str:
     # side of 0 it lies on is what a verdict turns on.
     end = lambda x: fmt(float(f"{x:.2g}"), 2) if x != 0 and round(x, d) == 0 else _round(x, d)
     return f"{_round(estimate, d)}{u} ({fmt_level(level)} CI {end(low)} to {end(high)})"
+
+
+def quantity(x, unit: str = "") -> str:
+    """'1 nat', '0.1 nats', '30 epochs', '1 epoch': ``fmt(x)`` and its unit, singular for exactly 1."""
+    text = fmt(x)
+    if not unit:
+        return text
+    return f"{text} {unit[:-1] if text == '1' and unit.endswith('s') else unit}"

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence, Set
 
 from ..core.config import TrainConfig
 from ..core.data import REGISTRY
-from .numbers import fmt
+from .numbers import fmt, quantity
 
 __all__ = ["scope_of", "scope_text", "model_name", "span", "provenance_of"]
 
@@ -40,7 +40,7 @@ def span(values: Sequence, unit: str = "", many: str = "") -> str:
     vals = [fmt(v) if isinstance(v, int | float) else str(v) for v in values]
     u = f" {unit}" if unit else ""
     if len(vals) == 1:
-        return f"{vals[0]}{u}"
+        return quantity(values[0], unit) if isinstance(values[0], int | float) else f"{vals[0]}{u}"
     if len(vals) == 2:
         return f"{vals[0]} and {vals[1]}{u}"
     return f"{many}{vals[0]} to {vals[-1]}{u}"

@@ -24,7 +24,20 @@ import numpy as np
 from ..core.data import DATASETS, TRAIN_SIZES, Dataset
 from .rules import LR_RATIO, MIN_BATCH, PLACEHOLDER, Recommendation, lr_ratio
 
-__all__ = ["confirmation", "confirm_verdict", "grid_around"]
+__all__ = [
+    "confirmation",
+    "confirm_verdict",
+    "grid_around",
+    "advice_grid",
+    "rate_effects",
+    "critical_batch_fit",
+    "bsimple_vs_bcrit",
+    "rate_factors",
+    "check_values",
+    "rate_check",
+    "bcrit_text",
+    "bcrit_values",
+]
 
 
 def _grid_cost_s(short: dict, data: Dataset, batch_sizes, n_lrs, seeds, epochs, workers, named: bool) -> float:
@@ -304,7 +317,8 @@ def bsimple_vs_bcrit(b_simple_estimates, fit, level: float = 0.95):
     ok = a.has_interval and fit.ok and math.isfinite(fit.b_crit_low) and fit.n > 2
     if not ok:
         est = math.log2(a.estimate / fit.b_crit) if a.estimate > 0 and fit.ok else math.nan
-        return S.Estimate(name, est, math.nan, math.nan, math.nan, 0.0, n, level=level, unit="doublings")
+        why = "" if fit.ok else "Fewer than two batch sizes reached the target: no critical batch size was fitted."
+        return S.Estimate(name, est, math.nan, math.nan, math.nan, 0.0, n, level=level, unit="doublings", note=why)
     df_b = fit.n - 2.0
     se_b = math.log(fit.b_crit_high / fit.b_crit_low) / (2 * float(stats.t.ppf(0.5 + fit.level / 2, df_b)))
     se = math.sqrt(a.se**2 + se_b**2)
@@ -317,3 +331,50 @@ def bsimple_vs_bcrit(b_simple_estimates, fit, level: float = 0.95):
         name, d / ln2, (d - half) / ln2, (d + half) / ln2, p, 0.0, n, math.nan, level,
         "t-test on log values, Welch–Satterthwaite", "doublings", se / ln2, dof,
     )  # fmt: skip
+
+
+def rate_factors(df, centres: dict, lr_factors) -> list[float]:
+    """Each grid run's rate as the factor of ``lr_factors`` it was planned with (the grid rounds rates
+    to 3 digits, so the nearest factor on the log scale)."""
+    ratio = df.learning_rate / df.batch_size.map(centres)
+    return [min(lr_factors, key=lambda f, r=r: abs(math.log(r / f))) for r in ratio]
+
+
+def check_values(df, batch_factors, lr_factors) -> dict:
+    """The check grid's numbers as a page states them (for ``verdicts.publish_values``), read off its runs."""
+    seeds = sorted(int(s) for s in df.seed.unique())
+    return {
+        "batch-factors": ", ".join(f"{f:g}" for f in batch_factors), "lr-factors": ", ".join(f"{f:g}" for f in lr_factors),
+        "n-seeds": len(seeds), "seeds": ", ".join(map(str, seeds)), "epochs": int(df.epochs.max()), "n-runs": len(df),
+        "n-unstable": int((df.status != "ok").sum()),
+    }  # fmt: skip
+
+
+def bcrit_values(pairs, fit, target: float, centres: dict) -> dict:
+    """The fit's values as a page states them: the target, how many batch sizes reached it, B_crit."""
+    return {"target": target, "n-reached": f"{pairs.batch_size.nunique()} of {len(centres)}",
+            "bcrit": bcrit_text(fit, target)}  # fmt: skip
+
+
+def bcrit_text(fit, target: float) -> str:
+    """'171 (95% CI 90 to 330) at a target of −24.1 nats', or why there is no fit."""
+    from ..publish.numbers import fmt, fmt_interval
+
+    if not fit.ok:
+        return f"not fitted (fewer than two batch sizes reached {fmt(target)} nats)"
+    return f"{fmt_interval(fit.b_crit, fit.b_crit_low, fit.b_crit_high)} at a target of {fmt(target)} nats"
+
+
+def rate_check(df, centres: dict, batch_size: int, unit: str = "nats"):
+    """``rate_effects`` split for the two claims: (the effect at the advised ``batch_size``, {"batch b": effect}
+    at the others). The first is always an Estimate: without a finite validation ELBO there, an untested
+    one whose note says so (a verdict reads "not testable" with that reason)."""
+    from ..claims import stats as S
+
+    effects = rate_effects(df, centres, unit)
+    here = effects.pop(f"batch {batch_size}", None)
+    if here is None:
+        why = f"No finite validation ELBO at the advised batch size ({batch_size})."
+        here = S.Estimate("test ELBO(best rate) − test ELBO(advised rate)", math.nan, math.nan, math.nan, math.nan,
+                          unit=unit, note=why)  # fmt: skip
+    return here, effects

@@ -87,6 +87,7 @@ __all__ = [
     "lr_ratio",
     "batch_range",
     "noise_scale_interval",
+    "checkpoint_noise_scale",
     "resolve_data",
     "add_parser",
 ]
@@ -347,17 +348,27 @@ def noise_over_runs(per_run: list[dict], usable=None, level: float = 0.95) -> di
     }
 
 
-def _noise_step(model, data, b_small, b_big, n_batches, repeats, clock, seed=0) -> dict:
+def checkpoint_noise_scale(
+    model, data, seed: int = 0, b_small: int = MIN_BATCH, b_big: int = 512, n_batches: int = 32, repeats: int = 5
+) -> dict:
+    """B_simple of ``model``'s weights on ``data.train`` as the advisor measures it at its checkpoint:
+    ``repeats`` estimates of ``n_batches`` batches at each of two batch sizes (``noise.gradient_noise_scale``,
+    batch-sampling seeds from ``seed``), summarised by ``noise_scale_interval``. The batch-size chapter
+    measures its checkpoints with it too, so the two pages differ only in the runs they measure."""
     from ..core.noise import gradient_noise_scale
 
-    t0 = time.perf_counter()
     b_big = min(b_big, len(data.train))
     b_small = min(b_small, b_big // 2)
     out = noise_scale_interval(
         lambda s: gradient_noise_scale(model, data.train, b_small, b_big, n_batches, seed=1000 + 97 * seed + s),
         repeats,
     )
-    out.update(b_small=b_small, b_big=b_big, n_batches=n_batches, repeats=repeats)
+    return out | {"b_small": b_small, "b_big": b_big, "n_batches": n_batches, "repeats": repeats}
+
+
+def _noise_step(model, data, b_small, b_big, n_batches, repeats, clock, seed=0) -> dict:
+    t0 = time.perf_counter()
+    out = checkpoint_noise_scale(model, data, seed, b_small, b_big, n_batches, repeats)
     clock.done(
         "noise_scale",
         t0,

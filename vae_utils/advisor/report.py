@@ -19,7 +19,7 @@ import numpy as np
 from ..fileio import write_bytes, write_json
 from ..publish.markup import html_escape, md_escape
 
-__all__ = ["write_report", "plot_range_tests", "markdown"]
+__all__ = ["write_report", "plot_range_tests", "markdown", "advice_values", "measurement_scope"]
 
 
 def plot_range_tests(range_tests, learning_rate: float | None = None):
@@ -149,3 +149,36 @@ def write_report(advice, out) -> dict:
     files["json"] = out / "advice.json"
     write_json(files["json"], advice.to_dict() | {"files": {k: str(v) for k, v in files.items()}})
     return {k: str(v) for k, v in files.items()}
+
+
+def advice_values(advice) -> dict:
+    """The advice and the measurements behind it as a page states them (for ``verdicts.publish_values``):
+    the recommendation, the range test's divergence rate, the ratio, B_simple over the short runs with
+    its interval and its seed-to-seed spread (x/÷), the short runs' checkpoint and the time taken."""
+    from ..publish.numbers import fmt, fmt_interval
+    from .rules import LR_RATIO
+
+    rec, noise, short = advice.recommendation, advice.noise, advice.short_run
+    ratio = LR_RATIO[rec.optimizer]
+    seeds = sorted(int(r["seed"]) for r in short.get("runs", [short]))
+    return {
+        "dataset": advice.data["name"], "batch-size": rec.batch_size, "batch-low": rec.batch_range[0],
+        "batch-high": rec.batch_range[1], "lr": fmt(rec.learning_rate), "divergence-rate": fmt(rec.lr_break),
+        "ratio": fmt(rec.lr_ratio), "ratio-64": fmt(ratio["at_64"]), "ratio-exp": fmt(ratio["exponent"]),
+        "optimizer": rec.optimizer, "bsimple": fmt_interval(noise["b_simple"], noise["low"], noise["high"]),
+        "bsimple-spread": fmt(noise.get("spread_factor"), 2), "noise-runs": int(noise["n_used"]),
+        "noise-seeds": ", ".join(map(str, seeds)), "short-updates": int(short["updates"]),
+        "short-batch": int(short["batch_size"]), "short-epochs": int(short["epochs"]), "short-lr": fmt(short["learning_rate"]),
+        "short-val": fmt(short["val_elbo"]), "advise-s": f"{advice.total_s:.0f}",
+    }  # fmt: skip
+
+
+def measurement_scope(advice) -> dict:
+    """The provenance of the range-test figure, from the tests themselves: {"scope": words, "runs": n}."""
+    tests = advice.range_tests
+    seeds = sorted({int(s) for t in tests for s in (t.repeats or {}).get("seeds", []) if s is not None})
+    where = ", ".join(sorted({f"{t.optimizer} at batch {t.batch_size}" for t in tests}))
+    longest = max((t.steps_run for t in tests), default=0)
+    which = f" (seeds {seeds[0]}–{seeds[-1]})" if len(seeds) > 1 else ""
+    n = sum(int((t.repeats or {}).get("n", 1)) for t in tests)
+    return {"scope": f"{advice.data['name']}, range tests of {where}{which}, up to {longest} updates each", "runs": n}

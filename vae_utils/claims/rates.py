@@ -259,7 +259,12 @@ class Precision:
 def precision(long: pd.DataFrame, history: pd.DataFrame, delta: float, fraction: float = 0.25) -> Precision:
     """``Precision`` of the ``long`` runs (two rates, the same seeds) from their ``history``; ``delta``
     is the convergence check's Δ (nats of gain over the last ``fraction`` of the run)."""
-    small, large = sorted(long.learning_rate.unique())
+    pair = sorted(long.learning_rate.unique())
+    if len(pair) != 2:
+        raise ValueError(
+            f"long runs at rates {pair} are not allowed; allowed: runs at exactly two rates, small and large"
+        )
+    small, large = pair
     ends = end_of_run(history[history.run_id.isin(long.run_id)], fraction).set_index(["learning_rate", "seed"])
     test = long.set_index(["learning_rate", "seed"]).test_elbo
     lo, hi = fmt(small), fmt(large)

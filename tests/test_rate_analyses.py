@@ -353,3 +353,32 @@ def test_each_figure_comes_with_a_caption_whose_title_describes_it():
     fig = rates.final_figure(grid, 0.004, window=1.0).shown
     assert fig.axes[0].get_ylim()[0] >= top - 1.0 - 0.3 - 1e-9
     plt.close(fig)
+
+
+def test_the_batch_figures_and_tables_draw_one_panel_per_optimizer_and_never_restate_their_title():
+    import matplotlib.pyplot as plt
+
+    from vae_utils.publish.figures import split_title
+
+    tuned = pd.concat([_tuned(), _tuned().assign(optimizer="sgd", learning_rate=[0.1, 0.4, 0.8])])
+    arms = rates.scaling_arms(tuned, [32, 128, 512])
+    rows = [{"optimizer": o, "batch_size": b, "learning_rate": lr, "seed": s, "test_elbo": -24.0 - b / 512 + 0.1 * s}
+            for o, b, lr in zip(arms.optimizer, arms.batch_size, arms.learning_rate, strict=True) for s in range(3)]  # fmt: skip
+    evaluation = _runs(rows).drop_duplicates(["optimizer", "batch_size", "learning_rate", "seed"])
+    tuning = _runs([{**r, "seed": r["seed"] + 1000} for r in rows]).drop_duplicates(
+        ["optimizer", "batch_size", "learning_rate", "seed"]
+    )
+    drawn = [rates.tuning_heatmaps(tuning), rates.rules_figure(evaluation, arms)]
+    assert [[ax.get_title(loc="left") for ax in d.shown.axes if ax.get_title(loc="left")] for d in drawn] == [
+        ["Adam", "SGD"],
+        ["Adam", "SGD"],
+    ]
+    for d in [
+        *drawn,
+        rates.rates_table(arms),
+        rates.breakdowns_table(_grid({0: 0.008}), rates.breaking_rate(_grid({0: 0.008}))),
+    ]:
+        title, rest = split_title(d.caption)
+        assert title and rest.split()[:4] != title.split()[:4]
+    for d in drawn:
+        plt.close(d.shown)

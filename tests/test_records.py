@@ -86,11 +86,11 @@ def test_every_repeat_points_to_a_declared_claim_of_another_chapter_and_takes_it
     assert repeats
     for r in repeats:
         base = R.record(r.repeats)
+        entry = next(e for e in yaml.safe_load((R.TABLES / f"{r.chapter}.yaml").read_text()) if e["id"] == r.id)
         assert base.chapter != r.chapter and not base.repeats and r.id == f"fm-{base.id}"
-        assert (r.direction, r.delta, r.unit, r.topic, r.condition) == (
-            base.direction, base.delta, base.unit, base.topic, base.condition,
-        )  # fmt: skip
-        assert dict(r.what_to_do) == dict(base.what_to_do)
+        for name in ("direction", "delta", "unit", "topic", "condition", "what_to_do"):
+            if name not in entry:  # a field the entry does not set is the repeated claim's
+                assert getattr(r, name) == getattr(base, name), (r.id, name)
     own = R.record("fm-opt-adam-sgd")
     assert own.claim != R.record("opt-adam-sgd").claim  # a field it sets is its own
 

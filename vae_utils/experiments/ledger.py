@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["record", "runs_used", "forget"]
+__all__ = ["record", "runs_used", "forget", "publish_runs"]
 
 _FRAMES: list[pd.DataFrame] = []
 _FIRST = ["run_id", "status", "dataset", "batch_size", "learning_rate", "optimizer", "epochs", "seed"]
@@ -38,3 +38,11 @@ def runs_used() -> pd.DataFrame:
             runs[column] = runs[column].map(lambda v: " ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
     first = [c for c in _FIRST if c in runs.columns]
     return runs[first + [c for c in runs.columns if c not in first]].reset_index(drop=True)
+
+
+def publish_runs(name: str) -> str:
+    """In a chapter: publish ``runs_used()`` as its run table, ``_static/tables/<name>.csv`` (every run the
+    chapter used: configuration, seed, status, metrics)."""
+    from ..publish.tables import publish_data
+
+    return publish_data(runs_used(), name)

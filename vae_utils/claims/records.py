@@ -208,6 +208,8 @@ def _line(what_to_do: Mapping[str, str], outcome: str) -> str:
         return "Treat the claim as open."
     if outcome == "not run":
         return "Add the value to the chapter's parameters and rebuild to test the claim."
+    if outcome == "not testable":
+        return "Nothing to act on from this build: the box says why the claim could not be tested."
     return ""
 
 

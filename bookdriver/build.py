@@ -24,6 +24,7 @@ from pathlib import Path
 from vae_utils.experiments.processes import StopRequest, child_command, kill_tree
 from vae_utils.localpaths import STARTUP_FILE
 
+from . import consistency
 from .execute import cached_chapters, execute_missing, executed_notebooks
 from .figure_index import FIGURE_SIZE_LIMITS, collect_figures, out_of_bounds
 from .pages import generate, public_reports
@@ -287,9 +288,20 @@ def build(
     return _finish(paths, rc, t0)
 
 
+def _consistent(paths: BookPaths, rc: int) -> int:
+    """Every outcome and scope the built pages state checked against verdicts.json (``consistency``)."""
+    if rc != 0 or not paths.html.is_dir():
+        return rc
+    problems = consistency.check(paths.html)
+    for problem in problems:
+        print(f"[book] contradiction: {problem}", file=sys.stderr)
+    return 1 if problems else rc
+
+
 def _finish(paths: BookPaths, rc: int, t0: float) -> int:
-    """Step 5): the figures; the build's last line."""
+    """Step 5): the figures; the pages checked against the verdicts; the build's last line."""
     rc = _figures(paths, rc)
+    rc = _consistent(paths, rc)
     _mark(paths, failed=bool(rc))
     status = "built" if rc == 0 else f"FAILED (exit {rc})"
     print(f"[book] {status} in {time.perf_counter() - t0:.1f} s: {paths.html / 'index.html'}", file=sys.stderr)

@@ -34,7 +34,9 @@ def _jobs(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bookdriver", description="Build the book VAE Training Strategies.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_ in (("build", "stage, execute and build the HTML book"), ("params", "print the parameters")):
+    commands = (("build", "stage, execute and build the HTML book"), ("params", "print the parameters"),
+                ("check", "check a built book's pages against its verdicts"))  # fmt: skip
+    for name, help_ in commands:
         p = sub.add_parser(name, help=help_)
         p.add_argument("--profile", default="full", help="full (default) or a folder name of profiles/, e.g. smoke")
         p.add_argument("--params", metavar="FILE", help="YAML keyed by chapter stem: {04_batch_size: {epochs: 10}}")
@@ -59,6 +61,12 @@ def _run(args) -> int:
     if args.command == "build":
         return build(args.profile, args.params, args.root, args.all, not args.verbose, args.jobs, args.allow_long)
     paths = book_paths(args.profile, args.root)
+    if args.command == "check":
+        from .consistency import check
+
+        problems = check(paths.html)
+        print("\n".join(problems) or f"{paths.html}: no contradiction between the pages and verdicts.json")
+        return 1 if problems else 0
     effective = stage(paths, load_parameters(args.profile, args.params, args.root), verbose=False)
     print(json.dumps({"profile": args.profile, "digest": _digest(effective), "chapters": effective}, indent=2))
     return 0

@@ -177,66 +177,36 @@ def test_a_rebuild_without_changes_executes_nothing(smoke_build):
 # ---------------------------------------------------------------- a real browser
 
 
-def _built_verdicts() -> dict[str, dict]:
-    return {v["id"]: v for v in json.loads((PATHS.html / "_static" / "verdicts.json").read_text(encoding="utf-8"))}
-
-
 def test_every_outcome_on_every_built_page_matches_verdicts_json(smoke_build):
     """Boxes, landing answers, Findings, Recipe, conclusion, at-scale table: every outcome a page shows
     (``data-claim`` links and ``verdict-<id>`` boxes) is the one verdicts.json holds for that claim."""
-    import html as html_lib
+    from bookdriver.consistency import outcome_problems
 
-    from vae_utils.claims.records import OUTCOME_WORDS, all_records
-
-    verdicts, wrong, seen = _built_verdicts(), [], 0
-    assert {r.id for r in all_records()} <= set(verdicts), "every declared claim has a verdict in the build"
-    link = re.compile(r'data-claim="([^"]+)" data-outcome="([^"]+)"[^>]*>([^<]*)<')
-    box = re.compile(
-        r'<div class="admonition verdict verdict-([a-z-]+)[^"]*" id="verdict-([^"]+)">.*?<strong>([^<]*)</strong>', re.S
-    )
-    for page in sorted(PATHS.html.glob("chapters/*.html")):
-        text = page.read_text(encoding="utf-8")
-        for cid, label, words in link.findall(text):
-            v, seen = verdicts.get(cid, {"label": "not run", "outcome": "not run"}), seen + 1
-            expected = (
-                v["label"]
-                if v["label"].startswith("depends on") or v["label"] == "mixed"
-                else OUTCOME_WORDS[v["outcome"]]
-            )
-            if (html_lib.unescape(label), html_lib.unescape(words)) != (v["label"], expected):
-                wrong.append((page.stem, cid, label, words, v["label"]))
-        for outcome, cid, head in box.findall(text):
-            v, seen = verdicts[cid], seen + 1
-            words = v["label"] if v["label"] != v["outcome"] else OUTCOME_WORDS[v["outcome"]]
-            if (
-                outcome != v["outcome"].replace(" ", "-")
-                or html_lib.unescape(head).rstrip(".").lower() != words.lower()
-            ):
-                wrong.append((page.stem, cid, outcome, head, v["outcome"]))
-    assert wrong == []
-    assert seen > 2 * len(verdicts)  # each claim's box, and its lines on the summary pages
+    problems, seen = outcome_problems(PATHS.html)
+    assert problems == []
+    assert seen > 2 * len(json.loads((PATHS.html / "_static" / "verdicts.json").read_text()))  # boxes and lines
 
 
 def test_every_verdicts_scope_matches_the_runs_its_chapter_used(smoke_build):
-    """A scope's dataset, epochs, batch sizes and seeds are those of runs in the chapter's run table."""
-    import pandas as pd
+    """A scope's dataset, epochs, batch sizes and seeds are those of runs in the run tables."""
+    from bookdriver.consistency import scope_problems
 
-    problems = []
-    for v in _built_verdicts().values():
-        scope = v.get("scope_record") or {}
-        tables = list((PATHS.html / "_static" / "tables").glob("*-runs.csv"))
-        if not scope or not tables:
-            continue
-        runs = pd.concat([pd.read_csv(t) for t in tables], ignore_index=True)
-        for field, column in (
-            ("seeds", "seed"),
-            ("epochs", "epochs"),
-            ("batch_size", "batch_size"),
-            ("dataset", "dataset"),
-        ):
-            if column in runs and not set(scope[field]) <= set(runs[column].dropna().tolist()):
-                problems.append((v["id"], field, scope[field]))
-    assert problems == []
+    assert scope_problems(PATHS.html) == []
+
+
+def test_a_contradiction_between_a_page_and_verdicts_json_is_found(smoke_build, tmp_path):
+    """The check can fail: a copy of the book whose landing page states another outcome is caught."""
+    from bookdriver.consistency import outcome_problems
+
+    shutil.copytree(PATHS.html, tmp_path / "html")
+    landing = tmp_path / "html" / "chapters" / "01_background.html"
+    text = landing.read_text(encoding="utf-8")
+    m = re.search(r'data-outcome="([^"]+)"([^>]*)>([^<]*)<', text)
+    assert m, "the landing page shows outcomes"
+    forged = text.replace(m.group(0), f'data-outcome="{m.group(1)}"{m.group(2)}>a forged outcome<', 1)
+    landing.write_text(forged, encoding="utf-8")
+    problems, _ = outcome_problems(tmp_path / "html")
+    assert any("01_background" in p and "a forged outcome" in p for p in problems)
 
 
 @pytest.fixture(scope="module")

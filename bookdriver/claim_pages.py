@@ -83,7 +83,7 @@ def conclusion_markdown(verdicts: list[dict]) -> str:
             groups.setdefault(r.article, []).append(r)
     rows = []
     for article, recs in groups.items():
-        found = "; ".join(f"{md_escape(r.claim)}: {outcome_link(vs[r.id])}" for r in recs)
+        found = " ".join(f"{md_escape(r.claim)}: {outcome_link(vs[r.id])}." for r in recs)
         todo = " ".join(dict.fromkeys(vs[r.id].get("what_to_do") or "" for r in recs))
         rows.append([md_escape(article), found, md_escape(todo.strip())])
     return _table(["the article says", "what the experiments found", "what to do"], rows)

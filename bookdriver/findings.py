@@ -22,9 +22,9 @@ import json
 import re
 from pathlib import Path
 
-from vae_utils.claims.records import OUTCOME_WORDS
+from vae_utils.claims.records import OUTCOME_WORDS, natural_order
 from vae_utils.publish.markup import html_escape, md_escape
-from vae_utils.publish.numbers import fmt, fmt_interval
+from vae_utils.publish.numbers import fmt, fmt_interval, quantity
 
 __all__ = ["MIME_TYPE", "read_verdicts", "findings_markdown", "substitutions", "verdict_keys", "front_matter"]
 
@@ -73,13 +73,20 @@ def effect_text(v: dict) -> str:
     named ('F statistic, one-way ANOVA: 56'); a claim judged under conditions gives each condition's
     effect ('tuned rates: 0.9 nats (…); default rates: …')."""
     if v.get("estimate") is None:
-        parts = ((k, effect_text(c)) for k, c in (v.get("conditions") or {}).items())
+        conditions = v.get("conditions") or {}  # JSON sorts keys as text: put them back in their order
+        parts = ((k, effect_text(conditions[k])) for k in _order(v, conditions))
         return "; ".join(f"{k}: {text}" for k, text in parts if text)
     unit = v.get("unit") or ""
     name = f"{v['name']}: " if not unit and v.get("name") else ""
-    if v.get("low") is None or v.get("high") is None:
-        return f"{name}{fmt(v['estimate'])}{' ' + unit if unit else ''}"
+    if v.get("low") is None or v.get("high") is None:  # no interval: said, unless a named statistic
+        return f"{name}{fmt(v['estimate'])}" if name else f"{quantity(v['estimate'], unit)} (no interval)"
     return name + fmt_interval(v["estimate"], v["low"], v["high"], v.get("level") or 0.95, unit)
+
+
+def _order(v: dict, conditions: dict) -> list[str]:
+    """The conditions in the chapter's order (``condition_order``; else by the numbers in their names)."""
+    order = [k for k in v.get("condition_order") or [] if k in conditions]
+    return order + [k for k in natural_order(list(conditions)) if k not in order]
 
 
 def outcome_parts(v: dict) -> tuple[str, str]:
@@ -88,6 +95,7 @@ def outcome_parts(v: dict) -> tuple[str, str]:
     the outcome in the book's words (``records.OUTCOME_WORDS``)."""
     label = v.get("label") or v["outcome"]
     conditions = v.get("condition_outcomes") or {}
+    conditions = {k: conditions[k] for k in _order(v, conditions)}
     differ = len({o for o in conditions.values() if o in ("supported", "opposite", "equivalent", "inconclusive")}) > 1
     head = (
         label if label.startswith("depends on") or label == "mixed" else OUTCOME_WORDS.get(v["outcome"], v["outcome"])

@@ -46,6 +46,7 @@ __all__ = [
     "advice",
     "outcome_words",
     "capitalized",
+    "natural_order",
 ]
 
 TABLES = Path(__file__).with_name("tables")
@@ -225,6 +226,23 @@ def advice(what_to_do: Mapping[str, str], outcome: str, condition_outcomes: Mapp
     head = what_to_do.get(DEPENDS, "") if depends else ""
     parts = [f"{capitalized(k)}: {(_line(what_to_do, o) or outcome_words(o)).rstrip('.')}." for k, o in conds.items()]
     return " ".join([head, *parts]) if head else " ".join(parts)
+
+
+def natural_order(keys) -> list[str]:
+    """Condition names in their order: by the number in each when every name has one ("batch 16" before
+    "batch 128"), else as given."""
+    nums = [re.search(r"(?:(?<!\w)[-−])?\d+(?:\.\d+)?(?:×10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?", k) for k in keys]  # "top-5": 5
+    if not all(nums):
+        return list(keys)
+
+    def value(m):
+        t = m.group(0).replace("−", "-")
+        if "×10" in t:
+            mant, exp = t.split("×10")
+            return float(mant) * 10 ** int(exp.translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")))
+        return float(t)
+
+    return [k for _, k in sorted(zip((value(m) for m in nums), keys, strict=True), key=lambda t: t[0])]
 
 
 def capitalized(text: str) -> str:

@@ -531,6 +531,7 @@ def _to_dict(v: Verdict) -> dict:
         "condition": v.condition,
         "depends_on": v.depends_on,
         "condition_outcomes": v.condition_outcomes,
+        "condition_order": list(v.conditions),  # a notebook's JSON sorts keys as text: the order is kept here
         "conditions": {k: c.to_dict() for k, c in v.conditions.items()},
         "shape": _shape_dict(v),
         "words": v.words,
@@ -649,23 +650,6 @@ class _Claim:
         return self.record.id
 
 
-def _natural(keys) -> list[str]:
-    """Condition names in their order: by the number in each when every name has one ("batch 16" before
-    "batch 128"), else as given."""
-    nums = [re.search(r"(?:(?<!\w)[-−])?\d+(?:\.\d+)?(?:×10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?", k) for k in keys]  # "top-5": 5
-    if not all(nums):
-        return list(keys)
-
-    def value(m):
-        t = m.group(0).replace("−", "-")
-        if "×10" in t:
-            mant, exp = t.split("×10")
-            return float(mant) * 10 ** int(exp.translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")))
-        return float(t)
-
-    return [k for _, k in sorted(zip((value(m) for m in nums), keys, strict=True), key=lambda t: t[0])]
-
-
 def _record_fields(r: ClaimRecord, scope: Mapping) -> dict:
     """The Verdict fields a claim's record and its runs give."""
     return dict(
@@ -726,7 +710,7 @@ class Family:
                     f"effect={{...{len(effect)} conditions}} for {id!r} is not allowed; allowed: at least one "
                     f"condition, and a `condition` (what they vary) in its record (now {r.condition!r})"
                 )
-            effect = {k: effect[k] for k in _natural(list(effect))}
+            effect = {k: effect[k] for k in _records.natural_order(list(effect))}
         elif interaction is not None:
             raise ValueError("interaction is not allowed with a single effect; allowed: with {condition: effect}")
         inter = (

@@ -130,3 +130,19 @@ def test_the_vocabulary_defines_every_word_a_page_uses():
     text = claim_pages.outcomes_markdown()
     for words in [*OUTCOME_WORDS.values(), "mixed", "depends on"]:
         assert f"**{words}" in text.replace("\\", ""), words
+
+
+def test_conditions_read_in_the_chapters_order_though_the_json_sorts_them_as_text():
+    """A notebook stores a record's keys sorted as text (batch 128 before batch 16): the pages restore the order."""
+    from bookdriver.findings import effect_text, outcome_text
+
+    conditions = {
+        f"batch {b}": {"estimate": 0.1 * b, "low": None, "high": None, "unit": "nats"} for b in (128, 16, 256)
+    }
+    v = _verdict("tune-rate-rule", "inconclusive", label="mixed", condition_outcomes={
+        "batch 128": "inconclusive", "batch 16": "equivalent", "batch 256": "inconclusive"})  # fmt: skip
+    v |= {"conditions": conditions, "condition_order": ["batch 16", "batch 128", "batch 256"]}
+    assert outcome_text(v).index("batch 16") < outcome_text(v).index("batch 128") < outcome_text(v).index("batch 256")
+    assert effect_text(v).startswith("batch 16: 1.6 nats (no interval); batch 128: 12.8 nats (no interval)")
+    del v["condition_order"]  # an older record: by the numbers in the names
+    assert effect_text(v).startswith("batch 16:")

@@ -37,7 +37,7 @@ document.addEventListener("DOMContentLoaded", () => {
       let ascending = true;
       const sort = () => {
         const key = (r) => r.cells[col].textContent.trim().toLowerCase();
-        const sorted = rows.slice().sort((a, b) => (col === 0 ? a.dataset.order - b.dataset.order : key(a).localeCompare(key(b))));
+        const sorted = rows.slice().sort((a, b) => (col === 0 ? key(a).localeCompare(key(b)) || a.dataset.order - b.dataset.order : key(a).localeCompare(key(b))));
         if (!ascending) sorted.reverse();
         ascending = !ascending;
         body.append(...sorted);

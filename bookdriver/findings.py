@@ -129,8 +129,8 @@ def outcome_ref(v: dict) -> str:
 
 def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | None = None) -> str:
     """The Findings page body: one table of every verdict (an HTML table that ``_static/findings.js``
-    makes sortable by each column and filterable by outcome and by words), one row per claim: the
-    chapter, the claim, its outcome (a link to its box), the effect with Δ, what to do, and the scope."""
+    makes sortable by each column and filterable by outcome and by words), one row per claim: the claim
+    with its chapter and scope, its outcome (a link to its box), the effect with Δ, and what to do."""
     if not verdicts:
         return "No chapter of this build published a verdict.\n"
     titles, rows = chapter_titles or {}, []
@@ -138,17 +138,17 @@ def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | Non
         page = v["page"]
         delta = f"; Δ = {fmt(v['delta'])}" if v.get("delta") else ""
         label = v.get("label") or v["outcome"]
+        chapter = f'<a href="{html_escape(page)}.html">{html_escape(titles.get(page, page))}</a>'
+        scope = f" · {html_escape(v['scope'])}" if v.get("scope") else ""
         cells = [
-            f'<a href="{html_escape(page)}.html">{html_escape(titles.get(page, page))}</a>',
-            html_escape(v["claim"]),
+            f"{html_escape(v['claim'])}<br><small>{chapter}{scope}</small>",
             outcome_link(v).replace("\\", ""),
             html_escape(effect_text(v) + delta) or "no estimate",
             html_escape(v.get("what_to_do") or ""),
-            f"<small>{html_escape(v.get('scope') or '')}</small>",
         ]
         attrs = f'data-order="{i}" data-outcome="{html_escape(label if label == "mixed" or label.startswith("depends") else v["outcome"])}"'
         rows.append(f"<tr {attrs}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("chapter", "claim", "outcome", "effect", "what to do", "scope"))
+    head = "".join(f"<th>{h}</th>" for h in ("claim (chapter · scope)", "outcome", "effect", "what to do"))
     return (
         '<div class="vae-findings">\n<table class="vae-findings-table">\n'
         f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n</div>\n"

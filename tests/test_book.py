@@ -194,6 +194,14 @@ def test_every_verdicts_scope_matches_the_runs_its_chapter_used(smoke_build):
     assert scope_problems(PATHS.html) == []
 
 
+def test_every_quantity_a_page_names_was_published_by_a_chapter(smoke_build):
+    """With every chapter executed, no page reads "not measured in this build": each {{ q_<id> }} exists."""
+    missing = [
+        p.stem for p in sorted(PATHS.html.glob("chapters/*.html")) if "not measured in this build" in p.read_text()
+    ]
+    assert missing == []
+
+
 def test_a_contradiction_between_a_page_and_verdicts_json_is_found(smoke_build, tmp_path):
     """The check can fail: a copy of the book whose landing page states another outcome is caught."""
     from bookdriver.consistency import outcome_problems

@@ -338,7 +338,7 @@ def _magnitude(v: Verdict) -> str:
     e, u = v.adjusted, f" {v.effect.unit}" if v.effect and v.effect.unit else ""
     if v.delta is None or e is None or not e.has_interval:
         return ""
-    d = f"{fmt(v.delta)}{u}"
+    d = quantity(v.delta, u.strip())
     if v.exceeds_delta:
         return f", by more than the threshold of {d}"
     return f", though possibly by less than the threshold of {d}"
@@ -366,19 +366,19 @@ def _summary(v: Verdict) -> str:
         return f"The reverse holds: {e.name} lies {side} {fmt(e.null)}{beyond}."
     u = f" {e.unit}" if e.unit else ""
     if v.outcome == EQUIVALENT:
-        head = f"No effect that matters: {e.name} lies within {fmt(e.null)} ± {fmt(v.delta)}{u}"
+        head = f"No effect that matters: {e.name} lies within {fmt(e.null)} ± {quantity(v.delta, u.strip())}"
         head += ", and so does its bend (the curve is not a U either)" if v.shape is not None else ""
         if e.low > e.null or e.high < e.null:
             return f"{head}; a small effect below that threshold was detected: it lies {side} {fmt(e.null)}."
         return f"{head}."
     if v.shape is not None and e.has_interval and within_delta(v.effect, v.delta, v.level_adjusted):
         return (
-            f"The slope lies within ± {fmt(v.delta)}{u}, but the curve may bend by more than that: a flat slope "
+            f"The slope lies within ± {quantity(v.delta, u.strip())}, but the curve may bend by more than that: a flat slope "
             f"is not no effect ({_shape_words(v)})."
         )
     if not e.has_interval:
         return "The p-value is not small enough, and without an interval the data cannot show that there is no effect."
-    rng = f"both no effect and effects beyond ± {fmt(v.delta)}{u}" if v.delta else "no effect"
+    rng = f"both no effect and effects beyond ± {quantity(v.delta, u.strip())}" if v.delta else "no effect"
     return f"The data neither support nor rule out the claim: they allow {rng}."
 
 

@@ -258,9 +258,11 @@ def advice_grid(data: Dataset, advice, batch_factors, lr_factors, seeds, epochs:
 
 
 def rate_effects(df, centres: dict, unit: str = "nats") -> dict:
-    """Per batch size: test ELBO(the grid's best rate, chosen by mean validation ELBO) − test ELBO(the
-    advised rate), paired over seeds (``stats.paired``): {"batch b": Estimate}. Diverged runs count
-    as missing. When the best is the advised rate the difference is 0 for every seed."""
+    """Per batch size: test ELBO(the grid's best rate) − test ELBO(the advised rate), one difference per
+    seed, {"batch b": Estimate} (``stats.one_sample``). The best rate for a seed is chosen by the mean
+    validation ELBO of the *other* seeds (leave one seed out), so no seed judges a choice made on its own
+    runs: choosing and judging on the same seeds favours the grid's choice even when every rate is as
+    good (issue 18; ``tests/test_advisor.py`` simulates it). Diverged runs count as missing."""
     from ..claims import stats as S
 
     df = df.assign(
@@ -270,14 +272,27 @@ def rate_effects(df, centres: dict, unit: str = "nats") -> dict:
     out = {}
     for b, centre in centres.items():
         d = df[df.batch_size == b]
-        means = d.groupby("learning_rate").val_elbo.mean()
-        if means.notna().sum() == 0:
+        diffs = _left_out_gains(d, centre)
+        if diffs is None:
             continue
-        best = float(means.idxmax())
-        pick = lambda lr, d=d: d[np.isclose(d.learning_rate, lr)].set_index("seed").test_elbo
-        name = f"test ELBO(best rate {best:.3g}) − test ELBO(advised rate {centre:.3g}) at batch {b}"
-        out[f"batch {b}"] = S.paired(pick(best), pick(centre), name=name, unit=unit)
+        name = f"test ELBO(best rate, chosen on the other seeds) − test ELBO(advised rate {centre:.3g}) at batch {b}"
+        out[f"batch {b}"] = S.one_sample(diffs, name=name, unit=unit)
     return out
+
+
+def _left_out_gains(d, centre: float):
+    """Per seed: its test ELBO at the rate the other seeds' validation ELBO picks, minus at ``centre``."""
+    test = d.pivot_table(index="seed", columns="learning_rate", values="test_elbo", dropna=False)
+    val = d.pivot_table(index="seed", columns="learning_rate", values="val_elbo", dropna=False)
+    if val.notna().sum().sum() == 0:
+        return None  # nothing finite: the batch size is left out
+    advised = next((c for c in test.columns if np.isclose(c, centre)), None)
+    gains = {}
+    for seed in val.index:
+        means = val.drop(index=seed).mean()
+        if means.notna().any() and advised is not None:
+            gains[seed] = test.loc[seed, means.idxmax()] - test.loc[seed, advised]
+    return np.array(list(gains.values()), dtype=float)
 
 
 def critical_batch_fit(df, hist, target: float):

@@ -184,6 +184,8 @@ def test_every_outcome_on_every_built_page_matches_verdicts_json(smoke_build):
 
     problems, seen = outcome_problems(PATHS.html)
     assert problems == []
+    boxes = sum(p.read_text().count('id="verdict-') for p in PATHS.html.glob("chapters/*.html"))
+    assert boxes >= len(json.loads((PATHS.html / "_static" / "verdicts.json").read_text()))  # every box is read
     assert seen > 2 * len(json.loads((PATHS.html / "_static" / "verdicts.json").read_text()))  # boxes and lines
 
 
@@ -213,8 +215,15 @@ def test_a_contradiction_between_a_page_and_verdicts_json_is_found(smoke_build, 
     assert m, "the landing page shows outcomes"
     forged = text.replace(m.group(0), f'data-outcome="{m.group(1)}"{m.group(2)}>a forged outcome<', 1)
     landing.write_text(forged, encoding="utf-8")
+    box_page = next(
+        p for p in sorted((tmp_path / "html" / "chapters").glob("*.html")) if 'id="verdict-' in p.read_text()
+    )
+    text = box_page.read_text(encoding="utf-8")
+    b = re.search(r'id="verdict-([^"]+)">.*?<strong>([^<]*)</strong>', text, re.S)
+    box_page.write_text(text[: b.start(2)] + "Forged." + text[b.end(2) :], encoding="utf-8")
     problems, _ = outcome_problems(tmp_path / "html")
     assert any("01_background" in p and "a forged outcome" in p for p in problems)
+    assert any(f"the box of {b.group(1)} reads 'forged'" in p for p in problems)
 
 
 @pytest.fixture(scope="module")

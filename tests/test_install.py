@@ -23,6 +23,7 @@ from importlib import metadata
 import vae_utils
 from vae_utils import TrainConfig, train
 from vae_utils.experiments import default_store, sweep
+from vae_utils.claims.records import all_records
 r = train(TrainConfig(epochs=1, eval_k=5, hidden_units=(16,)))
 df = sweep({"epochs": 1, "eval_k": 5, "hidden_units": [[16]]}, out=default_store("installed"), workers=1, progress=False)
 print(json.dumps({
@@ -32,12 +33,14 @@ print(json.dumps({
     "elbo": r.metrics["test_elbo"],
     "status": list(df["status"]),
     "store": str(default_store("installed")),
+    "claims": len(all_records()),
 }))
 """
 
 
 def test_pip_install_gives_a_toolkit_that_trains_and_runs_a_sweep_from_the_packaged_template(tmp_path):
-    """The wheel carries the template as package data and declares its dependencies; nothing needs the repo."""
+    """The wheel carries the template and the claim tables as package data and declares its dependencies;
+    nothing needs the repo."""
     venv = tmp_path / "venv"
     # --without-pip: pip and setuptools come from the project's environment through the .pth below (a
     # fresh venv's own setuptools may predate the SPDX license string of pyproject.toml)
@@ -70,6 +73,9 @@ def test_pip_install_gives_a_toolkit_that_trains_and_runs_a_sweep_from_the_packa
     assert out["file"].startswith(str(venv)), "the installed copy, not the repository's, was imported"
     assert out["status"] == ["ok"] and out["elbo"] < 0
     assert out["store"] == str(work / "results" / "sweeps" / "installed")
+    from vae_utils.claims.records import all_records
+
+    assert out["claims"] == len(all_records()) > 0, "the claim tables are package data"
     required = {r.split(";")[0].split(">")[0].split("=")[0].strip().lower() for r in out["requires"]}
     assert {"keras", "numpy", "pandas", "scipy", "papermill", "ipykernel", "pyarrow", "pyyaml"} <= required
     assert {"tensorflow-cpu", "tensorflow"} <= required, "tensorflow-cpu on Linux/Windows, tensorflow on macOS"

@@ -245,11 +245,11 @@ def test_verdicts_render_as_boxes_with_outcome_classes_and_the_numbers_in_a_drop
     """Each verdict: an admonition with class verdict-<outcome>, the outcome in bold, 'What to do',
     and (when tested) a dropdown 'The numbers behind this verdict'."""
     page = built["demo"]
-    box = _between(page, '<div class="verdict verdict-supported admonition">', "</details></div>")
+    box = _between(page, '<div class="verdict verdict-supported admonition"', "</details></div>")
     assert "<strong>Supported.</strong>" in box and "<strong>What to do:</strong> Use it." in box
     assert "The numbers behind this verdict" in box
-    assert '<div class="verdict verdict-opposite admonition">' in page
-    assert '<div class="verdict verdict-not-run admonition">' in page
+    assert '<div class="verdict verdict-opposite admonition"' in page
+    assert '<div class="verdict verdict-not-run admonition"' in page
     assert "_static/custom.css" in page
 
 

@@ -8,7 +8,7 @@ that another page contradicts. Each outcome is written as a link with ``class="v
 every outcome on every built page and compare it with ``verdicts.json``.
 
 * ``outcomes_markdown()``: the vocabulary, defined once (included by the landing and Findings pages);
-* ``answers_markdown(verdicts)``: the landing page's table of the headline claims;
+* ``answers_markdown(verdicts, values)``: the landing page's short answer, one row per choice a reader makes;
 * ``recipe_markdown(verdicts, topic)``: the Recipe's lines of one topic;
 * ``conclusion_markdown(verdicts)``: the conclusion's table, one row per sentence of the article.
 """
@@ -16,7 +16,7 @@ every outcome on every built page and compare it with ``verdicts.json``.
 from __future__ import annotations
 
 from vae_utils.claims.records import OUTCOME_DEFINITIONS, TOPICS, ClaimRecord, advice, all_records
-from vae_utils.publish.markup import md_cell, md_escape
+from vae_utils.publish.markup import md_escape
 
 from .findings import effect_text, outcome_link
 
@@ -51,14 +51,32 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def answers_markdown(verdicts: list[dict]) -> str:
-    """The landing page's answers: every headline claim by topic, its outcome and what to do."""
-    vs, rows = by_id(verdicts), []
-    for topic in TOPICS:
-        for r in (r for r in all_records() if r.headline and r.topic == topic):
-            v = vs[r.id]
-            rows.append([md_cell(topic), md_escape(r.claim), outcome_link(v), md_escape(v.get("what_to_do") or "")])
-    return _table(["topic", "claim", "outcome in this build", "what to do"], rows) if rows else ""
+# The landing page's short answer: a reader's five choices, the claims whose what-to-do answers each, and
+# the quantities measured for it ({id: words}); the at-scale column shows the "fm-" re-test of a claim.
+CHOICES = (
+    ("batch size", ("bs-gap", "bs-compute"), {"bs-bcrit": "critical batch size"}),
+    ("learning rate", ("lr-slow", "lr-precise"), {"lr-best": "best rate of the grid", "lr-break-ratio": "breaking rate ÷ best"}),
+    ("optimizer", ("opt-adam-sgd", "opt-defaults"), {"opt-best": "best on validation", "opt-best-vs-adam": "its test ELBO − Adam's"}),
+    ("schedule", ("lr-warmup-cosine",), {}),
+    ("β", ("beta-collapse", "beta-free-bits"), {}),
+)  # fmt: skip
+
+
+def answers_markdown(verdicts: list[dict], values: list[dict] = ()) -> str:
+    """The landing page's answer: for each of a reader's five choices, what to do (the claims' lines for
+    their outcomes), what was measured here, how sure the book is (each claim's outcome, a link to its box)
+    and whether it held at scale (the re-test's outcome)."""
+    vs, found = by_id(verdicts), {q["id"]: q["text"] for q in values}
+    rows = []
+    for choice, ids, quantities in CHOICES:
+        todo = " ".join(dict.fromkeys(md_escape(vs[i].get("what_to_do") or "") for i in ids))
+        measured = "; ".join(
+            f"{words}: {md_escape(found.get(q, 'not measured in this build'))}" for q, words in quantities.items()
+        )
+        sure = "<br>".join(f"{md_escape(vs[i]['claim'])}: {outcome_link(vs[i])}" for i in ids)
+        scale = "<br>".join(outcome_link(vs[f"fm-{i}"]) for i in ids if f"fm-{i}" in vs) or "not re-tested"
+        rows.append([f"**{md_escape(choice)}**", todo, measured or "—", sure, scale])
+    return _table(["choice", "what to do", "measured here", "how sure: the claims tested", "at scale"], rows)
 
 
 def recipe_markdown(verdicts: list[dict], topic: str) -> str:

@@ -207,7 +207,7 @@ def generate(paths: BookPaths, plan) -> dict[str, bytes]:
         ).encode(),
         "_generated/findings.md": findings_markdown(verdicts, titles).encode(),
         "_generated/outcomes.md": claim_pages.outcomes_markdown().encode(),
-        "_generated/answers.md": claim_pages.answers_markdown(verdicts).encode(),
+        "_generated/answers.md": claim_pages.answers_markdown(verdicts, values).encode(),
         "_generated/conclusion.md": claim_pages.conclusion_markdown(verdicts).encode(),
         **{
             f"_generated/recipe-{claim_pages.topic_slug(t)}.md": claim_pages.recipe_markdown(verdicts, t).encode()

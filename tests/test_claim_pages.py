@@ -113,7 +113,11 @@ def test_every_outcome_link_carries_the_claim_and_the_books_words():
 
 def test_a_claim_whose_chapter_did_not_run_reads_not_run_on_every_summary():
     answers = claim_pages.answers_markdown([])
-    assert answers.count(">not run<") == sum(r.headline for r in all_records())
+    answered = {i for _, ids, _ in claim_pages.CHOICES for i in ids}
+    assert answers.count(">not run<") == len(answered) + sum(
+        f"fm-{i}" in {r.id for r in all_records()} for i in answered
+    )
+    assert "not measured in this build" in answers
     assert ">supported<" not in claim_pages.conclusion_markdown([])
 
 
@@ -146,3 +150,15 @@ def test_conditions_read_in_the_chapters_order_though_the_json_sorts_them_as_tex
     assert effect_text(v).startswith("batch 16: 1.6 nats (no interval); batch 128: 12.8 nats (no interval)")
     del v["condition_order"]  # an older record: by the numbers in the names
     assert effect_text(v).startswith("batch 16:")
+
+
+def test_the_short_answer_names_each_choice_with_what_to_do_what_was_measured_and_the_at_scale_retest():
+    verdicts = [_verdict(r.id, "supported", what_to_do=f"Do {r.id}.") for r in all_records()]
+    values = [{"id": "lr-best", "text": "0.004"}, {"id": "bs-bcrit", "text": "70 (95% CI 60 to 81)"}]
+    md = claim_pages.answers_markdown(verdicts, values).replace("\\", "")
+    rows = md.splitlines()[2:]
+    assert [r.split(" | ")[0] for r in rows] == [f"| **{c}**" for c, _, _ in claim_pages.CHOICES]
+    lr = next(r for r in rows if r.startswith("| **learning rate**"))
+    assert "Do lr-slow. Do lr-precise." in lr and "best rate of the grid: 0.004" in lr
+    assert 'data-claim="fm-lr-slow"' in lr  # the at-scale re-test of lr-slow
+    assert "not re-tested" in next(r for r in rows if r.startswith("| **schedule**"))

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from vae_utils.claims.records import OUTCOME_WORDS, all_records
 
+from .findings import outcome_parts
+
 __all__ = ["check", "outcome_problems", "scope_problems"]
 
 _LINK = re.compile(r'data-claim="([^"]+)" data-outcome="([^"]+)"[^>]*>([^<]*)<')
@@ -37,8 +39,8 @@ def _verdicts(html: Path) -> dict[str, dict]:
 
 
 def _words(v: dict) -> str:
-    label = v.get("label") or v["outcome"]
-    return label if label.startswith("depends on") or label == "mixed" else OUTCOME_WORDS[v["outcome"]]
+    """The words a page must show for ``v``: the head ``findings.outcome_parts`` renders."""
+    return outcome_parts(v)[0]
 
 
 def outcome_problems(html: Path) -> tuple[list[str], int]:

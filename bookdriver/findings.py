@@ -122,11 +122,6 @@ def outcome_link(v: dict) -> str:
     return f"{tag}{html_escape(head)}{'</a>' if href else '</span>'}{md_escape(detail)}"
 
 
-def outcome_ref(v: dict) -> str:
-    """``outcome_link`` (kept under its old name for the at-scale table and substitutions)."""
-    return outcome_link(v)
-
-
 def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | None = None) -> str:
     """The Findings page body: one table of every verdict (an HTML table that ``_static/findings.js``
     makes sortable by each column and filterable by outcome and by words), one row per claim: the claim
@@ -193,7 +188,7 @@ def scale_comparison_markdown(verdicts: list[dict], values: list[dict]) -> str:
             same = _agreement(_label(twin), _label(fm))
         note = vals.get(f"{fm['id']}-note", {}).get("text", "")
         rows.append(
-            [md_escape(fm["claim"]), outcome_ref(twin) if twin else "not in this build", outcome_ref(fm), same, note]
+            [md_escape(fm["claim"]), outcome_link(twin) if twin else "not in this build", outcome_link(fm), same, note]
         )
     for q, name in SCALE_QUANTITIES.items():
         here, there = vals.get(SCALE_PREFIX + q), vals.get(q)
@@ -227,7 +222,7 @@ def substitutions(verdicts: list[dict], wanted: set[str] = frozenset(), values: 
     for v in verdicts:
         key = "v_" + v["id"].replace("-", "_")
         subs |= {
-            key: outcome_ref(v),
+            key: outcome_link(v),
             f"{key}_outcome": OUTCOME_WORDS.get(v["outcome"], v["outcome"]),
             f"{key}_effect": effect_text(v) or "no estimate",
             f"{key}_todo": v.get("what_to_do") or "",

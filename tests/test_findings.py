@@ -147,13 +147,13 @@ def test_a_claim_judged_under_conditions_reads_with_each_conditions_outcome():
     """'depends on X (a: ...; b: ...)' with a significant interaction, 'mixed (...)' without one, and
     the plain outcome when the conditions agree: never the overall 'inconclusive' alone."""
     positive = S.one_sample([1.0, 1.2, 0.9, 1.1, 1.05])
-    depends = findings.outcome_ref(_conditions(positive, S.one_sample([2.0, 2.4, 1.9, 2.2, 2.1])))
+    depends = findings.outcome_link(_conditions(positive, S.one_sample([2.0, 2.4, 1.9, 2.2, 2.1])))
     detail = " (fixed epochs: supported; fixed updates: the opposite holds)"
     href = "04_batch_size.html#bs-gap"
     assert _shown(depends) == ("bs-gap", "depends on the budget", href, "depends on the budget", detail)
-    mixed = findings.outcome_ref(_conditions(positive, S.one_sample([0.3, -0.5, 0.9, -0.8, 0.2])))
+    mixed = findings.outcome_link(_conditions(positive, S.one_sample([0.3, -0.5, 0.9, -0.8, 0.2])))
     assert _shown(mixed) == ("bs-gap", "mixed", href, "mixed", detail)
-    same = findings.outcome_ref(_conditions(S.one_sample([-1.0, -1.1, -0.95, -1.2, -1.0]), None))
+    same = findings.outcome_link(_conditions(S.one_sample([-1.0, -1.1, -0.95, -1.2, -1.0]), None))
     assert _shown(same) == ("bs-gap", "supported", href, "supported", "")
     assert _shown(substitutions([_conditions(positive, None)])["v_bs_gap"])[1] == "mixed"
 

@@ -94,7 +94,7 @@ def scope_of(runs, tuned_on: Iterable[int] | None = None, tuned: str = "rates") 
     if "run_id" in runs:  # a run two frames share is one run
         runs = runs.drop_duplicates("run_id")
     if runs.empty:
-        return {"runs": 0, "text": "no runs"}
+        return {"runs": 0, "diverged": 0, "text": "no runs"}
     datasets = _values(runs, "dataset")
     models = sorted(
         {model_name(*row) for row in _rows(runs, ("dataset", "architecture", "hidden_units", "latent_dim"))}

@@ -193,3 +193,79 @@ def test_a_verdict_on_the_comparison_states_the_runs_and_the_tuning_seeds_in_its
     scope = fam["opt-adam-sgd"].scope
     assert "Adam and SGD" in scope and "30 epochs" in scope and "6 seeds (0–5)" in scope
     assert scope.endswith("rates tuned on 3 other seeds (1000–1002)")
+
+
+# -- group-sequential seeds: looks train only the arms of the claims still open ------------------
+
+CLOSE = {**MEANS, ("sgd", 0.128): -33.0, ("adamw", 0.004): -30.95}  # the tuned winner barely above the best default
+RATES = {DEFAULT: dict(DEFAULTS), TUNED: dict(TUNED_RATES)}
+
+
+class _Open:
+    """A stand-in for a Family in which only ``ids`` are still open."""
+
+    def __init__(self, *ids):
+        self.ids = set(ids)
+
+    def is_open(self, id):
+        return id in self.ids
+
+
+def test_a_look_trains_every_arm_while_the_optimizers_are_compared_and_only_the_open_claims_arms_after():
+    every = O.arms(_Open("opt-differ", "opt-adam-sgd", "opt-defaults"), RATES, "adamw", "adam")
+    assert every == [
+        ("sgd", 0.01),
+        ("adam", 0.001),
+        ("adamw", 0.001),
+        ("sgd", 0.128),
+        ("adam", 0.004),
+        ("adamw", 0.004),
+    ]
+    assert O.arms(_Open("opt-adam-sgd"), RATES, "adamw", "adam") == [
+        ("sgd", 0.01),
+        ("adam", 0.001),
+        ("sgd", 0.128),
+        ("adam", 0.004),
+    ]
+    assert O.arms(_Open("opt-defaults"), RATES, "adamw", "adam") == [("adam", 0.001), ("adamw", 0.004)]
+    assert O.arms(_Open(), RATES, "adamw", "adam") == []
+    grid = O.look_grid(_Open("opt-defaults"), {"epochs": 30}, RATES, "adamw", "adam", [0, 1, 2])
+    assert grid == [{"epochs": 30, "optimizer": o, "learning_rate": lr, "seed": [0, 1, 2]} for o, lr in (("adam", 0.001), ("adamw", 0.004))]  # fmt: skip
+
+
+def _run_looks(cells, seeds, looks):
+    """The chapter's loop on hand-made runs: each look 'trains' the rows of its grid."""
+    every = _runs(cells, seeds)
+    fam, ran = V.Family("07_optimizers", looks=looks), []
+    for look in fam.looks(seeds):
+        arms = O.arms(fam, RATES, "adamw", "adam")
+        rows = every[[(o, lr) in arms for o, lr in zip(every.optimizer, every.learning_rate, strict=True)]]
+        ran.append(rows[rows.seed.isin(look)])
+        O.judge_look(fam, ran[-1], RATES, -45.0, "adamw", "adam", [1000, 1001, 1002])
+    fam.finalize()
+    return fam, ran
+
+
+def test_claims_decided_at_the_first_look_stop_and_the_open_one_alone_gets_more_seeds():
+    fam, ran = _run_looks(CLOSE, list(range(12)), (4, 8, 12))
+    assert [len(r) for r in ran] == [6 * 4, 2 * 8, 2 * 12], "the last two looks train only opt-defaults' two arms"
+    assert fam["opt-differ"].seeds_used == 4 and fam["opt-adam-sgd"].seeds_used == 4
+    assert fam["opt-defaults"].seeds_used == 12 and fam["opt-defaults"].n == 12
+    assert "12 seeds (0–11)" in fam["opt-defaults"].scope and "4 seeds (0–3)" in fam["opt-adam-sgd"].scope
+
+
+def test_pooled_runs_keep_each_arm_with_its_seeds_and_pairs_use_the_seeds_both_arms_ran():
+    _, ran = _run_looks(CLOSE, list(range(12)), (4, 8, 12))
+    runs = O.pooled(ran)
+    assert runs.run_id.is_unique and len(runs) == 6 * 4 + 2 * 8
+    c = O.compare(runs, RATES, -45.0)
+    e = O.best_against(c, "adamw", "adam")  # tuned Adam ran 4 seeds, tuned AdamW 12: paired on 4, no divergence
+    assert e.n == 4 and e.has_interval
+    assert O.seeds_words(c) == "4 to 12" and O.looks_words((5, 10, 20)) == "5, 10 and 20" and O.looks_words((2,)) == "2"
+
+
+def test_the_f_statistics_of_the_prose_are_those_of_the_look_that_decided_the_claim():
+    fam, ran = _run_looks(CLOSE, list(range(12)), (4, 8, 12))
+    f, _ = O.differ(O.compare(ran[0], RATES, -45.0))
+    assert O.f_words(fam["opt-differ"].conditions) == O.f_words(f)
+    assert O.f_words({}) == "F statistic not computed (the claim was not tested)"

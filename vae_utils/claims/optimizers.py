@@ -5,16 +5,26 @@ a rate tuned on other seeds, compared on the evaluation seeds.
     tuning = sweep(optimizer_study.tuning_grid(base, defaults, learning_rates, tuning_seeds), out)
     tuned = protocol.tune(tuning, over="learning_rate", by="optimizer")
     settings = optimizer_study.settings(defaults, tuned)          # {"default rates": {...}, "tuned rates": {...}}
-    evaluation = sweep(optimizer_study.evaluation_grid(base, settings, seeds), out)
-    runs = optimizer_study.compare(evaluation, settings, floor)   # the runs of each setting, per seed
+    best, best_default = optimizer_study.winner(tuned), optimizer_study.default_best(tuning, defaults)
+    fam, looks = verdicts.Family("07_optimizers", looks=(5, 10, 20)), []
+    for look in fam.looks(seeds):                                  # seeds while a claim is open
+        grid = optimizer_study.look_grid(fam, base, settings, best, best_default, look)
+        looks.append(sweep(grid, out))                             # only the arms of the open claims
+        optimizer_study.judge_look(fam, looks[-1], settings, floor, best, best_default, tuning_seeds)
+    runs = optimizer_study.compare(optimizer_study.pooled(looks), settings, floor)  # each arm, its seeds
     f_stats, gains = optimizer_study.differ(runs)                   # do they differ at all?
     leads, inter = optimizer_study.lead(runs, "adam", "sgd")         # Adam against SGD, per setting
-    optimizer_study.defaults_gain(runs, tuning, winner)              # tuning against the best default
+    optimizer_study.defaults_gain(runs, best, best_default)          # tuning against the best default
 
 The tuning seeds choose (rates, the winner, the best default) on the validation ELBO; the evaluation
 seeds judge on the test ELBO, so a choice never grades itself. A run that broke down is drawn at
 ``floor`` (the untrained model's test ELBO) but compared as a divergence, never as a number made of
-the floor (``stats.with_divergence``). Pure pandas/NumPy/SciPy, like the rest of ``claims``.
+the floor (``stats.with_divergence``).
+
+The evaluation seeds come in looks (``verdicts.Family(..., looks=...)``): each look trains only the
+arms of the claims still open (``look_grid``) and hands every open claim its estimate on the look's
+seeds (``judge_look``); the figures then draw every arm with the seeds it got (``pooled``), and a
+comparison of two arms pairs only the seeds both ran. Pure pandas/NumPy/SciPy, like ``claims``.
 """
 
 from __future__ import annotations
@@ -41,9 +51,15 @@ __all__ = [
     "tuning_grid",
     "settings",
     "evaluation_grid",
+    "arms",
+    "look_grid",
+    "judge_look",
+    "pooled",
     "compare",
     "differ",
     "f_words",
+    "seeds_words",
+    "looks_words",
     "lead",
     "winner",
     "pairs_table",
@@ -107,6 +123,48 @@ def evaluation_grid(base: Mapping, rates: Mapping[str, Mapping[str, float]], see
     ]
 
 
+def arms(fam, rates: Mapping[str, Mapping[str, float]], best: str, best_default: str | None) -> list[tuple[str, float]]:
+    """The (optimizer, rate) arms the claims still open in ``fam`` need, in the order of ``rates``:
+    every arm for opt-differ, Adam's and SGD's for opt-adam-sgd, the tuned ``best`` and
+    ``best_default`` at its default rate for opt-defaults (an arm two claims share, once)."""
+    out = []
+    for s, r in rates.items():
+        for o, lr in r.items():
+            need = (
+                fam.is_open("opt-differ")
+                or (fam.is_open("opt-adam-sgd") and o in ("adam", "sgd"))
+                or (fam.is_open("opt-defaults") and (s, o) in ((TUNED, best), (DEFAULT, best_default)))
+            )
+            if need and (o, float(lr)) not in out:
+                out.append((o, float(lr)))
+    return out
+
+
+def look_grid(fam, base: Mapping, rates, best: str, best_default: str | None, seeds) -> list[dict]:
+    """The sweep of one look: the arms of the open claims (``arms``) on ``seeds``."""
+    return [{**base, "optimizer": o, "learning_rate": lr, "seed": list(seeds)} for o, lr in arms(fam, rates, best, best_default)]  # fmt: skip
+
+
+def judge_look(fam, evaluation: pd.DataFrame, rates, floor: float, best: str, best_default: str | None, tuned_on) -> None:  # fmt: skip
+    """Hand every claim still open its estimate on one look's runs (``evaluation``: the look's
+    sweep), each with the runs it judged and the seeds the rates were tuned on."""
+    c = compare(evaluation, rates, floor)
+    if fam.is_open("opt-differ"):
+        f, gains = differ(c)
+        fam.add("opt-differ", f, runs=evaluation, tuned_on=tuned_on, interaction=gains)
+    if fam.is_open("opt-adam-sgd"):
+        leads, change = lead(c, "adam", "sgd")
+        fam.add("opt-adam-sgd", leads, runs=c.of(None, "adam", "sgd"), tuned_on=tuned_on, interaction=change)
+    if fam.is_open("opt-defaults"):
+        runs = [c.of(TUNED, best), c.of(DEFAULT, best_default)]
+        fam.add("opt-defaults", defaults_gain(c, best, best_default), runs=runs, tuned_on=tuned_on)
+
+
+def pooled(looks: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The runs of every look, each once: every arm with the seeds it got."""
+    return pd.concat(looks, ignore_index=True).drop_duplicates("run_id").reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """The evaluation runs of each setting: ``runs[setting]`` (floored test ELBO and a ``floored``
@@ -123,6 +181,11 @@ class Comparison:
     def all_runs(self) -> pd.DataFrame:
         """Every evaluation run once per setting it belongs to, with a column ``setting``."""
         return pd.concat([d.assign(setting=s) for s, d in self.runs.items()], ignore_index=True)
+
+    def ran(self, setting: str, optimizer: str) -> pd.Series:
+        """``outcome[setting][optimizer]`` on the seeds that arm ran (NaN: a run that broke down), so
+        that an arm given more seeds by a later look is paired only on the seeds both arms share."""
+        return self.outcome[setting][optimizer][self.test[setting][optimizer].notna()]
 
     def of(self, setting: str | None, *optimizer: str) -> pd.DataFrame:
         """The runs of ``optimizer`` (several; none: all) in ``setting`` (None: either, each run once)."""
@@ -163,16 +226,33 @@ def differ(c: Comparison) -> tuple[dict[str, Estimate], Estimate]:
     return f, gains
 
 
-def f_words(f: Mapping[str, Estimate]) -> str:
-    """'F statistic, default rates: 1,000; tuned rates: 56' (a test without one: 'n/a')."""
+def f_words(f: Mapping) -> str:
+    """'F statistic, default rates: 1,000; tuned rates: 56' (a test without one: 'n/a'), from the
+    Estimates of ``differ`` or the conditions of the opt-differ verdict (each with an ``estimate``)."""
+    f = {s: getattr(e, "effect", e) for s, e in f.items()}  # a verdict's condition holds its Estimate
+    f = {s: e for s, e in f.items() if e is not None}
+    if not f:
+        return "F statistic not computed (the claim was not tested)"
     return "F statistic, " + "; ".join(f"{s}: {fmt(e.estimate)}" for s, e in f.items())
+
+
+def seeds_words(c: Comparison) -> str:
+    """How many evaluation seeds the arms got: '5' when every arm got the same, else '5 to 20'."""
+    counts = sorted({int(n) for t in c.test.values() for n in t.notna().sum()})
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+
+
+def looks_words(plan: Sequence[int]) -> str:
+    """The design's looks in words: '5, 10 and 20' ('2' with one look)."""
+    plan = [str(n) for n in plan]
+    return plan[0] if len(plan) == 1 else f"{', '.join(plan[:-1])} and {plan[-1]}"
 
 
 def lead(c: Comparison, a: str, b: str) -> tuple[dict[str, Estimate], Estimate]:
     """``a``'s lead over ``b`` in test ELBO per setting, seed by seed (a rank test when a run broke
     down: ``stats.with_divergence``), and whether tuning changes it (tuned lead − default lead)."""
     name = f"test ELBO({words(a)}) {MINUS} test ELBO({words(b)})"
-    leads = {s: stats.with_divergence(t[a], t[b], name=name, unit="nats") for s, t in c.outcome.items()}
+    leads = {s: stats.with_divergence(c.ran(s, a), c.ran(s, b), name=name, unit="nats") for s in c.outcome}
     tuned, default = c.test[TUNED], c.test[DEFAULT]
     inter = stats.paired(
         tuned[a] - tuned[b],
@@ -209,13 +289,12 @@ def pairs_table(c: Comparison, best: str) -> pd.DataFrame:
 def best_against(c: Comparison, best: str, other: str = "adam") -> Estimate | str:
     """The tuned ``best``'s test ELBO minus the tuned ``other``'s, seed by seed, with its 95% interval
     (not adjusted for other comparisons); a sentence instead when they are the same or one is absent."""
-    t = c.outcome[TUNED]
-    if other not in t:
+    if other not in c.outcome[TUNED]:
         return f"not measured: {words(other)} was not among the optimizers"
     if best == other:
         return f"0 nats ({words(other)} itself was best)"
     name = f"test ELBO({words(best)}) {MINUS} test ELBO({words(other)}), tuned"
-    return stats.with_divergence(t[best], t[other], name=name, unit="nats")
+    return stats.with_divergence(c.ran(TUNED, best), c.ran(TUNED, other), name=name, unit="nats")
 
 
 def default_best(tuning: pd.DataFrame, defaults: Mapping[str, float]) -> str | None:
@@ -236,14 +315,15 @@ def defaults_gain(c: Comparison, best: str, best_default: str | None) -> Estimat
         )
         return Estimate(name, math.nan, math.nan, math.nan, math.nan, unit="nats", note=note)
     name = f"test ELBO(tuned {words(best)}) {MINUS} test ELBO({words(best_default)} at its default)"
-    return stats.with_divergence(c.outcome[TUNED][best], c.outcome[DEFAULT][best_default], name=name, unit="nats")
+    return stats.with_divergence(c.ran(TUNED, best), c.ran(DEFAULT, best_default), name=name, unit="nats")
 
 
 def numbers(c: Comparison, tuned: pd.DataFrame, f: Mapping[str, Estimate], best: str, best_vs_adam) -> dict:
     """The results the chapter's prose states, for ``verdicts.publish_values``: how many optimizers,
     the floor and how many runs broke down, tuned rates at an edge of the grid and their span, the F
-    statistics, the winner, its rate and its lead over Adam, and the seed-to-seed spread
-    (``protocol.seed_spread``: the median over settings of the SD across seeds)."""
+    statistics, the winner, its rate and its lead over Adam, the seed-to-seed spread
+    (``protocol.seed_spread``: the median over settings of the SD across seeds) and how many
+    evaluation seeds the arms got (``seeds_words``)."""
     every = c.of(None)
     return {
         "n-opt": len(c.settings[DEFAULT]),
@@ -256,6 +336,7 @@ def numbers(c: Comparison, tuned: pd.DataFrame, f: Mapping[str, Estimate], best:
         "best-rate": c.settings[TUNED][best],
         "best-vs-adam": best_vs_adam,
         "spread": protocol.seed_spread(every, ["optimizer", "learning_rate"]),
+        "n-seeds": seeds_words(c),
     }
 
 

@@ -98,10 +98,17 @@ def test_the_positive_control_of_the_remedies_finds_where_a_constant_beta_collap
 
 
 class _Recorder:
-    """A stand-in for verdicts.Family that records what each claim was handed."""
+    """A stand-in for verdicts.Family that records what each claim was handed (``open``: the claims
+    still open, all by default)."""
 
-    def __init__(self):
-        self.calls = {}
+    def __init__(self, *open):
+        self.calls, self.open = {}, set(open)
+
+    def is_open(self, id):
+        return not self.open or id in self.open
+
+    def record(self, id):
+        return V.Family("08_beta").record(id)
 
     def add(self, id, effect, runs=None):
         self.calls[id] = ("add", effect, runs)
@@ -151,7 +158,7 @@ def _overfit(fall_at_b0=2.0, gap_at_b0=5.0):
     epochs = np.arange(1, 301)
     hist = pd.concat(
         [
-            pd.DataFrame({"beta": r.beta, "seed": r.seed, "epoch": epochs,
+            pd.DataFrame({"run_id": r.run_id, "beta": r.beta, "seed": r.seed, "epoch": epochs,
                           "val_elbo": -30 - (fall_at_b0 if r.beta == 0.1 else 0.0) * (epochs > 100) * (epochs - 100) / 200})
             for r in runs.itertuples()
         ]
@@ -207,6 +214,51 @@ def test_the_overfitting_verdicts_scope_and_the_prose_state_the_overfitting_runs
     assert words["default-gap"].estimate == pytest.approx(
         (evaluation.train_elbo - evaluation.val_elbo)[evaluation.beta == 1].mean()
     )
+
+
+# -- group-sequential seeds: looks train only the runs of the claims still open -------------------
+
+DESIGN = {
+    "evaluation": [{"beta": b, "learning_rate": 0.004} for b in BETAS],
+    "remedies": [{"beta": b, "kl_schedule": s} for b in (2.0, 4.0) for s in ("linear", "free_bits")],
+    "overfit": [{"beta": b, "train_size": 300} for b in (0.1, 1.0)],
+}
+
+
+def test_a_look_trains_the_beta_grid_while_collapse_is_open_and_only_the_open_claims_runs_after():
+    every = B.look_grids(_Recorder(), DESIGN, [0, 1])
+    assert {k: len(g) for k, g in every.items()} == {"evaluation": 4, "remedies": 4, "overfit": 2}
+    assert all(e["seed"] == [0, 1] for g in every.values() for e in g)
+    linear = B.look_grids(_Recorder("beta-linear"), DESIGN, [0, 1, 2])
+    assert [e["beta"] for e in linear["evaluation"]] == [2.0, 4.0], "the constant β the remedy is paired with"
+    assert [e["kl_schedule"] for e in linear["remedies"]] == ["linear", "linear"] and "overfit" not in linear
+    assert list(B.look_grids(_Recorder("beta-overfit"), DESIGN, [0])) == ["overfit"]
+
+
+def test_a_look_hands_only_the_open_claims_their_estimates_and_the_overfitting_control_decides_its_claim():
+    evaluation = _grid()
+    remedies = _remedies(evaluation, ["linear", "free_bits"], {"linear": 0, "free_bits": 3})
+    overfit, hist = _overfit(fall_at_b0=2.0)
+    ran = {"evaluation": evaluation.drop(columns="floored"), "remedies": remedies, "overfit": overfit, "hist": hist}
+    fam = _Recorder("beta-free-bits", "beta-overfit")
+    out = B.judge_look(fam, ran, -60.0, ["linear", "free_bits"], [2.0, 4.0])
+    assert set(fam.calls) == {"beta-free-bits", "beta-overfit"} and fam.calls["beta-overfit"][0] == "add"
+    assert "floored" in out["evaluation"]
+    overfit, hist = _overfit(fall_at_b0=0.05)
+    fam = _Recorder("beta-overfit")
+    B.judge_look(fam, {"overfit": overfit, "hist": hist}, -60.0, [], [])
+    assert fam.calls["beta-overfit"][0] == "not testable" and "positive control failed" in fam.calls["beta-overfit"][1]
+
+
+def test_pooled_runs_keep_each_run_once_with_the_seeds_it_got():
+    evaluation, (overfit, hist) = _grid(), _overfit()
+    first = {"evaluation": evaluation[evaluation.seed < 3], "overfit": overfit[overfit.seed < 3], "hist": hist[hist.seed < 3],
+             "remedies": evaluation.iloc[:0]}  # fmt: skip
+    second = {"evaluation": evaluation[evaluation.beta >= 2.0], "hist": None}
+    ev, rem, of, h = B.pooled([first, second])
+    assert ev.run_id.is_unique and len(ev) == 3 * 4 + 2 * 2, "β 2 and 4 got their two more seeds"
+    assert (len(rem), len(of), len(h)) == (0, 2 * 3, 2 * 3 * 300)
+    assert B.seeds_words(ev, rem, of) == "3 to 5" and B.seeds_words(evaluation) == "5"
 
 
 def test_the_figures_draw_two_panels_each():

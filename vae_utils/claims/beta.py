@@ -4,11 +4,20 @@ validation ELBO in a setting built to overfit.
 
     from vae_utils.claims import beta
     rate = beta.tuned_rates(tuning)                                   # the rate tuned for every β
+    design = {"evaluation": [...], "remedies": [...], "overfit": [...]}   # each experiment's grid, no seeds
+    fam, judged = verdicts.Family("08_beta", looks=(5, 10, 20)), []
+    for look in fam.looks(seeds):                                       # seeds while a claim is open
+        ran = {k: sweep(g, out) for k, g in beta.look_grids(fam, design, look).items()}  # open claims' runs
+        ran["hist"] = load_histories(out, run_ids=ran["overfit"].run_id) if "overfit" in ran else None
+        judged.append(beta.judge_look(fam, ran, floor, kl_schedules, collapse_betas))
+    evaluation, remedies, overfit, hist = beta.pooled(judged)          # every run with the seeds it got
     beta.rate_distortion(ok, tuning)                                  # KL at the ends, the best β (on tuning seeds)
-    fam.add("beta-collapse", beta.collapse_slope(ok), runs=ok)
-    beta.judge_remedies(fam, remedies, evaluation, kl_schedules, collapse_betas)
-    control = beta.overfit_control(overfit, beta.val_fall(hist), delta)
-    fam.add("beta-overfit", beta.gap_slope(overfit), runs=overfit) if control.ok else ...
+
+Each look hands the claims still open their estimates (``judge_look``): the collapse slope over
+the β grid, each schedule against a constant β (``judge_remedies``), and the gap slope of the
+overfitting runs when their control passes (``overfit_control``), else not testable. The
+overfitting test takes part in the looks like the others: its control is checked on the seeds of
+each look it runs in, the seeds its verdict is then judged on.
 
 Every run is scored with β = 1 on held-out data (the true ELBO), whatever β it was trained with. A
 remedy is judged only where a constant β collapses units (its positive control), and the overfitting
@@ -18,7 +27,7 @@ builders import matplotlib when called; everything else is pandas/NumPy/SciPy, l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,10 +35,16 @@ import pandas as pd
 
 from ..publish.numbers import MINUS, fmt
 from . import protocol, stats
+from .optimizers import looks_words  # the design's looks in words, as chapter 07 says them
 from .stats import Estimate
 
 __all__ = [
     "SCHEDULES",
+    "look_grids",
+    "judge_look",
+    "pooled",
+    "seeds_words",
+    "looks_words",
     "tuned_rates",
     "rate_at_one",
     "rate_distortion",
@@ -142,12 +157,14 @@ def remedy_effects(remedies: pd.DataFrame, evaluation: pd.DataFrame, schedule: s
 
 
 def judge_remedies(fam, remedies, evaluation, kl_schedules: Sequence[str], collapse_betas) -> None:
-    """Hand the family each schedule's claim: not run when the build left the schedule out, not
+    """Hand the family each open schedule's claim: not run when the build left the schedule out, not
     testable when no β of ``collapse_betas`` collapses units at a constant weight (the positive control),
     else the paired effects at the β that do collapse, with the runs they rest on."""
     where = collapsed(evaluation, collapse_betas, int(_one(evaluation, "latent_dim")))
     constant = evaluation[evaluation.beta.isin(where or collapse_betas)]
     for schedule, id in SCHEDULES.items():
+        if not fam.is_open(id):  # decided at an earlier look: this look did not run it
+            continue
         if schedule not in kl_schedules:
             fam.not_run(id, "kl_schedules", schedule)
         elif not where:
@@ -157,6 +174,69 @@ def judge_remedies(fam, remedies, evaluation, kl_schedules: Sequence[str], colla
         else:
             runs = [constant, remedies[(remedies.kl_schedule == schedule) & remedies.beta.isin(where)]]
             fam.add(id, remedy_effects(remedies, evaluation, schedule, where), runs=runs)
+
+
+def _needed(fam, kind: str, entry: Mapping, remedy_betas: set) -> bool:
+    if kind == "remedies":  # a schedule no claim judges runs at every look
+        return entry["kl_schedule"] not in SCHEDULES or fam.is_open(SCHEDULES[entry["kl_schedule"]])
+    if kind == "overfit":
+        return fam.is_open("beta-overfit")
+    remedy_open = any(fam.is_open(id) for id in SCHEDULES.values())  # their constant-β runs, at their β
+    return fam.is_open("beta-collapse") or (remedy_open and float(entry["beta"]) in remedy_betas)
+
+
+def look_grids(fam, design: Mapping[str, Sequence[Mapping]], seeds) -> dict[str, list[dict]]:
+    """One look's sweeps: of each experiment's grid in ``design`` ({"evaluation": each β at its rate,
+    "remedies": one entry per schedule and β, "overfit": ...}, without seeds) the entries the open
+    claims need, on ``seeds``: every β while beta-collapse is open, else the constant β of the open
+    remedies; a schedule's runs while its claim is open; the overfitting runs while beta-overfit
+    is. An experiment no open claim needs is left out."""
+    remedy_betas = {float(e["beta"]) for e in design.get("remedies", ())}
+    grids = {
+        kind: [{**e, "seed": list(seeds)} for e in entries if _needed(fam, kind, e, remedy_betas)]
+        for kind, entries in design.items()
+    }
+    return {k: g for k, g in grids.items() if g}
+
+
+def judge_look(fam, ran: Mapping, floor: float, kl_schedules: Sequence[str], collapse_betas) -> dict:
+    """Hand every claim still open its estimate on one look's runs (``ran``: the sweeps of
+    ``look_grids``, and ``hist``, the overfitting runs' histories): the collapse slope, the remedies,
+    the gap slope where the overfitting control passes. Returns ``ran`` with the evaluation floored."""
+    ran = dict(ran)
+    if "evaluation" in ran:
+        ran["evaluation"] = protocol.floored(ran["evaluation"], "test_elbo", floor)
+        ok = ran["evaluation"][~ran["evaluation"].floored]
+        if fam.is_open("beta-collapse"):
+            fam.add("beta-collapse", collapse_slope(ok), runs=ok)
+        if any(fam.is_open(id) for id in SCHEDULES.values()):
+            judge_remedies(fam, ran.get("remedies", ok.iloc[:0]), ran["evaluation"], kl_schedules, collapse_betas)
+    if "overfit" in ran and fam.is_open("beta-overfit"):
+        overfit = ran["overfit"]
+        control = overfit_control(overfit, val_fall(ran["hist"]), delta=fam.record("beta-overfit").delta)
+        if control.ok:
+            fam.add("beta-overfit", gap_slope(overfit), runs=overfit)
+        else:
+            fam.not_testable("beta-overfit", control.reason, runs=overfit)
+    return ran
+
+
+def pooled(judged: Sequence[Mapping]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(evaluation, remedies, overfit, hist) over every look, each run once (each with the seeds it got)."""
+
+    def pool(kind, key):
+        frames = [j[kind] for j in judged if j.get(kind) is not None]
+        return pd.concat(frames, ignore_index=True).drop_duplicates(key).reset_index(drop=True)
+
+    return pool("evaluation", "run_id"), pool("remedies", "run_id"), pool("overfit", "run_id"), pool("hist", ["run_id", "epoch"])  # fmt: skip
+
+
+def seeds_words(*runs: pd.DataFrame) -> str:
+    """How many seeds each setting got over ``runs`` (β, schedule, training set): '5' when all got the
+    same, else '5 to 20'."""
+    keys = ["beta", "kl_schedule", "train_size", "epochs"]
+    counts = sorted({int(n) for r in runs if len(r) for n in r.groupby([k for k in keys if k in r], dropna=False).seed.nunique()})  # fmt: skip
+    return "n/a" if not counts else str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
 
 
 def val_fall(hist: pd.DataFrame) -> pd.Series:
@@ -233,7 +313,7 @@ def settings_words(tuning, evaluation, remedies, overfit) -> dict:
         "grid": _one(evaluation, "beta"),
         "n-tuning": tuning.seed.nunique(),
         "n-lr": tuning.learning_rate.nunique(),
-        "n-seeds": evaluation.seed.nunique(),
+        "n-seeds": seeds_words(evaluation, remedies, overfit),
         "n-train": scope_of(evaluation)["training_images"],
         "collapse-betas": _one(remedies, "beta"),
         "warmup": _one(remedies, "kl_warmup_epochs"),  # every remedy run carries the schedules' settings

@@ -39,15 +39,30 @@ Modules: ``style`` (palette, sizes, axes shared by every plot), ``curves`` (hist
 against a setting), ``heatmaps``, ``images``, ``latents`` (rate-distortion, KL per dimension).
 """
 
+from . import colors as _colors
 from . import curves as _curves
+from . import edges as _edges
 from . import heatmaps as _heatmaps
 from . import images as _images
 from . import latents as _latents
+from . import legible as _legible
 from . import style as _style
+from .colors import *  # noqa: F403
 from .curves import *  # noqa: F403
+from .edges import *  # noqa: F403
 from .heatmaps import *  # noqa: F403
 from .images import *  # noqa: F403
 from .latents import *  # noqa: F403
+from .legible import *  # noqa: F403
 from .style import *  # noqa: F403
 
-__all__ = [*_style.__all__, *_curves.__all__, *_heatmaps.__all__, *_images.__all__, *_latents.__all__]
+__all__ = [
+    *_style.__all__,
+    *_colors.__all__,
+    *_edges.__all__,
+    *_legible.__all__,
+    *_curves.__all__,
+    *_heatmaps.__all__,
+    *_images.__all__,
+    *_latents.__all__,
+]

@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 
 from ..claims.analysis import summarize  # the project's one t-interval and its per-cell summary
 from ..publish.labels import label as words
-from .style import MAX_WIDTH_IN, declutter_xticks, new_axes, require_columns, style, text_color_on, value_text
+from .colors import text_color_on
+from .style import MAX_WIDTH_IN, declutter_xticks, new_axes, require_columns, style, value_text
 
 __all__ = ["heatmap_tables", "plot_heatmap"]
 

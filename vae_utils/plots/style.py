@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib as mpl
@@ -18,11 +18,10 @@ from matplotlib import transforms as mtransforms
 from matplotlib.figure import Figure
 
 from ..claims.analysis import mean_ci  # the project's one t-interval and its per-cell summary
-from ..publish.labels import is_ordered, tick_text
+from ..publish.labels import tick_text
+from .colors import INK, PALETTE
 
 __all__ = [
-    "PALETTE",
-    "SEQUENTIAL",
     "STYLE",
     "FONT_PT",
     "PAGE_PX",
@@ -32,8 +31,8 @@ __all__ = [
     "style",
     "t_interval",
     "text_px",
-    "contrast_ratio",
-    "hue_colors",
+    "PHONE_PX",
+    "MIN_PHONE_TEXT_PX",
     "log_ticks",
     "save_figure",
     "mean_ci",
@@ -41,29 +40,7 @@ __all__ = [
 ]
 
 
-# seaborn's "colorblind" palette (Okabe-Ito based, 10 colours), spelled out so the style needs no
-# seaborn import; tests check it against seaborn. For unordered categories only.
-PALETTE = (
-    "#0173b2",
-    "#de8f05",
-    "#029e73",
-    "#d55e00",
-    "#cc78bc",
-    "#ca9161",
-    "#fbafe4",
-    "#949494",
-    "#ece133",
-    "#56b4e9",
-)
-
-
-SEQUENTIAL = "flare"  # seaborn's light-to-dark palette for ordered levels (orange to purple)
-
-
-SEQUENTIAL_RANGE = (0.25, 1.0)  # the part used: lighter colours fall below 3:1 contrast with white
-
-
-DIVERGED_COLOR = "#d55e00"  # vermillion: crosses for runs that diverged
+DIVERGED_COLOR = "#d55e00"  # kept for callers; figures draw crosses in the run's own colour
 
 
 ACTIVE_THRESHOLD = 0.01  # Var_x(z_mean) above which a latent unit is active (vae_utils.core.evaluation)
@@ -75,6 +52,12 @@ PAGE_PX = 670  # widest a figure is shown in the book (CSS px, 1280-px window; m
 CSS_PX_PER_IN = 96
 
 
+PHONE_PX = 390  # a phone's column (CSS px): a figure is shown at most this wide there
+
+
+MIN_PHONE_TEXT_PX = 6  # smallest text on a phone: 12 pt on a figure up to 10.8 in wide
+
+
 MIN_TEXT_PX = 12  # smallest text at page width
 
 
@@ -84,11 +67,17 @@ FONT_PT = 12  # every text of every figure
 MAX_WIDTH_IN = 9.3  # widest figure: 12 pt still renders >= 12 px
 
 
+CROSS_AT = 0.04  # height (share of the axes) of the crosses for diverged runs; triangles sit on the edge
+
+
+CROSS_ROOM = 0.08  # of a linear y axis added below the data when there are crosses
+
+
 MAX_TICKS = 12  # a log axis over at most this many grid values labels each of them
 
 
 STYLE = {
-    "axes.prop_cycle": cycler(color=list(PALETTE)),
+    "axes.prop_cycle": cycler(color=[INK, "#737373", PALETTE[1], PALETTE[5]]),  # no optimizer's colour
     "image.cmap": "viridis",  # perceptually uniform, colour-blind safe
     "figure.figsize": (6.4, 4.0),  # shown at natural size in the 750 px column
     "figure.dpi": 100,  # on screen
@@ -136,24 +125,6 @@ def text_px(fontsize_pt: float, fig_width_in: float, page_px: float = PAGE_PX) -
     return fontsize_pt * CSS_PX_PER_IN / 72 * min(1.0, page_px / natural)
 
 
-def _luminance(color) -> float:
-    """WCAG relative luminance of a colour."""
-    c = np.asarray(mpl.colors.to_rgb(color), np.float64)
-    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
-
-
-def contrast_ratio(a, b) -> float:
-    """WCAG 2 contrast ratio of two colours, 1 (same) to 21 (black on white)."""
-    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
-
-
-def text_color_on(background) -> str:
-    """Black or white, whichever contrasts more with ``background`` (always >= 4.58:1)."""
-    return "black" if contrast_ratio(background, "black") >= contrast_ratio(background, "white") else "white"
-
-
 def t_interval(level: float = 0.95):
     """A seaborn ``errorbar`` callable: the Student-t ``level`` interval of the mean over the values
     it is given (the seeds of one point), non-finite values dropped (``analysis.mean_ci``)."""
@@ -176,26 +147,6 @@ def value_text(v) -> str:
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
         return tick_text(v)
     return str(v).replace("_", " ")
-
-
-def hue_colors(name, levels, palette=None) -> dict:
-    """{level: colour} for the levels of a hue variable: sequential (``SEQUENTIAL``) when the levels
-    are ordered (numbers), the colour-blind ``PALETTE`` otherwise; ``palette`` (a name, a list or a
-    dict) overrides."""
-    import seaborn as sns
-
-    levels = list(levels)
-    if isinstance(palette, Mapping):
-        return {lv: palette[lv] for lv in levels}
-    if palette is not None:
-        colors = sns.color_palette(palette, len(levels)) if isinstance(palette, str) else list(palette)
-    elif is_ordered(name, levels):
-        cmap = sns.color_palette(SEQUENTIAL, as_cmap=True)
-        at = np.linspace(*SEQUENTIAL_RANGE, len(levels)) if len(levels) > 1 else [np.mean(SEQUENTIAL_RANGE)]
-        colors = [mpl.colors.to_hex(cmap(float(t))) for t in at]
-    else:
-        colors = [PALETTE[i % len(PALETTE)] for i in range(len(levels))]
-    return {lv: mpl.colors.to_hex(colors[i % len(colors)]) for i, lv in enumerate(levels)}
 
 
 def require_columns(df, columns):

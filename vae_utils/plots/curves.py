@@ -219,6 +219,23 @@ def _diverged(ax, d, x, y, hue, looks, position) -> int:
     return len(bad)
 
 
+def _draw(ax, d, xyh, looks, ci, band, logx):
+    """Lines over a numeric x, points over categories (ticks named); returns the lines' ends and
+    a function from (x value, hue level) to the x position drawn."""
+    x, y, hue = xyh
+    if _is_categorical(d[x]):
+        order = sorted(d[x].dropna().unique().tolist(), key=str)
+        pos = _categorical_points(ax, d, x, y, hue, looks, ci, order)
+        ax.set_xticks(range(len(order)), [value_text(c) for c in order])
+        return {}, lambda v, lv: pos[(v, lv)]
+    if logx:
+        ax.set_xscale("log")
+    ends = _numeric_lines(ax, d, x, y, hue, looks, ci, band)
+    if logx:
+        log_ticks(ax.xaxis, d[x].to_numpy(np.float64))
+    return ends, lambda v, lv: v
+
+
 def _y_axis(ax, d, xyh, logy, clip, n_bad) -> None:
     """A log y axis with labelled ticks, or a linear one clipped to the informative range
     (``_clip``) with room under the data for the crosses."""
@@ -280,31 +297,27 @@ def plot_metric_vs(
     require_columns(df, [x, y, hue])
     d = _clean(df, y)
     looks = hue_looks(hue, hue_levels(d, hue), palette) if hue else {None: Look(INK)}
-    categorical = _is_categorical(d[x])
+    own = ax is None
     with style():
         fig, ax = new_axes(ax)
-        if logx and not categorical:
-            ax.set_xscale("log")
-        if categorical:
-            order = sorted(d[x].dropna().unique().tolist(), key=str)
-            pos = _categorical_points(ax, d, x, y, hue, looks, ci, order)
-            position = lambda v, lv: pos[(v, lv)]
-            ends = {}
-        else:
-            ends = _numeric_lines(ax, d, x, y, hue, looks, ci, band)
-            position = lambda v, lv: v
-            if logx:
-                log_ticks(ax.xaxis, d[x].to_numpy(np.float64))
+        ends, position = _draw(ax, d, (x, y, hue), looks, ci, band, logx)
         n_bad = _diverged(ax, d, x, y, hue, looks, position)
         _y_axis(ax, d, (x, y, hue), logy, clip, n_bad)
-        if categorical:
-            ax.set_xticks(range(len(order)), [value_text(c) for c in order])
         _finish_metric_axes(ax, d, (x, y, hue), looks, labels, n_bad, ends, direct_labels, position)
         if note if note is not None else (fig.axes == [ax] and ci is not None):
             what = f"mean ± {ci:.0%} CI over {'seeds' if units else 'runs'}" if ci else "mean"
             ax.set_title(f"{what}; dots: runs", color="0.3")
+        if own and ax.get_legend() is not None:
+            _widen_for_legend(fig, ax.get_legend())
         declutter_xticks(ax)
     return fig
+
+
+def _widen_for_legend(fig, legend) -> None:
+    """Widen a figure by its legend beside the axes (up to ``MAX_WIDTH_IN``), so the axes keep their width."""
+    fig.draw_without_rendering()
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(min(MAX_WIDTH_IN, w + legend.get_window_extent().width / fig.dpi), h)
 
 
 def _finish_metric_axes(ax, d, xyh, looks, labels, n_bad, ends, direct_labels, position):

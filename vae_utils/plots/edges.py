@@ -46,9 +46,10 @@ def broke_down(df: pd.DataFrame, y: str) -> np.ndarray:
 
 
 def within_noise(df: pd.DataFrame, groups: list[str], y: str) -> float:
-    """The pooled standard deviation of ``y`` within the ``groups`` (the seeds' noise); 0 without repeats."""
-    var = df.groupby(groups, dropna=False)[y].var().dropna()
-    return float(np.sqrt(var.mean())) if len(var) else 0.0
+    """The seeds' noise: the median over ``groups`` of the standard deviation of ``y`` within each
+    (a median, so one far run does not make every gap look small); 0 without repeats."""
+    sd = df.groupby(groups, dropna=False)[y].std().dropna()
+    return float(sd.median()) if len(sd) else 0.0
 
 
 def core_means(means, noise: float = 0.0) -> np.ndarray:

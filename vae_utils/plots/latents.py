@@ -135,6 +135,6 @@ def plot_kl_per_dim(
             ax2.set_xlabel("latent dimension")
             ax2.set_ylabel("variance of the posterior\nmean over the data")
             ax2.set_xticks(dims)
-            ax2.legend(loc="lower right")
+            ax2.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2)  # above: never over a bar
             ax.set_title(f"{int(active.sum())} of {len(kl)} units active", color="0.3")
     return fig

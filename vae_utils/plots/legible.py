@@ -24,7 +24,7 @@ __all__ = ["saved_width_in", "check_legible", "legends_over_data"]
 
 def saved_width_in(fig) -> float:
     """The width in inches of ``fig`` saved with ``bbox_inches="tight"`` (its text included)."""
-    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    box = fig.get_tightbbox()
     return float(box.width + 2 * mpl.rcParams["savefig.pad_inches"])
 
 
@@ -36,7 +36,7 @@ def _texts(fig):
 def check_legible(fig, column_px: float = PHONE_PX, min_px: float = MIN_PHONE_TEXT_PX) -> list[str]:
     """The texts of ``fig`` smaller than ``min_px`` CSS pixels when the figure is shown in a
     ``column_px``-wide column, each as "'text' (9 pt: 5.1 px)"; [] when all are legible."""
-    fig.canvas.draw()
+    fig.draw_without_rendering()
     width = saved_width_in(fig)
     small = []
     for t in _texts(fig):
@@ -77,7 +77,7 @@ def _data_points(ax) -> np.ndarray:
 def legends_over_data(fig) -> list[str]:
     """The legends of ``fig`` whose box holds a plotted point of their axes (inside the axes), as
     "legend 'title' over 3 points"; [] when every legend leaves the data clear."""
-    fig.canvas.draw()
+    fig.draw_without_rendering()
     found = []
     for ax in fig.axes:
         legend = ax.get_legend()

@@ -1,4 +1,4 @@
-"""The figures' one style: palette, sizes readable at page width, colours that follow the variable, axes and labels shared by every plot."""
+"""The figures' one style: sizes readable at page width and on a phone, axes and labels shared by every plot (colours: ``colors``)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ __all__ = [
     "t_interval",
     "text_px",
     "PHONE_PX",
+    "CROSS_AT",
     "MIN_PHONE_TEXT_PX",
     "log_ticks",
     "save_figure",

@@ -9,8 +9,8 @@ y-limits that keep the differences between group means visible when a few groups
 
 Why: one setting that nearly diverged (−160 nats) stretches an axis until the 1–2 nat differences
 between batch sizes are a flat line. ``informative_ylim`` cuts off the groups whose mean lies more
-than ``GAP`` times the others' spread below them (only a minority, only below: the best settings
-are never cut), then keeps the other means over at least ``SHARE`` of the axis. Whatever falls
+than ``GAP`` times the others' spread below them (at most a quarter of the groups, only below: the
+best settings are never cut), then keeps the other means over at least ``SHARE`` of the axis. Whatever falls
 outside is drawn at the edge and counted, so nothing disappears, and the caption says so.
 """
 
@@ -53,12 +53,12 @@ def within_noise(df: pd.DataFrame, groups: list[str], y: str) -> float:
 
 
 def core_means(means, noise: float = 0.0) -> np.ndarray:
-    """The group means left after cutting off a minority far below the rest: the largest ``k`` <
-    n/2 for which the gap below the top ``n - k`` means exceeds ``GAP`` times their spread (or the
-    seeds' ``noise``); all means when there is none."""
+    """The group means left after cutting off a few far below the rest: the largest ``k`` up to a
+    quarter of the n means for which the gap below the top ``n - k`` exceeds ``GAP`` times their
+    spread (or the seeds' ``noise``); all means when there is none (so with fewer than 4)."""
     m = np.sort(np.asarray(means, np.float64)[np.isfinite(np.asarray(means, np.float64))])
     cut = 0
-    for k in range(1, (len(m) + 1) // 2):
+    for k in range(1, len(m) // 4 + 1):
         rest = m[k:]
         if m[k] - m[k - 1] > GAP * max(float(np.ptp(rest)), noise):
             cut = k

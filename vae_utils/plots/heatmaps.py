@@ -122,10 +122,26 @@ def plot_heatmap(
             n_div = table.attrs.get("n_diverged")
             n_div = None if n_div is None else n_div.reindex(index=table.index, columns=table.columns).to_numpy()
             _annotate_cells(ax, ax.collections[0], values, half, fmt or _ci_format(half), lo, hi, n_div)
+            _fit_cell_texts(ax, nr, nc)
             if n_div is not None and np.nansum(n_div) > 0:
                 ax.set_title("✕ k: runs of the cell that diverged (left out of the mean)", color="0.3")
         declutter_xticks(ax)
     return fig
+
+
+def _fit_cell_texts(ax, nr: int, nc: int) -> None:
+    """Cell texts wider than their cell (many narrow columns) turned upright when they fit so,
+    never shrunk: two neighbours' numbers must not run into each other."""
+    ax.figure.draw_without_rendering()
+    box = ax.get_window_extent()
+    cell_w, cell_h = box.width / nc, box.height / nr
+    texts = [t for t in ax.texts if t.get_text()]
+    sizes = [t.get_window_extent() for t in texts]
+    if not sizes or max(b.width for b in sizes) <= cell_w - 2:
+        return
+    if max(b.width for b in sizes) <= cell_h - 2:
+        for t in texts:
+            t.set_rotation(90)
 
 
 def _heatmap_axes(ax, table, labels) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "MIN_PHONE_TEXT_PX",
     "log_ticks",
     "save_figure",
+    "legend_below",
     "mean_ci",
     "tick_text",
 ]
@@ -253,6 +254,15 @@ def label_line_ends(ax, ends: dict, colors: dict, title: str) -> None:
     place()
     ax.callbacks.connect("ylim_changed", place)
     ax.callbacks.connect("xlim_changed", place)
+
+
+def legend_below(ax, **kwargs):
+    """Move the legend of ``ax`` (or its labelled artists) under the figure, outside every axes, so
+    it never covers the data (needs the style's constrained layout); returns the figure legend."""
+    handles, names = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    return ax.figure.legend(handles, names, loc="outside lower center", **kwargs)
 
 
 def save_figure(fig: Figure, path, formats: Sequence[str] = ("svg", "png")) -> list[Path]:

@@ -119,14 +119,19 @@ def plot_heatmap(
         if higher_is_better is not None:
             _outline_best(ax, values, higher_is_better)
         if annot:
-            n_div = table.attrs.get("n_diverged")
-            n_div = None if n_div is None else n_div.reindex(index=table.index, columns=table.columns).to_numpy()
-            _annotate_cells(ax, ax.collections[0], values, half, fmt or _ci_format(half), lo, hi, n_div)
-            _fit_cell_texts(ax, nr, nc)
-            if n_div is not None and np.nansum(n_div) > 0:
-                ax.set_title("✕ k: runs of the cell that diverged (left out of the mean)", color="0.3")
+            _annotate(ax, table, values, half, fmt, (lo, hi))
         declutter_xticks(ax)
     return fig
+
+
+def _annotate(ax, table, values, half, fmt, lo_hi) -> None:
+    """Each cell's text (``_annotate_cells``), upright when too wide; the ✕ k key when needed."""
+    n_div = table.attrs.get("n_diverged")
+    n_div = None if n_div is None else n_div.reindex(index=table.index, columns=table.columns).to_numpy()
+    _annotate_cells(ax, ax.collections[0], values, half, fmt or _ci_format(half), *lo_hi, n_div)
+    _fit_cell_texts(ax, *values.shape)
+    if n_div is not None and np.nansum(n_div) > 0:
+        ax.set_title("✕ k: runs of the cell that diverged (left out of the mean)", color="0.3")
 
 
 def _fit_cell_texts(ax, nr: int, nc: int) -> None:

@@ -190,15 +190,30 @@ def log_ticks(axis, values=None, grid: bool = True) -> None:
 
 
 def declutter_xticks(ax) -> None:
-    """Rotate the x tick labels by 45° when any two of them overlap."""
+    """Rotate the x tick labels by 45° when any two of them overlap; if two neighbours still clash
+    (grid values closer than a line of text, such as 0.008 and 0.01), leave the second unlabelled
+    (its tick stays)."""
     ax.figure.draw_without_rendering()
-    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
-    boxes.sort(key=lambda b: b.x0)
-    if any(a.x1 + 2 > b.x0 for a, b in itertools.pairwise(boxes)):
-        ax.tick_params(axis="x", labelrotation=45)
-        for t in ax.get_xticklabels():
-            t.set_horizontalalignment("right")
-            t.set_rotation_mode("anchor")
+    labels = sorted((t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()), key=_anchor_x)
+    boxes = [t.get_window_extent() for t in labels]
+    if not any(a.x1 + 2 > b.x0 for a, b in itertools.pairwise(boxes)):
+        return
+    ax.tick_params(axis="x", labelrotation=45)
+    for t in ax.get_xticklabels():
+        t.set_horizontalalignment("right")
+        t.set_rotation_mode("anchor")
+    line = FONT_PT * ax.figure.dpi / 72
+    kept = None
+    for t in labels:
+        if kept is not None and (_anchor_x(t) - _anchor_x(kept)) * math.sin(math.radians(45)) < line:
+            t.set_visible(False)
+        else:
+            kept = t
+
+
+def _anchor_x(text) -> float:
+    """The display x of a tick label's anchor (its tick)."""
+    return float(text.get_transform().transform(text.get_position())[0])
 
 
 def _spread(ys: np.ndarray, gap: float) -> np.ndarray:

@@ -483,7 +483,8 @@ def test_heatmap_cell_text_contrasts_at_least_4_5_to_1_with_its_cell():
 
 def test_cell_texts_of_a_narrow_heatmap_never_run_into_each_other():
     """Nine rates in a 4.65-in panel (the batch-and-rate chapter's heatmaps read "−24.9−24.1−23.7"):
-    the numbers stand upright in their cells, still 12 pt, no two boxes overlapping."""
+    the numbers stand upright in their cells, still 12 pt, no two boxes overlapping; a clipped
+    cell's ▼ is written ◀ so that, turned with its number, it still points down."""
     rng = np.random.default_rng(0)
     t = pd.DataFrame(
         rng.normal(-25, 1, (3, 9)),
@@ -494,12 +495,14 @@ def test_cell_texts_of_a_narrow_heatmap_never_run_into_each_other():
     with plots.style():
         fig, axes = plt.subplots(1, 2, figsize=(9.3, 3.6))
     for ax in axes:
-        plots.plot_heatmap(t, ci_table=None, ax=ax, fmt=".1f")
+        plots.plot_heatmap(t, ci_table=None, ax=ax, fmt=".1f", vmin=-25.5)
     fig.draw_without_rendering()
     for ax in axes:
         boxes = [x.get_window_extent() for x in ax.texts if x.get_text()]
         assert len(boxes) == 27 and all(x.get_fontsize() == plots.FONT_PT for x in ax.texts)
         assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+    clipped = [x.get_text() for x in axes[0].texts if x.get_text().endswith("◀")]  # upright: it points down
+    assert clipped and not any("▼" in x.get_text() for x in axes[0].texts)
 
 
 def test_the_colour_range_spans_the_data_unless_limited_and_then_says_so():

@@ -145,8 +145,12 @@ def _fit_cell_texts(ax, nr: int, nc: int) -> None:
     if not sizes or max(b.width for b in sizes) <= cell_w - 2:
         return
     if max(b.width for b in sizes) <= cell_h - 2:
-        for t in texts:
+        for t in texts:  # turned a quarter counter-clockwise, ◀ reads ▼ and ▶ reads ▲
+            t.set_text(t.get_text().translate(_UPRIGHT))
             t.set_rotation(90)
+
+
+_UPRIGHT = str.maketrans({"▼": "◀", "▲": "▶"})
 
 
 def _heatmap_axes(ax, table, labels) -> None:

@@ -42,9 +42,6 @@ __all__ = [
 ]
 
 
-DIVERGED_COLOR = "#d55e00"  # kept for callers; figures draw crosses in the run's own colour
-
-
 ACTIVE_THRESHOLD = 0.01  # Var_x(z_mean) above which a latent unit is active (vae_utils.core.evaluation)
 
 

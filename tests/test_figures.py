@@ -203,3 +203,33 @@ def test_a_chapters_own_frame_becomes_the_csv_with_its_columns_in_words(tmp_path
     assert lines == ["batch size,seed,test ELBO (nats)", "32,0,-30", "64,0,-31.5"]
     with pytest.raises(ValueError, match="data=list is not allowed"):
         _publish(_figure(), "bad-data", "A demo.", None, data=[1, 2])
+
+
+def test_the_caption_says_what_the_marks_at_an_axis_edge_are(monkeypatch):
+    """A figure with a run far below its axis and a run that diverged: the caption gains the
+    sentence of plots.edge_note (how many, the lowest value in the axis' unit), once."""
+    import numpy as np
+    import pandas as pd
+
+    from vae_utils import plots
+
+    monkeypatch.setenv("VAE_BOOK_FIGURES", "")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"batch_size": np.repeat([16, 32, 64, 128, 256], 3), "seed": np.tile([0, 1, 2], 5)})
+    df["test_elbo"] = -30 - 0.004 * df.batch_size + rng.normal(0, 0.2, len(df))
+    df.loc[4, "test_elbo"], df.loc[10, "test_elbo"] = -160.0, np.nan
+    fig = plots.plot_metric_vs(df, "batch_size", "test_elbo", logx=True)
+    caption, glued, _ = _publish(fig, "edges", "Test ELBO against the batch size.", None)
+    assert "Triangles (▼) on the bottom edge: 1 run below the axis, the lowest at −160 nats." in caption
+    assert "Crosses (×) on the bottom edge: 1 run that diverged." in caption
+    assert caption.count("Triangles") == 1 and "Triangles" in glued["edges-caption"]["text/markdown"]
+
+
+def test_a_figure_whose_text_a_phone_would_shrink_below_6_px_is_published_with_a_warning(monkeypatch):
+    """plots.check_legible runs on every published figure: 9-pt text on a 13-in figure warns."""
+    monkeypatch.setenv("VAE_BOOK_FIGURES", "")
+    fig, ax = plt.subplots(figsize=(13, 3))
+    ax.plot([0, 1], [0, 1])
+    ax.tick_params(labelsize=9)
+    with pytest.warns(UserWarning, match="below 6 px at 390 px"):
+        _publish(fig, "wide", "A wide figure.", None)

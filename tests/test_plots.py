@@ -82,6 +82,67 @@ def _grid_table():
     return t, t.abs() * 0.01
 
 
+def _with_outlier():
+    """Five batch sizes 1–2 nats apart, three seeds each; one seed of batch 64 at −160 nats."""
+    d = _sweep(lrs=(1e-3,))
+    d = pd.concat([d, d.assign(batch_size=512, test_elbo=d.test_elbo - 1.0)]).drop_duplicates(["batch_size", "seed"])
+    d.loc[(d.batch_size == 64) & (d.seed == 0), "test_elbo"] = -160.0
+    return d.reset_index(drop=True)
+
+
+def _rules(broke_on="sgd"):
+    """The batch-size-and-rate chapter's scaling rules: per optimizer, three rules at three batch
+    sizes, ten seeds; Adam's linear rule at batch 512 far below (−160), SGD's broken down there
+    (``broke`` True with a finite ELBO, as the store records some divergences)."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for o, rule, b, s in itertools.product(
+        ("adam", "sgd"), ("linear", "square root", "retuned"), (32, 128, 512), range(10)
+    ):
+        y = -23.7 - 0.4 * np.log2(b / 32) + rng.normal(0, 0.15)
+        far = rule == "linear" and b == 512
+        rows.append({"optimizer": o, "rule": rule, "batch_size": b, "seed": s,
+                     "test_elbo": -160 + rng.normal(0, 5) if far and o == "adam" else y,
+                     "broke": bool(far and o == broke_on)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _rules_figure(df=None):
+    """Two panels (Adam, SGD) of test ELBO against batch size, one line per rule, as chapter 06 draws them."""
+    df = _rules() if df is None else df
+    with plots.style():
+        fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.8))
+    for ax, o in zip(axes, ("adam", "sgd"), strict=True):
+        plots.plot_metric_vs(df[df.optimizer == o], "batch_size", "test_elbo", hue="rule", logx=True, ax=ax)
+        ax.set_title({"adam": "Adam", "sgd": "SGD"}[o], loc="left")
+    return fig
+
+
+def _settings():
+    """Each optimizer at its default and its tuned rate, four seeds (the optimizer chapter's comparison)."""
+    rng = np.random.default_rng(4)
+    rows = [
+        {"optimizer": o, "setting": s, "seed": k, "test_elbo": -24 - (2.0 if (o, s) == ("SGD", "default rate") else 0) + rng.normal(0, 0.2)}
+        for o in ("Adam", "AdamW", "RMSprop", "SGD", "SGD with momentum")
+        for s in ("default rate", "tuned rate")
+        for k in range(4)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _close_grid():
+    """The optimizer chapter's shared grid: twelve rates, 0.008 and 0.01 a quarter of a doubling apart."""
+    rates = [5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1e-2, 1.6e-2, 3.2e-2, 6.4e-2, 0.128, 0.256, 0.512]
+    rng = np.random.default_rng(5)
+    rows = [
+        {"optimizer": o, "learning_rate": r, "seed": k, "val_elbo": -24 - abs(np.log10(r) + 2) + rng.normal(0, 0.1)}
+        for o in ("adam", "sgd")
+        for r in rates
+        for k in range(3)
+    ]
+    return pd.DataFrame(rows)
+
+
 def _all_figures() -> dict[str, Figure]:
     """One figure of every plotting function, on small synthetic data."""
     rng = np.random.default_rng(0)
@@ -102,6 +163,11 @@ def _all_figures() -> dict[str, Figure]:
         "metric": plots.plot_metric_vs(_sweep(diverge=True), "batch_size", "test_elbo", hue="learning_rate", logx=True),
         "metric-logy": plots.plot_metric_vs(_sweep(), "batch_size", "step_noise", logx=True, logy=True, band=False),
         "categorical": plots.plot_metric_vs(opt, "optimizer", "test_elbo"),
+        "categorical-hue": plots.plot_metric_vs(_settings(), "optimizer", "test_elbo", hue="setting"),
+        "outlier": plots.plot_metric_vs(_with_outlier(), "batch_size", "test_elbo", logx=True),
+        "rules": _rules_figure(),
+        "close-grid": plots.plot_metric_vs(_close_grid(), "learning_rate", "val_elbo", hue="optimizer", logx=True),
+        "batch-sizes": plots.plot_metric_vs(_with_outlier(), "learning_rate", "test_elbo", hue="batch_size", logx=True),
         "heatmap": plots.plot_heatmap(means, ci_table=half, higher_is_better=True),
         "heatmap-wide": plots.plot_heatmap(_grid_table()[0], ci_table=_grid_table()[1], vmin=-90),
         "rate-distortion": plots.plot_rate_distortion(rd),
@@ -190,6 +256,42 @@ def test_labels_come_from_one_mapping_and_a_caller_may_override_them():
     assert fig.axes[0].get_ylabel() == "ELBO on test digits (nats)"
 
 
+def test_every_text_of_every_figure_is_at_least_6_px_tall_in_a_390_px_phone_column(figures):
+    """check_legible: shown 390 px wide, each figure's texts (ticks, labels, keys) read >= 6 px:
+    font pt × 390 / (saved width in × 72), the saved width being the tight box of what is drawn."""
+    small = {name: plots.check_legible(fig) for name, fig in figures.items()}
+    assert {name: found for name, found in small.items() if found} == {}
+
+
+def test_check_legible_names_the_texts_that_a_phone_would_shrink_below_6_px():
+    """Two-panel figures 13 in wide with 9-pt ticks (what the book had) read about 3.8 px at 390 px."""
+    with plots.style():
+        fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+    for ax in axes:
+        ax.plot([1, 2, 3], [3, 1, 2])
+        ax.tick_params(labelsize=9)
+    found = plots.check_legible(fig)
+    assert found and all("9 pt" in f for f in found)
+    assert plots.check_legible(fig, column_px=1280) == []
+
+
+def test_no_legend_covers_a_plotted_point_or_line(figures):
+    """legends_over_data: no legend box holds a point of its axes' lines or scatters (the optimizer
+    chapter's default-vs-tuned legend sat on SGD's default runs)."""
+    covered = {name: plots.legends_over_data(fig) for name, fig in figures.items()}
+    assert {name: found for name, found in covered.items() if found} == {}
+
+
+def test_legends_over_data_finds_a_legend_placed_on_the_points():
+    """The check is not vacuous: a legend put in the middle of a cloud of points is reported."""
+    with plots.style():
+        fig, ax = plt.subplots()
+    rng = np.random.default_rng(0)
+    ax.scatter(rng.normal(size=400), rng.normal(size=400), label="runs")
+    ax.legend(loc="center")
+    assert plots.legends_over_data(fig) and "over" in plots.legends_over_data(fig)[0]
+
+
 # ---------------------------------------------------------------- colours
 
 
@@ -201,11 +303,12 @@ def test_palette_is_seaborn_colorblind_palette():
 
 def test_ordered_hue_levels_get_sequential_colours_and_names_get_categorical_ones():
     """Numbers (batch size, learning rate, β) go light to dark (luminance falls with the level, each
-    at least 3:1 against white); optimizer names get the colour-blind palette in order."""
+    at least 3:1 against white); optimizer names get their book-wide colours."""
     colors = plots.hue_colors("learning_rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
     contrast = [plots.contrast_ratio(c, "white") for c in colors.values()]
     assert contrast == sorted(contrast) and contrast[0] >= 3.0
-    assert list(plots.hue_colors("optimizer", ["adam", "sgd"]).values()) == list(plots.PALETTE[:2])
+    optimizers = plots.hue_colors("optimizer", ["adam", "sgd"])
+    assert optimizers == {"adam": plots.OPTIMIZER_COLORS["adam"], "sgd": plots.OPTIMIZER_COLORS["sgd"]}
     assert list(plots.hue_colors("batch_size", [32, 64], palette="colorblind").values()) == list(plots.PALETTE[:2])
 
 
@@ -294,12 +397,13 @@ def test_the_interval_is_the_t_interval_over_seeds():
 
 
 def test_diverged_runs_are_crosses_and_counted_and_error_bars_replace_the_band():
-    """A NaN run is a cross at the bottom edge, the legend says 'diverged: 1 run'; band=False draws error bars."""
+    """A NaN run is a cross at the bottom edge, the words under the x label say '× 1 run diverged';
+    band=False draws error bars."""
     fig = plots.plot_metric_vs(_sweep(diverge=True), "batch_size", "test_elbo", hue="learning_rate", band=False)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["diverged: 1 run"]
+    assert "× 1 run diverged" in [t.get_text() for t in ax.texts]
     crosses = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets()) == 1]
-    assert any(c.get_offsets()[0][1] == pytest.approx(0.03) for c in crosses)
+    assert any(c.get_offsets()[0][1] == pytest.approx(plots.CROSS_AT) for c in crosses)
     assert not any(isinstance(c, PolyCollection) for c in ax.collections)
     assert sum(isinstance(c, ErrorbarContainer) for c in ax.containers) == 2
 
@@ -375,6 +479,30 @@ def test_heatmap_cell_text_contrasts_at_least_4_5_to_1_with_its_cell():
         cell = mesh.to_rgba(table.iloc[r, c])
         ratios.append(plots.contrast_ratio(t.get_color(), cell))
     assert len(ratios) == 30 and min(ratios) >= 4.5
+
+
+def test_cell_texts_of_a_narrow_heatmap_never_run_into_each_other():
+    """Nine rates in a 4.65-in panel (the batch-and-rate chapter's heatmaps read "−24.9−24.1−23.7"):
+    the numbers stand upright in their cells, still 12 pt, no two boxes overlapping; a clipped
+    cell's ▼ is written ◀ so that, turned with its number, it still points down."""
+    rng = np.random.default_rng(0)
+    t = pd.DataFrame(
+        rng.normal(-25, 1, (3, 9)),
+        index=pd.Index([32, 128, 512], name="batch_size"),
+        columns=pd.Index(np.geomspace(2.5e-4, 0.064, 9), name="learning_rate"),
+    )
+    t.name = "val_elbo"
+    with plots.style():
+        fig, axes = plt.subplots(1, 2, figsize=(9.3, 3.6))
+    for ax in axes:
+        plots.plot_heatmap(t, ci_table=None, ax=ax, fmt=".1f", vmin=-25.5)
+    fig.draw_without_rendering()
+    for ax in axes:
+        boxes = [x.get_window_extent() for x in ax.texts if x.get_text()]
+        assert len(boxes) == 27 and all(x.get_fontsize() == plots.FONT_PT for x in ax.texts)
+        assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+    clipped = [x.get_text() for x in axes[0].texts if x.get_text().endswith("◀")]  # upright: it points down
+    assert clipped and not any("▼" in x.get_text() for x in axes[0].texts)
 
 
 def test_the_colour_range_spans_the_data_unless_limited_and_then_says_so():
@@ -523,13 +651,14 @@ def test_plot_rate_distortion_joins_the_mean_point_of_each_beta_and_labels_it():
 
 
 def test_plot_kl_per_dim_colours_active_units_and_draws_the_threshold():
-    """8 dims, 3 with variance > 0.01: two panels of 8 bars; 3 coloured bars; a threshold line at 0.01."""
+    """8 dims, 3 with variance > 0.01: two panels of 8 bars; 3 dark bars (ink: no optimizer's
+    colour); a threshold line at 0.01."""
     kl = [2.0, 1.5, 1.0, 0.001, 0.0, 0.0, 0.0, 0.0]
     var = [0.9, 0.5, 0.2, 0.001, 0.0, 0.0, 0.0, 0.0]
     fig = plots.plot_kl_per_dim(kl, var)
     ax, ax2 = fig.axes
     assert len(ax.patches) == 8 and len(ax2.patches) == 8
-    active_color = matplotlib.colors.to_rgba(plots.PALETTE[0])
+    active_color = matplotlib.colors.to_rgba(plots.INK)
     assert sum(p.get_facecolor() == active_color for p in ax.patches) == 3
     assert any(np.allclose(ln.get_ydata(), 0.01) for ln in ax2.get_lines())
     assert ax.get_title(loc="left") == "3 of 8 units active"
@@ -644,22 +773,35 @@ def test_direct_labels_stay_beside_the_axes_when_the_axis_is_narrowed_later():
 
 
 def _overlapping_ticks(fig) -> list[str]:
-    """Tick labels of any axis of ``fig`` that overlap their neighbour, as the text they run into."""
-    fig.canvas.draw()
+    """Tick labels of any axis of ``fig`` that overlap their neighbour, as the text they run into.
+    Labels rotated by θ are parallel strips one line tall: they clear each other when their
+    anchors lie at least a line's height apart across the strips (spacing × sin θ)."""
+    fig.draw_without_rendering()
     found = []
     for ax in fig.axes:
         for axis, lo, hi in ((ax.xaxis, "x0", "x1"), (ax.yaxis, "y0", "y1")):
             labels = [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
-            boxes = sorted(((t.get_window_extent(), t.get_text()) for t in labels), key=lambda b: getattr(b[0], lo))
+            boxes = sorted(((t.get_window_extent(), t) for t in labels), key=lambda b: getattr(b[0], lo))
             for (a, ta), (b, tb) in itertools.pairwise(boxes):
-                if getattr(a, hi) > getattr(b, lo) + 0.5 and a.overlaps(b):
-                    found.append(ta + tb)
+                theta = np.radians(ta.get_rotation() % 180)
+                if axis is ax.xaxis and np.sin(theta) > 0.1:
+                    line = ta.get_fontsize() * fig.dpi / 72
+                    gap = abs(
+                        ta.get_transform().transform(ta.get_position())[0]
+                        - tb.get_transform().transform(tb.get_position())[0]
+                    )
+                    clash = gap * np.sin(theta) < line
+                else:
+                    clash = getattr(a, hi) > getattr(b, lo) + 0.5 and a.overlaps(b)
+                if clash:
+                    found.append(ta.get_text() + tb.get_text())
     return found
 
 
 def test_no_tick_labels_overlap_not_even_on_a_long_learning_curve(figures):
     """A single-panel learning curve over 120 epochs (the learning-rate chapter's long runs) read
-    "90105120": its epoch ticks are spaced for the panel's width."""
+    "90105120": its epoch ticks are spaced for the panel's width. Rates 0.008 and 0.01 of one grid
+    ran into each other even at 45°: the second goes unlabelled."""
     long = _histories(lrs=(1e-3, 1e-2), epochs=120)
     curve = plots.plot_history(long, metrics=("val_elbo",), hue="learning_rate")
     overlaps = {name: _overlapping_ticks(fig) for name, fig in {**figures, "long-curve": curve}.items()}

@@ -17,6 +17,7 @@ import pytest
 from scipy import stats as sps
 
 from vae_utils.claims import rates
+from vae_utils.publish.numbers import fmt, fmt_interval
 
 matplotlib.use("Agg")
 
@@ -70,33 +71,123 @@ def test_a_rate_that_breaks_one_seed_never_wins_and_an_edge_asks_to_widen_the_gr
     assert rates.best_rate(low).where == "at the low edge of the grid: widen it"
 
 
-def test_the_breaking_rate_is_the_geometric_mean_of_each_seeds_first_diverging_rate():
-    grid = _grid({0: 0.004, 1: 0.008, 2: 0.016, 3: 0.008, 4: None})
-    e = rates.breaking_rate(grid)
-    firsts = np.array([0.004, 0.008, 0.016, 0.008])  # seed 4 never diverged: left out, and counted
-    logs = np.log(firsts)
-    low, high = _t_interval(logs)
-    assert e.estimate == pytest.approx(math.exp(logs.mean()))
-    assert (e.low, e.high) == pytest.approx((math.exp(low), math.exp(high)))
-    assert e.note == "1 of 5 seeds never diverged within the grid"
-    words = rates.breaking_values(e, 0.004, grid.learning_rate)
-    assert words["break-ratio"] == f"{math.exp(logs.mean()) / 0.004:.2g}"
+# -- the breaking rate: dithered ladders, censoring, a Kaplan–Meier median ---------------------------------
 
 
-def test_a_grid_that_breaks_no_seed_bounds_the_breaking_rate_from_below():
-    grid = _grid({0: None, 1: None})
-    e = rates.breaking_rate(grid)
-    assert math.isnan(e.estimate)
-    words = rates.breaking_values(e, 0.004, grid.learning_rate)
-    assert words == {"break": "above 0.016 (no seed diverged within the grid)", "break-ratio": "more than 4"}
+def _ladder_runs(truth: dict[int, float], best=0.004, doublings=7, per_doubling=2, floor_at=None) -> pd.DataFrame:
+    """Each seed climbs its ``break_ladders`` ladder; a rung at or above its true breaking rate diverges
+    (or, with ``floor_at``, ends at that test ELBO, below any floor)."""
+    rows = []
+    for lad in rates.break_ladders(best, list(truth), doublings, per_doubling):
+        for lr in lad["learning_rate"]:
+            bad = lr >= truth[lad["seed"]]
+            elbo = (floor_at if floor_at is not None else np.nan) if bad else -25.0
+            status = "diverged" if bad and floor_at is None else "ok"
+            rows.append({"learning_rate": lr, "seed": lad["seed"], "test_elbo": elbo, "status": status})
+    return _runs(rows)
 
 
-def test_the_breakdown_table_counts_runs_divergences_and_breaking_rates_per_rate():
-    table = rates.breakdowns(_grid({0: 0.004, 1: 0.008, 2: 0.008}))
-    by_rate = table.set_index("learning rate")
-    assert by_rate.runs.tolist() == [3] * 5
-    assert by_rate["runs that diverged"].tolist() == [0, 0, 1, 3, 3]
-    assert by_rate["seeds whose breaking rate it is"].tolist() == [0, 0, 1, 2, 0]
+def _hand_km(values, censored, z=1.959963984540054):
+    """Kaplan–Meier by hand: at each distinct event time, S ← S (1 − d/n), Greenwood's sum Σ d/(n(n − d)),
+    and the log–log band S^exp(±z √sum / |log S|). Returns [(time, S, lower, upper)]."""
+    rows, s, g = [], 1.0, 0.0
+    for t in sorted(set(values)):
+        at_risk = sum(v >= t for v in values)
+        d = sum(v == t and not c for v, c in zip(values, censored, strict=True))
+        if not d:
+            continue
+        s *= 1 - d / at_risk
+        g += d / (at_risk * (at_risk - d)) if at_risk > d else 0.0
+        se = math.sqrt(g) / abs(math.log(s)) if 0 < s < 1 else 0.0
+        rows.append((t, s, s ** math.exp(z * se), s ** math.exp(-z * se)))
+    return rows
+
+
+def test_the_kaplan_meier_median_and_its_interval_match_a_hand_computation():
+    values, censored = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], [False, False, True, False, False, True, False]
+    table = _hand_km(values, censored)
+    first = lambda col: next(t for t, *probs in table if probs[col] <= 0.5)
+    assert [round(s, 6) for _, s, *_ in table] == [round(x, 6) for x in (6 / 7, 5 / 7, 5 / 7 * 3 / 4, 5 / 14, 0.0)]
+    median, low, high = rates.survival_median(values, censored)
+    assert median == first(0) == 5.0  # S falls to 15/28 at 4 and to 5/14 at 5
+    assert low == pytest.approx(first(1)) and high == pytest.approx(first(2))
+    assert rates.survival_median([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [False] * 6)[0] == 3.5  # S = 1/2 exactly: midpoint
+
+
+def test_a_censored_seed_is_counted_not_dropped():
+    truth = {0: 0.03, 1: 0.05, 2: 0.08, 3: 0.12, 4: 10.0}  # seed 4 never breaks on its ladder
+    b = rates.breaking_rate(_ladder_runs(truth), best=0.004)
+    assert b.seeds == 5 and b.never == 1 and b.per_seed.set_index("seed").censored[4]
+    points = np.sort(b.per_seed[~b.per_seed.censored].breaking_point.to_numpy())
+    assert b.median == pytest.approx(points[2])  # the third of five; dropping seed 4 gives the midpoint of 2nd and 3rd
+    assert b.median != pytest.approx(math.sqrt(points[1] * points[2]))
+    words = rates.breaking_values(b)
+    assert "4 of 5 seeds broke down on their ladders and 1 never broke up to" in words["break-counts"]
+
+
+def test_each_seeds_break_is_bracketed_between_its_last_stable_and_first_broken_rung():
+    ladder = _ladder_runs({0: 0.05, 1: 0.07})
+    b = rates.breaking_rate(ladder, best=0.004)
+    for s in b.per_seed.itertuples():
+        rungs = np.sort(ladder[ladder.seed == s.seed].learning_rate.to_numpy())
+        first = rungs[rungs >= (0.05, 0.07)[s.seed]][0]
+        assert s.breaking_rate == first and s.largest_stable == rungs[rungs < first][-1]
+        assert s.breaking_point == pytest.approx(math.sqrt(first * s.largest_stable))
+    table = rates.breakdowns(b, ladder).set_index("seed")
+    assert table.loc[0, "first rung that broke"] == fmt(b.per_seed.breaking_rate[0])
+    assert table.loc[0, "ladder"].endswith("(14 rungs)")
+
+
+def test_a_run_that_ends_below_the_floor_breaks_down_though_it_finished():
+    ladder = _ladder_runs({0: 0.05, 1: 0.07, 2: 0.09}, floor_at=-400.0)
+    assert rates.breaking_rate(ladder, best=0.004).never == 3
+    b = rates.breaking_rate(ladder, best=0.004, floor=-45.6)
+    assert b.never == 0 and 0.05 < b.median < 0.1
+
+
+def test_too_many_censored_seeds_give_a_stated_lower_bound_and_not_a_median():
+    b = rates.breaking_rate(_ladder_runs({0: 0.05, 1: 10.0, 2: 10.0, 3: 10.0}), best=0.004)
+    assert math.isinf(b.median)
+    words = rates.breaking_values(b)
+    bound = fmt(b.per_seed.breaking_rate[b.per_seed.censored].min())
+    assert words["break"] == f"at least {bound}: 3 of 4 seeds never broke up to {bound}"
+    assert words["break-ratio"] == f"at least {fmt(b.bound / 0.004)}"
+    assert words["break-summary"].startswith("Too many seeds never broke down for a median")
+
+
+def test_the_ratio_to_the_best_rate_carries_the_medians_interval():
+    b = rates.breaking_rate(_ladder_runs({s: 0.02 * 1.3**s for s in range(8)}), best=0.004)
+    words = rates.breaking_values(b)
+    assert words["break"] == fmt_interval(b.median, b.low, b.high)
+    assert words["break-ratio"] == fmt_interval(b.median / 0.004, b.low / 0.004, b.high / 0.004)
+    assert words["break-ratio"] in words["break-summary"]
+
+
+def test_the_ladders_start_within_one_rung_above_the_best_rate_and_are_the_seeds_own():
+    ladders = rates.break_ladders(0.004, [0, 1, 2], doublings=3, per_doubling=2)
+    for lad in ladders:
+        lr = np.asarray(lad["learning_rate"])
+        assert len(lr) == 6 and 0.004 <= lr[0] < 0.004 * math.sqrt(2)
+        assert np.allclose(lr[1:] / lr[:-1], math.sqrt(2))
+    assert len({lad["learning_rate"][0] for lad in ladders}) == 3
+    assert ladders == rates.break_ladders(0.004, [0, 1, 2], doublings=3, per_doubling=2)
+    with pytest.raises(ValueError, match="not allowed"):
+        rates.break_ladders(math.nan, [0], doublings=3)
+
+
+@pytest.mark.parametrize(
+    ("median", "sd", "doublings"), [(0.1, 0.5, 7), (0.2, 0.8, 6)]
+)  # top rungs 0.36–0.51 and 0.18–0.26
+def test_the_medians_interval_covers_a_log_normal_truth_at_about_its_nominal_rate(median, sd, doublings):
+    """Ten seeds, true breaking rates log-normal; the second censors nearly half of them (94 % coverage in both)."""
+    rng, covered, never, draws = np.random.default_rng(18), 0, 0, 300
+    for _ in range(draws):
+        truth = dict(enumerate(np.exp(rng.normal(math.log(median), sd, 10)), start=int(rng.integers(1e6))))
+        b = rates.breaking_rate(_ladder_runs(truth, doublings=doublings), best=0.004)
+        covered += b.low <= median <= b.high
+        never += b.never
+    assert 0.90 <= covered / draws <= 0.99
+    assert (never / (10 * draws) > 0.15) == (doublings == 6)
 
 
 # -- updates to a target ------------------------------------------------------------------------------
@@ -394,7 +485,7 @@ def test_the_batch_figures_and_tables_draw_one_panel_per_optimizer_and_never_res
     for d in [
         *drawn,
         rates.rates_table(arms),
-        rates.breakdowns_table(_grid({0: 0.008}), rates.breaking_rate(_grid({0: 0.008}))),
+        rates.breakdowns_table(rates.breaking_rate(_ladder_runs({0: 0.05}), 0.004), _ladder_runs({0: 0.05})),
     ]:
         title, rest = split_title(d.caption)
         assert title and rest.split()[:4] != title.split()[:4]

@@ -18,15 +18,25 @@ Nothing here calls ``plt.show()``. What a reader sees:
   inches wide is shown at ``min(1, 670 / (96 w))`` of its natural size. Every text is ``FONT_PT``
   (12 pt): 16 px (the body text's size) on a figure up to 7 in wide, >= 12 px up to 9.3 in
   (``MAX_WIDTH_IN``). ``text_px`` computes it; the tests check it on every figure.
-* **Colours that follow the variable.** Ordered hue variables (numbers: batch size, learning
-  rate, β) get a sequential seaborn palette (``SEQUENTIAL``), light to dark; unordered ones
-  (optimizer, schedule) the colour-blind-safe ``PALETTE``. Pass ``palette=`` to override.
+* **One colour, one meaning, book-wide** (``colors``). Adam, AdamW, RMSprop, SGD and SGD with
+  momentum keep ``OPTIMIZER_COLORS`` in every figure, by name or by the words the book prints;
+  ordered hue variables (batch size, learning rate, β) get a light-to-dark cividis ramp whose
+  levels differ in lightness (``SEQUENTIAL``); other names (budget, rule, default-vs-tuned) are
+  ink and grey with line styles and markers (``NEUTRAL``); a single series is ``INK``. Pass
+  ``palette=`` to override.
+* **Readable on a phone.** ``check_legible(fig)`` lists every text below 6 px when the figure is
+  shown in a 390-px column; ``publish_figure`` warns with it. Legends sit beside the axes, never
+  over the data (``legends_over_data(fig)`` checks it).
 * **Axes that say what the grid was.** A log axis over at most 12 grid values has a labelled tick
   at each of them; other log axes are labelled at 1-2-5 steps, never at one lonely decade. A
   categorical x (optimizer names) gets points with intervals, never lines between categories.
-* **Uncertainty and failures.** Means are over seeds with a Student-t interval (``t_interval``,
-  the seaborn ``errorbar`` callable built on ``analysis.mean_ci``); every run is a dot;
-  diverged runs (non-finite values) are crosses at the bottom edge, counted in the legend.
+* **Uncertainty and failures** (``edges``). Means are over seeds with a Student-t interval
+  (``t_interval``, the seaborn ``errorbar`` callable built on ``analysis.mean_ci``); every run is
+  a dot; runs that broke down (non-finite, or flagged ``broke``/``diverged``) are crosses at the
+  bottom edge. A few groups far below the rest no longer flatten the others: the y axis keeps the
+  differences between group means visible (``informative_ylim``), every run beyond the axis is a
+  triangle at its edge (after a later ``set_ylim`` too), the words under the x label count both,
+  and ``publish_figure`` adds ``edge_note(fig)`` to the caption.
 * **Direct labels.** Lines over a numeric x are labelled at their right end (``direct_labels``),
   so no legend sits far from its lines.
 * **Heatmaps** write each cell as "mean ± half-width" in the colour (black or white) that
@@ -35,19 +45,35 @@ Nothing here calls ``plt.show()``. What a reader sees:
   spans the data; a range limited by ``vmin``/``vmax`` shows arrows on the colour bar and marks
   each clipped cell ▲ (above) or ▼ (below).
 
-Modules: ``style`` (palette, sizes, axes shared by every plot), ``curves`` (histories, a metric
+Modules: ``style`` (sizes, axes shared by every plot), ``colors``, ``edges``, ``legible``,
+``curves`` (histories, a metric
 against a setting), ``heatmaps``, ``images``, ``latents`` (rate-distortion, KL per dimension).
 """
 
+from . import colors as _colors
 from . import curves as _curves
+from . import edges as _edges
 from . import heatmaps as _heatmaps
 from . import images as _images
 from . import latents as _latents
+from . import legible as _legible
 from . import style as _style
+from .colors import *  # noqa: F403
 from .curves import *  # noqa: F403
+from .edges import *  # noqa: F403
 from .heatmaps import *  # noqa: F403
 from .images import *  # noqa: F403
 from .latents import *  # noqa: F403
+from .legible import *  # noqa: F403
 from .style import *  # noqa: F403
 
-__all__ = [*_style.__all__, *_curves.__all__, *_heatmaps.__all__, *_images.__all__, *_latents.__all__]
+__all__ = [
+    *_style.__all__,
+    *_colors.__all__,
+    *_edges.__all__,
+    *_legible.__all__,
+    *_curves.__all__,
+    *_heatmaps.__all__,
+    *_images.__all__,
+    *_latents.__all__,
+]

@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 
 from ..claims.analysis import summarize  # the project's one t-interval and its per-cell summary
 from ..publish.labels import label as words
-from .style import MAX_WIDTH_IN, declutter_xticks, new_axes, require_columns, style, text_color_on, value_text
+from .colors import text_color_on
+from .style import MAX_WIDTH_IN, declutter_xticks, new_axes, require_columns, style, value_text
 
 __all__ = ["heatmap_tables", "plot_heatmap"]
 
@@ -118,13 +119,38 @@ def plot_heatmap(
         if higher_is_better is not None:
             _outline_best(ax, values, higher_is_better)
         if annot:
-            n_div = table.attrs.get("n_diverged")
-            n_div = None if n_div is None else n_div.reindex(index=table.index, columns=table.columns).to_numpy()
-            _annotate_cells(ax, ax.collections[0], values, half, fmt or _ci_format(half), lo, hi, n_div)
-            if n_div is not None and np.nansum(n_div) > 0:
-                ax.set_title("✕ k: runs of the cell that diverged (left out of the mean)", color="0.3")
+            _annotate(ax, table, values, half, fmt, (lo, hi))
         declutter_xticks(ax)
     return fig
+
+
+def _annotate(ax, table, values, half, fmt, lo_hi) -> None:
+    """Each cell's text (``_annotate_cells``), upright when too wide; the ✕ k key when needed."""
+    n_div = table.attrs.get("n_diverged")
+    n_div = None if n_div is None else n_div.reindex(index=table.index, columns=table.columns).to_numpy()
+    _annotate_cells(ax, ax.collections[0], values, half, fmt or _ci_format(half), *lo_hi, n_div)
+    _fit_cell_texts(ax, *values.shape)
+    if n_div is not None and np.nansum(n_div) > 0:
+        ax.set_title("✕ k: runs of the cell that diverged (left out of the mean)", color="0.3")
+
+
+def _fit_cell_texts(ax, nr: int, nc: int) -> None:
+    """Cell texts wider than their cell (many narrow columns) turned upright when they fit so,
+    never shrunk: two neighbours' numbers must not run into each other."""
+    ax.figure.draw_without_rendering()
+    box = ax.get_window_extent()
+    cell_w, cell_h = box.width / nc, box.height / nr
+    texts = [t for t in ax.texts if t.get_text()]
+    sizes = [t.get_window_extent() for t in texts]
+    if not sizes or max(b.width for b in sizes) <= cell_w - 2:
+        return
+    if max(b.width for b in sizes) <= cell_h - 2:
+        for t in texts:  # turned a quarter counter-clockwise, ◀ reads ▼ and ▶ reads ▲
+            t.set_text(t.get_text().translate(_UPRIGHT))
+            t.set_rotation(90)
+
+
+_UPRIGHT = str.maketrans({"▼": "◀", "▲": "▶"})
 
 
 def _heatmap_axes(ax, table, labels) -> None:

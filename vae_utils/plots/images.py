@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 
 from ..publish.labels import label as words
 from ..publish.labels import tick_text
-from .style import MAX_WIDTH_IN, PALETTE, new_axes, style, value_text
+from .colors import INK, PALETTE
+from .style import MAX_WIDTH_IN, new_axes, style, value_text
 
 __all__ = [
     "plot_images",
@@ -171,7 +172,7 @@ def plot_latent_scatter(
     with style():
         fig, ax = new_axes(ax, figsize=(6.4, 5.2))
         if labels is None:
-            ax.scatter(z[:, dims[0]], z[:, dims[1]], s=s, alpha=0.7, color=PALETTE[0], linewidths=0)
+            ax.scatter(z[:, dims[0]], z[:, dims[1]], s=s, alpha=0.7, color=INK, linewidths=0)
         else:
             labels = np.asarray(labels)
             if len(labels) != len(z):
@@ -208,7 +209,7 @@ def plot_2d_density(points, samples, kind: str = "hist", bins: int = 60, labels=
                 ax.hist2d(a[:, 0], a[:, 1], bins=bins, range=rng, density=True, cmap="viridis")
                 ax.grid(False)
             else:
-                ax.scatter(a[:, 0], a[:, 1], s=5, alpha=0.5, linewidths=0, color=PALETTE[0])
+                ax.scatter(a[:, 0], a[:, 1], s=5, alpha=0.5, linewidths=0, color=INK)
             ax.set_title(title)
             ax.set_xlabel("first coordinate")
             ax.set_xlim(rng[0])

@@ -11,11 +11,9 @@ from matplotlib.figure import Figure
 
 from ..claims.analysis import mean_ci  # the project's one t-interval and its per-cell summary
 from ..publish.labels import label as words
+from .colors import INK, hue_colors
 from .style import (
     ACTIVE_THRESHOLD,
-    DIVERGED_COLOR,
-    PALETTE,
-    hue_colors,
     hue_levels,
     log_ticks,
     new_axes,
@@ -120,7 +118,7 @@ def plot_kl_per_dim(
         active = var > threshold
     else:
         active = np.ones(len(kl), bool)
-    colors = [PALETTE[0] if a else PALETTE[7] for a in active]
+    colors = [INK if a else "#bdbdbd" for a in active]  # active units dark, the rest light grey
     with style():
         fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels + 0.6, 3.8), squeeze=False)
         ax = axes[0, 0]
@@ -131,12 +129,12 @@ def plot_kl_per_dim(
         if panels == 2:
             ax2 = axes[0, 1]
             ax2.bar(dims, np.maximum(var, 1e-12), color=colors, yerr=var_err, capsize=3)
-            ax2.axhline(threshold, color=DIVERGED_COLOR, ls="--", lw=1.5, label=f"active above {threshold:g}")
+            ax2.axhline(threshold, color="0.45", ls="--", lw=1.5, label=f"active above {threshold:g}")
             ax2.set_yscale("log")
             log_ticks(ax2.yaxis, np.r_[var, threshold], grid=False)
             ax2.set_xlabel("latent dimension")
             ax2.set_ylabel("variance of the posterior\nmean over the data")
             ax2.set_xticks(dims)
-            ax2.legend(loc="lower right")
+            ax2.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.2)  # above: never over a bar
             ax.set_title(f"{int(active.sum())} of {len(kl)} units active", color="0.3")
     return fig

@@ -1,11 +1,11 @@
-"""The figures' one style: palette, sizes readable at page width, colours that follow the variable, axes and labels shared by every plot."""
+"""The figures' one style: sizes readable at page width and on a phone, axes and labels shared by every plot (colours: ``colors``)."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib as mpl
@@ -18,11 +18,10 @@ from matplotlib import transforms as mtransforms
 from matplotlib.figure import Figure
 
 from ..claims.analysis import mean_ci  # the project's one t-interval and its per-cell summary
-from ..publish.labels import is_ordered, tick_text
+from ..publish.labels import tick_text
+from .colors import INK, PALETTE
 
 __all__ = [
-    "PALETTE",
-    "SEQUENTIAL",
     "STYLE",
     "FONT_PT",
     "PAGE_PX",
@@ -32,38 +31,15 @@ __all__ = [
     "style",
     "t_interval",
     "text_px",
-    "contrast_ratio",
-    "hue_colors",
+    "PHONE_PX",
+    "CROSS_AT",
+    "MIN_PHONE_TEXT_PX",
     "log_ticks",
     "save_figure",
+    "legend_below",
     "mean_ci",
     "tick_text",
 ]
-
-
-# seaborn's "colorblind" palette (Okabe-Ito based, 10 colours), spelled out so the style needs no
-# seaborn import; tests check it against seaborn. For unordered categories only.
-PALETTE = (
-    "#0173b2",
-    "#de8f05",
-    "#029e73",
-    "#d55e00",
-    "#cc78bc",
-    "#ca9161",
-    "#fbafe4",
-    "#949494",
-    "#ece133",
-    "#56b4e9",
-)
-
-
-SEQUENTIAL = "flare"  # seaborn's light-to-dark palette for ordered levels (orange to purple)
-
-
-SEQUENTIAL_RANGE = (0.25, 1.0)  # the part used: lighter colours fall below 3:1 contrast with white
-
-
-DIVERGED_COLOR = "#d55e00"  # vermillion: crosses for runs that diverged
 
 
 ACTIVE_THRESHOLD = 0.01  # Var_x(z_mean) above which a latent unit is active (vae_utils.core.evaluation)
@@ -75,6 +51,12 @@ PAGE_PX = 670  # widest a figure is shown in the book (CSS px, 1280-px window; m
 CSS_PX_PER_IN = 96
 
 
+PHONE_PX = 390  # a phone's column (CSS px): a figure is shown at most this wide there
+
+
+MIN_PHONE_TEXT_PX = 6  # smallest text on a phone: 12 pt on a figure up to 10.8 in wide
+
+
 MIN_TEXT_PX = 12  # smallest text at page width
 
 
@@ -84,11 +66,17 @@ FONT_PT = 12  # every text of every figure
 MAX_WIDTH_IN = 9.3  # widest figure: 12 pt still renders >= 12 px
 
 
+CROSS_AT = 0.04  # height (share of the axes) of the crosses for diverged runs; triangles sit on the edge
+
+
+CROSS_ROOM = 0.08  # of a linear y axis added below the data when there are crosses
+
+
 MAX_TICKS = 12  # a log axis over at most this many grid values labels each of them
 
 
 STYLE = {
-    "axes.prop_cycle": cycler(color=list(PALETTE)),
+    "axes.prop_cycle": cycler(color=[INK, "#737373", PALETTE[1], PALETTE[5]]),  # no optimizer's colour
     "image.cmap": "viridis",  # perceptually uniform, colour-blind safe
     "figure.figsize": (6.4, 4.0),  # shown at natural size in the 750 px column
     "figure.dpi": 100,  # on screen
@@ -136,24 +124,6 @@ def text_px(fontsize_pt: float, fig_width_in: float, page_px: float = PAGE_PX) -
     return fontsize_pt * CSS_PX_PER_IN / 72 * min(1.0, page_px / natural)
 
 
-def _luminance(color) -> float:
-    """WCAG relative luminance of a colour."""
-    c = np.asarray(mpl.colors.to_rgb(color), np.float64)
-    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
-
-
-def contrast_ratio(a, b) -> float:
-    """WCAG 2 contrast ratio of two colours, 1 (same) to 21 (black on white)."""
-    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)
-
-
-def text_color_on(background) -> str:
-    """Black or white, whichever contrasts more with ``background`` (always >= 4.58:1)."""
-    return "black" if contrast_ratio(background, "black") >= contrast_ratio(background, "white") else "white"
-
-
 def t_interval(level: float = 0.95):
     """A seaborn ``errorbar`` callable: the Student-t ``level`` interval of the mean over the values
     it is given (the seeds of one point), non-finite values dropped (``analysis.mean_ci``)."""
@@ -176,26 +146,6 @@ def value_text(v) -> str:
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
         return tick_text(v)
     return str(v).replace("_", " ")
-
-
-def hue_colors(name, levels, palette=None) -> dict:
-    """{level: colour} for the levels of a hue variable: sequential (``SEQUENTIAL``) when the levels
-    are ordered (numbers), the colour-blind ``PALETTE`` otherwise; ``palette`` (a name, a list or a
-    dict) overrides."""
-    import seaborn as sns
-
-    levels = list(levels)
-    if isinstance(palette, Mapping):
-        return {lv: palette[lv] for lv in levels}
-    if palette is not None:
-        colors = sns.color_palette(palette, len(levels)) if isinstance(palette, str) else list(palette)
-    elif is_ordered(name, levels):
-        cmap = sns.color_palette(SEQUENTIAL, as_cmap=True)
-        at = np.linspace(*SEQUENTIAL_RANGE, len(levels)) if len(levels) > 1 else [np.mean(SEQUENTIAL_RANGE)]
-        colors = [mpl.colors.to_hex(cmap(float(t))) for t in at]
-    else:
-        colors = [PALETTE[i % len(PALETTE)] for i in range(len(levels))]
-    return {lv: mpl.colors.to_hex(colors[i % len(colors)]) for i, lv in enumerate(levels)}
 
 
 def require_columns(df, columns):
@@ -237,15 +187,30 @@ def log_ticks(axis, values=None, grid: bool = True) -> None:
 
 
 def declutter_xticks(ax) -> None:
-    """Rotate the x tick labels by 45° when any two of them overlap."""
+    """Rotate the x tick labels by 45° when any two of them overlap; if two neighbours still clash
+    (grid values closer than a line of text, such as 0.008 and 0.01), leave the second unlabelled
+    (its tick stays)."""
     ax.figure.draw_without_rendering()
-    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
-    boxes.sort(key=lambda b: b.x0)
-    if any(a.x1 + 2 > b.x0 for a, b in itertools.pairwise(boxes)):
-        ax.tick_params(axis="x", labelrotation=45)
-        for t in ax.get_xticklabels():
-            t.set_horizontalalignment("right")
-            t.set_rotation_mode("anchor")
+    labels = sorted((t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()), key=_anchor_x)
+    boxes = [t.get_window_extent() for t in labels]
+    if not any(a.x1 + 2 > b.x0 for a, b in itertools.pairwise(boxes)):
+        return
+    ax.tick_params(axis="x", labelrotation=45)
+    for t in ax.get_xticklabels():
+        t.set_horizontalalignment("right")
+        t.set_rotation_mode("anchor")
+    line = FONT_PT * ax.figure.dpi / 72
+    kept = None
+    for t in labels:
+        if kept is not None and (_anchor_x(t) - _anchor_x(kept)) * math.sin(math.radians(45)) < line:
+            t.set_visible(False)
+        else:
+            kept = t
+
+
+def _anchor_x(text) -> float:
+    """The display x of a tick label's anchor (its tick)."""
+    return float(text.get_transform().transform(text.get_position())[0])
 
 
 def _spread(ys: np.ndarray, gap: float) -> np.ndarray:
@@ -301,6 +266,15 @@ def label_line_ends(ax, ends: dict, colors: dict, title: str) -> None:
     place()
     ax.callbacks.connect("ylim_changed", place)
     ax.callbacks.connect("xlim_changed", place)
+
+
+def legend_below(ax, **kwargs):
+    """Move the legend of ``ax`` (or its labelled artists) under the figure, outside every axes, so
+    it never covers the data (needs the style's constrained layout); returns the figure legend."""
+    handles, names = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    return ax.figure.legend(handles, names, loc="outside lower center", **kwargs)
 
 
 def save_figure(fig: Figure, path, formats: Sequence[str] = ("svg", "png")) -> list[Path]:

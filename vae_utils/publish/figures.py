@@ -38,6 +38,9 @@ Contract
 * Display: the figure and its caption (bold title, provenance, file names; no links) are shown as
   the cell's output, so a chapter run by plain papermill shows its figures; the book hides that
   copy when the cell is tagged ``remove-output`` or ``remove-cell``.
+* The caption gains a sentence for runs drawn at an axis' edge (``plots.edges.edge_note``: how
+  many lie beyond the axis, and how far); a text that would read below 6 px in a phone's 390-px
+  column, or a legend over plotted points, is a warning (``plots.legible``).
 * ``name``: letters, digits, ``-`` and ``_``; never ``:`` (``{glue:text}`` reads ``key:format``).
 * Files: ``<name>.svg``, ``<name>.png`` and ``<name>.csv`` (the ``data=`` frame the chapter
   plotted, or the values read from the figure's artists: ``publish.figure_data``; column names in
@@ -55,6 +58,7 @@ import io
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 from ..fileio import write_bytes
@@ -245,6 +249,7 @@ def publish_figure(
     from .figure_data import data_csv, figure_data
 
     check_publishable(name, caption, provenance)
+    caption = _said_at_the_edges(fig, name, caption)
     provenance = provenance_of(provenance)  # the runs shown, as their scope
     svg, png = figure_bytes(fig)
     csv = data_csv(figure_data(fig) if data is None else data)
@@ -274,6 +279,24 @@ def publish_figure(
 
         plt.close(fig)
     return Caption(plain)
+
+
+def _said_at_the_edges(fig, name: str, caption: str) -> str:
+    """``caption`` with the sentence about runs drawn at an axis' edge (``plots.edges.edge_note``:
+    triangles beyond the axis, crosses not yet named); warns when a text of ``fig`` would be
+    smaller than 6 px in a phone's 390-px column, or a legend covers plotted points
+    (``plots.legible``)."""
+    from ..plots.edges import edge_note
+    from ..plots.legible import check_legible, legends_over_data
+
+    small = check_legible(fig)
+    if small:
+        warnings.warn(f"figure {name!r}: text below 6 px at 390 px: {', '.join(small[:5])}", stacklevel=3)
+    covered = legends_over_data(fig)
+    if covered:
+        warnings.warn(f"figure {name!r}: {'; '.join(covered)}", stacklevel=3)
+    note = edge_note(fig, caption)
+    return f"{caption.rstrip()} {note}" if note else caption
 
 
 def _write_files(name: str, files: dict[str, bytes], meta: dict) -> None:

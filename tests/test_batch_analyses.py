@@ -265,3 +265,110 @@ def test_the_advice_values_name_the_range_tests_divergence_rate_and_b_simples_sp
     v = advice_values(advice)
     assert v["divergence-rate"] == "0.0296" and "lr-break" not in v
     assert v["bsimple"].startswith("110 (95% CI") and v["bsimple-spread"] == "1.5" and v["noise-seeds"] == "0, 1, 2"
+
+
+class _World:
+    """A sweep without training, for the looks: every grid row becomes a run whose metrics follow from
+    its config and seed (larger batches end worse under fixed epochs and better under fixed updates, the
+    gap between training and test ELBO does not move, and the validation curves follow a hyperbola with
+    B_crit = 64). The scan's breaking rate is pure seed-to-seed noise when ``noisy_scan``, so the
+    stability claim stays open; else it doubles with the batch for SGD and stays put for Adam. ``grids``:
+    every call's (arm, sorted seeds)."""
+
+    def __init__(self, noisy_scan: bool = False):
+        self.noisy_scan, self.grids = noisy_scan, []
+
+    def run(self, grid: list[dict]) -> pd.DataFrame:
+        rows = []
+        for g in grid:
+            seeds = g["seed"] if isinstance(g["seed"], list) else [g["seed"]]
+            rates = g["learning_rate"] if isinstance(g["learning_rate"], list) else [g["learning_rate"]]
+            rows += [self._row(g, s, lr) for s in seeds for lr in rates]
+        frame = pd.DataFrame(rows)
+        arm = "scan" if "eval_k" in grid[0] else "fixed updates" if grid[0].get("eval_every") else "fixed epochs"
+        self.grids.append((arm, sorted(frame.seed.unique())))
+        return frame
+
+    def _row(self, g: dict, s: int, lr: float) -> dict:
+        b, rng = g["batch_size"], np.random.default_rng([s, g["batch_size"], int(1e6 * lr), g.get("eval_every", 0)])
+        row = {"architecture": "mlp", "hidden_units": (256,), "latent_dim": 8, "binarization": "dynamic", "beta": 1.0,
+               "eval_every": 0, **g, "seed": s, "learning_rate": lr, "status": "ok", "activation_memory_mb": b / 100,
+               "peak_memory_mb": 1500.0}  # fmt: skip
+        if "eval_k" in g:  # the scan: breaks above its breaking rate
+            k = 0.0 if g["optimizer"] == "adam" or self.noisy_scan else 1.0
+            breaks = 0.01 * b**k * 2 ** (rng.normal(0, 2.0) if self.noisy_scan else 0.1 * rng.normal())
+            return row | {
+                "test_elbo": -25.0 if lr < breaks else -300.0,
+                "run_id": f"scan-{g['optimizer']}-{b}-{s}-{lr}",
+            }
+        sign = 1 if row["eval_every"] else -1
+        test = -25 + 0.3 * s % 1 + sign * 0.3 * np.log2(b) + 0.01 * rng.normal()
+        budget = "fu" if row["eval_every"] else "fe"
+        return row | {
+            "test_elbo": test,
+            "train_elbo": test + 0.5 + 0.01 * rng.normal(),
+            "val_elbo": test,
+            "run_id": f"{budget}-{b}-{s}",
+        }
+
+    @staticmethod
+    def curves(run_ids) -> pd.DataFrame:
+        parsed = [r.split("-") for r in run_ids]
+        sizes, seeds = sorted({int(p[1]) for p in parsed}), sorted({int(p[2]) for p in parsed})
+        c = _curves(sizes=sizes, seeds=seeds)
+        return c.assign(run_id="fu-" + c.run_id)
+
+
+def _looks(world: _World, seeds=range(20)):
+    from vae_utils.claims import verdicts
+
+    cells = batch.budget_cells("digits", "adam", [16, 32, 64, 128, 256], epochs=30, updates=600, eval_every=10)
+    tuned = pd.DataFrame([{"budget": k[0], "batch_size": k[1], "learning_rate": 0.004} for k in cells])
+    scan = batch.scan_grid("digits", {"adam": [0.0025, 0.005, 0.01, 0.02, 0.04], "sgd": [0.04 * 2**i for i in range(8)]},
+                           [16, 64, 256], list(seeds), updates=300)  # fmt: skip
+    design = batch.Design(cells, tuned, scan, -200.0, [-27.0, -25.0], [-27.0, -25.0], [1000, 1001, 1002])
+    fam, runs = verdicts.Family("04_batch_size", looks=(5, 10, 20)), {}
+    for look in fam.looks(list(seeds)):
+        runs = batch.judge_look(fam, design, look, world.run, world.curves, runs)
+    return fam, runs
+
+
+def test_claims_a_look_decides_keep_their_verdict_and_their_arms_train_no_more_seeds():
+    world = _World()
+    fam, runs = _looks(world)
+    v = {x.id: x for x in fam.finalize()}
+    assert v["bs-gap"].condition_outcomes == {"fixed epochs": "supported", "fixed updates": "opposite"}
+    assert v["bs-gap"].depends_on == "the budget" and v["bs-underfit"].outcome == "equivalent"
+    assert v["bs-steps"].outcome == v["bs-compute"].outcome == "supported" and v["bs-memory"].outcome == "not testable"
+    budget_claims = ("bs-gap", "bs-underfit", "bs-steps", "bs-compute", "bs-memory")
+    assert all(v[i].seeds_used == 5 for i in budget_claims), "decided at the first look"
+    assert [a for a, _ in world.grids if a != "scan"] == ["fixed epochs", "fixed updates"], "trained once"
+    assert v["bs-gap"].scope_record["seeds"] == list(range(5)) and v["bs-gap"].scope_record["tuned_on"] == [
+        1000,
+        1001,
+        1002,
+    ]
+    assert v["bs-steps"].scope_record["seeds"] == list(range(5)) and "2.6 MB at batch 256" in v["bs-memory"].reason
+    assert runs["scan"].seed.nunique() == v["bs-stable"].seeds_used == v["bs-stable"].scope_record["seeds"][-1] + 1
+
+
+def test_only_the_arm_of_a_claim_still_open_gets_more_seeds_and_its_verdict_rests_on_them():
+    world = _World(noisy_scan=True)
+    fam, runs = _looks(world)
+    arms = [arm for arm, _ in world.grids]
+    assert arms.count("scan") == 3 and arms.count("fixed epochs") == 1 and arms.count("fixed updates") == 1
+    v = {x.id: x for x in fam.finalize()}
+    assert v["bs-stable"].outcome == "inconclusive" and v["bs-stable"].seeds_used == 20
+    assert v["bs-stable"].scope_record["seeds"] == list(range(20)) and v["bs-gap"].seeds_used == 5
+    assert runs["scan"].seed.nunique() == 20 and runs["fixed epochs"].seed.nunique() == 5
+    assert set(runs["memory"].seed) == set(range(5)), "the memory claim was judged at the first look"
+    assert batch.seed_values(runs, fam.plan) == {
+        "looks": "5, 10 and 20", "seeds-by-arm": "5 seeds under fixed epochs, 5 under fixed updates and 20 in the stability scan"
+    }  # fmt: skip
+
+
+def test_with_fewer_seeds_than_the_first_look_there_is_one_look_with_all_of_them():
+    world = _World()
+    fam, _ = _looks(world, seeds=range(3))
+    assert fam.plan == (3,) and all(seeds == [0, 1, 2] for _, seeds in world.grids)
+    assert all(x.seeds_used == 3 for x in fam.finalize())

@@ -9,14 +9,19 @@ size and the noise scale over training (chapter 04; chapter 11 checks the adviso
     crit = batch.critical_batch(curves, targets, usable)    # B_crit on the evaluation seeds' curves
     batch.noise_summary(noise), batch.noise_change(noise)   # B_simple per checkpoint, and how it moves
 
+    design = batch.Design(cells, tuned, scan, floor, targets, usable, tuning_seeds)
+    for seeds in fam.looks(evaluation_seeds):               # 5, 10, then 20 seeds while a claim is open
+        runs = batch.judge_look(fam, design, seeds, run, curves, runs)   # trains the open claims' arms
+
 Every function takes the runs (rows of ``experiments.sweep``) or their curves and returns frames,
-``stats.Estimate`` objects or words for a page; none trains, plots or publishes. Pure pandas/NumPy.
+``stats.Estimate`` objects or words for a page; none plots or publishes, and only ``judge_look``
+trains, through the sweep it is handed. Pure pandas/NumPy.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +60,10 @@ __all__ = [
     "bsimple_at_target",
     "noise_values",
     "memory_values",
+    "ARMS",
+    "Design",
+    "judge_look",
+    "seed_values",
 ]
 
 BUDGETS = ("fixed epochs", "fixed updates")
@@ -424,3 +433,93 @@ def memory_values(evaluation: pd.DataFrame) -> dict:
         f"at batch {b_max}), while the process peak ({peak:,.0f} MB) is the framework's."
     )
     return {"act-mb": fmt(act, 2), "peak-mb": f"{peak:,.0f}", "reason": reason}
+
+
+# ---------------------------------------------------------------------------------------------
+# The looks: evaluation seeds where the question is open (``verdicts.Family(..., looks=...)``)
+
+ARMS = {  # the runs each look may train, and the claims they serve
+    "fixed epochs": ("bs-gap", "bs-underfit"),
+    "fixed updates": ("bs-gap", "bs-steps", "bs-compute"),
+    "scan": ("bs-stable",),
+}
+
+
+@dataclass(frozen=True)
+class Design:
+    """What the looks train and judge, fixed before the first: the budgets' ``cells`` at the rates
+    ``tuned`` on the tuning seeds, the stability ``scan`` (``scan_grid`` over every evaluation seed;
+    a look trains its seeds' rows), the test ELBO ``floor`` of a run that broke down, the ``targets``
+    of the critical batch size and the ``usable`` ones (chosen on the tuning seeds: ``usable_targets``),
+    and the ``tuning_seeds`` (said in each verdict's scope)."""
+
+    cells: Mapping
+    tuned: pd.DataFrame
+    scan: Sequence[dict]
+    floor: float
+    targets: Sequence[float]
+    usable: Sequence[float]
+    tuning_seeds: Sequence[int]
+
+
+def judge_look(fam, design: Design, seeds: Sequence[int], run: Callable, curves: Callable, runs=None) -> dict:
+    """One look of ``fam``: train, on ``seeds``, the arms (``ARMS``) whose claims are still open, with
+    ``run`` (a grid -> its sweep rows; stored runs are reused), and hand every open claim its estimate
+    from this look's runs. ``curves``: run ids -> their validation curves (``load_curves``). Returns
+    ``runs`` ({arm: its latest runs}, plus "memory": the runs the memory claim was judged on) with the
+    arms trained here replaced: after the last look, each arm with the seeds it got."""
+    runs = dict(runs or {})
+    for arm, claims in ARMS.items():
+        if not any(fam.is_open(c) for c in claims):
+            continue
+        if arm == "scan":
+            runs[arm] = run([g for g in design.scan if g["seed"] in set(seeds)])
+        else:
+            cells = {k: c for k, c in design.cells.items() if k[0] == arm}
+            runs[arm] = judged(run(evaluation_grid(cells, design.tuned, seeds)), design.floor)
+    _add_budget_claims(fam, design, runs, curves)
+    if fam.is_open("bs-stable"):
+        breaking = protocol.breaking_rates(runs["scan"], by=["optimizer", "batch_size"], floor=design.floor)
+        effects, interaction = stability(breaking)
+        fam.add("bs-stable", effects, runs=runs["scan"], interaction=interaction)
+    if fam.is_open("bs-memory"):
+        runs["memory"] = pd.concat([runs[b] for b in BUDGETS])
+        fam.not_testable("bs-memory", memory_values(runs["memory"])["reason"], runs=runs["memory"])
+    return runs
+
+
+def _add_budget_claims(fam, design: Design, runs: Mapping, curves: Callable) -> None:
+    """The claims judged on the two budgets' runs of this look, those still open."""
+    tuned_on = list(design.tuning_seeds)
+    fe, fu = runs.get("fixed epochs"), runs.get("fixed updates")
+    if fam.is_open("bs-gap"):
+        both = pd.concat([fe, fu])
+        effects, interaction = budget_slopes(both)
+        fam.add("bs-gap", effects, runs=both, tuned_on=tuned_on, interaction=interaction)
+    if fam.is_open("bs-underfit"):
+        trained = fe[~fe.floored]
+        fam.add("bs-underfit", generalization_gap(trained)[0], runs=trained, tuned_on=tuned_on)
+    if fam.is_open("bs-steps") or fam.is_open("bs-compute"):
+        crit = critical_batch(curves(fu.run_id), design.targets, design.usable)
+        fewer_updates, more_examples = target_slopes(crit.runs)
+        fam.add("bs-steps", fewer_updates, runs=fu, tuned_on=tuned_on)
+        fam.add("bs-compute", more_examples, runs=fu, tuned_on=tuned_on)
+
+
+def seed_values(runs: Mapping, looks: Sequence[int]) -> dict:
+    """The design's looks and how many evaluation seeds each arm got over them, in words for a page:
+    'looks' ('5, 10 and 20') and 'seeds-by-arm' ('5 seeds under fixed epochs, 20 under fixed updates
+    and 10 in the stability scan')."""
+    where = {
+        "fixed epochs": "under fixed epochs",
+        "fixed updates": "under fixed updates",
+        "scan": "in the stability scan",
+    }
+    parts = [f"{runs[arm].seed.nunique()} {where[arm]}" for arm in ARMS if arm in runs]
+    parts[:1] = [parts[0].replace(" ", " seeds ", 1)] if parts else []
+    return {"looks": _and([str(n) for n in looks]), "seeds-by-arm": _and(parts)}
+
+
+def _and(words: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)

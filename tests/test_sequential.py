@@ -166,3 +166,12 @@ def test_the_design_spends_fewer_seeds_than_a_fixed_twenty_when_effects_are_clea
     rng = np.random.default_rng(5)
     used = [v.seeds_used for _ in range(200) for v in run_family([2.0, 0.0], sd=1.0, rng=rng)]
     assert np.mean(used) < 15
+
+
+def test_one_look_and_an_untested_claim_get_no_words_about_stopping():
+    one = verdicts.Family("sim", records=[record("a"), record("b")], looks=(2,))
+    for seeds in one.looks(range(2)):
+        one.add("a", stats.one_sample(np.array([1.0, 1.2])[: len(seeds)]))
+        one.add("b", stats.one_sample(np.array([1.0])))  # one value: not testable
+    assert "**Seeds:** 2, in one look" in one["a"].markdown()
+    assert "Seeds:" not in one["b"].markdown() and one["b"].outcome == "not testable"

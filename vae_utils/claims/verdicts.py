@@ -440,9 +440,9 @@ def _numbers(v: Verdict) -> list[str]:
         lines.append(f"- **n:** {_n_words(v.n)}")
     if math.isfinite(v.detectable):
         lines.append(f"- **Detectable at {POWER:.0%} power with this n:** {fmt(v.detectable, 2)}{u}")
-    if v.looks:
+    if v.looks and v.outcome in TESTED:
         lines.append(_look_line(v))
-    elif v.seeds_needed:
+    elif v.seeds_needed and not v.looks:
         lines.append(
             f"- **A new experiment planned in advance** would need about {v.seeds_needed} {_seeds_words(v)} to detect "
             f"Δ {POWER:.0%} of the time (a normal-theory count; adding seeds to this one and looking again would "
@@ -465,6 +465,8 @@ def _look_line(v: Verdict) -> str:
         [", ".join(map(str, v.looks[:-1])), str(v.looks[-1])] if len(v.looks) > 1 else [str(v.looks[0])]
     )
     k = v.looks.index(v.seeds_used) + 1 if v.seeds_used in v.looks else len(v.looks)
+    if len(v.looks) == 1:
+        return f"- **Seeds:** {v.seeds_used}, in one look"
     design = (
         f"the design looks at {plan} seeds and gives more seeds only to claims still open, each look testing at "
         f"Pocock's nominal level so that all the looks together keep the error rates"

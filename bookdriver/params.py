@@ -89,6 +89,8 @@ RULES: dict[str, Rule] = {  # parameter name (an fnmatch pattern; the first matc
     "train_size": _ints(0, note="0: all"),
     "held_out_size": _ints(0, note="0: all"),
     "eval_every": _ints(0, note="0: after each epoch only"),
+    "break_doublings": _ints(1, note="doublings of the rate the breaking-rate ladder spans above the best rate"),
+    "break_per_doubling": _ints(1, note="rungs of the ladder per doubling"),
     "dataset": _one_of(DATASETS),
     "optimizer": _one_of(OPTIMIZERS),
     "optimizers": _one_of(OPTIMIZERS),

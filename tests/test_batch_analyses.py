@@ -115,16 +115,52 @@ def _curves(b_crit=64.0, s_min=100.0, sizes=(16, 32, 64, 128, 256), seeds=range(
     return pd.DataFrame(rows)
 
 
-def test_the_critical_batch_size_is_fitted_at_the_hardest_target_every_batch_size_reaches():
-    crit = batch.critical_batch(_curves(), [-27.0, -25.0, -20.0])
+def test_the_critical_batch_size_is_fitted_at_the_hardest_target_the_tuning_seeds_reach_on_every_batch_size():
+    tuning = _curves(seeds=range(100, 103))
+    usable = batch.usable_targets(tuning, [-27.0, -25.0, -20.0])
+    assert usable == [-27.0, -25.0]  # −20 is never reached
+    crit = batch.critical_batch(_curves(), [-27.0, -25.0, -20.0], usable)
     assert crit.target == -25.0 and crit.found
     assert crit.row.b_crit == pytest.approx(64.0, rel=0.05)
     r = crit.runs
     assert (r.examples == r.steps_to_target * r.batch_size).all() and len(r) == 25
+    assert set(r.seed) == set(range(5)), "judged on the evaluation seeds' curves"
     assert "at a target of −25 nats" in crit.text
     assert list(crit.table().columns)[:3] == ["target", "smallest share of seeds reaching it", "critical batch size"]
     steps, examples = batch.target_slopes(r)
     assert steps.estimate < 0 < examples.estimate
+
+
+def test_the_target_is_the_one_the_tuning_seeds_chose_even_where_the_evaluation_seeds_reach_a_harder_one():
+    """The evaluation seeds reach −25 on every batch size, the tuning seeds only −27: the verdicts use −27,
+    and B_crit is fitted there on the evaluation seeds' runs."""
+    crit = batch.critical_batch(_curves(), [-27.0, -25.0], usable=[-27.0])
+    assert crit.target == -27.0 and crit.found and set(crit.runs.seed) == set(range(5))
+    assert list(crit.curve.usable) == [True, False]
+    assert batch.critical_batch(_curves(), [-27.0, -25.0], usable=[]).text == "not determined in this build"
+
+
+def test_the_share_reaching_a_target_agrees_with_the_updates_to_it():
+    """``reach_shares`` reads a run's best validation ELBO; ``critical_batch_curve`` its updates to the target:
+    the two agree on which runs reached it."""
+    curves = _curves()
+    curves = curves[~((curves.batch_size == 16) & (curves.seed < 2) & (curves.val_elbo > -25.5))]  # 2 of 5 stop short
+    shares = batch.reach_shares(curves, [-27.0, -25.0])
+    curve = protocol.critical_batch_curve(curves, [-27.0, -25.0])
+    assert list(shares.groupby("target").share.min()) == pytest.approx(list(curve.min_share_reached))
+    assert batch.usable_targets(curves, [-27.0, -25.0]) == [-27.0]
+    assert batch.usable_targets(curves, [-27.0, -25.0], min_reached=0.6) == [-27.0, -25.0]
+    assert batch.usable_targets(curves.iloc[:0], [-27.0]) == []
+
+
+def test_the_tuning_runs_that_choose_the_target_are_the_fixed_updates_runs_at_the_tuned_rates():
+    cells = batch.budget_cells("digits", "adam", [32, 64], epochs=2, updates=40, eval_every=10)
+    rows = [{**c, "eval_every": c.get("eval_every", 0), "learning_rate": lr, "seed": 1000, "status": "ok",
+             "val_elbo": -25 - abs(np.log2(lr / 0.004)), "run_id": f"{key[0]}-{key[1]}-{lr}"}
+            for key, c in cells.items() for lr in (0.002, 0.004, 0.008)]  # fmt: skip
+    tuning = pd.DataFrame(rows)
+    chosen = batch.tuned_runs(tuning, batch.tune_rates(tuning))
+    assert sorted(chosen.run_id) == ["fixed updates-32-0.004", "fixed updates-64-0.004"]
 
 
 def test_the_trend_of_the_critical_batch_size_across_targets_says_what_the_fits_say():
@@ -175,7 +211,7 @@ def test_the_change_of_b_simple_over_training_is_computed_from_the_seeds_and_wor
 
 def test_b_simple_is_compared_with_b_crit_at_the_checkpoint_nearest_the_target():
     noise = _noise()
-    crit = batch.critical_batch(_curves(), [-27.0, -25.0])
+    crit = batch.critical_batch(_curves(), [-27.0, -25.0], usable=[-27.0, -25.0])
     values = batch.noise_values(batch.noise_summary(noise), noise, crit)
     summary = batch.noise_summary(noise)
     assert values["matched-epochs"] == 30  # −24 nats lies nearer −25 than −28 does

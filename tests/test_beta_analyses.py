@@ -45,16 +45,36 @@ def test_the_tuned_rate_of_every_beta_has_the_best_mean_validation_elbo():
     assert B.rate_at_one(pd.Series({0.25: 0.01, 1.0: 0.004, 4.0: 0.001})) == 0.004
 
 
-def test_the_rate_distortion_numbers_are_the_means_at_the_ends_and_the_best_beta():
+def _tuning_preferring(best: float) -> pd.DataFrame:
+    """Tuning rows (two rates per β) whose validation ELBO is best for β = ``best`` at its better rate."""
+    rows = [
+        dict(beta=b, learning_rate=lr, seed=s, status="ok", val_elbo=-30 - abs(b - best) - (lr == 0.001) + 0.01 * s)
+        for b in BETAS for lr in (0.001, 0.004) for s in (1000, 1001)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_rate_distortion_numbers_are_the_means_at_the_ends_and_the_best_beta_on_the_tuning_seeds():
     ok = _grid()
-    rd = B.rate_distortion(ok)
     means = ok.groupby("beta")[["test_kl_loss", "test_reconstruction_loss", "test_elbo"]].mean()
+    not_test_best = next(b for b in BETAS if b != means.test_elbo.idxmax())
+    rd = B.rate_distortion(ok, _tuning_preferring(not_test_best))
     assert rd["kl-lo"] == pytest.approx(means.test_kl_loss.iloc[0])
     assert rd["rec-hi"] == pytest.approx(means.test_reconstruction_loss.iloc[-1])
-    assert rd["best"] == means.test_elbo.idxmax()
+    assert rd["best"] == not_test_best, "the tuning seeds' validation ELBO chooses β, not the test ELBO"
     best = ok[ok.beta == rd["best"]].test_elbo
     assert rd["best-elbo"].estimate == pytest.approx(best.mean())
     assert rd["best-elbo"].high - rd["best-elbo"].estimate == pytest.approx(stats.sem(best) * stats.t.ppf(0.975, 4))
+
+
+def test_the_best_beta_compares_each_beta_at_its_own_tuned_rate_where_no_run_broke():
+    tuning = _tuning_preferring(1.0)
+    tempting = (tuning.beta == 2.0) & (tuning.learning_rate == 0.004)
+    tuning.loc[tempting, "val_elbo"] = [0.0, np.nan]  # the best validation ELBO, at a rate that broke a seed
+    tuning.loc[tempting & tuning.val_elbo.isna(), "status"] = "diverged"
+    assert B.tuned_rates(tuning)[2.0] == 0.001
+    assert B.best_beta(tuning) == 1.0
+    assert B.best_beta(_tuning_preferring(4.0)) == 4.0
 
 
 def test_the_collapse_slope_is_the_mean_over_seeds_of_each_seeds_slope_on_log2_beta():

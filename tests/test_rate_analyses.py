@@ -114,9 +114,12 @@ def _linear_histories(speeds: dict[float, float], seeds=(0, 1), start=-40.0, epo
     return pd.DataFrame(rows)
 
 
-def test_updates_to_target_interpolate_the_crossing_and_keep_rates_up_to_the_best():
+def test_updates_to_target_interpolate_the_crossing_at_the_rates_chosen_up_to_the_best():
     h = _linear_histories({0.001: 0.05, 0.002: 0.1, 0.004: 0.2, 0.008: 0.4})
-    table = rates.updates_to_target(h, target=-30.0, best=0.004)
+    crossed = rates.crossings(h, target=-30.0)
+    usable = rates.usable_rates(crossed, best=0.004)
+    assert usable == [0.001, 0.002, 0.004]
+    table = rates.updates_to_target(crossed, usable)
     # closed form: start + speed * steps = target  =>  steps = 10 / speed
     expected = {0.001: 200.0, 0.002: 100.0, 0.004: 50.0}
     assert sorted(table.learning_rate.unique()) == sorted(expected)
@@ -126,10 +129,25 @@ def test_updates_to_target_interpolate_the_crossing_and_keep_rates_up_to_the_bes
 
 def test_a_rate_past_the_target_at_the_first_evaluation_or_never_reaching_it_gives_no_time():
     h = _linear_histories({0.001: 0.001, 0.002: 0.1, 0.004: 5.0})  # never / crosses / past it at epoch 1
-    table = rates.updates_to_target(h, target=-30.0, best=0.004)
+    crossed = rates.crossings(h, target=-30.0)
+    assert rates.usable_rates(crossed, best=0.004) == [0.002]
+    table = rates.updates_to_target(crossed, [0.001, 0.002, 0.004])
     assert sorted(table.learning_rate.unique()) == [0.002]
     assert rates.span_of(table.learning_rate) == "0.002"
     assert rates.span_of([]) == "no rate"
+
+
+def test_the_rates_are_chosen_on_the_seeds_handed_in_and_judged_on_the_others():
+    """Tuning seeds 0 and 1 cross at 0.001 and 0.002; evaluation seed 2 crosses only at 0.002: the rates are the
+    tuning seeds' choice, and at each the evaluation runs that crossed are the ones timed."""
+    h = _linear_histories({0.001: 0.05, 0.002: 0.1}, seeds=(0, 1, 2))
+    h.loc[(h.seed == 2) & (h.learning_rate == 0.001), "val_elbo"] = -35.0  # never reaches −30
+    crossed = rates.crossings(h, target=-30.0)
+    usable = rates.usable_rates(crossed[crossed.seed.isin([0, 1])], best=0.002)
+    table = rates.updates_to_target(crossed[crossed.seed == 2], usable)
+    assert usable == [0.001, 0.002] and table.learning_rate.tolist() == [0.002]
+    assert rates.usable_rates(crossed, best=0.002, share=0.8) == [0.002]  # 2 of 3 seeds cross 0.001
+    assert rates.usable_rates(crossed, best=math.nan) == [] and rates.updates_to_target(crossed, []).empty
 
 
 # -- precision, given time to converge ----------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_several_frames_are_one_scope_and_a_run_they_share_counts_once():
     s = scope_of([a, b])
     assert s["runs"] == 20 and s["batch_size"] == [16, 256]
     assert scope_of([a, a.iloc[:3]])["runs"] == 10  # the same run_id twice is one run
-    assert scope_of([]) == {"runs": 0, "text": "no runs"} and scope_of(runs().iloc[:0])["runs"] == 0
+    assert scope_of([]) == {"runs": 0, "diverged": 0, "text": "no runs"} and scope_of(runs().iloc[:0])["runs"] == 0
 
 
 def test_provenance_of_a_frame_or_frames_is_their_scope_and_run_count():

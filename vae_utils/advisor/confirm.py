@@ -262,7 +262,9 @@ def rate_effects(df, centres: dict, unit: str = "nats") -> dict:
     seed, {"batch b": Estimate} (``stats.one_sample``). The best rate for a seed is chosen by the mean
     validation ELBO of the *other* seeds (leave one seed out), so no seed judges a choice made on its own
     runs: choosing and judging on the same seeds favours the grid's choice even when every rate is as
-    good (issue 18; ``tests/test_advisor.py`` simulates it). Diverged runs count as missing."""
+    good (issue 18; ``tests/test_advisor.py`` simulates it). Diverged runs count as missing. When every
+    seed's choice is the advised rate itself, every difference is 0 by construction: an identity, not a
+    measurement, so the estimate is untested and its note says so (the verdict reads "not testable")."""
     from ..claims import stats as S
 
     df = df.assign(
@@ -272,27 +274,36 @@ def rate_effects(df, centres: dict, unit: str = "nats") -> dict:
     out = {}
     for b, centre in centres.items():
         d = df[df.batch_size == b]
-        diffs = _left_out_gains(d, centre)
-        if diffs is None:
+        left_out = _left_out_gains(d, centre)
+        if left_out is None:
             continue
+        diffs, chosen = left_out
         name = f"test ELBO(best rate, chosen on the other seeds) − test ELBO(advised rate {centre:.3g}) at batch {b}"
+        if len(chosen) and all(np.isclose(r, centre) for r in chosen):
+            why = (f"The grid chose the advised rate on every seed ({len(chosen)} of {len(chosen)}, each chosen on the "
+                   "other seeds): the difference is 0 by construction, an identity rather than a measurement.")  # fmt: skip
+            out[f"batch {b}"] = S.Estimate(name, math.nan, math.nan, math.nan, math.nan, n=len(chosen), unit=unit,
+                                           note=why)  # fmt: skip
+            continue
         out[f"batch {b}"] = S.one_sample(diffs, name=name, unit=unit)
     return out
 
 
 def _left_out_gains(d, centre: float):
-    """Per seed: its test ELBO at the rate the other seeds' validation ELBO picks, minus at ``centre``."""
+    """Per seed: its test ELBO at the rate the other seeds' validation ELBO picks, minus at ``centre``;
+    and the rates picked. None when nothing is finite."""
     test = d.pivot_table(index="seed", columns="learning_rate", values="test_elbo", dropna=False)
     val = d.pivot_table(index="seed", columns="learning_rate", values="val_elbo", dropna=False)
     if val.notna().sum().sum() == 0:
         return None  # nothing finite: the batch size is left out
     advised = next((c for c in test.columns if np.isclose(c, centre)), None)
-    gains = {}
+    gains, chosen = {}, []
     for seed in val.index:
         means = val.drop(index=seed).mean()
         if means.notna().any() and advised is not None:
             gains[seed] = test.loc[seed, means.idxmax()] - test.loc[seed, advised]
-    return np.array(list(gains.values()), dtype=float)
+            chosen.append(float(means.idxmax()))
+    return np.array(list(gains.values()), dtype=float), chosen
 
 
 def critical_batch_fit(df, hist, target: float):

@@ -5,7 +5,8 @@ size and the noise scale over training (chapter 04; chapter 11 checks the adviso
     cells = batch.budget_cells("digits", "adam", [16, 64, 256], epochs=30, updates=600, eval_every=10)
     tuned = batch.tune_rates(tuning_runs)                   # the rate per (budget, batch size)
     effects, interaction = batch.budget_slopes(evaluation)  # test ELBO per doubling, per budget
-    crit = batch.critical_batch(curves, targets)            # B_crit at the hardest usable target
+    usable = batch.usable_targets(tuning_curves, targets)   # chosen on the tuning seeds' curves
+    crit = batch.critical_batch(curves, targets, usable)    # B_crit on the evaluation seeds' curves
     batch.noise_summary(noise), batch.noise_change(noise)   # B_simple per checkpoint, and how it moves
 
 Every function takes the runs (rows of ``experiments.sweep``) or their curves and returns frames,
@@ -42,6 +43,9 @@ __all__ = [
     "scan_grid",
     "scan_values",
     "stability",
+    "tuned_runs",
+    "reach_shares",
+    "usable_targets",
     "CriticalBatch",
     "critical_batch",
     "target_slopes",
@@ -220,11 +224,43 @@ def stability(breaking: pd.DataFrame) -> tuple[dict, stats.Estimate]:
 # The critical batch size
 
 
+def tuned_runs(runs: pd.DataFrame, tuned: pd.DataFrame, budget: str = "fixed updates") -> pd.DataFrame:
+    """The runs of ``budget`` at the rate tuned for their batch size (``protocol.at_tuned``). On the tuning
+    seeds these are the runs that choose the target of the critical batch size: the same configs as the
+    evaluation runs, other seeds."""
+    chosen = tuned[(tuned.budget == budget) & tuned.learning_rate.notna()]
+    return protocol.at_tuned(runs[budget_of(runs) == budget], chosen, by="batch_size")
+
+
+def reach_shares(curves: pd.DataFrame, targets: Sequence[float]) -> pd.DataFrame:
+    """Per target and batch size, the share of the runs whose validation ELBO reached the target at
+    some evaluation (``steps_to_target``'s "reached": a finite value at or above it). Columns target,
+    batch_size, share."""
+    if not len(curves):
+        return pd.DataFrame(columns=["target", "batch_size", "share"])
+    runs = curves.groupby("run_id")
+    top, sizes = runs.val_elbo.max().to_numpy(np.float64), runs.batch_size.first().to_numpy()
+    t, b = np.asarray(targets, np.float64), np.unique(sizes)
+    share = [[float((top[sizes == size] >= target).mean()) for size in b] for target in t]
+    return pd.DataFrame({"target": np.repeat(t, len(b)), "batch_size": np.tile(b, len(t)), "share": np.ravel(share)})
+
+
+def usable_targets(curves: pd.DataFrame, targets: Sequence[float], min_reached: float = 0.8) -> list[float]:
+    """The targets that every batch size reaches in at least ``min_reached`` of its runs. Pass the
+    tuning seeds' curves (``tuned_runs``): a target chosen on the runs that judge it is chosen where those
+    runs happened to do well, so they would reach it more often than the configs do (``tests/
+    test_selection_simulations.py``)."""
+    shares = reach_shares(curves, targets)
+    lowest = shares.groupby("target").share.min()
+    return sorted(float(t) for t, share in lowest.items() if share >= min_reached)
+
+
 @dataclass(frozen=True)
 class CriticalBatch:
-    """B_crit at every target (``curve``: ``protocol.critical_batch_curve``), the ``target`` the
-    verdicts use (the hardest usable one, else the easiest of the ladder), the runs' updates and
-    examples to it (``runs``) and the hyperbola fitted to them (``fit``)."""
+    """B_crit at every target (``curve``: ``protocol.critical_batch_curve``; ``usable`` marks the targets
+    chosen on the tuning seeds), the ``target`` the verdicts use (the hardest usable one, else the
+    easiest of the ladder), the runs' updates and examples to it (``runs``) and the hyperbola fitted to
+    them (``fit``)."""
 
     curve: pd.DataFrame
     target: float
@@ -263,13 +299,14 @@ class CriticalBatch:
         return bcrit_trend(self.curve)
 
 
-def critical_batch(curves: pd.DataFrame, targets: Sequence[float], min_reached: float = 0.8) -> CriticalBatch:
-    """B_crit at every target (``protocol.critical_batch_curve`` on the runs' validation curves), the
-    hardest usable target, and the updates and examples each run needed to reach it (runs that
-    reached it after their first evaluation: an earlier crossing is only an upper bound)."""
-    curve = protocol.critical_batch_curve(curves, targets, x="steps", min_reached=min_reached)
-    usable = curve[curve.usable]
-    target = float(usable.target.max()) if len(usable) else float(min(targets))
+def critical_batch(curves: pd.DataFrame, targets: Sequence[float], usable: Sequence[float]) -> CriticalBatch:
+    """B_crit at every target (``protocol.critical_batch_curve`` on the evaluation runs' validation
+    curves), the hardest of the ``usable`` targets (chosen on other seeds: ``usable_targets``), and the
+    updates and examples each run needed to reach it (the runs that reached it after their first
+    evaluation: an earlier crossing is only an upper bound)."""
+    curve = protocol.critical_batch_curve(curves, targets, x="steps")
+    curve = curve.assign(usable=[any(np.isclose(t, u) for u in usable) for t in curve.target])
+    target = float(curve.target[curve.usable].max()) if curve.usable.any() else float(min(targets))
     tt = steps_to_target_table(curves, target, x="steps", keep=["batch_size", "seed"])
     if len(tt):
         tt = tt[tt.reached & ~tt.at_first].assign(examples=lambda d: d.steps_to_target * d.batch_size)

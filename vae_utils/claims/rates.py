@@ -7,8 +7,11 @@ schedules against a constant rate. 06_batch_lr: the rates the scaling rules give
 grows, the runs of each rule, and its effect on the test ELBO.
 
     from vae_utils.claims import rates
-    best = rates.best_rate(grid)                     # by mean validation ELBO; a rate that breaks a seed never wins
+    best = rates.best_rate(tuning)                   # by mean validation ELBO; a rate that breaks a seed never wins
     rates.breaking_rate(grid)                        # geometric mean of the seeds' breaking rates
+    crossed = rates.crossings(history, target=-26.0) # per run: the updates to the target, or why there are none
+    usable = rates.usable_rates(crossed[crossed.seed.isin(tuning_seeds)], best.rate)  # chosen on the tuning seeds
+    slow = rates.updates_to_target(crossed[crossed.seed.isin(seeds)], usable)         # judged on the others
     p = rates.precision(long, history, delta=0.1)    # the convergence check, then the two measures
     p.check.outcome                                  # "converged", "still improving" or "undecided"
 
@@ -41,6 +44,8 @@ __all__ = [
     "breaking_rate",
     "breaking_values",
     "breakdowns",
+    "crossings",
+    "usable_rates",
     "updates_to_target",
     "end_of_run",
     "ConvergenceCheck",
@@ -138,16 +143,33 @@ def breakdowns(grid: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"learning_rate": "learning rate", "diverged": "runs that diverged"})
 
 
-def updates_to_target(history: pd.DataFrame, target: float, best: float, share: float = 0.8) -> pd.DataFrame:
-    """For the rates up to ``best``: per run, the updates until the validation ELBO first reaches
-    ``target`` (interpolated between epochs, ``steps_to_target``). Kept: the rates at which at least
-    ``share`` of the seeds cross the target between two evaluations, and the runs that did; a run
-    that never reaches it, or is past it at the first evaluation, gives only a bound."""
+def crossings(history: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per run (``learning_rate``, ``seed``, ``run_id``): the updates until its validation ELBO first
+    reaches ``target`` (interpolated between epochs, ``steps_to_target``) and ``crossed``: it reached the
+    target between two evaluations. A run that never reaches it, or is past it at the first evaluation,
+    gives only a bound."""
     tt = steps_to_target_table(history, target, keep=["learning_rate", "seed"])
-    tt["crossed"] = tt.reached & ~tt.at_first
-    reach = tt.groupby("learning_rate").crossed.mean()
-    usable = reach.index[(reach.index <= best) & (reach >= share)]
-    return tt[tt.learning_rate.isin(usable) & tt.crossed].reset_index(drop=True)
+    if not len(tt):
+        return pd.DataFrame(columns=["run_id", "learning_rate", "seed", "steps_to_target", "crossed"])
+    return tt.assign(crossed=tt.reached & ~tt.at_first).drop(columns=["reached", "at_first"])
+
+
+def usable_rates(crossed: pd.DataFrame, best: float, share: float = 0.8) -> list[float]:
+    """The rates up to ``best`` at which at least ``share`` of the seeds of ``crossed`` (``crossings``)
+    cross the target within the budget. Pass the tuning seeds' crossings, and a ``best`` chosen on them:
+    rates chosen on the runs that judge them carry those runs' luck into the slope (the best rate's runs
+    are the lucky ones; ``tests/test_selection_simulations.py``)."""
+    if not len(crossed) or not math.isfinite(best):
+        return []
+    reach = crossed.groupby("learning_rate").crossed.mean()
+    return [float(r) for r in reach.index[(reach.index <= best * (1 + 1e-9)) & (reach >= share)]]
+
+
+def updates_to_target(crossed: pd.DataFrame, rates: Sequence[float]) -> pd.DataFrame:
+    """The runs of ``crossed`` (``crossings``) at the ``rates`` that crossed the target: the runs whose
+    updates to the target the slope is fitted on."""
+    at = np.isclose(crossed.learning_rate.to_numpy(np.float64)[:, None], np.asarray(list(rates), float)[None, :])
+    return crossed[at.any(axis=1) & crossed.crossed.astype(bool).to_numpy()].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------

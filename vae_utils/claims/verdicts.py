@@ -57,6 +57,14 @@ estimate − null, else inconclusive: without an interval nothing can be shown e
 claimed side, False when it does not; the text says "by more than Δ" or "possibly by less than Δ"
 (an effect shown to lie within ±Δ is ``equivalent``, with the direction of the small effect).
 
+Seeds where the question is open (``Family(chapter, looks=(5, 10, 20))``, ``claims.sequential``):
+the chapter loops ``for seeds in fam.looks(evaluation_seeds)``, trains the runs of the claims still
+open (``fam.is_open(id)``) with those seeds and adds every claim's estimate; after each look the
+claims it decided (supported, opposite, no effect that matters) keep their verdict and the others
+get more seeds, up to the last look, whose outcomes are final. Holm runs on the repeated p-values
+and each level becomes Pocock's nominal level for the looks, so the error rates above hold over
+all the looks together (Maurer & Bretz 2013). Each box says how many seeds its claim took.
+
 Claims tested under several conditions (e.g. the budget: fixed epochs / fixed updates): each
 condition gets its own outcome (``condition_outcomes``). The overall outcome combines the tested
 conditions (not-run / not-testable ones are listed but left out; with none tested, the overall is
@@ -82,6 +90,7 @@ from ..publish.markup import md_code, md_escape
 from ..publish.numbers import fmt, fmt_level, fmt_p, quantity
 from . import records as _records
 from .records import OUTCOME_WORDS, ClaimRecord
+from .sequential import check_looks, nominal_alpha, repeated_p
 from .stats import Estimate, holm, seeds_for_power
 
 __all__ = [
@@ -262,6 +271,8 @@ class Verdict:
     headline: bool = False  # listed on the landing page
     repeats: str = ""  # the id of the claim it re-tests (the at-scale chapter)
     scope_record: Mapping = field(default_factory=dict)  # claims.scope.scope_of of the runs it judged
+    looks: tuple[int, ...] = ()  # a group-sequential design's seed counts (claims.sequential); () : fixed seeds
+    seeds_used: int | None = None  # the seeds of the look that decided it (or the last look)
 
     @property
     def condition_outcomes(self) -> dict[str, str]:
@@ -379,7 +390,8 @@ def _summary(v: Verdict) -> str:
     if not e.has_interval:
         return "The p-value is not small enough, and without an interval the data cannot show that there is no effect."
     rng = f"both no effect and effects beyond ± {quantity(v.delta, u.strip())}" if v.delta else "no effect"
-    return f"The data neither support nor rule out the claim: they allow {rng}."
+    cap = f" Still open at the design's cap of {v.seeds_used} seeds." if v.looks and v.seeds_used else ""
+    return f"The data neither support nor rule out the claim: they allow {rng}.{cap}"
 
 
 def _conditions_summary(v: Verdict) -> str:
@@ -428,7 +440,9 @@ def _numbers(v: Verdict) -> list[str]:
         lines.append(f"- **n:** {_n_words(v.n)}")
     if math.isfinite(v.detectable):
         lines.append(f"- **Detectable at {POWER:.0%} power with this n:** {fmt(v.detectable, 2)}{u}")
-    if v.seeds_needed:
+    if v.looks:
+        lines.append(_look_line(v))
+    elif v.seeds_needed:
         lines.append(
             f"- **A new experiment planned in advance** would need about {v.seeds_needed} {_seeds_words(v)} to detect "
             f"Δ {POWER:.0%} of the time (a normal-theory count; adding seeds to this one and looking again would "
@@ -441,12 +455,37 @@ def _numbers(v: Verdict) -> list[str]:
     return lines
 
 
+def _ordinal(k: int) -> str:
+    return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}.get(k, f"{k}th")
+
+
+def _look_line(v: Verdict) -> str:
+    """How many seeds the group-sequential design spent on the claim, and why it stopped there."""
+    plan = " and ".join(
+        [", ".join(map(str, v.looks[:-1])), str(v.looks[-1])] if len(v.looks) > 1 else [str(v.looks[0])]
+    )
+    k = v.looks.index(v.seeds_used) + 1 if v.seeds_used in v.looks else len(v.looks)
+    design = (
+        f"the design looks at {plan} seeds and gives more seeds only to claims still open, each look testing at "
+        f"Pocock's nominal level so that all the looks together keep the error rates"
+    )
+    if v.outcome == INCONCLUSIVE and k == len(v.looks):
+        return f"- **Seeds:** still open at the design's cap of {v.seeds_used} seeds ({design})"
+    return f"- **Seeds:** decided at the {_ordinal(k)} of {len(v.looks)} looks, with {v.seeds_used} seeds ({design})"
+
+
 def _level_line(v: Verdict) -> list[str]:
     """Why an interval's level is not 95%: Holm's procedure over the chapter's tests."""
     levels = [c.level_adjusted for c in v.conditions.values()] or [v.level_adjusted]
     level = max((x for x in levels if math.isfinite(x)), default=NAN)
-    if v.family_size <= 1 or not math.isfinite(level) or level == 1 - v.alpha:
+    if (v.family_size <= 1 and not v.looks) or not math.isfinite(level) or level == 1 - v.alpha:
         return []
+    if v.looks:
+        return [
+            f"- **Why the interval is {fmt_level(level)}, not {fmt_level(1 - v.alpha)}:** the chapter makes "
+            f"{v.family_size} tests and looks at the data up to {len(v.looks)} times; Holm's procedure and Pocock's "
+            f"boundary widen each interval so that all of them together are wrong at most {fmt(v.alpha)} of the time"
+        ]
     return [
         f"- **Why the interval is {fmt_level(level)}, not {fmt_level(1 - v.alpha)}:** the chapter makes "
         f"{v.family_size} tests; Holm's procedure widens each interval so that all of them together are wrong "
@@ -541,6 +580,8 @@ def _to_dict(v: Verdict) -> dict:
         "headline": v.headline,
         "repeats": v.repeats,
         "scope_record": dict(v.scope_record),
+        "looks": list(v.looks),
+        "seeds_used": v.seeds_used,
     }
     return {k: _finite_or_none(float(x) if hasattr(x, "dtype") else x) for k, x in d.items()}
 
@@ -667,12 +708,57 @@ class Family:
     tested effect and decides each outcome. A declared claim left without a verdict is an error, so
     every claim of the table gets a box."""
 
-    def __init__(self, chapter: str, alpha: float = 0.05, records: Sequence[ClaimRecord] | None = None):
+    def __init__(
+        self,
+        chapter: str,
+        alpha: float = 0.05,
+        records: Sequence[ClaimRecord] | None = None,
+        looks: Sequence[int] | None = None,
+    ):
         self.chapter, self.alpha = chapter, alpha
         declared = _records.load(chapter) if records is None else records
         self.records = {r.id: dataclasses.replace(r, chapter=r.chapter or chapter) for r in declared}
         self._items: list[_Claim | Verdict] = []
         self._final: dict[str, Verdict] | None = None
+        self.plan: tuple[int, ...] = check_looks(looks) if looks is not None else ()  # the looks' seed counts
+        self._frozen: dict[str, Verdict] = {}  # claims decided at an earlier look: their verdicts, kept
+        self._seeds_now: int | None = None  # the seeds of the look under way
+
+    # -- group-sequential seeds (claims.sequential) ----------------------------------------------
+
+    def looks(self, seeds: Sequence[int]):
+        """Yield the seeds of each look (``seeds[:n]`` for n in the design's looks; the last look
+        takes all of ``seeds`` when there are fewer than the cap) while a claim is open. Between
+        two yields the chapter trains the open claims' runs and calls ``add`` for its claims; after
+        each look the claims it decided are kept (a later ``add`` for them is ignored) and the rest
+        stay open; after the last look every claim is final."""
+        if not self.plan:
+            raise ValueError("looks() is not allowed without a design; allowed: Family(..., looks=(5, 10, 20))")
+        seeds = list(seeds)
+        self.plan = check_looks([n for n in self.plan if n < len(seeds)] + [min(self.plan[-1], len(seeds))])
+        for k, n in enumerate(self.plan):
+            self._seeds_now = n
+            self._items = [it for it in self._items if it.id in self._frozen]  # the open claims start afresh
+            self._final = None
+            yield seeds[:n]
+            self._close_look(final=k == len(self.plan) - 1)
+            if not self.open:
+                return
+
+    def _close_look(self, final: bool) -> None:
+        """Keep the verdicts this look decided (all of them at the last look)."""
+        for v in self.finalize():
+            if v.id not in self._frozen and (final or _decided(v, self._items)):
+                self._frozen[v.id] = v
+
+    @property
+    def open(self) -> tuple[str, ...]:
+        """The declared claims no look has decided yet (all of them before the first look)."""
+        return tuple(i for i in self.records if i not in self._frozen)
+
+    def is_open(self, id: str) -> bool:
+        """Whether claim ``id`` still needs runs (it is declared and no look has decided it)."""
+        return self.record(id).id not in self._frozen
 
     def record(self, id: str) -> ClaimRecord:
         if id not in self.records:
@@ -704,6 +790,8 @@ class Family:
         from ..publish.scope import scope_of
 
         r = self.record(id)
+        if id in self._frozen:  # decided at an earlier look: its verdict stands
+            return
         if isinstance(effect, Mapping):
             if not effect or not r.condition:
                 raise ValueError(
@@ -725,12 +813,16 @@ class Family:
 
         scope = scope_of(runs) if runs is not None else {}
         r = self.record(id)
+        if id in self._frozen:
+            return self._frozen[id]
         v = not_testable(id, r.claim, reason)
         return self._include(dataclasses.replace(v, **_record_fields(r, scope)))
 
     def not_run(self, id: str, parameter: str, value) -> Verdict:
         """This build's ``parameter`` left out the ``value`` claim ``id`` needs."""
         r = self.record(id)
+        if id in self._frozen:
+            return self._frozen[id]
         v = not_run(id, r.claim, parameter, value)
         return self._include(dataclasses.replace(v, **_record_fields(r, {})))
 
@@ -758,13 +850,13 @@ class Family:
                              "claim gets add(), not_testable() or not_run() before finalize()")  # fmt: skip
         alpha = self.alpha if alpha is None else alpha
         tests = self._tests()
-        h = holm([e.p for _, _, e in tests], alpha)
+        h = holm([repeated_p(e.p, self.plan or (1,)) for _, _, e in tests], alpha)  # Holm on the looks' scale
         m = int(sum(math.isfinite(e.p) for _, _, e in tests))
-        adj = {(i, k): (float(p), float(lev)) for (i, k, _), p, lev in zip(tests, h.p_adjusted, h.level, strict=True)}
+        adj = {(i, k): (float(p), self._nominal(lev)) for (i, k, _), p, lev in zip(tests, h.p_adjusted, h.level, strict=True)}  # fmt: skip
         final = {}
         for i, it in enumerate(self._items):
-            if isinstance(it, Verdict):
-                final[it.id] = it
+            if it.id in self._frozen or isinstance(it, Verdict):
+                final[it.id] = self._frozen.get(it.id, it)
                 continue
             info = _record_fields(it.record, it.scope)
             common = dict(family_size=max(m, 1), alpha=alpha, chapter=self.chapter)
@@ -775,8 +867,18 @@ class Family:
                 final[it.id] = dataclasses.replace(v, **info)
                 continue
             final[it.id] = self._combine(i, it, adj, common, info)
+        if self.plan:  # how many seeds each open claim has had so far
+            final = {k: v if k in self._frozen else dataclasses.replace(v, looks=self.plan, seeds_used=self._seeds_now)
+                     for k, v in final.items()}  # fmt: skip
         self._final = {k: final[k] for k in self.records if k in final}
         return list(self._final.values())
+
+    def _nominal(self, level: float) -> float:
+        """The confidence level a look tests at for Holm's ``level``: Pocock's nominal level of a
+        design over this family's looks with α = 1 − level (``level`` itself with one look)."""
+        if len(self.plan) <= 1 or not math.isfinite(level):
+            return float(level)
+        return 1 - nominal_alpha(1 - float(level), self.plan)
 
     def _combine(self, i: int, it: _Claim, adj: dict, common: dict, info: dict) -> Verdict:
         """The verdict of a claim under several conditions (rule: module docstring)."""
@@ -823,6 +925,17 @@ class Family:
             publish_value(f"{v.id}-short", f"{v.words[0].upper()}{v.words[1:]}. {v.summary}", chapter=self.chapter,
                           anchor=v.anchor)  # fmt: skip
         return out
+
+
+def _decided(v: Verdict, items) -> bool:
+    """A look decides a claim when each of its conditions is supported, opposite or no effect
+    that matters (and conditions that differ do so significantly), or when the chapter said it
+    cannot be tested or was not run; an effect too thin to test stays open."""
+    if any(isinstance(it, Verdict) and it.id == v.id for it in items):
+        return True
+    outcomes = [c.outcome for c in v.conditions.values()] or [v.outcome]
+    done = all(o in (SUPPORTED, OPPOSITE, EQUIVALENT) for o in outcomes)
+    return done and (not v.differs_by_condition or bool(v.depends_on))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@
                 #  30 epochs, 10 seeds (0–9); rates tuned on 3 other seeds (10–12)'
 
 The record names the dataset, the training images, the model, the optimizers, the batch sizes, the
-budget (epochs, with the updates they make), β when it is not 1, the seeds and the number of runs, so
+budget (epochs, with the updates they make), β when it is not 1, the seeds, the number of runs and how
+many of them diverged (not in the text: for the checks of a built book's verdicts.json), so
 a page's scope always matches the configs of the runs in the store (a test compares them). Light: no
 TensorFlow; pandas only for the frame it reads.
 """
@@ -93,7 +94,7 @@ def scope_of(runs, tuned_on: Iterable[int] | None = None, tuned: str = "rates") 
     if "run_id" in runs:  # a run two frames share is one run
         runs = runs.drop_duplicates("run_id")
     if runs.empty:
-        return {"runs": 0, "text": "no runs"}
+        return {"runs": 0, "diverged": 0, "text": "no runs"}
     datasets = _values(runs, "dataset")
     models = sorted(
         {model_name(*row) for row in _rows(runs, ("dataset", "architecture", "hidden_units", "latent_dim"))}
@@ -109,10 +110,23 @@ def scope_of(runs, tuned_on: Iterable[int] | None = None, tuned: str = "rates") 
         "beta": [float(b) for b in _values(runs, "beta")],
         "seeds": sorted(int(x) for x in _values(runs, "seed")),
         "runs": len(runs),
+        "diverged": _diverged(runs),
         "tuned_on": sorted(int(x) for x in tuned_on) if tuned_on is not None else None,
         "tuned": tuned,
     }
     return s | {"text": scope_text(s)}
+
+
+def _diverged(runs) -> int:
+    """How many of the runs diverged: status not "ok", or a held-out bound not finite (as
+    ``claims.protocol.unstable``). A verdict whose runs diverged must say how they entered its effect."""
+    import numpy as np
+
+    bad = runs["status"].ne("ok").to_numpy() if "status" in runs else np.zeros(len(runs), bool)
+    for metric in ("test_elbo", "test_nll"):
+        if metric in runs:
+            bad = bad | ~np.isfinite(runs[metric].to_numpy(np.float64))
+    return int(bad.sum())
 
 
 def _rows(runs, columns):

@@ -63,7 +63,7 @@ __all__ = [
 CHAPTER = "09_at_scale"
 NAMES = {"adam": "Adam", "sgd": "plain SGD", "momentum": "SGD with momentum"}
 SGD_CLAIMS = {"sgd": "fm-opt-adam-sgd", "momentum": "fm-opt-adam-momentum"}
-REACHED = 0.8  # the share of seeds a rung of the ladder must bring to the target between two evaluations
+REACHED = 0.8  # the share of runs that must reach a target (cross it between two evaluations) for it to count
 
 
 def pick(df: pd.DataFrame, **where) -> pd.DataFrame:
@@ -248,7 +248,9 @@ def tuning_grid(d: Design) -> list[dict]:
 class Tuned:
     """The tuned rates (``rates`` per optimizer at the reference setting, ``cell_rates`` per (batch size,
     epochs), ``beta_rates`` per β), the β with the best validation ELBO, where Adam's rate lies in its
-    grid, the table for the page, the tuning runs, and the best setting (a config) by validation ELBO."""
+    grid, the table for the page, the tuning runs and their validation ELBO per epoch (``history``), and
+    the best setting (a config) by validation ELBO. Every later choice is made on these runs too: the
+    targets of the critical batch size (``targets``) and the ladder's rungs that time a target (``rungs``)."""
 
     rates: dict
     cell_rates: dict
@@ -257,8 +259,11 @@ class Tuned:
     where: str
     table: pd.DataFrame
     runs: pd.DataFrame
+    history: pd.DataFrame
     best: dict
     best_name: str
+    targets: list
+    rungs: list
 
 
 def _where(row) -> str:
@@ -280,9 +285,11 @@ def _tuned_rows(tuning: pd.DataFrame, d: Design) -> tuple[pd.DataFrame, pd.DataF
     return by_opt, by_cell.loc[[c for c in d.cells if c in by_cell.index]], by_beta
 
 
-def tune(runs: pd.DataFrame, d: Design) -> Tuned:
+def tune(runs: pd.DataFrame, history: pd.DataFrame, d: Design) -> Tuned:
     """Every setting's rate by the best mean validation ELBO of the tuning seeds (``protocol.tune``: a
-    rate at which any seed broke down is never chosen), the best β, and the best setting overall."""
+    rate at which any seed broke down is never chosen), the best β, the best setting overall, and the
+    choices the evaluation runs are judged at (``usable_targets``, ``usable_rungs``), all on the tuning
+    runs and their validation ELBO per epoch (``history``)."""
     tuning = pick(runs, seed=d.tuning_seeds).drop_duplicates("run_id")
     by_opt, by_cell, by_beta = _tuned_rows(tuning, d)
     rows = [({"optimizer": o}, NAMES.get(o, o), span(d.grids[o]), r) for o, r in by_opt.iterrows()]
@@ -299,7 +306,36 @@ def tune(runs: pd.DataFrame, d: Design) -> Tuned:
     best = _best([({**d.mlp, **change}, r) for change, _, _, r in rows], d)
     where = _where(by_opt.loc["adam"] if "adam" in by_opt.index else None)
     rates_ = [x.learning_rate.dropna().to_dict() for x in (by_opt, by_cell, by_beta)]
-    return Tuned(*rates_, best_beta, where, table, tuning, best, _setting(best))
+    history = history[history.run_id.isin(tuning.run_id)] if len(history) else history
+    choices = usable_targets(tuning, history, rates_[1], d), usable_rungs(tuning, history, rates_[0].get("adam"), d)
+    return Tuned(*rates_, best_beta, where, table, tuning, history, best, _setting(best), *choices)
+
+
+def usable_targets(tuning: pd.DataFrame, history: pd.DataFrame, cell_rates: dict, d: Design) -> list[float]:
+    """The targets of the critical batch size that every batch size reaches in at least four runs in five
+    on the tuning seeds, under the fixed number of updates at the rate tuned for it (``batch.usable_targets``)."""
+    fixed = d.budgets["fixed updates"]
+    at = [pick(tuning, batch_size=b, epochs=e, learning_rate=cell_rates[b, e], beta=1.0, optimizer="adam")
+          for b, e in fixed.items() if (b, e) in cell_rates]  # fmt: skip
+    runs = pd.concat(at) if at else tuning.iloc[:0]
+    curves = history[history.run_id.isin(runs.run_id)] if len(history) else history
+    return batch.usable_targets(curves, d.targets, min_reached=REACHED) if len(curves) else []
+
+
+def usable_rungs(tuning: pd.DataFrame, history: pd.DataFrame, best: float | None, d: Design) -> list[int]:
+    """The rungs of the ladder that time the target for fm-lr-slow, chosen on the tuning seeds: a rung is
+    usable when Adam's tuning runs at both its ends (rates of its grid) cross the target between two
+    evaluations in at least four runs in five, and its upper end is at most the best rate."""
+    grid = pick(tuning, optimizer="adam", batch_size=d.batch_size, epochs=d.epochs, beta=1.0)
+    h = history[history.run_id.isin(grid.run_id)] if len(history) else history
+    if best is None or not len(h):
+        return []
+    tt = _crossings(h, d.target_val_elbo)
+    share = (tt.reached.astype(bool) & ~tt.at_first.astype(bool)).groupby(tt.learning_rate).mean()
+    ok = [r for r, x in share.items() if x >= REACHED and r <= best * (1 + 1e-9)]
+    step = d.ladder_lrs[1] / d.ladder_lrs[0]
+    has = lambda rate: any(math.isclose(rate, r, rel_tol=1e-6) for r in ok)
+    return [k for k, low in enumerate(d.ladder_lrs) if has(low) and has(low * step)]
 
 
 def _setting(config: dict) -> str:
@@ -465,7 +501,10 @@ class Evaluation:
         if self._crit is None:
             fu = self.batch_arms("fm-bs-steps")["fixed updates"]
             curves = self.curves[self.curves.run_id.isin(fu.run_id)] if len(self.curves) else self.curves
-            self._crit = batch.critical_batch(curves, self.d.targets) if len(curves) else _no_curves(self.d.targets)
+            usable = self.tuned.targets
+            self._crit = (
+                batch.critical_batch(curves, self.d.targets, usable) if len(curves) else _no_curves(self.d.targets)
+            )
         return self._crit
 
     def bs_steps(self) -> dict:
@@ -489,7 +528,7 @@ class Evaluation:
         the page's values."""
         ladder = self.ladder()
         history = self.history[self.history.run_id.isin(ladder.run_id)] if len(self.history) else self.history
-        return slow_runs(history, ladder, self.d, self.tuned.rates.get("adam", math.nan))
+        return slow_runs(history, ladder, self.d, self.tuned.rungs)
 
     def lr_slow(self) -> dict:
         """fm-lr-slow: the per-seed slope of log2(updates to the target) on log2(rate) over ``slow``'s runs."""
@@ -746,22 +785,23 @@ def _rungs(ladder: pd.DataFrame, d: Design) -> pd.Series:
     return pd.Series([rung(r) for r in ladder.itertuples()], index=ladder.index, dtype=int)
 
 
-def slow_runs(history: pd.DataFrame, ladder: pd.DataFrame, d: Design, best: float) -> tuple[pd.DataFrame, dict]:
-    """(the ladder runs that crossed the target validation ELBO between two evaluations, on the rungs
-    whose every rate lies at or below ``best`` and where at least four seeds in five did, with their
+def slow_runs(
+    history: pd.DataFrame, ladder: pd.DataFrame, d: Design, rungs: Sequence[int]
+) -> tuple[pd.DataFrame, dict]:
+    """(the evaluation seeds' ladder runs on the usable ``rungs`` (chosen on the tuning seeds:
+    ``usable_rungs``) that crossed the target validation ELBO between two evaluations, with their
     ``steps_to_target``; the page's values). A run past the target at its first evaluation, or never
     reaching it, gives only a bound and is left out."""
     cols = ["run_id", "learning_rate", "seed", "steps_to_target", "reached", "at_first"]
     tt = _crossings(history, d.target_val_elbo) if len(history) else pd.DataFrame(columns=cols)
     tt = tt.merge(ladder[["run_id"]].assign(rung=_rungs(ladder, d)), on="run_id")
-    tt["crossed"] = tt.reached.astype(bool) & ~tt.at_first.astype(bool)
-    by = tt.groupby("rung").agg(top=("learning_rate", "max"), share=("crossed", "mean"))
-    usable = by.index[(by.top <= best * (1 + 1e-9)) & (by.share >= REACHED)]
-    slow = tt[tt.rung.isin(usable) & tt.crossed].reset_index(drop=True)
-    span_ = f"rungs {fmt(d.ladder_lrs[min(usable)])} to {fmt(d.ladder_lrs[max(usable)])}" if len(usable) else "no rung"
-    note = (f"Target {fmt(d.target_val_elbo)} nats, {len(usable)} rung(s) of the ladder usable; evaluations once per "
-            f"epoch of {d.per_epoch(d.batch_size):,} updates.")  # fmt: skip
-    return slow, {"lr-slow-range": span_, "lr-slow-note": note}
+    crossed = tt.reached.astype(bool) & ~tt.at_first.astype(bool)
+    slow = tt[tt.rung.isin(list(rungs)) & crossed].reset_index(drop=True)
+    step = d.ladder_lrs[1] / d.ladder_lrs[0] if len(d.ladder_lrs) > 1 else 1.0
+    where = f"rates {fmt(d.ladder_lrs[min(rungs)])} to {fmt(d.ladder_lrs[max(rungs)] * step)}" if rungs else "no rung"
+    note = (f"Target {fmt(d.target_val_elbo)} nats, {len(rungs)} rung(s) of the ladder usable on the tuning seeds; "
+            f"evaluations once per epoch of {d.per_epoch(d.batch_size):,} updates.")  # fmt: skip
+    return slow, {"lr-slow-range": where, "lr-slow-note": note}
 
 
 def _crossings(history: pd.DataFrame, target: float) -> pd.DataFrame:

@@ -31,7 +31,8 @@ PARAMETERS = dict(
     learning_rates=[5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2], batch_lrs=[1e-3, 2e-3, 4e-3, 8e-3], sgd_lrs=[3.2e-3, 6.4e-3, 1.28e-2],
     momentum_lrs=[8e-4, 1.6e-3, 3.2e-3], adam_default_lr=1e-3, sgd_default_lr=0.01,
     ladder_lrs=[5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2, 6.4e-2], target_val_elbo=-310.0, schedule_lr=1.6e-2,
-    lr_warmup_epochs=2, betas=[0.25, 1.0, 4.0], beta_lrs=[2e-3, 4e-3, 8e-3], conv_betas=[0.25, 1.0, 4.0], conv_epochs=2,
+    lr_warmup_epochs=2, betas=[0.25, 1.0, 4.0], beta_lrs=[2e-3, 4e-3, 8e-3], collapse_betas=[0.25, 1.0, 4.0], conv_betas=[0.25, 1.0, 4.0],
+    conv_train_size=2500, conv_epochs=2,
     conv_lr=1e-3, dense_units=16, evaluation_seeds=list(range(20)), looks=[5, 10, 20], tuning_seeds=[1000, 1001, 1002],
     noise_epochs=[2, 10], nll_k=100,
 )  # fmt: skip
@@ -121,6 +122,7 @@ def test_the_fixed_number_of_updates_is_the_reference_batchs_and_every_batch_rea
     assert d.cells == [(32, 3), (32, 10), (128, 10), (512, 10), (512, 44)]
     assert d.mlp["architecture"] == "mlp" and d.mlp["hidden_units"] == [256] and d.mlp["eval_k"] == 1
     assert d.conv["architecture"] == "conv" and d.conv["hidden_units"] == [16] and d.conv["epochs"] == 2
+    assert d.conv["train_size"] == 2500 and d.conv["learning_rate"] == 1e-3  # the Keras example's rate
     assert d.model == "784-256-16 MLP VAE"
 
 

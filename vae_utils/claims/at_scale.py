@@ -85,6 +85,11 @@ def measured(runs: pd.DataFrame, metric: str = "test_elbo") -> pd.DataFrame:
     return runs.assign(**{metric: runs[metric].where(~protocol.unstable(runs))})
 
 
+def _and(items: list[str]) -> str:
+    """'5', '5 and 10', '5, 10 and 20'."""
+    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def _epochs(n: int) -> str:
     return f"{n} epoch{'s' * (n != 1)}"
 
@@ -120,7 +125,9 @@ class Design:
     lr_warmup_epochs: int
     betas: list
     beta_lrs: list
+    collapse_betas: list
     conv_betas: list
+    conv_train_size: int
     conv_epochs: int
     conv_lr: float
     dense_units: int
@@ -142,6 +149,10 @@ class Design:
     @property
     def n_held(self) -> int:
         return self.held_out_size or HELD_OUT_SIZES[self.dataset]
+
+    @property
+    def n_conv(self) -> int:
+        return self.conv_train_size or TRAIN_SIZES[self.dataset]
 
     def per_epoch(self, b: int) -> int:
         """Updates per epoch at batch ``b`` (the last partial batch is dropped)."""
@@ -176,9 +187,10 @@ class Design:
 
     @property
     def conv(self) -> dict:
-        """The Keras example's conv VAE, at its optimizer and rate (Adam, ``conv_lr``) for ``conv_epochs``."""
+        """The Keras example's conv VAE, at its optimizer and rate (Adam, ``conv_lr``), on the first
+        ``conv_train_size`` training images for ``conv_epochs``."""
         return {**self.mlp, "architecture": "conv", "hidden_units": [self.dense_units], "epochs": self.conv_epochs,
-                "learning_rate": self.conv_lr}  # fmt: skip
+                "learning_rate": self.conv_lr, "train_size": self.conv_train_size or None}  # fmt: skip
 
     @property
     def grids(self) -> dict[str, list]:
@@ -207,9 +219,10 @@ class Design:
             "targets": span(self.targets, "nats"), "lr-target": fmt(self.target_val_elbo), "grid": span(self.learning_rates),
             "ladder": span(self.ladder_lrs), "batch-lrs": span(self.batch_lrs), "beta-lrs": span(self.beta_lrs), "sgd-lrs": span(self.sgd_lrs),
             "momentum-lrs": span(self.momentum_lrs), "schedule-lr": self.schedule_lr, "warmup": self.lr_warmup_epochs,
-            "betas": ", ".join(map(fmt, self.betas)), "conv-betas": ", ".join(map(fmt, self.conv_betas)),
-            "conv-epochs": self.conv_epochs, "conv-examples": n * self.conv_epochs, "conv-lr": self.conv_lr,
-            "looks": span(self.looks), "n-seeds-max": len(self.evaluation_seeds), "n-tuning": len(self.tuning_seeds),
+            "betas": ", ".join(map(fmt, self.betas)), "collapse-betas": _and(list(map(fmt, self.collapse_betas))),
+            "conv-betas": _and(list(map(fmt, self.conv_betas))), "conv-epochs": self.conv_epochs,
+            "conv-n-train": self.n_conv, "conv-examples": self.n_conv * self.conv_epochs, "conv-lr": self.conv_lr,
+            "looks": _and(list(map(str, self.looks))), "n-first": self.looks[0], "n-seeds-max": len(self.evaluation_seeds), "n-tuning": len(self.tuning_seeds),
             "nll-k": self.nll_k, "nll-seed": str(self.evaluation_seeds[0]), "subsample": self._subsample(),
             "delta": records["fm-bs-gap"].delta, "delta-digits": record("bs-gap").delta,
             "delta-steps": records["fm-bs-steps"].delta, "delta-slow": records["fm-lr-slow"].delta,
@@ -220,7 +233,8 @@ class Design:
         n, full = self.n_train, TRAIN_SIZES[self.dataset]
         return (
             f"{n:,} of {full:,} ({100 * n / full:.2g}%) training images, {_epochs(self.epochs)} "
-            f"({n * self.epochs:,} examples per run) for the MLP and {_epochs(self.conv_epochs)} for the conv VAE, "
+            f"({n * self.epochs:,} examples per run) for the MLP, {self.n_conv:,} images for "
+            f"{_epochs(self.conv_epochs)} for the conv VAE, "
             f"the first {self.n_held:,} of the {HELD_OUT_SIZES[self.dataset]:,} validation and test images, and "
             "one importance sample (k = 1) in the sweeps' test metrics"
         )
@@ -240,7 +254,7 @@ def tuning_grid(d: Design) -> list[dict]:
         for b, e in d.cells
         if (b, e) != (d.batch_size, d.epochs)
     ]
-    others = [b for b in d.betas if b != 1.0]
+    others = sorted({b for b in [*d.betas, *d.collapse_betas] if b != 1.0})
     return grid + ([{**ref, "beta": others, "learning_rate": list(d.beta_lrs), "seed": seeds}] if others else [])
 
 
@@ -399,7 +413,9 @@ def _schedule_arms(d: Design, t: Tuned, seeds: list) -> list[dict]:
 
 
 def _beta_arms(d: Design, t: Tuned, seeds: list) -> list[dict]:
-    return [{**d.mlp, "beta": b, "learning_rate": t.beta_rates[b], "seed": seeds} for b in d.betas if b in t.beta_rates]
+    """The MLP at every β of ``collapse_betas``, each at the rate tuned for it."""
+    return [{**d.mlp, "beta": b, "learning_rate": t.beta_rates[b], "seed": seeds} for b in d.collapse_betas
+            if b in t.beta_rates]  # fmt: skip
 
 
 def _conv_arms(d: Design, t: Tuned, seeds: list) -> list[dict]:
@@ -583,10 +599,15 @@ class Evaluation:
     # -- β ------------------------------------------------------------------------------------
 
     def beta_runs(self) -> pd.DataFrame:
-        """Every β at the rate tuned for it, at the reference setting, the runs that broke down left out."""
+        """Every β of ``collapse_betas`` at the rate tuned for it, at the reference setting, the runs that
+        broke down left out."""
         r = pick(self.of("fm-beta-collapse"), batch_size=self.d.batch_size, epochs=self.d.epochs, optimizer="adam",
                  eval_every=0, lr_schedule="constant")  # fmt: skip
-        got = [pick(r, beta=b, learning_rate=rate) for b, rate in self.tuned.beta_rates.items() if b in self.d.betas]
+        got = [
+            pick(r, beta=b, learning_rate=rate)
+            for b, rate in self.tuned.beta_rates.items()
+            if b in self.d.collapse_betas
+        ]
         runs = pd.concat(got) if got else r.iloc[:0]
         return runs[~runs.broke]
 

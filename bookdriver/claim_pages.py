@@ -52,7 +52,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 # The landing page's short answer: a reader's five choices, the claims whose what-to-do answers each, and
-# the quantities measured for it ({id: words}); the at-scale column shows the "fm-" re-test of a claim.
+# the quantities measured for it ({id: words}); the at-scale column shows every claim that ``repeats`` one of them.
 CHOICES = (
     ("batch size", ("bs-gap", "bs-compute"), {"bs-bcrit": "critical batch size"}),
     ("learning rate", ("lr-slow", "lr-precise"), {"lr-best": "best rate of the grid", "lr-break-ratio": "breaking rate ÷ best"}),
@@ -74,7 +74,8 @@ def answers_markdown(verdicts: list[dict], values: list[dict] = ()) -> str:
             f"{words}: {md_escape(found.get(q, 'not measured in this build'))}" for q, words in quantities.items()
         )
         sure = "<br>".join(f"{md_escape(vs[i]['claim'])}: {outcome_link(vs[i])}" for i in ids)
-        scale = "<br>".join(outcome_link(vs[f"fm-{i}"]) for i in ids if f"fm-{i}" in vs) or "not re-tested"
+        retests = [r for r in all_records() if r.repeats in ids]  # the at-scale claims that re-test these
+        scale = "<br>".join(f"{md_escape(r.claim)}: {outcome_link(vs[r.id])}" for r in retests) or "not re-tested"
         rows.append([f"**{md_escape(choice)}**", todo, measured or "—", sure, scale])
     return _table(["choice", "what to do", "measured here", "how sure: the claims tested", "at scale"], rows)
 

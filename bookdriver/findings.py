@@ -152,9 +152,14 @@ def findings_markdown(verdicts: list[dict], chapter_titles: dict[str, str] | Non
 
 SCALE_PREFIX = "fm-"  # the at-scale chapter's ids: "fm-" + the id of the digits verdict or quantity it repeats
 SCALE_QUANTITIES = {
+    "lr-best": "The best learning rate",
     "lr-interior": "Where the best learning rate lies",
     "lr-break-ratio": "Breaking rate over the best rate",
-}
+    "bs-bcrit": "The critical batch size",
+    "bs-bsimple": "B_simple, the gradient noise scale",
+    "beta-best": "The best β (validation ELBO)",
+}  # the quantities both measure: "fm-" + the digits id ("bs-bcrit" is the at-scale chapter's "fm-bcrit")
+SCALE_QUANTITY_IDS = {"bs-bcrit": "fm-bcrit", "bs-bsimple": "fm-bsimple"}
 
 
 def _label(v: dict) -> str:
@@ -162,44 +167,55 @@ def _label(v: dict) -> str:
     return v.get("label") or v["outcome"]
 
 
-def _agreement(digits: str, here: str) -> str:
-    """How two tested outcomes relate: agree, differ, or which side could not decide."""
+def _holds(digits: str, here: str) -> str:
+    """Whether a Recipe line's digits outcome holds at scale: the same outcome holds, another does not;
+    an undecided side decides nothing."""
     undecided = ("inconclusive", "inconclusive")
     if (digits, here) == undecided:
-        return "both undecided"
+        return "undecided on both"
     if "inconclusive" in (digits, here):
-        return "undecided here" if here == "inconclusive" else "undecided on digits"
-    return "agree" if digits == here else "differ"
+        return "undecided at scale" if here == "inconclusive" else "undecided on digits"
+    return "holds" if digits == here else "does not hold"
+
+
+def _twin_id(v: dict) -> str:
+    """The id of the digits claim an at-scale verdict re-tests: its ``repeats``, else its id without ``fm-``."""
+    return v.get("repeats") or v["id"].removeprefix(SCALE_PREFIX)
 
 
 def scale_comparison_markdown(verdicts: list[dict], values: list[dict]) -> str:
-    """The at-scale chapter's side-by-side table: each ``fm-<id>`` verdict beside the digits verdict
-    ``<id>``, whether the outcomes agree, and the chapter's measured note ``fm-<id>-note``; then the
-    quantities both measure. Empty when the build has no at-scale verdicts."""
+    """The at-scale chapter's side-by-side table, line by line of the Recipe: for each at-scale verdict, the
+    Recipe line of the digits claim it re-tests (``repeats``), the claim as re-tested, the digits outcome,
+    the outcome at scale, whether the line holds at scale, and the chapter's measured note ``<id>-note``;
+    then the quantities both measure. Empty when the build has no at-scale verdicts."""
     by_id = {v["id"]: v for v in verdicts}
     vals = {q["id"]: q for q in values}
     rows = []
-    for fm in (v for v in verdicts if v["id"].startswith(SCALE_PREFIX)):
-        twin = by_id.get(fm["id"].removeprefix(SCALE_PREFIX))
+    for fm in (v for v in verdicts if v.get("repeats") or v["id"].startswith(SCALE_PREFIX)):
+        twin = by_id.get(_twin_id(fm))
         untested = ("not run", "not testable")
         if twin is None or fm["outcome"] in untested or twin["outcome"] in untested:
-            same = "not compared"
+            holds = "not compared"
         else:
-            same = _agreement(_label(twin), _label(fm))
+            holds = _holds(_label(twin), _label(fm))
+        line = (twin or {}).get("recipe") or fm.get("recipe") or ""
         note = vals.get(f"{fm['id']}-note", {}).get("text", "")
-        rows.append(
-            [md_escape(fm["claim"]), outcome_link(twin) if twin else "not in this build", outcome_link(fm), same, note]
-        )
+        digits = outcome_link(twin) if twin else "not in this build"
+        rows.append([md_escape(line), md_escape(fm["claim"]), digits, outcome_link(fm), holds, note])
     for q, name in SCALE_QUANTITIES.items():
-        here, there = vals.get(SCALE_PREFIX + q), vals.get(q)
-        if here or there:
-            rows.append([f"{name} (a quantity)", there["text"] if there else "not in this build",
-                         here["text"] if here else "not in this build", "", ""])  # fmt: skip
+        here, there = vals.get(SCALE_QUANTITY_IDS.get(q, SCALE_PREFIX + q)), vals.get(q)
+        if here:
+            rows.append(
+                ["", f"{name} (a quantity)", there["text"] if there else "not measured on digits", here["text"], "", ""]
+            )
     if not rows:
         return "This build has no at-scale verdicts to compare.\n"
-    header = ["claim (as worded on digits)", "digits: 64-256-8 MLP on 8×8 images",
-              "Fashion-MNIST: conv VAE on 28×28 images", "outcomes", "what differs here"]  # fmt: skip
-    caption = "The claims on digits and at scale: each outcome links to its verdict; the last column is measured on Fashion-MNIST."
+    header = ["Recipe line", "claim (as re-tested)", "digits: 64-256-8 MLP on 8×8 images",
+              "at scale: Fashion-MNIST, 28×28 images", "holds at scale?", "what differs here"]  # fmt: skip
+    caption = (
+        "The Recipe at scale, line by line: each outcome links to its verdict; the last column is measured on "
+        "Fashion-MNIST."
+    )
     lines = [f":::{{table}} {caption}", ":name: tab-fm-compare", "", "| " + " | ".join(header) + " |"]
     lines.append("|" + "---|" * len(header))
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]

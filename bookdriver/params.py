@@ -101,6 +101,7 @@ RULES: dict[str, Rule] = {  # parameter name (an fnmatch pattern; the first matc
     "store": Rule(lambda v: isinstance(v, str), "a folder name"),  # and default_store's check below
     "kl_ratio": _reals(0, hi=1),
     "budget_minutes": _reals(0, hi=24 * 60),
+    "looks": _ints(1, note="the seeds a claim has at each look"),
     "target*": _reals(None),
     "delta*": RATE,
     "*seed": _ints(0, MAX_SEED),

@@ -110,27 +110,40 @@ def test_publish_value_glues_the_text_and_a_record_the_driver_reads():
         V.publish_value("Best LR", "x")
 
 
-def test_the_at_scale_table_sets_each_fm_verdict_beside_its_digits_twin_and_says_whether_they_agree():
-    def judged(id_, effect):
-        return {**_verdict(effect, id_).to_dict(), "page": "x"}
+def test_the_at_scale_table_goes_line_by_line_through_the_recipe_and_says_whether_each_holds_at_scale():
+    def judged(id_, effect, **more):
+        return {**_verdict(effect, id_).to_dict(), "page": "x", **more}
 
     up, flat = S.one_sample([1.0, 1.2, 0.9, 1.1]), S.one_sample([0.01, -0.02, 0.0, 0.01])
     verdicts = [
-        judged("lr-warmup", up),
-        judged("fm-lr-warmup", up),  # supported twice: agree
-        judged("opt-x", up),
-        judged("fm-opt-x", flat),  # supported against equivalent: differ
+        judged("lr-warmup", up, recipe="Warm-up."),
+        judged("fm-lr-warmup", up),  # supported twice: holds
+        judged("opt-x", up, recipe="Adam or SGD?"),
+        judged("fm-opt-x", flat),  # supported against equivalent: does not hold
+        judged("fm-other", flat, repeats="opt-x", claim="Adam beats SGD with momentum"),  # a second re-test, by `repeats`
         judged("fm-alone", up),  # no digits twin: not compared
         judged("beta-y", S.one_sample([1.0, -1.0, 2.0, -2.0])),
         judged("fm-beta-y", up),  # inconclusive on digits, supported here
     ]
-    values = [{"id": "fm-opt-x-note", "text": "momentum here"}, {"id": "lr-interior", "text": "inside the grid"}]
+    values = [
+        {"id": "fm-opt-x-note", "text": "momentum here"},
+        {"id": "fm-lr-interior", "text": "inside the grid"},
+        {"id": "fm-bcrit", "text": "300 (95% CI 200 to 450)"},
+        {"id": "bs-bcrit", "text": "70 (95% CI 60 to 81)"},
+        {"id": "lr-interior", "text": "at the low edge"},
+        {"id": "lr-break-ratio", "text": "4"},  # measured on digits only: no row
+    ]
     md = findings.scale_comparison_markdown(verdicts, values)
     header, *rows = [line for line in md.splitlines() if line.startswith("| ")]
-    assert md.startswith(":::{table}") and ":name: tab-fm-compare" in md and "digits" in header
-    assert [r.split(" | ")[3] for r in rows[:4]] == ["agree", "differ", "not compared", "undecided on digits"]
-    assert "momentum here" in rows[1] and "no effect that matters" in rows[1]
-    assert "Where the best learning rate lies (a quantity) | inside the grid | not in this build" in md
+    cells = [r.replace("\\", "").split(" | ") for r in rows]
+    assert md.startswith(":::{table}") and ":name: tab-fm-compare" in md and "holds at scale?" in header
+    assert [c[4] for c in cells[:5]] == ["holds", "does not hold", "does not hold", "not compared", "undecided on digits"]
+    assert cells[0][0] == "| Warm-up." and cells[1][0] == cells[2][0] == "| Adam or SGD?"  # the Recipe line of the twin
+    assert "Adam beats SGD with momentum" in rows[2] and "momentum here" in rows[1]
+    assert "no effect that matters" in rows[1]
+    assert "Where the best learning rate lies (a quantity) | at the low edge | inside the grid" in md
+    assert "The critical batch size (a quantity) | 70 (95% CI 60 to 81) | 300 (95% CI 200 to 450)" in md
+    assert "Breaking rate over the best rate" not in md
     assert "no at-scale verdicts" in findings.scale_comparison_markdown(verdicts[:1], [])
 
 

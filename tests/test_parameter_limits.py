@@ -74,8 +74,8 @@ def test_every_chapter_default_and_every_profile_is_inside_the_schema(tmp_path):
         ("06_batch_lr: {workers: -4}", "06_batch_lr: workers=-4 is not allowed; allowed: an integer from 0 to 256"),
         ("11_tuning: {budget_minutes: -1}", "11_tuning: budget_minutes=-1 is not allowed; allowed: a number > 0"),
         (
-            "09_at_scale: {sgd_variant: adagrad}",
-            "09_at_scale: sgd_variant='adagrad' is not allowed; allowed: one of sgd, momentum",
+            "09_at_scale: {looks: [0, 5]}",
+            r"09_at_scale: looks\[0\]=0 is not allowed; allowed: an integer >= 1 \(the seeds a claim has at each look\)",
         ),
         (
             "08_beta: {kl_schedules: [linear, warm]}",

@@ -10,7 +10,8 @@ its estimate. Light (PyYAML only): the book driver reads the tables too.
 
 Fields of an entry (``FIELDS``; the required ones first):
 
-- ``id``: a slug, unique in the book (the at-scale chapter's ids are ``fm-`` + the id they repeat);
+- ``id``: a slug, unique in the book (the at-scale chapter's ids are ``fm-`` + the id they repeat, or an
+  id of their own where one claim is re-tested twice);
 - ``claim``: worded so that *supported* is what a reader should act on (no double negatives);
 - ``direction``: +1 the effect lies above its null, −1 below, 0 it differs;
 - ``delta``: Δ, the smallest effect of interest, in ``unit`` (null: no equivalence can be shown);

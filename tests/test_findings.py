@@ -120,7 +120,9 @@ def test_the_at_scale_table_goes_line_by_line_through_the_recipe_and_says_whethe
         judged("fm-lr-warmup", up),  # supported twice: holds
         judged("opt-x", up, recipe="Adam or SGD?"),
         judged("fm-opt-x", flat),  # supported against equivalent: does not hold
-        judged("fm-other", flat, repeats="opt-x", claim="Adam beats SGD with momentum"),  # a second re-test, by `repeats`
+        judged(
+            "fm-other", flat, repeats="opt-x", claim="Adam beats SGD with momentum"
+        ),  # a second re-test, by `repeats`
         judged("fm-alone", up),  # no digits twin: not compared
         judged("beta-y", S.one_sample([1.0, -1.0, 2.0, -2.0])),
         judged("fm-beta-y", up),  # inconclusive on digits, supported here
@@ -137,7 +139,13 @@ def test_the_at_scale_table_goes_line_by_line_through_the_recipe_and_says_whethe
     header, *rows = [line for line in md.splitlines() if line.startswith("| ")]
     cells = [r.replace("\\", "").split(" | ") for r in rows]
     assert md.startswith(":::{table}") and ":name: tab-fm-compare" in md and "holds at scale?" in header
-    assert [c[4] for c in cells[:5]] == ["holds", "does not hold", "does not hold", "not compared", "undecided on digits"]
+    assert [c[4] for c in cells[:5]] == [
+        "holds",
+        "does not hold",
+        "does not hold",
+        "not compared",
+        "undecided on digits",
+    ]
     assert cells[0][0] == "| Warm-up." and cells[1][0] == cells[2][0] == "| Adam or SGD?"  # the Recipe line of the twin
     assert "Adam beats SGD with momentum" in rows[2] and "momentum here" in rows[1]
     assert "no effect that matters" in rows[1]
@@ -145,6 +153,8 @@ def test_the_at_scale_table_goes_line_by_line_through_the_recipe_and_says_whethe
     assert "The critical batch size (a quantity) | 70 (95% CI 60 to 81) | 300 (95% CI 200 to 450)" in md
     assert "Breaking rate over the best rate" not in md
     assert "no at-scale verdicts" in findings.scale_comparison_markdown(verdicts[:1], [])
+    alone = findings.scale_comparison_markdown([judged("fm-lr-slow", up, repeats="lr-slow")], [])  # digits not built
+    assert "| Smaller is slower\\. |" in alone and "not in this build" in alone
 
 
 def _conditions(fixed_updates, interaction):

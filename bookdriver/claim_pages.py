@@ -9,7 +9,7 @@ every outcome on every built page and compare it with ``verdicts.json``.
 
 * ``outcomes_markdown()``: the vocabulary, defined once (included by the landing and Findings pages);
 * ``answers_markdown(verdicts, values)``: the landing page's short answer, one row per choice a reader makes;
-* ``recipe_markdown(verdicts, topic)``: the Recipe's lines of one topic;
+* ``recipe_markdown(verdicts, topic)``: the Recipe's lines of one topic, each with its re-test at scale;
 * ``conclusion_markdown(verdicts)``: the conclusion's table, one row per sentence of the article.
 """
 
@@ -82,7 +82,7 @@ def answers_markdown(verdicts: list[dict], values: list[dict] = ()) -> str:
 
 def recipe_markdown(verdicts: list[dict], topic: str) -> str:
     """The Recipe's lines of one ``topic``: each claim with a ``recipe`` lead, what to do about its outcome,
-    the outcome (a link) and the effect."""
+    the outcome (a link), the effect, and the outcome of each claim that re-tests it at scale (``repeats``)."""
     if topic not in TOPICS:
         raise ValueError(f"topic={topic!r} is not allowed; allowed: {', '.join(TOPICS)}")
     vs, lines = by_id(verdicts), []
@@ -90,8 +90,18 @@ def recipe_markdown(verdicts: list[dict], topic: str) -> str:
         v = vs[r.id]
         effect = effect_text(v)
         evidence = f"{md_escape(r.claim)}: {outcome_link(v)}" + (f"; {md_escape(effect)}" if effect else "")
+        evidence += _at_scale(vs, r.id)
         lines.append(f"- **{md_escape(r.recipe)}** {md_escape(v.get('what_to_do') or '')} <small>({evidence})</small>")
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def _at_scale(vs: dict[str, dict], id_: str) -> str:
+    """'; at scale: <outcome>' for the claim(s) that re-test claim ``id_`` (``repeats``), each named by its
+    own wording when there are several; '' when none does."""
+    retests = [r for r in all_records() if r.repeats == id_]
+    one = len(retests) == 1
+    parts = [outcome_link(vs[r.id]) if one else f"{md_escape(r.claim)}: {outcome_link(vs[r.id])}" for r in retests]
+    return f"; at scale: {'; '.join(parts)}" if parts else ""
 
 
 def conclusion_markdown(verdicts: list[dict]) -> str:

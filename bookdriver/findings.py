@@ -22,7 +22,7 @@ import json
 import re
 from pathlib import Path
 
-from vae_utils.claims.records import OUTCOME_WORDS, natural_order
+from vae_utils.claims.records import OUTCOME_WORDS, natural_order, record
 from vae_utils.publish.markup import html_escape, md_escape
 from vae_utils.publish.numbers import fmt, fmt_interval, quantity
 
@@ -183,6 +183,14 @@ def _twin_id(v: dict) -> str:
     return v.get("repeats") or v["id"].removeprefix(SCALE_PREFIX)
 
 
+def _recipe_line(id_: str) -> str:
+    """The Recipe lead of declared claim ``id_`` (its record), "" when it has none or is not declared."""
+    try:
+        return record(id_).recipe
+    except KeyError:
+        return ""
+
+
 def scale_comparison_markdown(verdicts: list[dict], values: list[dict]) -> str:
     """The at-scale chapter's side-by-side table, line by line of the Recipe: for each at-scale verdict, the
     Recipe line of the digits claim it re-tests (``repeats``), the claim as re-tested, the digits outcome,
@@ -198,7 +206,7 @@ def scale_comparison_markdown(verdicts: list[dict], values: list[dict]) -> str:
             holds = "not compared"
         else:
             holds = _holds(_label(twin), _label(fm))
-        line = (twin or {}).get("recipe") or fm.get("recipe") or ""
+        line = (twin or {}).get("recipe") or _recipe_line(_twin_id(fm))
         note = vals.get(f"{fm['id']}-note", {}).get("text", "")
         digits = outcome_link(twin) if twin else "not in this build"
         rows.append([md_escape(line), md_escape(fm["claim"]), digits, outcome_link(fm), holds, note])

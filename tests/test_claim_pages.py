@@ -105,6 +105,22 @@ def test_a_recipe_line_follows_each_conditions_outcome():
     )
 
 
+def test_a_recipe_line_says_how_its_claim_fared_at_scale_and_names_each_of_several_retests():
+    verdicts = [_verdict(r.id, "supported", what_to_do=f"Do {r.id}.") for r in all_records()]
+    lr = claim_pages.recipe_markdown(verdicts, "learning rate")
+    slow = next(line for line in lr.splitlines() if 'data-claim="lr-slow"' in line)
+    assert re.search(r'; at scale: <a [^>]*data-claim="fm-lr-slow"', slow)
+    precise = next(line for line in lr.splitlines() if 'data-claim="lr-precise"' in line)
+    assert "at scale" not in precise  # not re-tested
+    opt = claim_pages.recipe_markdown(verdicts, "optimizer").replace("\\", "")
+    line = next(line for line in opt.splitlines() if 'data-claim="opt-adam-sgd"' in line)
+    assert "at scale: Adam reaches a better test ELBO than plain SGD: " in line
+    assert (
+        "; Adam reaches a better test ELBO than SGD with momentum: " in line
+        and 'data-claim="fm-opt-adam-momentum"' in line
+    )
+
+
 def test_every_outcome_link_carries_the_claim_and_the_books_words():
     for outcome, words in OUTCOME_WORDS.items():
         link = outcome_link(_verdict("bs-gap", outcome))

@@ -153,6 +153,8 @@ def test_the_at_scale_table_goes_line_by_line_through_the_recipe_and_says_whethe
     assert "The critical batch size (a quantity) | 70 (95% CI 60 to 81) | 300 (95% CI 200 to 450)" in md
     assert "Breaking rate over the best rate" not in md
     assert "no at-scale verdicts" in findings.scale_comparison_markdown(verdicts[:1], [])
+    alone = findings.scale_comparison_markdown([judged("fm-lr-slow", up, repeats="lr-slow")], [])  # digits not built
+    assert "| Smaller is slower\\. |" in alone and "not in this build" in alone
 
 
 def _conditions(fixed_updates, interaction):

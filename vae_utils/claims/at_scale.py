@@ -213,7 +213,7 @@ class Design:
         n, full, fu = self.n_train, TRAIN_SIZES[self.dataset], self.budgets["fixed updates"]
         return {
             "model": self.model, "latent": self.latent_dim, "dense": self.dense_units, "n-train": n,
-            "n-train-full": full, "n-held": self.n_held, "epochs": self.epochs, "examples": n * self.epochs,
+            "n-train-full": full, "digits-n-train": TRAIN_SIZES["digits"], "n-held": self.n_held, "epochs": self.epochs, "examples": n * self.epochs,
             "batch-sizes": ", ".join(map(str, self.batch_sizes)), "b0": self.batch_size, "updates": self.updates,
             "fu-epochs": ", ".join(f"{fu[b]} at batch {b}" for b in self.batch_sizes), "eval-every": self.eval_every,
             "targets": span(self.targets, "nats"), "lr-target": fmt(self.target_val_elbo), "grid": span(self.learning_rates),

@@ -35,7 +35,7 @@ from .cache import match, open_cache
 from .paths import BookPaths
 from .progress import BuildProgress
 
-__all__ = ["execute_missing", "cached_chapters", "execute_notebook", "last_seconds"]
+__all__ = ["execute_missing", "cached_chapters", "execute_notebook", "last_seconds", "longest_first"]
 
 POLL_S = 0.25  # how often the driver looks for finished chapters and for Ctrl-C
 TAIL_LINES = 25  # of a failed chapter's error, printed
@@ -98,6 +98,19 @@ def last_seconds(paths: BookPaths, names) -> dict[str, float]:
         if name in names and (rec.data or {}).get("execution_seconds"):
             seconds[name] = float(rec.data["execution_seconds"])
     return seconds
+
+
+def longest_first(todo, last: dict[str, float]):
+    """The chapters to execute, the longest expected first, so that the longest does not start late
+    and end alone: expected is its time when the cache last stored it, else its measured cold cost
+    (``params.CHAPTER_CPU_S``), else the typical chapter's. Ties keep the book's order."""
+    from .params import CHAPTER_CPU_S, OTHER_CHAPTER_CPU_S
+
+    def expected(item) -> float:
+        path = item[0]
+        return last.get(path.name) or CHAPTER_CPU_S.get(path.stem, OTHER_CHAPTER_CPU_S)
+
+    return sorted(todo, key=lambda item: -expected(item))
 
 
 def _kernel_specs():
@@ -222,10 +235,10 @@ def execute_missing(
     stop = stop or StopRequest()
     cache = open_cache(paths.cache)  # a damaged one is set aside (a warning line) and made anew
     status, todo = _split_by_cache(paths, cache)
+    last = last_seconds(paths, [path.name for path, _ in todo])
+    todo = longest_first(todo, last)
     names = [path.name for path, _ in todo]
-    progress = BuildProgress(
-        len(status) + len(todo), len(status), results_dir(paths), slots, last_seconds(paths, names)
-    )
+    progress = BuildProgress(len(status) + len(todo), len(status), results_dir(paths), slots, last)
     progress.plan(names, jobs)
     if not todo:
         return status, progress

@@ -476,3 +476,17 @@ def test_each_script_is_loaded_once_per_page():
 
     staged = yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]["local_extensions"]
     assert staged == {"book_assets": "_ext/"}
+
+
+def test_the_longest_chapter_executes_first_by_its_last_time_else_its_measured_cold_cost():
+    from bookdriver.execute import longest_first
+    from bookdriver.params import CHAPTER_CPU_S
+
+    todo = [(Path(f"chapters/{stem}.ipynb"), None) for stem in ("04_batch_size", "05_learning_rate", "09_at_scale")]
+    cold = [p.stem for p, _ in longest_first(todo, {})]
+    assert cold[0] == max(CHAPTER_CPU_S, key=CHAPTER_CPU_S.get) == "09_at_scale"
+    assert cold[1:] == ["04_batch_size", "05_learning_rate"]  # no history: the book's order
+    warm = longest_first(
+        todo, {"04_batch_size.ipynb": 900.0, "09_at_scale.ipynb": 600.0, "05_learning_rate.ipynb": 1.0}
+    )
+    assert [p.stem for p, _ in warm] == ["04_batch_size", "09_at_scale", "05_learning_rate"]

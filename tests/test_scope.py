@@ -10,7 +10,7 @@ import pytest
 
 from vae_utils.core.config import TrainConfig
 from vae_utils.core.data import REGISTRY
-from vae_utils.publish.scope import model_name, provenance_of, scope_of, span
+from vae_utils.publish.scope import model_name, provenance_of, scope_of, scope_text, span
 
 DIGITS = f"{REGISTRY['digits'].train_size:,} training images"  # the registry's count, never typed
 
@@ -68,7 +68,7 @@ def test_the_training_images_are_the_registrys_count_or_the_runs_train_size():
 
 def test_several_datasets_each_count_their_own_training_images():
     full = f"{REGISTRY['digits'].train_size:,} and {REGISTRY['mnist'].train_size:,} training images"
-    assert text(runs(dataset=["mnist", "digits"])).startswith(f"digits and mnist ({full}, dynamic binarization)")
+    assert text(runs(dataset=["mnist", "digits"])).startswith(f"digits and MNIST ({full}, dynamic binarization)")
     assert "64-256-8 MLP and 784-256-8 MLP" in text(runs(dataset=["mnist", "digits"]))
 
 
@@ -136,3 +136,8 @@ def test_provenance_of_a_dict_or_none_is_kept_and_anything_else_is_refused():
 def test_span_says_one_two_or_a_range():
     assert span([64]) == "64" and span([16, 32], "epochs") == "16 and 32 epochs"
     assert span([16, 64, 512], many="from ") == "from 16 to 512" and span([0.5, 1.0]) == "0.5 and 1"
+
+
+def test_a_scope_line_names_a_dataset_by_its_title_not_its_identifier():
+    line = scope_text(scope_of(pd.DataFrame([{"dataset": "fashion_mnist", "train_size": 5000, "seed": 0}])))
+    assert line.startswith("Fashion-MNIST (5,000 training images") and "fashion_mnist" not in line

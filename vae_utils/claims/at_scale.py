@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..core.data import FASHION_MNIST_ENV, HELD_OUT_SIZES, TRAIN_SIZES, available
 from ..publish.numbers import fmt
-from ..publish.scope import span
+from ..publish.scope import join_and, span
 from . import batch, protocol, rates, stats
 from .analysis import fit_hyperbola, steps_to_target_table
 from .records import record
@@ -83,11 +83,6 @@ def measured(runs: pd.DataFrame, metric: str = "test_elbo") -> pd.DataFrame:
     """``runs`` with ``metric`` missing (NaN) where a run broke down: a trend leaves it out, a figure
     draws it as a cross at the bottom edge."""
     return runs.assign(**{metric: runs[metric].where(~protocol.unstable(runs))})
-
-
-def _and(items: list[str]) -> str:
-    """'5', '5 and 10', '5, 10 and 20'."""
-    return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _epochs(n: int) -> str:
@@ -219,10 +214,10 @@ class Design:
             "targets": span(self.targets, "nats"), "lr-target": fmt(self.target_val_elbo), "grid": span(self.learning_rates),
             "ladder": span(self.ladder_lrs), "batch-lrs": span(self.batch_lrs), "beta-lrs": span(self.beta_lrs), "sgd-lrs": span(self.sgd_lrs),
             "momentum-lrs": span(self.momentum_lrs), "schedule-lr": self.schedule_lr, "warmup": self.lr_warmup_epochs,
-            "betas": ", ".join(map(fmt, self.betas)), "collapse-betas": _and(list(map(fmt, self.collapse_betas))),
-            "conv-betas": _and(list(map(fmt, self.conv_betas))), "conv-epochs": self.conv_epochs,
+            "betas": ", ".join(map(fmt, self.betas)), "collapse-betas": join_and(list(map(fmt, self.collapse_betas))),
+            "conv-betas": join_and(list(map(fmt, self.conv_betas))), "conv-epochs": self.conv_epochs,
             "conv-n-train": self.n_conv, "conv-examples": self.n_conv * self.conv_epochs, "conv-lr": self.conv_lr,
-            "looks": _and(list(map(str, self.looks))), "n-first": self.looks[0], "n-seeds-max": len(self.evaluation_seeds), "n-tuning": len(self.tuning_seeds),
+            "looks": join_and(list(map(str, self.looks))), "n-first": self.looks[0], "n-seeds-max": len(self.evaluation_seeds), "n-tuning": len(self.tuning_seeds),
             "nll-k": self.nll_k, "nll-seed": str(self.evaluation_seeds[0]), "subsample": self._subsample(),
             "delta": records["fm-bs-gap"].delta, "delta-digits": record("bs-gap").delta,
             "delta-steps": records["fm-bs-steps"].delta, "delta-slow": records["fm-lr-slow"].delta,
@@ -422,6 +417,17 @@ def _conv_arms(d: Design, t: Tuned, seeds: list) -> list[dict]:
     return [{**d.conv, "beta": list(d.conv_betas), "seed": seeds}]
 
 
+# Each claim in a few words, for the line that says how many seeds each took.
+ARM_WORDS = {
+    "fm-bs-gap": "the batch gap",
+    "fm-bs-steps": "the updates to a target",
+    "fm-lr-slow": "the small rate",
+    "fm-opt-adam-sgd": "Adam against SGD",
+    "fm-opt-adam-momentum": "Adam against momentum",
+    "fm-lr-warmup-cosine": "warm-up and cosine",
+    "fm-beta-collapse": "β in the MLP",
+    "fm-conv-beta-collapse": "β in the conv VAE",
+}
 ARMS = {
     "fm-bs-gap": _batch_arms,
     "fm-bs-steps": _steps_arms,
@@ -459,7 +465,7 @@ class Plan:
         by_n: dict[int, list[str]] = {}
         for claim, s in self.taken.items():
             by_n.setdefault(len(s), []).append(claim)
-        parts = [f"{n} seeds for {', '.join(ids)}" for n, ids in sorted(by_n.items())]
+        parts = [f"{n} for {join_and([ARM_WORDS[c] for c in ids])}" for n, ids in sorted(by_n.items())]
         return {"seeds-taken": "; ".join(parts) or "none", "n-seeds": max(map(len, self.taken.values()), default=0)}
 
 

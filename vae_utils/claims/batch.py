@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..core.data import TRAIN_SIZES
 from ..publish.numbers import fmt, fmt_interval
+from ..publish.scope import join_and
 from . import protocol, stats
 from .analysis import HyperbolaFit, fit_hyperbola, steps_to_target_table
 
@@ -517,9 +518,4 @@ def seed_values(runs: Mapping, looks: Sequence[int]) -> dict:
     }
     parts = [f"{runs[arm].seed.nunique()} {where[arm]}" for arm in ARMS if arm in runs]
     parts[:1] = [parts[0].replace(" ", " seeds ", 1)] if parts else []
-    return {"looks": _and([str(n) for n in looks]), "seeds-by-arm": _and(parts)}
-
-
-def _and(words: Sequence[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+    return {"looks": join_and([str(n) for n in looks]), "seeds-by-arm": join_and(parts)}

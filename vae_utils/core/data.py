@@ -99,6 +99,7 @@ class DatasetSpec:
     image_shape: tuple[int, int] | None = None  # (height, width): image data, which the conv VAE can take
     source: str | None = None  # where it comes from when it needs no files
     locate: Callable[[], str | None] | None = None  # where its files are, or None; for data read from files
+    title: str | None = None  # its name in figures, tables and scope lines ("Fashion-MNIST"); else ``name``
 
 
 REGISTRY: dict[str, DatasetSpec] = {}
@@ -405,11 +406,21 @@ def _mnist_file() -> str | None:
 
 
 for _spec in (
-    DatasetSpec("gaussian2d", _gaussian2d, 700, 150, "gaussian", 2, source="generated (numpy)"),
+    DatasetSpec("gaussian2d", _gaussian2d, 700, 150, "gaussian", 2, source="generated (numpy)", title="2-D Gaussian"),
     DatasetSpec("digits", _digits, 1257, 270, "bernoulli", 64, (8, 8), source="bundled (sklearn load_digits)"),
     DatasetSpec("moons", _moons, 1400, 300, "gaussian", 2, source="generated (sklearn make_moons)"),
-    DatasetSpec("mnist", _mnist, 50000, 10000, "bernoulli", 784, (28, 28), locate=_mnist_file),
-    DatasetSpec("fashion_mnist", _fashion_mnist, 50000, 10000, "bernoulli", 784, (28, 28), locate=_idx_directory),
+    DatasetSpec("mnist", _mnist, 50000, 10000, "bernoulli", 784, (28, 28), locate=_mnist_file, title="MNIST"),
+    DatasetSpec(
+        "fashion_mnist",
+        _fashion_mnist,
+        50000,
+        10000,
+        "bernoulli",
+        784,
+        (28, 28),
+        locate=_idx_directory,
+        title="Fashion-MNIST",
+    ),
 ):
     register_dataset(_spec)
 

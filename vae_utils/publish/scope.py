@@ -21,7 +21,7 @@ from ..core.config import TrainConfig
 from ..core.data import REGISTRY
 from .numbers import fmt, quantity
 
-__all__ = ["scope_of", "scope_text", "model_name", "span", "provenance_of"]
+__all__ = ["scope_of", "scope_text", "model_name", "span", "join_and", "provenance_of"]
 
 _OPTIMIZER_NAMES = {"sgd": "SGD", "momentum": "SGD with momentum", "rmsprop": "RMSprop", "adam": "Adam",
                     "adamw": "AdamW"}  # fmt: skip
@@ -47,7 +47,7 @@ def span(values: Sequence, unit: str = "", many: str = "") -> str:
     return f"{many}{vals[0]} to {vals[-1]}{u}"
 
 
-def _and(items: Sequence[str]) -> str:
+def join_and(items: Sequence[str]) -> str:
     """'a', 'a and b', 'a, b and c'."""
     items = list(items)
     return " and ".join(items) if len(items) < 3 else f"{', '.join(items[:-1])} and {items[-1]}"
@@ -136,8 +136,9 @@ def _rows(runs, columns):
 
 def scope_text(s: dict) -> str:
     """One line from a ``scope_of`` record."""
-    data = f"{_and(s['dataset'])} ({s['training_images']}, {_and(s['binarization'])} binarization)"
-    parts = [data, _and(s["model"]), _and(s["optimizer"])]
+    titles = [(REGISTRY[d].title if d in REGISTRY else None) or d for d in s["dataset"]]
+    data = f"{join_and(titles)} ({s['training_images']}, {join_and(s['binarization'])} binarization)"
+    parts = [data, join_and(s["model"]), join_and(s["optimizer"])]
     parts.append("batch " + span(s["batch_size"]) if len(s["batch_size"]) == 1 else "batches " + span(s["batch_size"]))
     parts.append(span(s["epochs"], "epochs"))
     if s["beta"] != [1.0]:

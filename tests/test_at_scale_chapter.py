@@ -86,4 +86,4 @@ def test_with_and_without_its_data_the_chapter_pastes_the_same_glue_keys(missing
     assert "read from" in with_data["fm-data-note"][GLUE + "text/markdown"]
     for v in _verdicts(with_data).values():  # each scope computed from the runs the verdict judged
         v = json.loads(v) if isinstance(v, str) else v
-        assert v["scope"].startswith("fashion_mnist (256 training images") and "2 seeds (0–1)" in v["scope"]
+        assert v["scope"].startswith("Fashion-MNIST (256 training images") and "2 seeds (0–1)" in v["scope"]

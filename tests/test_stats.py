@@ -604,3 +604,11 @@ def test_an_interaction_of_groups_without_spread_has_no_test():
 def test_no_interval_formats_as_no_spread_never_as_a_zero_width_interval():
     """fmt_interval of a degenerate interval says so instead of printing '0 (0 to 0)'."""
     assert S.fmt_interval(0.0, 0.0, 0.0, 0.99, "nats") == "0 nats (no spread: no interval)"
+
+
+@pytest.mark.parametrize("df", [0.5, 1, 1.5, 2, 4, 9, 30])
+@pytest.mark.parametrize("ncp", [-8.0, -1.0, 0.0, 2.5, 8.0])
+def test_the_t_tests_power_is_scipys_noncentral_t_tail_sum_also_far_in_a_tail(df, ncp):
+    tc = stats.t.ppf(1 - 0.0125 / 2, df)
+    reference = stats.nct.sf(tc, df, ncp) + stats.nct.sf(tc, df, -ncp)
+    assert S._t_power(ncp, df, 0.0125) == pytest.approx(reference, abs=1e-12)

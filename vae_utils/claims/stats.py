@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from ..publish.numbers import MINUS, fmt, fmt_interval, fmt_level, fmt_p  # noqa: F401 (re-exported)
 
@@ -798,10 +798,15 @@ def _design(n: float, kind: str) -> tuple[float, float]:
 
 def _t_power(ncp: float, df: float, alpha: float) -> float:
     """Power of the two-sided t-test at ``alpha`` when the statistic is noncentral t(df, ncp)."""
-    tc = float(stats.t.ppf(1 - alpha / 2, df))
-    # lower tail P(T < -tc | ncp) as P(T > tc | -ncp): the same number, but scipy's nct.cdf returns
-    # NaN far in its lower tail (e.g. nct.cdf(-4.31, 4, 8); scipy issue 25470) and its sf does not
-    return float(stats.nct.sf(tc, df, ncp) + stats.nct.sf(tc, df, -ncp))
+    # scipy.special's functions behind stats.t.ppf and stats.nct.sf, called directly: the same numbers
+    # (to 1e-16), 50x faster (power searches call this thousands of times per chapter and simulation)
+    tc = float(special.stdtrit(df, 1 - alpha / 2))
+    # lower tail P(T < -tc | ncp) as P(T > tc | -ncp): the same number, but scipy's nct.cdf has returned
+    # NaN far in its lower tail (e.g. nct.cdf(-4.31, 4, 8); scipy issue 25470). special.nctdtr returns
+    # NaN far in a tail at small df (nctdtr(1, -8, 25.5)), where nct.sf does not: then nct.sf answers.
+    tails = [1 - special.nctdtr(df, c, tc) for c in (ncp, -ncp)]
+    tails = [float(stats.nct.sf(tc, df, c)) if math.isnan(p) else p for p, c in zip(tails, (ncp, -ncp), strict=True)]
+    return float(sum(tails))
 
 
 def _ncp_for_power(df: float, alpha: float, power: float) -> float:

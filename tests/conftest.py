@@ -4,8 +4,14 @@ Every test runs offline on the CPU. Training a model costs seconds, so tests tha
 *a* trained digits VAE share ``trained_digits`` instead of training their own.
 """
 
+import contextlib
+import json
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 os.environ.setdefault("VAE_UTILS_OFFLINE", "1")  # no test may reach for the network
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -64,3 +70,44 @@ def assert_same_run():
             np.testing.assert_array_equal(wa, wb)
 
     return check
+
+
+# -- Dask: a real scheduler and real workers on loopback ----------------------------------------------
+
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler(tmp_path_factory):
+    """A ``dask scheduler`` on 127.0.0.1 (no worker); its address."""
+    info = tmp_path_factory.mktemp("dask") / "scheduler.json"
+    proc = subprocess.Popen(
+        [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)]
+    )
+    deadline = time.time() + 120  # a failure bound, never reached by a scheduler that starts
+    while not (info.exists() and "address" in info.read_text()):
+        if proc.poll() is not None or time.time() > deadline:
+            pytest.fail(f"the dask scheduler did not start (exit code {proc.poll()})")
+        time.sleep(0.05)
+    yield json.loads(info.read_text())["address"]
+    proc.terminate()
+    proc.communicate(timeout=30)
+
+
+@contextlib.contextmanager
+def dask_workers(address: str, n: int = 1):
+    """``n`` ``dask worker`` processes (each with its nanny) on 127.0.0.1, one task slot each, joined
+    to the scheduler at ``address``; their processes. They are stopped on leaving."""
+    from distributed import Client
+
+    cmd = [DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard"]
+    procs = [subprocess.Popen(cmd) for _ in range(n)]
+    try:
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(n, timeout=300)
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.communicate(timeout=60)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import dask_workers
 
 from vae_utils.claims import records
 from vae_utils.claims.verdicts import MIME_TYPE
@@ -79,9 +80,14 @@ def test_without_its_data_the_page_states_the_design_and_marks_every_measured_va
 
 
 @pytest.mark.skipif(data.available("fashion_mnist") is None, reason="Fashion-MNIST is not installed")
-def test_with_and_without_its_data_the_chapter_pastes_the_same_glue_keys(missing, tmp_path):
-    """The smoke run on Fashion-MNIST glues exactly the keys of the data-missing run (so both pages build)."""
-    with_data = _execute(tmp_path, "smoke")
+def test_with_and_without_its_data_the_chapter_pastes_the_same_glue_keys(missing, tmp_path, dask_scheduler):
+    """The smoke run on Fashion-MNIST glues exactly the keys of the data-missing run (so both pages build).
+    Its sweeps run on a real Dask cluster, as the full-scale profile's do: a ``dask scheduler`` and two
+    ``dask worker`` processes on 127.0.0.1 (``-p scheduler``; ``workers 0``: one slice per worker)."""
+    with dask_workers(dask_scheduler, 2):
+        with_data = _execute(tmp_path, "smoke", "-p", "scheduler", dask_scheduler, "-p", "workers", "0")
+    manifests = list((tmp_path / "results" / "sweeps" / "at-scale-smoke" / "sweeps").glob("*.json"))
+    assert manifests and {json.loads(m.read_text())["scheduler"] for m in manifests} == {dask_scheduler}
     assert set(with_data) == set(missing)
     assert "read from" in with_data["fm-data-note"][GLUE + "text/markdown"]
     for v in _verdicts(with_data).values():  # each scope computed from the runs the verdict judged

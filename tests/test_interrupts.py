@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from conftest import dask_workers
 
 from vae_utils.experiments import store
 
@@ -258,53 +259,32 @@ def test_a_book_driver_killed_with_sigkill_leaves_no_process_running(tmp_path, s
 # -- Dask: a real scheduler and worker on loopback -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def scheduler(tmp_path_factory):
-    """A ``dask scheduler`` on 127.0.0.1 (no worker); its address."""
-    info = tmp_path_factory.mktemp("dask") / "scheduler.json"
-    exe = str(Path(sys.executable).parent / "dask")
-    proc = subprocess.Popen(
-        [exe, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(info)]
-    )
-    wait_for(lambda: info.exists() and "address" in info.read_text(), "the scheduler", timeout=60)
-    yield json.loads(info.read_text())["address"]
-    proc.terminate()
-    proc.communicate(timeout=30)
-
-
 @pytest.fixture
-def worker(scheduler):
+def worker(dask_scheduler):
     """A ``dask worker`` (with its nanny) on 127.0.0.1, one task slot; its process."""
-    from distributed import Client
-
-    exe = str(Path(sys.executable).parent / "dask")
-    proc = subprocess.Popen([exe, "worker", scheduler, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard"])
-    with Client(scheduler, timeout=30) as client:
-        client.wait_for_workers(1, timeout=60)
-    yield proc
-    proc.terminate()
-    proc.communicate(timeout=60)
+    with dask_workers(dask_scheduler, 1) as procs:
+        yield procs[0]
 
 
-def test_a_dask_sweep_without_workers_says_so_and_gives_up_after_max_wait(tmp_path, scheduler):
+def test_a_dask_sweep_without_workers_says_so_and_gives_up_after_max_wait(tmp_path, dask_scheduler):
     """The scheduler answers but has no worker: the sweep says so at once, naming the address and
     how to start one; past ``--max-wait`` it reports every run as not run (exit 1), writing none."""
     out = tmp_path / "store"
     proc = subprocess.run(
-        sweep_cmd(out, "--scheduler", scheduler, "--max-wait", 2), capture_output=True, text=True, timeout=120
+        sweep_cmd(out, "--scheduler", dask_scheduler, "--max-wait", 2), capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert f"the Dask scheduler at {scheduler} has no workers" in proc.stderr
-    assert f"dask worker {scheduler} --host 127.0.0.1" in proc.stderr
+    assert f"the Dask scheduler at {dask_scheduler} has no workers" in proc.stderr
+    assert f"dask worker {dask_scheduler} --host 127.0.0.1" in proc.stderr
     assert "not run 4" in proc.stderr and proc.stderr.count("NOT RUN") == 4
     assert statuses(out) == {}
 
 
-def test_ctrl_c_stops_a_dask_sweep_and_its_kernel_on_the_worker(tmp_path, start, scheduler, worker):
+def test_ctrl_c_stops_a_dask_sweep_and_its_kernel_on_the_worker(tmp_path, start, dask_scheduler, worker):
     """The slice runs on a Dask worker: Ctrl-C to the CLI's group (the worker is in another) reaches
     the worker through the store's stop file; its kernel is killed and the worker lives on."""
     out = tmp_path / "store"
-    proc = start(sweep_cmd(out, "--scheduler", scheduler, grid=LONG_ARGS))
+    proc = start(sweep_cmd(out, "--scheduler", dask_scheduler, grid=LONG_ARGS))
     wait_for(lambda: training(out), "the worker's kernel to train")
     procs = kernels_of(worker.pid)
     assert procs, "the worker runs a kernel"

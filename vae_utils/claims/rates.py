@@ -299,8 +299,9 @@ def end_of_run(history: pd.DataFrame, fraction: float = 0.25) -> pd.DataFrame:
 @dataclass(frozen=True)
 class ConvergenceCheck:
     """Has a run stopped improving? Its gain over the last quarter (``end_of_run``), mean over seeds
-    with a 95% interval, against the check's own Δ: *converged* when the interval lies wholly below
-    Δ, *still improving* when it lies wholly above, *undecided* otherwise (or without an interval)."""
+    with an interval (95%, or the nominal level of a look), against the check's own Δ: *converged*
+    when the interval lies wholly below Δ, *still improving* when it lies wholly above, *undecided*
+    otherwise (or without an interval)."""
 
     gain: Estimate
     delta: float
@@ -342,11 +343,15 @@ class ConvergenceCheck:
                 "(`precise_epochs`) or more seeds would decide it.")  # fmt: skip
 
 
-def convergence_check(gains: pd.Series, delta: float, rate: float, epochs: int) -> ConvergenceCheck:
-    """The ``ConvergenceCheck`` of per-seed ``gains`` (nats) at ``rate`` after ``epochs``."""
+def convergence_check(
+    gains: pd.Series, delta: float, rate: float, epochs: int, level: float = 0.95
+) -> ConvergenceCheck:
+    """The ``ConvergenceCheck`` of per-seed ``gains`` (nats) at ``rate`` after ``epochs``, its interval at
+    ``level`` (a check made at several looks uses their nominal level: ``learning_rate.judge_look``)."""
     if not (isinstance(delta, int | float) and math.isfinite(delta) and delta > 0):
         raise ValueError(f"delta={delta!r} is not allowed; allowed: a finite number of nats > 0")
-    gain = stats.one_sample(gains, name=f"validation ELBO gained over the last quarter at {fmt(rate)}", unit="nats")
+    name = f"validation ELBO gained over the last quarter at {fmt(rate)}"
+    gain = stats.one_sample(gains, level=level, name=name, unit="nats")
     return ConvergenceCheck(gain, float(delta), float(rate), int(epochs))
 
 
@@ -378,12 +383,16 @@ class Precision:
     def values(self) -> dict[str, object]:
         """The numbers and words the page states (for ``verdicts.publish_values``)."""
         return {"lo": self.small, "hi": self.large, "long": self.check.epochs, "lo-gain": self.check.gain,
-                "check": self.check.words, "check-delta": self.check.delta}  # fmt: skip
+                "check": self.check.words, "check-delta": self.check.delta,
+                "check-level": fmt_level(self.check.gain.level)}  # fmt: skip
 
 
-def precision(long: pd.DataFrame, history: pd.DataFrame, delta: float, fraction: float = 0.25) -> Precision:
+def precision(
+    long: pd.DataFrame, history: pd.DataFrame, delta: float, fraction: float = 0.25, level: float = 0.95
+) -> Precision:
     """``Precision`` of the ``long`` runs (two rates, the same seeds) from their ``history``; ``delta``
-    is the convergence check's Δ (nats of gain over the last ``fraction`` of the run)."""
+    is the convergence check's Δ (nats of gain over the last ``fraction`` of the run), ``level`` its
+    interval's."""
     pair = sorted(long.learning_rate.unique())
     if len(pair) != 2:
         raise ValueError(
@@ -397,7 +406,7 @@ def precision(long: pd.DataFrame, history: pd.DataFrame, delta: float, fraction:
     move = np.log2(ends.movement)
     movement = stats.paired(move.loc[small], move.loc[large], unit="doublings",
                             name=f"log2 end-of-run movement({lo}) − log2 movement({hi})")  # fmt: skip
-    check = convergence_check(ends.gain.loc[small], delta, small, int(long.epochs.iloc[0]))
+    check = convergence_check(ends.gain.loc[small], delta, small, int(long.epochs.iloc[0]), level)
     return Precision(check, final, movement, int(protocol.unstable(long).sum()), len(long), small, large)
 
 

@@ -85,7 +85,7 @@ def test_a_rule_decided_at_the_first_look_stops_and_only_the_open_rule_and_its_s
 # -- chapter 11: the check grid --------------------------------------------------------------------
 
 
-def test_while_no_critical_batch_size_can_be_fitted_every_batch_size_of_the_check_grid_gets_more_seeds():
+def test_the_critical_batch_size_is_judged_once_at_the_first_look_and_the_rate_claims_get_more_seeds():
     centres = {32: 0.002, 64: 0.003, 128: 0.004}
     grid = [{"dataset": "digits", "optimizer": "adam", "batch_size": b, "epochs": 30, "seed": [0],
              "learning_rate": [c / 2, c, 2 * c]} for b, c in centres.items()]  # fmt: skip
@@ -102,8 +102,9 @@ def test_while_no_critical_batch_size_can_be_fitted_every_batch_size_of_the_chec
     for look in fam.looks(list(range(10, 30))):
         runs = tuning.judge_look(fam, design, look, run, histories, runs)
     v = {x.id: x for x in fam.finalize()}
-    assert v["tune-batch"].outcome == "not testable" and v["tune-batch"].seeds_used == 20, "no fit yet: kept open"
-    assert fits == [45, 90, 180], "the fit at each look, on every batch size with the seeds so far"
+    # B_simple's few runs, not the grid's seeds, bound that claim's interval: more seeds would not decide it
+    assert v["tune-batch"].outcome == "not testable" and v["tune-batch"].seeds_used == 5
+    assert fits == [45], "the fit at the first look only, on every batch size with its seeds"
     open_at_last = [x for x in ("tune-rate", "tune-rate-rule") if v[x].seeds_used == 20]
     trained = run.calls[::3]  # each look: one sweep trains both arms, then each arm's rows are read back
     assert [{r["seed"] for r in call} for call in trained] == [set(range(10, 10 + n)) for n in (5, 10, 20)]

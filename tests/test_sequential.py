@@ -109,6 +109,17 @@ def test_a_claim_open_at_the_cap_says_it_is_still_open_after_its_seeds():
     assert v.to_dict()["looks"] == [5, 10, 20] and v.to_dict()["seeds_used"] == 20
 
 
+def test_a_claim_more_seeds_cannot_decide_is_judged_once_and_gets_no_more_seeds():
+    fam = verdicts.Family("sim", records=[record("fixed", delta=0.01), record("open", delta=0.01)], looks=LOOKS)
+    for seeds in fam.looks(range(20)):
+        wobble = stats.one_sample(np.sin(np.arange(len(seeds)) + 0.3) * 3)
+        fam.add("fixed", wobble, final=True)
+        fam.add("open", wobble)
+    assert fam["fixed"].outcome == "inconclusive" and fam["fixed"].seeds_used == 5
+    assert "judged once, at the first of 3 looks, with 5 seeds: more seeds of this design" in fam["fixed"].markdown()
+    assert fam["open"].seeds_used == 20
+
+
 def test_fewer_seeds_than_the_cap_make_the_last_look_all_of_them():
     fam = verdicts.Family("sim", records=[record("a", delta=0.01)], looks=LOOKS)
     sizes = [len(s) for s in fam.looks(range(12)) if fam.add("a", stats.one_sample(np.sin(np.arange(len(s))))) is None]

@@ -87,7 +87,8 @@ def judge_look(fam, design: Design, seeds: Sequence[int], run: Callable, histori
     if fam.is_open("tune-batch"):
         runs["pairs"], runs["fit"] = confirm.critical_batch_fit(looked, histories(list(looked.run_id)), design.target)
         judged = looked[looked.run_id.isin(runs["pairs"].run_id)]
-        fam.add("tune-batch", confirm.bsimple_vs_bcrit(design.b_simple, runs["fit"]), runs=judged)
+        # final: the interval rests mostly on the advisor's few B_simple runs, which more grid seeds do not add
+        fam.add("tune-batch", confirm.bsimple_vs_bcrit(design.b_simple, runs["fit"]), runs=judged, final=True)
     return runs
 
 

@@ -473,6 +473,11 @@ def _look_line(v: Verdict) -> str:
     )
     if v.outcome == INCONCLUSIVE and k == len(v.looks):
         return f"- **Seeds:** still open at the design's cap of {v.seeds_used} seeds ({design})"
+    if v.outcome == INCONCLUSIVE:  # closed undecided before the cap: ``add(final=True)``
+        return (
+            f"- **Seeds:** judged once, at the {_ordinal(k)} of {len(v.looks)} looks, with {v.seeds_used} seeds: more "
+            f"seeds of this design would not narrow its interval ({design})"
+        )
     return f"- **Seeds:** decided at the {_ordinal(k)} of {len(v.looks)} looks, with {v.seeds_used} seeds ({design})"
 
 
@@ -724,6 +729,7 @@ class Family:
         self._final: dict[str, Verdict] | None = None
         self.plan: tuple[int, ...] = check_looks(looks) if looks is not None else ()  # the looks' seed counts
         self._frozen: dict[str, Verdict] = {}  # claims decided at an earlier look: their verdicts, kept
+        self._final_ids: set[str] = set()  # claims whose verdict at this look is final (``add(final=True)``)
         self._seeds_now: int | None = None  # the seeds of the look under way
 
     # -- group-sequential seeds (claims.sequential) ----------------------------------------------
@@ -750,7 +756,7 @@ class Family:
     def _close_look(self, final: bool) -> None:
         """Keep the verdicts this look decided (all of them at the last look)."""
         for v in self.finalize():
-            if v.id not in self._frozen and (final or _decided(v, self._items)):
+            if v.id not in self._frozen and (final or v.id in self._final_ids or _decided(v, self._items)):
                 self._frozen[v.id] = v
 
     @property
@@ -783,12 +789,15 @@ class Family:
         tuned_on=None,
         interaction: Estimate | Sequence[Estimate] | None = None,
         shape: Estimate | Mapping[str, Estimate] | None = None,
+        final: bool = False,
     ) -> None:
         """Hand claim ``id`` its estimate: an Estimate, or {condition: Estimate} when the record names
         a ``condition`` (what they vary); ``interaction`` (optional) tests whether the effect differs
         between them. ``runs``: the runs it judged (a frame or frames of ``sweep`` rows), from which its
         scope is computed; ``tuned_on``: the seeds its settings were tuned on. ``shape``: a slope's
-        ``stats.bend`` (or one per condition), which must lie within ±Δ for "no effect that matters"."""
+        ``stats.bend`` (or one per condition), which must lie within ±Δ for "no effect that matters".
+        ``final``: more seeds of the design would not narrow this claim's interval (it rests on
+        measurements the looks do not add), so its verdict at this look is final, whatever it is."""
         from ..publish.scope import scope_of
 
         r = self.record(id)
@@ -808,6 +817,8 @@ class Family:
         )
         scope = scope_of(runs, tuned_on=tuned_on) if runs is not None else {}
         self._append(_Claim(r, effect, scope, inter, shape))
+        if final:
+            self._final_ids.add(id)
 
     def not_testable(self, id: str, reason: str, runs=None) -> Verdict:
         """Claim ``id`` could not be tested here; ``reason`` says why (one or two sentences)."""

@@ -238,6 +238,75 @@ def test_b_simple_over_independent_runs_covers_the_analytic_value_of_linear_regr
     assert all(f >= 1 for f in spreads)
 
 
+def _pooled_regression_run(rep: int, checkpoints: int = 3, repeats: int = 2):
+    """One "short run" on linear regression: ``checkpoints`` readings at the same |w - w*|^2 (B_simple = 31
+    exactly), ``repeats`` estimates each on their own draws, pooled as the advisor pools a run."""
+    from vae_utils.advisor.noisescale import pooled_b_simple
+
+    ckpts = []
+    for i in range(checkpoints):
+        e, exact = _regression_estimate(50_000 + checkpoints * rep + i, n_batches=16)
+        ckpts.append(adv.noise_scale_interval(e, repeats=repeats) | {"updates": 100 * (i + 1)})
+    return pooled_b_simple(ckpts), exact
+
+
+def test_b_simple_pooled_over_checkpoints_and_runs_covers_the_analytic_value_of_linear_regression():
+    """Each run pools three checkpoints (mean tr(Sigma) over mean |G|^2, as the advisor pools a short run's last
+    half); the interval over 3 such runs holds the exact 31 in 90-99.5% of 300 repetitions."""
+    covered = []
+    for rep in range(300):
+        runs = [_pooled_regression_run(3 * rep + j) for j in range(3)]
+        exact = runs[0][1]
+        r = adv.noise_over_runs([run for run, _ in runs])
+        covered.append(r["low"] <= exact <= r["high"])
+    assert 0.90 <= np.mean(covered) <= 0.995, np.mean(covered)
+
+
+def test_pooling_a_run_divides_the_mean_trace_by_the_mean_squared_gradient_over_all_its_estimates():
+    """Checkpoints with (|G|^2, tr(Sigma)) of (1, 10), (3, 50) and (2, 60): B_simple = 40 / 2 = 20, each
+    checkpoint's own ratio 10, 16.7 and 30 on the curve; a pooled |G|^2 at or below 0 is too large to measure."""
+    from vae_utils.advisor.noisescale import pooled_b_simple
+
+    ckpts = [{"g2": [1.0], "trace_sigma": [10.0], "updates": 100}, {"g2": [2.0, 4.0], "trace_sigma": [40.0, 60.0],
+             "updates": 200}, {"g2": [2.0], "trace_sigma": [60.0], "updates": 300}]  # fmt: skip
+    r = pooled_b_simple(ckpts)
+    assert r["b_simple"] == pytest.approx((10 + 40 + 60 + 60) / 4 / ((1 + 2 + 4 + 2) / 4))
+    assert [u for u, _ in r["curve"]] == [100, 200, 300]
+    assert [b for _, b in r["curve"]] == pytest.approx([10.0, 50 / 3, 30.0])
+    assert pooled_b_simple([{"g2": [-1.0, 0.5], "trace_sigma": [5.0, 5.0], "updates": 1}])["b_simple"] == math.inf
+
+
+def test_the_noise_curve_is_the_geometric_mean_per_checkpoint_and_its_change_a_paired_t_interval_in_doublings():
+    """Three runs whose B_simple goes 10 -> 40, 20 -> 60 and 5 -> 30: per checkpoint the geometric means over
+    the runs; the change, log2(last/first) = 2, log2 3 and log2 6 paired over runs, recomputed with scipy,
+    lies above 0: B_simple grew (had not settled). Flat runs (x1, x2, x0.5) show no clear direction."""
+    from scipy import stats
+
+    from vae_utils.advisor.noisescale import curve_words, noise_curve, still_growing
+
+    runs = [{"curve": [(150, a), (300, b)]} for a, b in ((10.0, 40.0), (20.0, 60.0), (5.0, 30.0))]
+    out = noise_curve(runs)
+    assert [c["b_simple"] for c in out["curve"]] == pytest.approx([1000 ** (1 / 3), 72_000 ** (1 / 3)])
+    d = np.log2([4.0, 3.0, 6.0])
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+    assert out["change"]["doublings"] == pytest.approx(d.mean())
+    assert (out["change"]["low"], out["change"]["high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    noise = out | {"n_used": 3}
+    assert still_growing(noise) and "it grows: ×" in curve_words(noise)
+    flat = noise_curve([{"curve": [(150, 10.0), (300, 10.0 * f)]} for f in (1.0, 2.0, 0.5)]) | {"n_used": 3}
+    assert not still_growing(flat) and "shows no clear direction" in curve_words(flat)
+
+
+def test_a_short_runs_checkpoints_are_its_half_three_quarters_and_end_in_whole_epochs_without_repeats():
+    """300 updates of 19 per epoch: 8, 12 and 16 epochs (152, 228, 304 updates); within one epoch the updates
+    themselves; a run of 2 epochs cannot have three distinct checkpoints."""
+    from vae_utils.advisor.noisescale import checkpoint_updates
+
+    assert checkpoint_updates(300, 19) == [152, 228, 304]
+    assert checkpoint_updates(300, 1000) == [150, 225, 300]
+    assert checkpoint_updates(40, 20) == [20, 40]
+
+
 def test_a_collapsed_runs_b_simple_is_not_used():
     """Runs of 100 and 400 with a collapsed one of 5: the estimate is 200 from the two used."""
     runs = [{"b_simple": 100.0}, {"b_simple": 5.0}, {"b_simple": 400.0}]

@@ -72,7 +72,11 @@ def _step_table(advice) -> list[str]:
         "noise_scale": f"B_simple {_fmt(n['b_simple'])} examples (95% CI {_fmt(n['low'])} to {_fmt(n['high'])} over "
         f"{n.get('n_used', 1)} of {n.get('n_runs', 1)} short runs; per run: "
         + ", ".join(_fmt(v) for v in n.get("estimates", []))
-        + ")",
+        + (
+            f"; each run pooled over its checkpoints at updates {', '.join(str(c['updates']) for c in n['curve'])})"
+            if n.get("curve")
+            else ")"
+        ),
         "recommendation": f"batch {advice.recommendation.batch_size}, lr {_fmt(advice.recommendation.learning_rate)}",
         "confirmation": advice.confirmation.get("verdict", ""),
     }

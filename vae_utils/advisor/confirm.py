@@ -203,7 +203,11 @@ def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, 
         "workers": workers,
     }
     if cost > clock.left_s:
-        reason = f"it needs about {cost / 60:.1f} min and {max(clock.left_s, 0) / 60:.1f} min of the budget are left"
+        need = math.ceil((clock.budget_s - clock.left_s + cost) / 60)
+        reason = (
+            f"it needs about {cost / 60:.1f} min ({len(batch_sizes) * len(lrs) * len(seeds)} runs of {epochs} epochs) "
+            f"and {max(clock.left_s, 0) / 60:.1f} min of the budget are left; --budget-minutes {need} would include it"
+        )
         clock.log(f"advise: confirmation grid skipped: {reason}")
         return {"ran": False, "reason": reason, **plan}
     t0 = time.perf_counter()
@@ -219,7 +223,10 @@ def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, 
         "optimizer": rec.optimizer,
     }
     df, where = _train_grid(data, fixed, grid, store, workers if named else None, clock.log)
-    out = confirm_verdict(df, rec, delta) | plan | {"store": where}
+    out = confirm_verdict(df, rec, delta) | plan | {"store": where, "wall_time_s": time.perf_counter() - t0}
+    out["verdict"] += (
+        f" The grid cost {len(df)} runs of {epochs} epochs, {out['wall_time_s']:.0f} s (estimated {cost:.0f} s)."
+    )
     clock.done("confirmation", t0, out["verdict"])
     return out
 

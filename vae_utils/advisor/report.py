@@ -174,7 +174,12 @@ def advice_values(advice) -> dict:
         "noise-seeds": ", ".join(map(str, seeds)), "short-updates": int(short["updates"]),
         "short-batch": int(short["batch_size"]), "short-epochs": int(short["epochs"]), "short-lr": fmt(short["learning_rate"]),
         "short-val": fmt(short["val_elbo"]), "advise-s": f"{advice.total_s:.0f}",
+        "noise-checkpoints": _and([str(c["updates"]) for c in noise.get("curve", [])]) or "n/a",
     }  # fmt: skip
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1] if words else ""
 
 
 def measurement_scope(advice) -> dict:

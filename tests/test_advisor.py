@@ -447,17 +447,41 @@ def test_a_gap_the_seeds_cannot_resolve_keeps_the_advice_and_says_so():
 
 
 def test_confirmation_is_skipped_with_its_estimated_cost_when_the_budget_left_is_too_small(digits):
-    """With 1 s of budget left the grid does not run; the reason gives the estimated minutes."""
+    """With 1 s of budget left no grid runs, not even the cheapest (the cross through the advice with two
+    seeds: 5 cells, 10 runs); the reason gives its minutes and the budget that would include it."""
 
     class Clock:
-        left_s = 1.0
+        left_s, budget_s = 1.0, 300.0
         log = staticmethod(lambda m: None)
 
     short = dict(samples_per_s=50_000.0, batch_size=64)
     rec = adv.Recommendation(64, (32, 128), 4e-3, "adam", 0.03, 0.1, 100.0, (90.0, 110.0))
     out = confirmation(digits, {}, rec, short, (0, 1, 2), 30, 0.5, None, 1, Clock())
-    assert not out["ran"] and "min" in out["reason"] and out["seeds"] == [0, 1]  # cut to two seeds first
+    assert not out["ran"] and out["seeds"] == [0, 1] and out["shape"] == "cross through the advice"
+    assert re.search(
+        r"even a cross through the advice of 10 runs .* --budget-minutes \d+ would include it", out["reason"]
+    )
     assert out["batch_sizes"] == [32, 64, 128] and out["learning_rates"] == pytest.approx([2e-3, 4e-3, 8e-3])
+
+
+def test_the_confirmation_takes_the_fullest_plan_that_fits_the_budget_left():
+    """The plans in order: the 3 x 3 grid with 3 then 2 seeds, then the cross (the three rates at B; B/2 and 2B
+    at lr) with 3 then 2 seeds; the cross costs 5/9 of the grid's runs."""
+    from vae_utils.advisor.confirm import _grid_dicts, _plans
+
+    rec = adv.Recommendation(64, (32, 128), 4e-3, "adam", 0.03, 0.1, 100.0, (90.0, 110.0))
+    plans = _plans(rec, 1257, [0, 1, 2])
+    assert [(p["shape"], len(p["runs_at"]), len(p["seeds"])) for p in plans] == [
+        ("3 x 3 grid", 9, 3), ("3 x 3 grid", 9, 2), ("cross through the advice", 5, 3), ("cross through the advice", 5, 2)
+    ]  # fmt: skip
+    cross = plans[2]["runs_at"]
+    assert sorted(cross) == sorted([(64, 2e-3), (64, 4e-3), (64, 8e-3), (32, 4e-3), (128, 4e-3)])
+    grids = _grid_dicts(cross, [0, 1, 2], 30, "adam")
+    assert [(g["batch_size"], g["learning_rate"]) for g in grids] == [
+        ([32], [4e-3]),
+        ([64], [2e-3, 4e-3, 8e-3]),
+        ([128], [4e-3]),
+    ]
 
 
 # --- a reader's data file ----------------------------------------------------------------------------
@@ -616,16 +640,17 @@ def test_advice_reports_every_steps_numbers_and_timings_in_json_markdown_html_an
 @pytest.mark.slow
 def test_advice_on_a_data_file_runs_its_confirmation_grid_in_process_and_prints_progress(tmp_path, capfd):
     """A .npy of digits' images: every step prints a progress line with its time; the confirmation grid (one
-    seed, one epoch here) trains 9 runs in this process and says where the recommended cell lands."""
+    seed, one epoch here; 9 runs, or 5 for the cross on a busy machine) trains in this process and says where
+    the recommended cell lands."""
     from sklearn.datasets import load_digits
 
     path = tmp_path / "digits.npy"
     np.save(path, (load_digits().data / 16.0).reshape(-1, 8, 8))
     advice = adv.advise(
-        path, budget_minutes=2, short_updates=100, noise_repeats=3, grid_seeds=(0,), grid_epochs=1, probe_batch=32
+        path, budget_minutes=5, short_updates=100, noise_repeats=3, grid_seeds=(0,), grid_epochs=1, probe_batch=32
     )
     c = advice.confirmation
-    assert c["ran"] and len(c["cells"]) == 3 * len(c["batch_sizes"]) and c["store"] is None
+    assert c["ran"] and len(c["cells"]) == len(c["runs_at"]) and c["store"] is None
     assert c["decision"] in ("best", "undecided") and "edge" in c  # one seed: no interval, nothing decided by it
     err = capfd.readouterr().err
     for step in (

@@ -17,15 +17,16 @@ The steps, each timed and reported with its numbers:
    A break counts only where the rate it sets, ratio(B) x lr_break, is at least 10x the test's
    lowest rate; a test that breaks at its start is run again from a 100x lower rate, and a test
    without a break says so;
-3. **noise scale**: a short run (about ``short_updates`` updates) at the rate the advice itself
-   would use, ratio(B) x lr_break (below), then ``noise_repeats`` independent estimates of B_simple
-   (``noise.gradient_noise_scale``), summarised by their geometric mean with a t-interval on the
-   log scale (``stats.log_mean``);
+3. **noise scale**: ``short_seeds`` independent short runs (about ``short_updates`` updates) at the rate
+   the advice itself would use, ratio(B) x lr_break (below), each read at checkpoints of its last half
+   (``noisescale.CHECKPOINTS``) and pooled (``noisescale.pooled_b_simple``); over the runs, their
+   geometric mean with a t-interval on the log scale (``noise_over_runs``) and the curve per checkpoint;
 4. **recommendation** (rules below);
 5. **confirmation** (optional, when it fits the budget): batch sizes B/2, B, 2B x rates lr/2, lr,
-   2 lr x ``grid_seeds`` seeds, ``grid_epochs`` epochs, through ``experiments.sweep`` and its
-   cache for a named dataset (in-process ``train`` for a file: sweeps load datasets by name);
-   whether the recommended cell's mean validation ELBO lies within ``delta`` of the grid's best.
+   2 lr x ``grid_seeds`` seeds (or fewer seeds, or the cross through the advice: ``confirm._plans``),
+   ``grid_epochs`` epochs, through ``experiments.sweep`` and its cache for a named dataset (in-process
+   ``train`` for a file: sweeps load datasets by name); decided by the paired interval over seeds of
+   the gap between the grid's best and the advice (a beaten advice is replaced by the grid's best).
 
 Rules of the recommendation:
 

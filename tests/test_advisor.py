@@ -433,6 +433,27 @@ def test_a_grid_best_beyond_delta_and_the_seeds_noise_becomes_the_headline_with_
     assert rec.reasons[0].startswith("The confirmation grid's best cell (batch 64, lr 0.002) beat")
 
 
+@pytest.mark.parametrize(
+    ("best", "n_train", "beyond"),
+    [
+        ((64, 2e-3), 1257, [(64, 4e-3)]),  # on the largest rate: twice it
+        ((32, 5e-4), 1257, [(32, 2.5e-4), (16, 5e-4)]),  # the smallest rate and batch: half of each
+        ((128, 2e-3), 1257, [(128, 4e-3), (256, 2e-3)]),  # a corner: both axes
+        ((128, 2e-3), 200, [(128, 4e-3)]),  # no batch beyond the training set
+        ((64, 1e-3), 1257, []),  # inside: nothing to extend
+    ],
+)
+def test_a_best_cell_on_the_grids_edge_is_followed_one_step_beyond_it(best, n_train, beyond):
+    """The 3 x 3 grid of batch 32, 64, 128 x lr 5e-4, 1e-3, 2e-3: the cells one step past the edge the best lies on."""
+    from vae_utils.advisor.confirm import beyond_edge
+
+    cells = [(b, lr) for b in (32, 64, 128) for lr in (5e-4, 1e-3, 2e-3)]
+    out = {"best": {"batch_size": best[0], "learning_rate": best[1]}}
+    got = beyond_edge(out, cells, n_train)
+    assert [b for b, _ in got] == [b for b, _ in beyond]
+    assert [lr for _, lr in got] == pytest.approx([lr for _, lr in beyond])
+
+
 def test_a_gap_the_seeds_cannot_resolve_keeps_the_advice_and_says_so():
     """A mean gap of 0.6 nats (> delta) with seed-to-seed differences of +-1.5: undecided, the advice stays."""
     rows = []

@@ -28,6 +28,7 @@ from .rules import LR_RATIO, MIN_BATCH, PLACEHOLDER, Recommendation, lr_ratio
 __all__ = [
     "confirmation",
     "confirm_verdict",
+    "beyond_edge",
     "grid_around",
     "advice_grid",
     "rate_effects",
@@ -246,10 +247,50 @@ def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, 
     )
     grid = _grid_dicts(cells, seeds, epochs, rec.optimizer)
     df, where = _train_grid(data, fixed, grid, store, workers if named else None, clock.log)
-    out = confirm_verdict(df, rec, delta) | plan | {"store": where, "wall_time_s": time.perf_counter() - t0}
+    out, extended = _past_the_edge(
+        df, confirm_verdict(df, rec, delta), plan, data, fixed, rec, short, delta, store, clock
+    )
+    what += extended
+    out |= plan | {"store": where, "wall_time_s": time.perf_counter() - t0}
     out["verdict"] += f" The check cost {what}: {out['wall_time_s']:.0f} s (estimated {cost:.0f} s)."
     clock.done("confirmation", t0, out["verdict"])
     return out
+
+
+def _past_the_edge(df, out, plan, data, fixed, rec, short, delta, store, clock) -> tuple[dict, str]:
+    """When the best cell lies on the grid's edge and one step beyond it (``beyond_edge``) fits the budget
+    left: those runs trained (once) and the whole judged again. Returns (the verdict, words for the cost)."""
+    seeds, epochs, workers, named = plan["seeds"], plan["epochs"], plan["workers"], data.name in DATASETS
+    extra = beyond_edge(out, plan["runs_at"], len(data.train))
+    if not extra or _grid_cost_s(short, data, extra, seeds, epochs, workers, named) > clock.left_s:
+        return out, ""
+    import pandas as pd
+
+    clock.log(f"advise: the best cell lies on the grid's edge; one step beyond it: {extra}")
+    grid = _grid_dicts(extra, seeds, epochs, rec.optimizer)
+    more, _ = _train_grid(data, fixed, grid, store, workers if named else None, clock.log)
+    out = confirm_verdict(pd.concat([df, more], ignore_index=True), rec, delta) | {"extended": [list(c) for c in extra]}
+    where = ", ".join(f"batch {b} and lr {lr:.3g}" for b, lr in extra)
+    return out, f", then {len(extra) * len(seeds)} runs one step past its edge ({where})"
+
+
+def beyond_edge(out: dict, cells, n_train: int) -> list[tuple]:
+    """The cells one step beyond the grid's edge where its best cell lies (``confirm_verdict``'s ``best``):
+    twice or half its rate at its batch size, twice or half its batch size (within MIN_BATCH and the
+    training set) at its rate; none that the grid already holds."""
+    if not out.get("best"):
+        return []
+    b, lr = out["best"]["batch_size"], out["best"]["learning_rate"]
+    sizes, rates = sorted({c[0] for c in cells}), sorted({c[1] for c in cells})
+    cap = min(n_train, TRAIN_SIZES[PLACEHOLDER])
+    steps = []
+    if len(rates) > 1:
+        steps += [(b, lr * 2)] if np.isclose(lr, rates[-1]) else [(b, lr / 2)] if np.isclose(lr, rates[0]) else []
+    if len(sizes) > 1:
+        steps += [(b * 2, lr)] if b == sizes[-1] and b * 2 <= cap else []
+        steps += [(b // 2, lr)] if b == sizes[0] and b // 2 >= MIN_BATCH else []
+    held = {(int(c[0]), round(float(c[1]), 12)) for c in cells}
+    return [(int(bb), float(r)) for bb, r in steps if (int(bb), round(float(r), 12)) not in held]
 
 
 # ---------------------------------------------------------------------------------------------

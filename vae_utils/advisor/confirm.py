@@ -232,7 +232,7 @@ def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, 
         "workers": workers,
     }
     n_seeds = f"{len(seeds)} seed{'s' * (len(seeds) != 1)}"
-    what = f"a {plan['shape']} of {len(cells) * len(seeds)} runs ({n_seeds}, {epochs} epochs)"
+    what = f"a {plan['shape']} of {len(cells) * len(seeds)} runs ({n_seeds}, {epochs} epoch{'s' * (epochs != 1)})"
     if cost > clock.left_s:
         need = math.ceil((clock.budget_s - clock.left_s + cost) / 60)
         reason = (

@@ -178,7 +178,7 @@ def test_a_range_test_that_starts_above_the_break_is_extended_down_and_the_advic
 
 
 def test_a_range_test_without_a_break_says_so_and_its_stand_in_rate_is_at_least_10x_the_lowest_rate(monkeypatch):
-    """Three repeats whose loss only fell (lowest at 2e-5, the 16th update): a warning says no breaking point was
+    """Three repeats whose loss only fell (lowest at 2e-5, the 16th update): a warning says no divergence rate was
     found and which rate stands in for it; the stand-in is raised to the floor, so the rate the advice sets
     from it, ratio(64) x stand-in, is at least 10x the test's lowest rate (1e-5)."""
     from vae_utils.advisor import rangetest
@@ -195,7 +195,11 @@ def test_a_range_test_without_a_break_says_so_and_its_stand_in_rate_is_at_least_
     warnings = []
     rt = adv._range_test(None, 64, "adam", fixed={}, seed=0, settings={}, clock=adv._Clock(60, lambda m: None),
                          warnings=warnings, ratios=adv.LR_RATIO, repeats=3)  # fmt: skip
-    assert not rt.found and len(warnings) == 1 and warnings[0].startswith("No breaking point was found (adam, batch 64")
+    assert (
+        not rt.found
+        and len(warnings) == 1
+        and warnings[0].startswith("No divergence rate was found: the range test did not break (adam, batch 64")
+    )
     assert adv.lr_ratio("adam", 64) * rt.lr_break == pytest.approx(10 * 1e-5)
 
 

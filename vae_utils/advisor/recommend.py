@@ -125,7 +125,7 @@ class Advice:
         r = self.recommendation
         lines = [
             f"batch size {r.batch_size} (range {r.batch_range[0]}-{r.batch_range[1]}), "
-            f"learning rate {r.learning_rate:.3g} ({r.optimizer}), breaking point {r.lr_break:.3g}",
+            f"learning rate {r.learning_rate:.3g} ({r.optimizer}), range test's divergence rate {r.lr_break:.3g}",
             *[f"Warning: {w}" for w in self.warnings],
             *r.reasons,
             "Watch: " + " ".join(r.watch),
@@ -248,7 +248,7 @@ def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, wa
         )
     if not rt.found:
         warnings.append(
-            f"No breaking point was found ({optimizer}, batch {batch_size}, {rep['n']} seeds): the loss did not rise "
+            f"No divergence rate was found: the range test did not break ({optimizer}, batch {batch_size}, {rep['n']} seeds): the loss did not rise "
             f"between {floor * lr_min:.3g} and {rt.settings['lr_max']:g}; the rate with the lowest loss, "
             f"{rt.lr_lowest:.3g}, stands in for it. Check the data's scale and likelihood."
         )
@@ -437,7 +437,8 @@ def _recommend(data, noise, rt_probe, rt_at_b, optimizer, ratios, low, high, b) 
         f"Batch sizes from B_simple/4 to B_simple, in powers of two, give {low} to {high} (at least {MIN_BATCH}, at "
         f"most 1/8 of the {n} training examples). The batch size is {_batch_rule(bs, n, b)}.",
         f"At batch {b}, the range test's loss starts to rise at lr {rt_at_b.lr_break:.3g} (median over {spread}); "
-        f"the rate is {how} times that breaking point: the best rate's ratio to the breaking point as measured on digits.",
+        f"the rate is {how} times that rate (the range test's divergence rate): the best rate's ratio to it as "
+        "measured on digits.",
     ]
     allowed = _batch_uncertainty(noise, n, low, high)
     if allowed:

@@ -104,7 +104,7 @@ def markdown(advice, figure: str | None = "range_test.svg") -> str:
         "",
         *[f"- {x}" for x in r.reasons],
         *[
-            f"- With {o}: lr {_fmt(a['learning_rate'])} (breaking point {_fmt(a['lr_break'])})."
+            f"- With {o}: lr {_fmt(a['learning_rate'])} (the range test's divergence rate {_fmt(a['lr_break'])})."
             for o, a in r.alternatives.items()
         ],
         "",

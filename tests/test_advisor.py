@@ -177,6 +177,32 @@ def test_a_range_test_that_starts_above_the_break_is_extended_down_and_the_advic
     assert len(warnings) == 1 and "run again from lr 0.0001" in warnings[0]
 
 
+def test_a_range_test_without_a_break_says_so_and_its_stand_in_rate_is_at_least_10x_the_lowest_rate(monkeypatch):
+    """Three repeats whose loss only fell (lowest at 2e-5, the 16th update): a warning says no divergence rate was
+    found and which rate stands in for it; the stand-in is raised to the floor, so the rate the advice sets
+    from it, ratio(64) x stand-in, is at least 10x the test's lowest rate (1e-5)."""
+    from vae_utils.advisor import rangetest
+
+    def no_break(data, batch_size, optimizer, model_config, seeds, **settings):
+        lrs = np.geomspace(1e-5, 10, 300)
+        rt = rangetest.RangeTest(lrs, 50 / (1 + np.arange(300)), lrs * 0, math.nan, math.nan, 2e-5, False, "", 300,
+                                 1.0, optimizer, batch_size, rangetest.DEFAULTS | settings | {"seed": 0})  # fmt: skip
+        rt.repeats = {"n": 3, "n_found": 0, "low": math.nan, "high": math.nan, "extended": None, "breaks": []}
+        return rt
+
+    monkeypatch.setattr(rangetest, "checked_range_test", no_break)
+    monkeypatch.setattr(adv, "_model_config", lambda data, fixed: None)
+    warnings = []
+    rt = adv._range_test(None, 64, "adam", fixed={}, seed=0, settings={}, clock=adv._Clock(60, lambda m: None),
+                         warnings=warnings, ratios=adv.LR_RATIO, repeats=3)  # fmt: skip
+    assert (
+        not rt.found
+        and len(warnings) == 1
+        and warnings[0].startswith("No divergence rate was found: the range test did not break (adam, batch 64")
+    )
+    assert adv.lr_ratio("adam", 64) * rt.lr_break == pytest.approx(10 * 1e-5)
+
+
 # --- the noise-scale step: a known answer ------------------------------------------------------------
 
 
@@ -236,6 +262,75 @@ def test_b_simple_over_independent_runs_covers_the_analytic_value_of_linear_regr
         spreads.append(r["spread_factor"])
     assert 0.90 <= np.mean(covered) <= 0.995, np.mean(covered)
     assert all(f >= 1 for f in spreads)
+
+
+def _pooled_regression_run(rep: int, checkpoints: int = 3, repeats: int = 2):
+    """One "short run" on linear regression: ``checkpoints`` readings at the same |w - w*|^2 (B_simple = 31
+    exactly), ``repeats`` estimates each on their own draws, pooled as the advisor pools a run."""
+    from vae_utils.advisor.noisescale import pooled_b_simple
+
+    ckpts = []
+    for i in range(checkpoints):
+        e, exact = _regression_estimate(50_000 + checkpoints * rep + i, n_batches=16)
+        ckpts.append(adv.noise_scale_interval(e, repeats=repeats) | {"updates": 100 * (i + 1)})
+    return pooled_b_simple(ckpts), exact
+
+
+def test_b_simple_pooled_over_checkpoints_and_runs_covers_the_analytic_value_of_linear_regression():
+    """Each run pools three checkpoints (mean tr(Sigma) over mean |G|^2, as the advisor pools a short run's last
+    half); the interval over 3 such runs holds the exact 31 in 90-99.5% of 300 repetitions."""
+    covered = []
+    for rep in range(300):
+        runs = [_pooled_regression_run(3 * rep + j) for j in range(3)]
+        exact = runs[0][1]
+        r = adv.noise_over_runs([run for run, _ in runs])
+        covered.append(r["low"] <= exact <= r["high"])
+    assert 0.90 <= np.mean(covered) <= 0.995, np.mean(covered)
+
+
+def test_pooling_a_run_divides_the_mean_trace_by_the_mean_squared_gradient_over_all_its_estimates():
+    """Checkpoints with (|G|^2, tr(Sigma)) of (1, 10), (3, 50) and (2, 60): B_simple = 40 / 2 = 20, each
+    checkpoint's own ratio 10, 16.7 and 30 on the curve; a pooled |G|^2 at or below 0 is too large to measure."""
+    from vae_utils.advisor.noisescale import pooled_b_simple
+
+    ckpts = [{"g2": [1.0], "trace_sigma": [10.0], "updates": 100}, {"g2": [2.0, 4.0], "trace_sigma": [40.0, 60.0],
+             "updates": 200}, {"g2": [2.0], "trace_sigma": [60.0], "updates": 300}]  # fmt: skip
+    r = pooled_b_simple(ckpts)
+    assert r["b_simple"] == pytest.approx((10 + 40 + 60 + 60) / 4 / ((1 + 2 + 4 + 2) / 4))
+    assert [u for u, _ in r["curve"]] == [100, 200, 300]
+    assert [b for _, b in r["curve"]] == pytest.approx([10.0, 50 / 3, 30.0])
+    assert pooled_b_simple([{"g2": [-1.0, 0.5], "trace_sigma": [5.0, 5.0], "updates": 1}])["b_simple"] == math.inf
+
+
+def test_the_noise_curve_is_the_geometric_mean_per_checkpoint_and_its_change_a_paired_t_interval_in_doublings():
+    """Three runs whose B_simple goes 10 -> 40, 20 -> 60 and 5 -> 30: per checkpoint the geometric means over
+    the runs; the change, log2(last/first) = 2, log2 3 and log2 6 paired over runs, recomputed with scipy,
+    lies above 0: B_simple grew (had not settled). Flat runs (x1, x2, x0.5) show no clear direction."""
+    from scipy import stats
+
+    from vae_utils.advisor.noisescale import curve_words, noise_curve, still_growing
+
+    runs = [{"curve": [(150, a), (300, b)]} for a, b in ((10.0, 40.0), (20.0, 60.0), (5.0, 30.0))]
+    out = noise_curve(runs)
+    assert [c["b_simple"] for c in out["curve"]] == pytest.approx([1000 ** (1 / 3), 72_000 ** (1 / 3)])
+    d = np.log2([4.0, 3.0, 6.0])
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+    assert out["change"]["doublings"] == pytest.approx(d.mean())
+    assert (out["change"]["low"], out["change"]["high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    noise = out | {"n_used": 3}
+    assert still_growing(noise) and "it grows: ×" in curve_words(noise)
+    flat = noise_curve([{"curve": [(150, 10.0), (300, 10.0 * f)]} for f in (1.0, 2.0, 0.5)]) | {"n_used": 3}
+    assert not still_growing(flat) and "shows no clear direction" in curve_words(flat)
+
+
+def test_a_short_runs_checkpoints_are_its_half_three_quarters_and_end_in_whole_epochs_without_repeats():
+    """300 updates of 19 per epoch: 8, 12 and 16 epochs (152, 228, 304 updates); within one epoch the updates
+    themselves; a run of 2 epochs cannot have three distinct checkpoints."""
+    from vae_utils.advisor.noisescale import checkpoint_updates
+
+    assert checkpoint_updates(300, 19) == [152, 228, 304]
+    assert checkpoint_updates(300, 1000) == [150, 225, 300]
+    assert checkpoint_updates(40, 20) == [20, 40]
 
 
 def test_a_collapsed_runs_b_simple_is_not_used():
@@ -342,6 +437,27 @@ def test_a_grid_best_beyond_delta_and_the_seeds_noise_becomes_the_headline_with_
     assert rec.reasons[0].startswith("The confirmation grid's best cell (batch 64, lr 0.002) beat")
 
 
+@pytest.mark.parametrize(
+    ("best", "n_train", "beyond"),
+    [
+        ((64, 2e-3), 1257, [(64, 4e-3)]),  # on the largest rate: twice it
+        ((32, 5e-4), 1257, [(32, 2.5e-4), (16, 5e-4)]),  # the smallest rate and batch: half of each
+        ((128, 2e-3), 1257, [(128, 4e-3), (256, 2e-3)]),  # a corner: both axes
+        ((128, 2e-3), 200, [(128, 4e-3)]),  # no batch beyond the training set
+        ((64, 1e-3), 1257, []),  # inside: nothing to extend
+    ],
+)
+def test_a_best_cell_on_the_grids_edge_is_followed_one_step_beyond_it(best, n_train, beyond):
+    """The 3 x 3 grid of batch 32, 64, 128 x lr 5e-4, 1e-3, 2e-3: the cells one step past the edge the best lies on."""
+    from vae_utils.advisor.confirm import beyond_edge
+
+    cells = [(b, lr) for b in (32, 64, 128) for lr in (5e-4, 1e-3, 2e-3)]
+    out = {"best": {"batch_size": best[0], "learning_rate": best[1]}}
+    got = beyond_edge(out, cells, n_train)
+    assert [b for b, _ in got] == [b for b, _ in beyond]
+    assert [lr for _, lr in got] == pytest.approx([lr for _, lr in beyond])
+
+
 def test_a_gap_the_seeds_cannot_resolve_keeps_the_advice_and_says_so():
     """A mean gap of 0.6 nats (> delta) with seed-to-seed differences of +-1.5: undecided, the advice stays."""
     rows = []
@@ -356,17 +472,41 @@ def test_a_gap_the_seeds_cannot_resolve_keeps_the_advice_and_says_so():
 
 
 def test_confirmation_is_skipped_with_its_estimated_cost_when_the_budget_left_is_too_small(digits):
-    """With 1 s of budget left the grid does not run; the reason gives the estimated minutes."""
+    """With 1 s of budget left no grid runs, not even the cheapest (the cross through the advice with two
+    seeds: 5 cells, 10 runs); the reason gives its minutes and the budget that would include it."""
 
     class Clock:
-        left_s = 1.0
+        left_s, budget_s = 1.0, 300.0
         log = staticmethod(lambda m: None)
 
     short = dict(samples_per_s=50_000.0, batch_size=64)
     rec = adv.Recommendation(64, (32, 128), 4e-3, "adam", 0.03, 0.1, 100.0, (90.0, 110.0))
     out = confirmation(digits, {}, rec, short, (0, 1, 2), 30, 0.5, None, 1, Clock())
-    assert not out["ran"] and "min" in out["reason"] and out["seeds"] == [0, 1]  # cut to two seeds first
+    assert not out["ran"] and out["seeds"] == [0, 1] and out["shape"] == "cross through the advice"
+    assert re.search(
+        r"even a cross through the advice of 10 runs .* --budget-minutes \d+ would include it", out["reason"]
+    )
     assert out["batch_sizes"] == [32, 64, 128] and out["learning_rates"] == pytest.approx([2e-3, 4e-3, 8e-3])
+
+
+def test_the_confirmation_takes_the_fullest_plan_that_fits_the_budget_left():
+    """The plans in order: the 3 x 3 grid with 3 then 2 seeds, then the cross (the three rates at B; B/2 and 2B
+    at lr) with 3 then 2 seeds; the cross costs 5/9 of the grid's runs."""
+    from vae_utils.advisor.confirm import _grid_dicts, _plans
+
+    rec = adv.Recommendation(64, (32, 128), 4e-3, "adam", 0.03, 0.1, 100.0, (90.0, 110.0))
+    plans = _plans(rec, 1257, [0, 1, 2])
+    assert [(p["shape"], len(p["runs_at"]), len(p["seeds"])) for p in plans] == [
+        ("3 x 3 grid", 9, 3), ("3 x 3 grid", 9, 2), ("cross through the advice", 5, 3), ("cross through the advice", 5, 2)
+    ]  # fmt: skip
+    cross = plans[2]["runs_at"]
+    assert sorted(cross) == sorted([(64, 2e-3), (64, 4e-3), (64, 8e-3), (32, 4e-3), (128, 4e-3)])
+    grids = _grid_dicts(cross, [0, 1, 2], 30, "adam")
+    assert [(g["batch_size"], g["learning_rate"]) for g in grids] == [
+        ([32], [4e-3]),
+        ([64], [2e-3, 4e-3, 8e-3]),
+        ([128], [4e-3]),
+    ]
 
 
 # --- a reader's data file ----------------------------------------------------------------------------
@@ -525,23 +665,24 @@ def test_advice_reports_every_steps_numbers_and_timings_in_json_markdown_html_an
 @pytest.mark.slow
 def test_advice_on_a_data_file_runs_its_confirmation_grid_in_process_and_prints_progress(tmp_path, capfd):
     """A .npy of digits' images: every step prints a progress line with its time; the confirmation grid (one
-    seed, one epoch here) trains 9 runs in this process and says where the recommended cell lands."""
+    seed, one epoch here; 9 runs, or 5 for the cross on a busy machine, and the cells one step past its edge
+    when its best lies there) trains in this process and says where the recommended cell lands."""
     from sklearn.datasets import load_digits
 
     path = tmp_path / "digits.npy"
     np.save(path, (load_digits().data / 16.0).reshape(-1, 8, 8))
     advice = adv.advise(
-        path, budget_minutes=2, short_updates=100, noise_repeats=3, grid_seeds=(0,), grid_epochs=1, probe_batch=32
+        path, budget_minutes=5, short_updates=100, noise_repeats=3, grid_seeds=(0,), grid_epochs=1, probe_batch=32
     )
     c = advice.confirmation
-    assert c["ran"] and len(c["cells"]) == 3 * len(c["batch_sizes"]) and c["store"] is None
+    assert c["ran"] and len(c["cells"]) == len(c["runs_at"]) + len(c.get("extended", [])) and c["store"] is None
     assert c["decision"] in ("best", "undecided") and "edge" in c  # one seed: no interval, nothing decided by it
     err = capfd.readouterr().err
     for step in (
         "data ",
         "range test, adam",
         "short run:",
-        "noise scale of run 0:",
+        "noise scale of run 0 after",
         "advice:",
         "Confirmation:",
         "total",

@@ -4,8 +4,9 @@
     confirm_verdict(df, advice.recommendation, delta=0.5)   # df: a sweep's results table
 
 ``confirmation`` (called by ``advise``) plans the grid around a recommendation (batch sizes B/2, B,
-2B x rates lr/2, lr, 2 lr), estimates its cost from the short run, fits it into what is left of the
-budget (three seeds, else two, else not at all), trains it (``sweep`` and its store for a named
+2B x rates lr/2, lr, 2 lr), estimates its cost from the short runs, fits it into what is left of the
+budget (three seeds, else two; else the cross through the advice: the three rates at B, B/2 and 2B at lr,
+with three seeds, else two; else not at all, saying what budget would include it), trains it (``sweep`` and its store for a named
 dataset; ``train`` in this process for a file, which sweeps cannot load by name) and compares the
 recommended cell with the grid's best by mean validation ELBO. It decides with the paired interval
 over seeds of val ELBO(best) - val ELBO(recommended) (``_decide``): "confirmed" (upper end within
@@ -27,6 +28,7 @@ from .rules import LR_RATIO, MIN_BATCH, PLACEHOLDER, Recommendation, lr_ratio
 __all__ = [
     "confirmation",
     "confirm_verdict",
+    "beyond_edge",
     "grid_around",
     "advice_grid",
     "rate_effects",
@@ -40,20 +42,44 @@ __all__ = [
 ]
 
 
-def _grid_cost_s(short: dict, data: Dataset, batch_sizes, n_lrs, seeds, epochs, workers, named: bool) -> float:
-    """A conservative estimate of the confirmation grid's wall time from the short run's steady
-    throughput: the epochs (a smaller batch than the short run's costs sqrt(B_short / B) more per
-    example), the held-out evaluation (500 importance samples per test example and one per
-    validation example each epoch, a forward pass ~1/3 of an update), 0.5 s per run, a trace per
-    batch size, then 1.5x (a shared machine), and 20 s for the sweep's kernels to start."""
-    sps = max(float(short["samples_per_s"]), 1.0)
+def _grid_cost_s(short: dict, data: Dataset, cells, seeds, epochs, workers, named: bool) -> float:
+    """A conservative estimate of the confirmation grid's wall time (``cells``: (batch size, rate) pairs) from
+    the short runs' throughput (the median over them: one run of a second is mostly overhead): the epochs (a
+    smaller batch than the short run's costs sqrt(B_short / B) more per example), the held-out evaluation (500
+    importance samples per test example and one per validation example each epoch, a forward pass ~1/3 of an
+    update), 0.5 s per run, a trace per batch size, then 1.5x (a shared machine), and 20 s for the sweep's
+    kernels to start."""
+    sps = max(float(np.median([r["samples_per_s"] for r in short.get("runs", [short])])), 1.0)
     n_train, n_val, n_test = len(data.train), len(data.val), len(data.test)
     eval_s = (500 * n_test + epochs * n_val) / (3 * sps)
     runs_s = sum(
-        (epochs * n_train / sps * max(1.0, short["batch_size"] / b) ** 0.5 + eval_s + 0.5) * n_lrs * len(seeds)
-        for b in batch_sizes
+        (epochs * n_train / sps * max(1.0, short["batch_size"] / b) ** 0.5 + eval_s + 0.5) * len(seeds)
+        for b, _ in cells
     )
-    return 1.5 * (runs_s / workers + 2.0 * len(batch_sizes)) + (20.0 if named else 0.0)
+    return 1.5 * (runs_s / workers + 2.0 * len({b for b, _ in cells})) + (20.0 if named else 0.0)
+
+
+def _plans(rec: Recommendation, n_train: int, seeds: list) -> list[dict]:
+    """The confirmation grids from the fullest to the cheapest: batch B/2, B, 2B x rate lr/2, lr, 2 lr, with
+    three then two seeds; then the cross through the advice (the three rates at B, and B/2 and 2B at lr), with
+    three then two seeds. Each: {"shape", "runs_at": [(batch size, rate)], "seeds"}."""
+    batch_sizes, lrs = grid_around(rec, n_train)
+    full = [(b, lr) for b in batch_sizes for lr in lrs]
+    cross = [(rec.batch_size, lr) for lr in lrs] + [(b, rec.learning_rate) for b in batch_sizes if b != rec.batch_size]
+    shapes = ((f"{len(batch_sizes)} x {len(lrs)} grid", full), ("cross through the advice", cross))
+    counts = sorted({len(seeds), min(2, len(seeds))}, reverse=True)
+    return [{"shape": shape, "runs_at": cells, "seeds": list(seeds)[:k]} for shape, cells in shapes for k in counts]
+
+
+def _grid_dicts(cells, seeds, epochs, optimizer) -> list[dict]:
+    """Sweep grids (dicts of lists) that train exactly ``cells`` x ``seeds``: one dict per batch size."""
+    out = []
+    for b in sorted({b for b, _ in cells}):
+        lrs = [lr for bb, lr in cells if bb == b]
+        out.append(
+            {"batch_size": [b], "learning_rate": lrs, "seed": list(seeds), "epochs": epochs, "optimizer": optimizer}
+        )
+    return out
 
 
 def grid_around(rec: Recommendation, n_train: int) -> tuple[list[int], list[float]]:
@@ -65,14 +91,15 @@ def grid_around(rec: Recommendation, n_train: int) -> tuple[list[int], list[floa
 
 
 def _train_grid(data, fixed, grid, store, workers, log):
-    """The grid's runs: through ``sweep`` and its store for a named dataset, else ``train`` in process."""
+    """The runs of ``grid`` (a list of sweep dicts): through ``sweep`` and its store for a named dataset, else
+    ``train`` in process."""
     import pandas as pd
 
     if data.name in DATASETS:
         from ..experiments import default_store, sweep
 
         out = Path(store) if store else default_store("advisor")
-        g = {"dataset": data.name, "split_seed": data.meta.get("split_seed", 0), **fixed, **grid}
+        g = [{"dataset": data.name, "split_seed": data.meta.get("split_seed", 0), **fixed, **d} for d in grid]
         df = sweep(g, out=out, workers=workers, progress=False)
         s = df.attrs["summary"]
         log(f"advise: sweep into {out}: {s['ran']} trained, {s['cached']} cached, {s['failed']} failed")
@@ -81,7 +108,8 @@ def _train_grid(data, fixed, grid, store, workers, log):
     from ..experiments.grid import expand_grid
 
     rows = []
-    for c in expand_grid({"dataset": PLACEHOLDER, "split_seed": data.meta.get("split_seed", 0), **fixed, **grid}):
+    base = {"dataset": PLACEHOLDER, "split_seed": data.meta.get("split_seed", 0), **fixed}
+    for c in expand_grid([base | d for d in grid]):
         m = train(c, data).metrics
         status = "diverged" if m["diverged"] else "ok"
         rows.append({**c.to_dict(), "dataset": data.name, "status": status, **m})
@@ -181,6 +209,9 @@ def _verdict(out: dict, rec, diff, mine) -> str:
 
 
 def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, clock) -> dict:
+    """The fullest confirmation grid that fits what is left of the budget (``_plans``), trained and judged
+    (``confirm_verdict``); its cost stated. When none fits: not run, with the cheapest plan's cost and the
+    budget that would include it."""
     named = data.name in DATASETS
     if named:
         from ..experiments.runner import default_workers
@@ -188,40 +219,78 @@ def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, 
         workers = workers or default_workers()
     else:
         workers = 1
-    batch_sizes, lrs = grid_around(rec, len(data.train))
-    seeds = list(seeds)
-    cost = _grid_cost_s(short, data, batch_sizes, len(lrs), seeds, epochs, workers, named)
-    if cost > clock.left_s and len(seeds) > 2:
-        seeds = seeds[:2]
-        cost = _grid_cost_s(short, data, batch_sizes, len(lrs), seeds, epochs, workers, named)
-    plan = {
-        "batch_sizes": batch_sizes,
-        "learning_rates": lrs,
-        "seeds": seeds,
+    for plan in _plans(rec, len(data.train), list(seeds)):
+        cost = _grid_cost_s(short, data, plan["runs_at"], plan["seeds"], epochs, workers, named)
+        if cost <= clock.left_s:
+            break
+    cells, seeds = plan["runs_at"], plan["seeds"]
+    plan |= {
+        "batch_sizes": sorted({b for b, _ in cells}),
+        "learning_rates": sorted({lr for _, lr in cells}),
         "epochs": epochs,
         "estimated_s": cost,
         "workers": workers,
     }
+    n_seeds = f"{len(seeds)} seed{'s' * (len(seeds) != 1)}"
+    what = f"a {plan['shape']} of {len(cells) * len(seeds)} runs ({n_seeds}, {epochs} epoch{'s' * (epochs != 1)})"
     if cost > clock.left_s:
-        reason = f"it needs about {cost / 60:.1f} min and {max(clock.left_s, 0) / 60:.1f} min of the budget are left"
+        need = math.ceil((clock.budget_s - clock.left_s + cost) / 60)
+        reason = (
+            f"even {what} needs about {cost / 60:.1f} min and {max(clock.left_s, 0) / 60:.1f} min of the budget are "
+            f"left; --budget-minutes {need} would include it"
+        )
         clock.log(f"advise: confirmation grid skipped: {reason}")
         return {"ran": False, "reason": reason, **plan}
     t0 = time.perf_counter()
     clock.log(
-        f"advise: confirmation grid: batch {batch_sizes} x lr {[f'{v:.3g}' for v in lrs]} x {len(seeds)} seeds, "
-        f"{epochs} epochs (estimated {cost:.0f} s)"
+        f"advise: confirmation: {what}, batch x lr {[(b, f'{lr:.3g}') for b, lr in cells]} (estimated {cost:.0f} s)"
     )
-    grid = {
-        "batch_size": batch_sizes,
-        "learning_rate": lrs,
-        "seed": seeds,
-        "epochs": epochs,
-        "optimizer": rec.optimizer,
-    }
+    grid = _grid_dicts(cells, seeds, epochs, rec.optimizer)
     df, where = _train_grid(data, fixed, grid, store, workers if named else None, clock.log)
-    out = confirm_verdict(df, rec, delta) | plan | {"store": where}
+    out, extended = _past_the_edge(
+        df, confirm_verdict(df, rec, delta), plan, data, fixed, rec, short, delta, store, clock
+    )
+    what += extended
+    out |= plan | {"store": where, "wall_time_s": time.perf_counter() - t0}
+    out["verdict"] += f" The check cost {what}: {out['wall_time_s']:.0f} s (estimated {cost:.0f} s)."
     clock.done("confirmation", t0, out["verdict"])
     return out
+
+
+def _past_the_edge(df, out, plan, data, fixed, rec, short, delta, store, clock) -> tuple[dict, str]:
+    """When the best cell lies on the grid's edge and one step beyond it (``beyond_edge``) fits the budget
+    left: those runs trained (once) and the whole judged again. Returns (the verdict, words for the cost)."""
+    seeds, epochs, workers, named = plan["seeds"], plan["epochs"], plan["workers"], data.name in DATASETS
+    extra = beyond_edge(out, plan["runs_at"], len(data.train))
+    if not extra or _grid_cost_s(short, data, extra, seeds, epochs, workers, named) > clock.left_s:
+        return out, ""
+    import pandas as pd
+
+    clock.log(f"advise: the best cell lies on the grid's edge; one step beyond it: {extra}")
+    grid = _grid_dicts(extra, seeds, epochs, rec.optimizer)
+    more, _ = _train_grid(data, fixed, grid, store, workers if named else None, clock.log)
+    out = confirm_verdict(pd.concat([df, more], ignore_index=True), rec, delta) | {"extended": [list(c) for c in extra]}
+    where = ", ".join(f"batch {b} and lr {lr:.3g}" for b, lr in extra)
+    return out, f", then {len(extra) * len(seeds)} runs one step past its edge ({where})"
+
+
+def beyond_edge(out: dict, cells, n_train: int) -> list[tuple]:
+    """The cells one step beyond the grid's edge where its best cell lies (``confirm_verdict``'s ``best``):
+    twice or half its rate at its batch size, twice or half its batch size (within MIN_BATCH and the
+    training set) at its rate; none that the grid already holds."""
+    if not out.get("best"):
+        return []
+    b, lr = out["best"]["batch_size"], out["best"]["learning_rate"]
+    sizes, rates = sorted({c[0] for c in cells}), sorted({c[1] for c in cells})
+    cap = min(n_train, TRAIN_SIZES[PLACEHOLDER])
+    steps = []
+    if len(rates) > 1:
+        steps += [(b, lr * 2)] if np.isclose(lr, rates[-1]) else [(b, lr / 2)] if np.isclose(lr, rates[0]) else []
+    if len(sizes) > 1:
+        steps += [(b * 2, lr)] if b == sizes[-1] and b * 2 <= cap else []
+        steps += [(b // 2, lr)] if b == sizes[0] and b // 2 >= MIN_BATCH else []
+    held = {(int(c[0]), round(float(c[1]), 12)) for c in cells}
+    return [(int(bb), float(r)) for bb, r in steps if (int(bb), round(float(r), 12)) not in held]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.data import BINARIZE_SEED, Dataset, binarize, split_arrays
+from ..core.data import BINARIZE_SEED, DATASETS, Dataset, binarize, split_arrays
 
 __all__ = ["load_file", "from_array", "SUFFIXES", "MIN_EXAMPLES", "PREFERRED_KEYS", "ARCHITECTURES"]
 
@@ -48,6 +48,9 @@ def _refuse_any(where, x, mask, what: str, allowed: str, show_value: bool = Fals
         r, c = np.argwhere(mask)[0]
         first = f"the first {x[r, c]:g} at" if show_value else "the first at"
         _fail(where, f"{int(mask.sum())} values {what}, {first} example {r + 1}, feature {c + 1}; allowed: {allowed}")
+
+
+_NAMED = "or a named dataset (" + ", ".join(DATASETS) + ")"
 
 
 def _fail(where: str, problem: str):
@@ -87,9 +90,9 @@ def _read_csv(path: Path) -> np.ndarray:
 
 def _read(path: Path, key: str | None):
     if path.suffix.lower() not in SUFFIXES:
-        _fail(str(path), f"the suffix {path.suffix!r} is not supported; allowed: {', '.join(SUFFIXES)}")
+        _fail(str(path), f"the suffix {path.suffix!r} is not supported; allowed: {', '.join(SUFFIXES)}, {_NAMED}")
     if not path.is_file():
-        _fail(str(path), "no such file")
+        _fail(str(path), f"no such file; allowed: an existing {', '.join(SUFFIXES)} file, {_NAMED}")
     try:
         if path.suffix.lower() == ".npy":
             _check_npy_header(path)
@@ -172,8 +175,8 @@ def _check_values(where: str, x: np.ndarray, likelihood: str, min_examples: int)
         hint = " (divide by 255?)" if hi <= 255 and lo >= 0 else ""
         _fail(
             where,
-            f"values from {lo:g} to {hi:g} lie outside [0, 1]; allowed for Bernoulli data: intensities in "
-            f"[0, 1]{hint}, or --likelihood gaussian",
+            f"values from {lo:g} to {hi:g} lie outside [0, 1]; allowed with likelihood bernoulli (the default): "
+            f"intensities in [0, 1]{hint}, or --likelihood gaussian",
         )
 
 

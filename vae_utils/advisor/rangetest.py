@@ -315,14 +315,17 @@ def checked_range_test(data, batch_size, optimizer="adam", model_config=None, se
     """Range tests repeated over ``seeds``; the breaking point is their median (``combine_breaks``).
     When none of them found a break and one broke too close to its start (below min_ratio x lr_min,
     see ``find_break``), they are run once more with the range extended 100x downward
-    (``extended_down``). Returns the test whose break is nearest the median, its ``lr_break`` set to
+    (``extended_down``); when fewer than half found one, as many more seeds are run (once), so that the
+    median does not rest on a lone repeat. Returns the test whose break is nearest the median, its ``lr_break`` set to
     the median and its ``repeats`` to the summary (with ``extended``: the lr_min used, or None);
     ``found`` is False when no repeat found a break."""
-    run = lambda st: [vae_range_test(data, batch_size, optimizer, model_config, seed=s, **st) for s in seeds]
-    tests, extended = run(settings), None
+    run = lambda st, ss: [vae_range_test(data, batch_size, optimizer, model_config, seed=s, **st) for s in ss]
+    tests, extended = run(settings, seeds), None
     if not any(t.found for t in tests) and any(t.early for t in tests):
         settings = extended_down(settings)
-        tests, extended = run(settings), settings["lr_min"]
+        tests, extended = run(settings, seeds), settings["lr_min"]
+    if 0 < sum(t.found for t in tests) < len(tests) / 2:  # a minority broke: as many more seeds, once
+        tests += run(settings, [max(seeds) + 1 + k for k in range(len(seeds))])
     summary = combine_breaks(tests) | {"extended": extended, "wall_time_s": sum(t.wall_time_s for t in tests)}
     found = [t for t in tests if t.found]
     if not found:

@@ -17,15 +17,16 @@ The steps, each timed and reported with its numbers:
    A break counts only where the rate it sets, ratio(B) x lr_break, is at least 10x the test's
    lowest rate; a test that breaks at its start is run again from a 100x lower rate, and a test
    without a break says so;
-3. **noise scale**: a short run (about ``short_updates`` updates) at the rate the advice itself
-   would use, ratio(B) x lr_break (below), then ``noise_repeats`` independent estimates of B_simple
-   (``noise.gradient_noise_scale``), summarised by their geometric mean with a t-interval on the
-   log scale (``stats.log_mean``);
+3. **noise scale**: ``short_seeds`` independent short runs (about ``short_updates`` updates) at the rate
+   the advice itself would use, ratio(B) x lr_break (below), each read at checkpoints of its last half
+   (``noisescale.CHECKPOINTS``) and pooled (``noisescale.pooled_b_simple``); over the runs, their
+   geometric mean with a t-interval on the log scale (``noise_over_runs``) and the curve per checkpoint;
 4. **recommendation** (rules below);
 5. **confirmation** (optional, when it fits the budget): batch sizes B/2, B, 2B x rates lr/2, lr,
-   2 lr x ``grid_seeds`` seeds, ``grid_epochs`` epochs, through ``experiments.sweep`` and its
-   cache for a named dataset (in-process ``train`` for a file: sweeps load datasets by name);
-   whether the recommended cell's mean validation ELBO lies within ``delta`` of the grid's best.
+   2 lr x ``grid_seeds`` seeds (or fewer seeds, or the cross through the advice: ``confirm._plans``),
+   ``grid_epochs`` epochs, through ``experiments.sweep`` and its cache for a named dataset (in-process
+   ``train`` for a file: sweeps load datasets by name); decided by the paired interval over seeds of
+   the gap between the grid's best and the advice (a beaten advice is replaced by the grid's best).
 
 Rules of the recommendation:
 
@@ -63,6 +64,7 @@ import numpy as np
 from ..core.config import TrainConfig
 from ..core.data import DATASETS, TRAIN_SIZES, Dataset, load_dataset
 from .confirm import confirmation as _confirm
+from .noisescale import CHECKPOINTS, checkpoint_updates, curve_words, noise_curve, pooled_b_simple, still_growing
 from .rules import (
     DELTA,
     HELD_FIXED,
@@ -123,7 +125,7 @@ class Advice:
         r = self.recommendation
         lines = [
             f"batch size {r.batch_size} (range {r.batch_range[0]}-{r.batch_range[1]}), "
-            f"learning rate {r.learning_rate:.3g} ({r.optimizer}), breaking point {r.lr_break:.3g}",
+            f"learning rate {r.learning_rate:.3g} ({r.optimizer}), range test's divergence rate {r.lr_break:.3g}",
             *[f"Warning: {w}" for w in self.warnings],
             *r.reasons,
             "Watch: " + " ".join(r.watch),
@@ -246,7 +248,7 @@ def _range_test(data, batch_size, optimizer, *, fixed, seed, settings, clock, wa
         )
     if not rt.found:
         warnings.append(
-            f"No breaking point was found ({optimizer}, batch {batch_size}, {rep['n']} seeds): the loss did not rise "
+            f"No divergence rate was found: the range test did not break ({optimizer}, batch {batch_size}, {rep['n']} seeds): the loss did not rise "
             f"between {floor * lr_min:.3g} and {rt.settings['lr_max']:g}; the rate with the lowest loss, "
             f"{rt.lr_lowest:.3g}, stands in for it. Check the data's scale and likelihood."
         )
@@ -366,14 +368,15 @@ def checkpoint_noise_scale(
     return out | {"b_small": b_small, "b_big": b_big, "n_batches": n_batches, "repeats": repeats}
 
 
-def _noise_step(model, data, b_small, b_big, n_batches, repeats, clock, seed=0) -> dict:
+def _noise_step(model, data, n_batches, repeats, clock, run: tuple, updates: int) -> dict:
+    """B_simple of checkpoint ``run`` = (j, i), the i-th of short run j (batch-sampling seeds from 10 j + i)."""
     t0 = time.perf_counter()
-    out = checkpoint_noise_scale(model, data, seed, b_small, b_big, n_batches, repeats)
+    out = checkpoint_noise_scale(model, data, 10 * run[0] + run[1], MIN_BATCH, 512, n_batches, repeats)
     clock.done(
         "noise_scale",
         t0,
-        f"noise scale of run {seed}: B_simple {out['b_simple']:.3g} examples (95% CI {out['low']:.3g} to "
-        f"{out['high']:.3g} on its checkpoint; {out['n_positive']} of {repeats} estimates positive)",
+        f"noise scale of run {run[0]} after {updates} updates: B_simple {out['b_simple']:.3g} examples (95% CI "
+        f"{out['low']:.3g} to {out['high']:.3g} on this checkpoint; {out['n_positive']} of {repeats} estimates positive)",
     )
     return out
 
@@ -434,7 +437,8 @@ def _recommend(data, noise, rt_probe, rt_at_b, optimizer, ratios, low, high, b) 
         f"Batch sizes from B_simple/4 to B_simple, in powers of two, give {low} to {high} (at least {MIN_BATCH}, at "
         f"most 1/8 of the {n} training examples). The batch size is {_batch_rule(bs, n, b)}.",
         f"At batch {b}, the range test's loss starts to rise at lr {rt_at_b.lr_break:.3g} (median over {spread}); "
-        f"the rate is {how} times that breaking point: the best rate's ratio to the breaking point as measured on digits.",
+        f"the rate is {how} times that rate (the range test's divergence rate): the best rate's ratio to it as "
+        "measured on digits.",
     ]
     allowed = _batch_uncertainty(noise, n, low, high)
     if allowed:
@@ -444,11 +448,25 @@ def _recommend(data, noise, rt_probe, rt_at_b, optimizer, ratios, low, high, b) 
         )
     if not (noise["n_positive"] >= 2 and math.isfinite(bs)):
         reasons.append("Too few usable B_simple estimates for an interval: the batch range is the whole allowed one.")
+    reasons += _settling_reasons(noise)
     if rt_probe.batch_size != b:
         reasons.append(f"(The probe's range test at batch {rt_probe.batch_size} broke at {rt_probe.lr_break:.3g}.)")
     rec = Recommendation(b, (low, high), lr, optimizer, rt_at_b.lr_break, ratio, bs, (lo, hi), reasons)
     rec.batch_allowed = allowed
     return rec
+
+
+def _settling_reasons(noise: dict) -> list[str]:
+    """Where B_simple was read (each run pooled over checkpoints of its last half) and whether it had settled."""
+    if not noise.get("curve"):
+        return []
+    text = f"Each run's B_simple pools its checkpoints: {curve_words(noise)}."
+    if still_growing(noise):
+        text += (
+            " It had not settled: a full-length run's B_simple is likely larger, so the batch size is the low end of "
+            "what a long run can use."
+        )
+    return [text]
 
 
 def _g(x) -> str:
@@ -590,16 +608,22 @@ def _measure(data, probe, optimizers, ratios, short_updates, noise_batches, nois
         )
     lr_safe = lr_ratio(opt, probe, ratios) * tests[opt].lr_break
     k = opts["short_seeds"]
-    updates = _updates_within_budget(short_updates, tests[opt], clock, runs=k)
+    updates = _updates_within_budget(short_updates, tests[opt], clock, runs=k * sum(CHECKPOINTS))
     runs, per_run, warnings = [], [], []
+    repeats = max(2, math.ceil(noise_repeats / len(CHECKPOINTS)))
     for j in range(k):
-        result, short = _short_run(data, probe, lr_safe, opt, opts["fixed"], opts["seed"] + j, updates, clock)
-        per_run.append(_noise_step(result.model, data, MIN_BATCH, 512, noise_batches, noise_repeats, clock, j))
-        short["b_simple"], short["seed"] = per_run[-1]["b_simple"], opts["seed"] + j
+        seed, ckpts = opts["seed"] + j, []
+        for i, n in enumerate(checkpoint_updates(updates, max(1, len(data.train) // probe))):  # last: the short run
+            result, short = _short_run(data, probe, lr_safe, opt, opts["fixed"], seed, n, clock)
+            ckpt = _noise_step(result.model, data, noise_batches, repeats, clock, (j, i), short["updates"])
+            ckpts.append(ckpt | {"updates": short["updates"]})
+        per_run.append(pooled_b_simple(ckpts) | {"checkpoints": ckpts})
+        short["b_simple"], short["seed"] = per_run[-1]["b_simple"], seed
         short["collapsed"] = short["active_units"] <= short["latent_dim"] // 8  # 0 or 1 of 8
         runs.append(short)
-    noise = noise_over_runs(per_run, [not r["collapsed"] for r in runs])
-    noise.update({key: per_run[0][key] for key in ("b_small", "b_big", "n_batches", "repeats")})
+    usable = [not r["collapsed"] for r in runs]
+    noise = noise_over_runs(per_run, usable) | noise_curve(per_run, usable)
+    noise.update({key: per_run[0]["checkpoints"][0][key] for key in ("b_small", "b_big", "n_batches", "repeats")})
     warnings += _run_warnings(runs, lr_safe)
     short = dict(runs[0], runs=[dict(r) for r in runs], warnings=warnings)
     return tests, short, noise

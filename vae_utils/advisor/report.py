@@ -72,7 +72,11 @@ def _step_table(advice) -> list[str]:
         "noise_scale": f"B_simple {_fmt(n['b_simple'])} examples (95% CI {_fmt(n['low'])} to {_fmt(n['high'])} over "
         f"{n.get('n_used', 1)} of {n.get('n_runs', 1)} short runs; per run: "
         + ", ".join(_fmt(v) for v in n.get("estimates", []))
-        + ")",
+        + (
+            f"; each run pooled over its checkpoints at updates {', '.join(str(c['updates']) for c in n['curve'])})"
+            if n.get("curve")
+            else ")"
+        ),
         "recommendation": f"batch {advice.recommendation.batch_size}, lr {_fmt(advice.recommendation.learning_rate)}",
         "confirmation": advice.confirmation.get("verdict", ""),
     }
@@ -100,7 +104,7 @@ def markdown(advice, figure: str | None = "range_test.svg") -> str:
         "",
         *[f"- {x}" for x in r.reasons],
         *[
-            f"- With {o}: lr {_fmt(a['learning_rate'])} (breaking point {_fmt(a['lr_break'])})."
+            f"- With {o}: lr {_fmt(a['learning_rate'])} (the range test's divergence rate {_fmt(a['lr_break'])})."
             for o, a in r.alternatives.items()
         ],
         "",
@@ -170,7 +174,12 @@ def advice_values(advice) -> dict:
         "noise-seeds": ", ".join(map(str, seeds)), "short-updates": int(short["updates"]),
         "short-batch": int(short["batch_size"]), "short-epochs": int(short["epochs"]), "short-lr": fmt(short["learning_rate"]),
         "short-val": fmt(short["val_elbo"]), "advise-s": f"{advice.total_s:.0f}",
+        "noise-checkpoints": _and([str(c["updates"]) for c in noise.get("curve", [])]) or "n/a",
     }  # fmt: skip
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1] if words else ""
 
 
 def measurement_scope(advice) -> dict:

@@ -32,6 +32,44 @@ def noise_scale_from_norms(b_small: float, g2_small: float, b_big: float, g2_big
     return {"g2": float(g2), "trace_sigma": float(trace_sigma), "b_simple": float(trace_sigma / g2)}
 
 
+_TRACED: dict = {}  # one entry: a private copy of the last model shape measured, and its traced |G_B|^2
+
+
+def _squared_norm_fn(model, beta: float):
+    """The compiled squared norm of the gradient of the negative ELBO on a batch at ``model``'s current weights.
+    It runs on a private copy of the model, built once per model configuration and beta and given ``model``'s
+    weights at each call, so the checkpoints of a measurement (new models of one configuration) share one
+    trace instead of retracing for each; ``model`` itself is never written."""
+    key = (repr(model.config), model.likelihood, beta)
+    if _TRACED.get("key") != key:
+        from .model import build_vae
+
+        copy = build_vae(model.config)
+        _TRACED.clear()
+        _TRACED.update(key=key, model=copy, fn=_traced(copy, beta))
+    _TRACED["model"].set_weights(model.get_weights())
+    return _TRACED["fn"]
+
+
+def _traced(model, beta: float):
+    variables = model.trainable_variables
+    bernoulli = model.likelihood == "bernoulli"
+
+    @tf.function(reduce_retracing=True)
+    def squared_norm(xb, key):
+        if bernoulli:
+            xb = binarize_tensor(xb, key)
+        with tf.GradientTape() as tape:
+            z_mean, z_log_var = model.posterior(xb, training=True)
+            eps = tf.random.stateless_normal(tf.shape(z_mean), seed=key + 1)
+            decoded = model.decoder(reparameterize(z_mean, z_log_var, eps), training=True)
+            loss, _, _ = negative_elbo(xb, decoded, z_mean, z_log_var, model.likelihood, beta, model.decoder_log_var)
+        grads = tape.gradient(loss, variables)
+        return tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads if g is not None])
+
+    return squared_norm
+
+
 def gradient_noise_scale(
     model, x, b_small: int = 8, b_big: int = 512, n_batches: int = 64, beta: float = 1.0, seed: int = 0
 ) -> dict:
@@ -48,20 +86,7 @@ def gradient_noise_scale(
     n = len(x)
     if not 1 <= b_small < b_big <= n:
         raise ValueError(f"b_small={b_small!r}, b_big={b_big!r}; allowed: 1 <= b_small < b_big <= {n} (the data)")
-    variables = model.trainable_variables
-    bernoulli = model.likelihood == "bernoulli"
-
-    @tf.function(reduce_retracing=True)
-    def squared_norm(xb, key):
-        if bernoulli:
-            xb = binarize_tensor(xb, key)
-        with tf.GradientTape() as tape:
-            z_mean, z_log_var = model.posterior(xb, training=True)
-            eps = tf.random.stateless_normal(tf.shape(z_mean), seed=key + 1)
-            decoded = model.decoder(reparameterize(z_mean, z_log_var, eps), training=True)
-            loss, _, _ = negative_elbo(xb, decoded, z_mean, z_log_var, model.likelihood, beta, model.decoder_log_var)
-        grads = tape.gradient(loss, variables)
-        return tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads if g is not None])
+    squared_norm = _squared_norm_fn(model, float(beta))
 
     rng = np.random.default_rng(seed)
     g2 = {}

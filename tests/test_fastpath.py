@@ -285,14 +285,14 @@ def test_the_compiled_epoch_trains_on_the_batches_and_noise_the_keras_path_draws
     refs = [[t.numpy() for t in draw(x_train, tf.constant(epoch), tf.constant(s))] for s in seeds]
     ref_x, ref_noise = (tf.constant(np.stack([r[k] for r in refs])) for k in (0, 1))  # [S, steps, B, ...]
 
-    def probe(layout, theta, xb, eps, weight, free_bits):
+    def probe(layout, weights, xb, eps, weight, free_bits):
         xb, eps = (t if members > 1 else t[None] for t in (xb, eps))
         dx = tf.reduce_max(tf.abs(xb[:, None] - ref_x), axis=[2, 3])  # [S, steps]
         dn = tf.reduce_max(tf.abs(eps[:, None] - ref_noise), axis=[2, 3])
         step = tf.cast(tf.argmin(dx + dn, axis=1), tf.float32)
         out = [step, tf.reduce_min(dx, axis=1), tf.reduce_min(dn, axis=1)]
         out = out if members > 1 else [v[0] for v in out]
-        return (*out, tf.zeros_like(theta))
+        return (*out, [tf.zeros_like(w) for w in weights])
 
     monkeypatch.setattr(fastpath, "_loss_and_gradient", probe)
     monkeypatch.setattr(fastpath, "_TRAINERS", {})

@@ -5,7 +5,8 @@
 minimises), ``optimizers`` (the optimizer registry both engines read) and ``schedules`` (learning
 rate and KL weight over updates), ``draws`` (an epoch's shuffle, binarization and noise, the same
 for both engines), ``training`` (``train``, ``train_seeds``; the Keras engine), ``fastpath`` (the
-MLP's compiled epoch, seeds stacked), ``result`` (``TrainResult`` and how both engines book a
+MLP's compiled epoch, seeds stacked), ``direct`` (calling a compiled epoch without
+``tf.function``'s Python dispatch), ``result`` (``TrainResult`` and how both engines book a
 run), ``evaluation`` (held-out ELBO, IWAE NLL, active units), ``noise`` (the
 gradient-noise scale). Nothing here imports the rest of the toolkit but ``cpuslots`` (a training
 process takes a CPU slot).

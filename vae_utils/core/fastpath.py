@@ -9,16 +9,19 @@
 Adam update alone is ~270 of ~390 kernels per step (a read, ``Pow``, ``Sqrt``, ``RealDiv`` and
 assigns for each of 10 variables). This module computes the same step with the same formulas:
 
-* every run's weights are one flat vector (the Keras layers' kernels and biases end to end, in
-  the order of ``VAE.trainable_variables``; ``Layout``), so the optimizer update is a handful of
-  element-wise ops over one tensor; weights and optimizer state (Adam's m and v, momenta,
-  RMSprop's velocity) are loop variables of the epoch's ``tf.while_loop``, not variables;
+* every run's weights are one flat vector between epochs (the Keras layers' kernels and biases end
+  to end, in the order of ``VAE.trainable_variables``; ``Layout``); inside the epoch the weights and
+  the optimizer state (Adam's m and v, momenta, RMSprop's velocity) are loop variables of its
+  ``tf.while_loop``, one tensor per kernel and bias (``Layout.tensors``), not variables, so the
+  update is a few element-wise ops per tensor and no step slices or joins the flat vector;
 * an epoch is one XLA computation (``jit_compile``; static shapes, so nothing recompiles): its
   randomness (each member's shuffle, binarization and noise: ``draws.epoch_draws``, which the Keras
   path runs compiled alone, so both engines train on the same numbers), its updates and its
   validation ELBO;
 * several seeds of one configuration train as one stack: every tensor gets a leading member
-  axis and the products are batched (``train_seeds``).
+  axis and the products are batched (``train_seeds``);
+* the compiled epoch is called with flat tensors (``direct``): ``tf.function``'s own call binds
+  its ~20 arguments in Python for ~0.6 ms, about 7 % of a batch-32 epoch.
 
 The optimizer formulas are Keras's (``optimizers.OPTIMIZERS[...].update``), the loss is ``objective``'s per member
 (``stacked_negative_elbo``), the gradient TensorFlow's autodiff of it, each member's shuffle,
@@ -47,6 +50,7 @@ import tensorflow as tf
 
 from .config import TrainConfig
 from .data import Dataset
+from .direct import direct
 from .draws import epoch_draws
 from .model import ModelConfig, reparameterize
 from .objective import gaussian_kl, reconstruction_loss
@@ -126,6 +130,11 @@ class Layout:
         shapes = [[-1, *s] if len(s) == 2 else [-1, 1, *s] for s in self.shapes]
         return [tf.reshape(p, s) for p, s in zip(parts, shapes, strict=True)]
 
+    def join(self, tensors):
+        """The flat vector ([S, size], or [size] for one run) of ``tensors`` (``tensors``' inverse)."""
+        lead = tensors[0].shape[:-2] if len(tensors[0].shape) == 3 else []
+        return tf.concat([tf.reshape(t, [*lead, -1]) for t in tensors], axis=-1)
+
 
 def _forward(layout: Layout, weights, x, eps):
     """Encoder, reparameterization, decoder for batches ``x`` [(S,) B, D] with noise ``eps`` [(S,) B, L]."""
@@ -186,7 +195,7 @@ class StackedTrainer:
     def __init__(self, model_config: ModelConfig, config: TrainConfig, n_train: int, members: int):
         self.layout = Layout(model_config)
         self.members = members
-        self.run_epoch = _compile_epoch(self.layout, config, n_train, members)
+        self.run_epoch = direct(_compile_epoch(self.layout, config, n_train, members))
 
 
 @dataclass(frozen=True)
@@ -227,62 +236,77 @@ def _member_draws(x_train, epoch, seeds, shape: _Shape):
     return tuple(tf.stack(parts, axis=1) for parts in zip(*drawn, strict=True))
 
 
-def _loss_and_gradient(layout: Layout, theta, xb, eps, weight, free_bits):
-    """Each member's (loss, reconstruction, KL) on its batch ``xb`` with noise ``eps``, and the gradient."""
+def _loss_and_gradient(layout: Layout, weights, xb, eps, weight, free_bits):
+    """Each member's (loss, reconstruction, KL) on its batch ``xb`` with noise ``eps``, and the gradient
+    (a list like ``weights``, ``layout.tensors``' blocks)."""
     with tf.GradientTape() as tape:
-        tape.watch(theta)
-        weights = layout.tensors(theta)
+        tape.watch(weights)
         decoded, z_mean, z_log_var = _forward(layout, weights, xb, eps)
         log_var = _log_var(layout, weights)
         loss, recon, kl = stacked_negative_elbo(
             xb, decoded, z_mean, z_log_var, layout.config.likelihood, weight, log_var, free_bits
         )
         total = tf.reduce_sum(loss)  # members are independent: d total / d theta_s = d loss_s / d theta_s
-    return loss, recon, kl, tape.gradient(total, theta)
+    return loss, recon, kl, tape.gradient(total, weights)
 
 
 def _update_fn(layout: Layout, config: TrainConfig, shape: _Shape):
     """One update of every active member: the body of the epoch's while loop.
 
-    ``update(i, theta, slots, sums, done, losses, active, curve, batches)`` with ``batches`` =
-    (x_epoch, noise, x_val, eps_val, epoch, h) returns the loop state after update ``i``."""
+    ``update(i, weights, slots, sums, done, losses, active, curve, batches)`` with ``batches`` =
+    (x_epoch, noise, x_val, eps_val, epoch, h) returns the loop state after update ``i``. Weights
+    and each slot are lists of ``layout.tensors``' blocks: the optimizer's element-wise formulas run
+    on each block (the same numbers as on the flat vector), and no step slices or joins the vector."""
     optimizer = OPTIMIZERS[config.optimizer].update
 
-    def update(i, theta, slots, sums, done, losses, active, curve, batches):
+    def update(i, weights, slots, sums, done, losses, active, curve, batches):
         x_epoch, noise, x_val, eps_val, epoch, h = batches
         step = epoch * shape.steps + i
         lr, alpha, weight = at_step(config, step, h)
         floor = h["free_bits"] if shape.free_bits else None
-        loss, recon, kl, grad = _loss_and_gradient(layout, theta, x_epoch[i], noise[i], weight, floor)
-        new_theta, new_slots = optimizer(theta, grad, slots, lr, alpha, h)
-        keep = active[..., None]  # a stopped member keeps its state; one that diverges now gets its void update
-        theta = tf.where(keep, new_theta, theta)
-        slots = [tf.where(keep, a, b) for a, b in zip(new_slots, slots, strict=True)]
+        loss, recon, kl, grad = _loss_and_gradient(layout, weights, x_epoch[i], noise[i], weight, floor)
+        weights, slots = _step(optimizer, weights, grad, slots, lr, alpha, h, active, shape.members)
         counted = tf.logical_and(tf.math.is_finite(loss), active)
         values = tf.stack([loss, recon, kl], axis=-1)
         sums += tf.where(counted[..., None], values, tf.zeros_like(values))
         done += tf.cast(counted, tf.int32)
         if shape.every:  # the validation ELBO after every ``every``-th update of the run (NaN in between)
-            curve = curve.write(i, _curve_point(layout, theta, x_val, eps_val, step, shape.every, loss))
-        return i + 1, theta, slots, sums, done, losses.write(i, loss), counted, curve
+            curve = curve.write(i, _curve_point(layout, weights, x_val, eps_val, step, shape.every, loss))
+        return i + 1, weights, slots, sums, done, losses.write(i, loss), counted, curve
 
     return update
 
 
-def _curve_point(layout: Layout, theta, x_val, eps_val, step, every: int, like):
+def _step(optimizer, weights, grad, slots, lr, alpha, h, active, members: int):
+    """The optimizer's update of each block: (weights, slots). In a stack a stopped member keeps its
+    state (one that diverges now gets its void update); one run's body only runs while it is active."""
+    new = [
+        optimizer(w, g, [s[j] for s in slots], lr, alpha, h) for j, (w, g) in enumerate(zip(weights, grad, strict=True))
+    ]
+    if members > 1:
+        keep = active[:, None, None]  # blocks are [S, in, out] or [S, 1, n]
+        new = [
+            (tf.where(keep, w, weights[j]), [tf.where(keep, a, b[j]) for a, b in zip(s, slots, strict=True)])
+            for j, (w, s) in enumerate(new)
+        ]
+    return [w for w, _ in new], [[s[k] for _, s in new] for k in range(len(slots))]
+
+
+def _curve_point(layout: Layout, weights, x_val, eps_val, step, every: int, like):
     """Each member's mean validation ELBO after update ``step`` (0-based) when step + 1 is a multiple of ``every``, else NaN."""
-    evaluate = lambda: tf.reduce_mean(_val_elbo(layout, theta, x_val, eps_val), axis=-1)
+    evaluate = lambda: tf.reduce_mean(_val_elbo(layout, weights, x_val, eps_val), axis=-1)
     skip = lambda: tf.fill(tf.shape(like), float("nan"))
     return tf.cond(tf.equal((step + 1) % every, 0), evaluate, skip)
 
 
-def _initial_state(theta, slots, active, shape: _Shape):
-    """The while loop's state before the first update: (i, theta, slots, sums, done, losses, active, curve)."""
+def _initial_state(layout: Layout, theta, slots, active, shape: _Shape):
+    """The while loop's state before the first update: (i, weights, slots, sums, done, losses, active, curve),
+    the weights and each slot as ``layout.tensors``' blocks."""
     s, lead = shape, shape.lead
     return (
         tf.constant(0),
-        s.squeeze(theta),
-        [s.squeeze(v) for v in slots],
+        layout.tensors(s.squeeze(theta)),
+        [layout.tensors(s.squeeze(v)) for v in slots],
         tf.zeros([*lead, 3]),
         tf.zeros(lead, tf.int32),
         tf.TensorArray(tf.float32, size=s.steps, element_shape=lead),  # static size: XLA needs it
@@ -307,11 +331,12 @@ def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
         state = tf.while_loop(
             lambda i, *state: tf.logical_and(i < shape.steps, tf.reduce_any(state[-2])),
             lambda *state: update(*state, batches),
-            _initial_state(theta, slots, active, shape),
+            _initial_state(layout, theta, slots, active, shape),
         )
-        _, theta, slots, sums, done, losses, active, curve = state
+        _, weights, slots, sums, done, losses, active, curve = state
         # 3) the validation ELBO of the epoch's final weights
-        val_elbo = _val_elbo(layout, theta, x_val, shape.squeeze(eps_val))
+        val_elbo = _val_elbo(layout, weights, x_val, shape.squeeze(eps_val))
+        theta, slots = layout.join(weights), [layout.join(v) for v in slots]
         # 4) the results with the member axis, also for one run
         losses = losses.stack() if members > 1 else losses.stack()[:, None]
         curve = curve.stack() if shape.every else tf.zeros([0, members])
@@ -323,10 +348,11 @@ def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
     return run_epoch
 
 
-def _val_elbo(layout: Layout, theta, x_val, eps_val):
-    """Per-example single-sample ELBO, -reconstruction - KL, of each member on ``x_val`` [n, D] with noise [(S,) n, L]."""
-    weights = layout.tensors(theta)
-    x_val = tf.broadcast_to(x_val, [*theta.shape[:-1], *x_val.shape])
+def _val_elbo(layout: Layout, weights, x_val, eps_val):
+    """Per-example single-sample ELBO, -reconstruction - KL, of each member on ``x_val`` [n, D] with noise [(S,) n, L]
+    (``weights``: ``layout.tensors``' blocks)."""
+    lead = weights[0].shape[:-2]  # [S] for a stack, [] for one run
+    x_val = tf.broadcast_to(x_val, [*lead, *x_val.shape])
     decoded, z_mean, z_log_var = _forward(layout, weights, x_val, eps_val)
     recon = reconstruction_loss(x_val, decoded, layout.config.likelihood, _log_var(layout, weights))
     return -recon - tf.reduce_sum(gaussian_kl(z_mean, z_log_var), axis=-1)

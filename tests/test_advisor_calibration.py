@@ -142,3 +142,20 @@ def test_the_kept_aside_sets_are_valid_advisor_inputs(gen, tmp_path):
         assert len(ds.train) > 300
     patches = np.load(tmp_path / "patches8.npy")
     assert patches.shape == (2000, 8, 8) and patches.min() >= 0 and patches.max() <= 1
+
+
+# --- the pooling step's evaluation of the rule on each grid ------------------------------------------
+
+
+def test_the_advised_rates_elbo_is_read_off_the_grids_mean_curve_linearly_in_log_rate():
+    ratio = _module("advisor_ratio")
+    cells = [
+        {"batch_size": 64, "learning_rate": lr, "val_elbos": [m - 1, m + 1]}
+        for lr, m in ((1e-3, -30.0), (2e-3, -26.0), (4e-3, -25.0), (8e-3, -26.0))
+    ]
+    cells[-1]["val_elbos"] = [-27.0, None]  # one seed diverged: the cell counts as the worst
+    elbo, inside = ratio.elbo_at(cells, 64, 2e-3 * 2**0.25)
+    assert inside and elbo == pytest.approx(-26.0 + 0.25 * 1.0)
+    assert ratio.elbo_at(cells, 64, 5e-4) == (-30.0, False)
+    assert ratio.elbo_at(cells, 64, 8e-3)[0] < -100
+    assert ratio.seed_sd(cells, 64, best=-25.0) == pytest.approx(math.sqrt(2))  # cells within 2 nats: two

@@ -69,6 +69,17 @@ def _batches(advice, n_train, given) -> list[int]:
     return [2**k for k in range(int(math.log2(low)), int(math.log2(high)) + 1)]
 
 
+def grid_cells(base, batches, args, data) -> list[dict]:
+    """The grid's cells, trained (or read from the cache) one at a time."""
+    cells = []
+    for b in batches:
+        for lr in args.learning_rates:
+            vals = R.train_cell(base, b, lr, args.seeds, data)
+            cells.append({"batch_size": b, "learning_rate": lr, "val_elbos": vals})
+            print(f"  grid batch {b} lr {lr:g}: {R.cell_mean(vals):.2f}", flush=True)
+    return cells
+
+
 def verdict(advice: dict, cells: list[dict], advised_vals) -> dict:
     """Step 3 for one advice: ``cells`` are the grid's ({batch_size, learning_rate, val_elbos})."""
     b, lr = advice["batch_size"], advice["learning_rate"]
@@ -99,15 +110,11 @@ def check(args) -> dict:
     """Steps 1 to 3 for one data file."""
     cpu0 = time.process_time()
     data = load_file(args.data, likelihood=args.likelihood)
-    advice = [run_advisor(args.data, args.likelihood, s, args.confirm) for s in args.advisor_seeds]
     base = {"dataset": PLACEHOLDER, "optimizer": "adam", "epochs": args.epochs}
-    batches = _batches(advice, len(data.train), args.batch_sizes)
-    cells = []
-    for b in batches:
-        for lr in args.learning_rates:
-            vals = R.train_cell(base, b, lr, args.seeds, data)
-            cells.append({"batch_size": b, "learning_rate": lr, "val_elbos": vals})
-            print(f"  grid batch {b} lr {lr:g}: {R.cell_mean(vals):.2f}", flush=True)
+    if args.grid_only:  # the grid alone (it does not depend on the advice), into the cache
+        return {"cells": grid_cells(base, args.batch_sizes, args, data)}
+    advice = [run_advisor(args.data, args.likelihood, s, args.confirm) for s in args.advisor_seeds]
+    cells = grid_cells(base, _batches(advice, len(data.train), args.batch_sizes), args, data)
     rows = []
     for a in advice:
         vals = R.train_cell(base, a["batch_size"], a["learning_rate"], args.seeds, data)
@@ -150,6 +157,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None)
+    p.add_argument("--grid-only", action="store_true", help="train the grid (--batch-sizes) into the cache, then stop")
     args = p.parse_args(argv)
     if args.make_data:
         for path, likelihood in calibration_data.write_holdout(args.make_data).items():
@@ -157,6 +165,8 @@ def main(argv=None) -> int:
         return 0
     R.set_threads(args.threads)
     out = check(args)
+    if args.grid_only:
+        return 0
     _print(out)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))

@@ -255,6 +255,21 @@ def _print_pool(cal: dict) -> None:
         )
 
 
+def markdown(cal: dict) -> str:
+    """The per-data-set evaluation as a Markdown table (README "The advisor")."""
+    lines = [
+        "| data set | likelihood | batch | best rate | break | best / break | advice / best | leave one out | ELBO lost |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines.extend(
+        f"| {p['dataset']} | {p['likelihood']} | {p['batch_size']} | {p['best_lr']:.3g}{'' if p['interior'] else ' (edge)'} "
+        f"| {p['lr_break']:.3g} | {p['ratio']:.3f} | {p['pooled_over_best']:.2f} | {p['loo_over_best']:.2f} "
+        f"| {p['pooled_gap_nats']:.2f} nats ({p['pooled_gap_sds']:.1f} SD) |"
+        for p in cal["points"]
+    )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--optimizer", default="adam")
@@ -277,6 +292,7 @@ def main(argv=None) -> int:
     if args.pool:
         cal = pool_runs([json.loads(Path(f).read_text()) for f in args.pool])
         _print_pool(cal)
+        print(markdown(cal))
         Path(args.out).write_text(json.dumps(cal, indent=1) + "\n")
         return 0
     set_threads(args.threads)

@@ -24,9 +24,22 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PATH", "load", "pool", "fit_line", "per_dataset", "rule", "values", "scope", "figure"]
+__all__ = ["PATH", "NAMES", "name", "load", "pool", "fit_line", "per_dataset", "rule", "values", "scope", "figure"]
 
 PATH = Path(__file__).with_name("calibration.json")
+NAMES = {  # the data sets' names for readers
+    "shapes8": "shapes, 8×8",
+    "shapes16": "shapes, 16×16",
+    "shapes8 (conv)": "shapes, 8×8, conv VAE",
+    "shapes16 (conv)": "shapes, 16×16, conv VAE",
+    "manifold24": "24-d manifold",
+    "fashion_mnist": "Fashion-MNIST",
+}
+
+
+def name(label: str) -> str:
+    """A calibration data set's name for readers."""
+    return NAMES.get(label, label)
 
 
 def fit_line(batch_sizes, ratios) -> tuple[float, float]:
@@ -110,7 +123,7 @@ def per_dataset(cal: dict | None = None):
         return df
     return pd.DataFrame(
         {
-            "data set": df.dataset,
+            "data set": df.dataset.map(name),
             "likelihood": df.likelihood,
             "batch size": df.batch_size,
             "best rate / break": df.ratio,
@@ -149,13 +162,13 @@ def scope(cal: dict | None = None) -> dict:
     """A caption's provenance: the data sets, budgets and seeds the calibration rests on."""
     cal = cal or load()
     runs = cal["runs"]
-    sets = ", ".join(f"{r['label']} ({r['n_train']:,} training examples)" for r in runs)
+    sets = ", ".join(f"{name(r['label'])} ({r['n_train']:,} training examples)" for r in runs)
     epochs = sorted({r["epochs"] for r in runs})
     seeds = max((len(r["seeds"]) for r in runs), default=0)
     cells = sum(len(r["rows"]) for r in runs)
     text = (
-        f"Calibration runs (benchmarks/advisor_ratio.py): {sets}; Adam, {'/'.join(map(str, epochs))} epochs, "
-        f"up to {seeds} seeds per grid cell, {cells} batch sizes in all."
+        f"{sets}; Adam, {'/'.join(map(str, epochs))} epochs, up to {seeds} seeds per grid cell, "
+        f"{cells} batch sizes in all (benchmarks/advisor_ratio.py)"
     )
     return {"scope": text}
 
@@ -164,17 +177,24 @@ def figure(cal: dict | None = None):
     """Best rate / break against the batch size: each data set's points and line, and the pooled rule."""
     import matplotlib.pyplot as plt
 
+    from ..plots import log_ticks
+
     cal = cal or load()
     r = cal["rule"]
     fig, ax = plt.subplots()
-    for run in cal["runs"]:
+    batches = set()
+    for run, marker in zip(cal["runs"], "osD^vP*X" * 4, strict=False):  # colours repeat: markers tell them apart
         rows = [x for x in run["rows"] if x["interior"] and math.isfinite(x["ratio"])]
+        batches |= {x["batch_size"] for x in rows}
         if rows:
-            ax.plot([x["batch_size"] for x in rows], [x["ratio"] for x in rows], "o-", lw=1, label=run["label"])
-    bb = np.geomspace(16, 512, 50)
+            xy = [x["batch_size"] for x in rows], [x["ratio"] for x in rows]
+            ax.plot(*xy, marker=marker, lw=1, label=name(run["label"]))
+    bb = np.geomspace(min(batches, default=16), max(batches, default=512), 50)
     line = r["at_64"] * (bb / 64) ** r["exponent"]
     ax.plot(bb, line, color="0.1", lw=2.2, label="the pooled rule")
     band = (r["predict_low"] / r["at_64"], r["predict_high"] / r["at_64"])
     ax.fill_between(bb, line * band[0], line * band[1], color="0.5", alpha=0.18, label="a new data set (95%)")
     ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="best learning rate / range-test break")
+    log_ticks(ax.xaxis, sorted(batches))
+    log_ticks(ax.yaxis, grid=False)
     return fig

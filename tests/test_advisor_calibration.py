@@ -159,3 +159,12 @@ def test_the_advised_rates_elbo_is_read_off_the_grids_mean_curve_linearly_in_log
     assert ratio.elbo_at(cells, 64, 5e-4) == (-30.0, False)
     assert ratio.elbo_at(cells, 64, 8e-3)[0] < -100
     assert ratio.seed_sd(cells, 64, best=-25.0) == pytest.approx(math.sqrt(2))  # cells within 2 nats: two
+
+
+def test_a_data_set_with_one_batch_size_adds_its_ratio_at_64_through_the_others_mean_exponent():
+    points = [*_points({"a": (-3.0, 0.2), "b": (-2.0, 0.4)}), {"dataset": "c", "batch_size": 256, "ratio": 2 ** (-1.0)}]
+    rule = C.pool(points)
+    a_c = -1.0 - 0.3 * 2  # log2 ratio at 256, carried back two doublings by the mean exponent 0.3
+    assert rule["datasets"]["c"]["at_64"] == pytest.approx(2**a_c)
+    assert rule["at_64"] == pytest.approx(2 ** np.mean([-3.0, -2.0, a_c]))
+    assert rule["exponent"] == pytest.approx(0.3) and rule["n_datasets"] == 3

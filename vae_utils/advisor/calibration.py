@@ -10,7 +10,8 @@ this module; ``rules.LR_RATIO`` reads it, so the numbers live in one place).
 The pooled fit is two-stage (a random-effects summary): each data set's own least-squares line of
 log2 ratio on log2(B / 64) gives (a_d, e_d); the rule is their mean, each data set one vote, with a
 t-interval over data sets (k - 1 degrees of freedom), so the interval carries the data-to-data
-variation, not only the scatter within one data set. ``between_sd`` is the SD of the a_d in log2
+variation, not only the scatter within one data set. A data set with one usable batch size adds its
+ratio at 64 only (carried there by the other data sets' mean exponent), not an exponent. ``between_sd`` is the SD of the a_d in log2
 units, and ``predict_low``/``predict_high`` bound the ratio at 64 for a new data set
 (mean +- t sd sqrt(1 + 1/k)). The one-stage least squares over all points (``ols``) is kept beside it.
 """
@@ -73,6 +74,11 @@ def pool(points, level: float = 0.95) -> dict:
     for p in points:
         by.setdefault(p["dataset"], []).append(p)
     fits = {d: fit_line([p["batch_size"] for p in ps], [p["ratio"] for p in ps]) for d, ps in by.items()}
+    slopes = [f[1] for f in fits.values() if math.isfinite(f[1])]
+    for d, (_, e) in list(fits.items()):  # one batch size: its ratio at 64 through the others' mean exponent
+        if not math.isfinite(e) and slopes:
+            x, y = np.log2([p["batch_size"] / 64 for p in by[d]]), np.log2([p["ratio"] for p in by[d]])
+            fits[d] = (float(np.mean(y - np.mean(slopes) * x)), math.nan)
     a, a_low, a_high, a_sd = _t_interval([f[0] for f in fits.values()], level)
     e, e_low, e_high, e_sd = _t_interval([f[1] for f in fits.values()], level)
     k = len(fits)

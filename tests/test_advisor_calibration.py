@@ -93,8 +93,9 @@ def test_the_advisors_rule_is_the_committed_calibrations_pooled_rule():
 
 def test_the_per_dataset_table_has_one_row_per_data_set_and_batch_size():
     table = C.per_dataset()
-    assert not table.duplicated(["dataset", "batch_size"]).any()
-    assert set(table.dataset) >= {"digits"}
+    assert not table.duplicated(["data set", "batch size"]).any()
+    assert {"digits", "Fashion-MNIST"} <= set(table["data set"])
+    assert set(table.likelihood) == {"bernoulli", "gaussian"}
 
 
 # --- the generated data ----------------------------------------------------------------------------

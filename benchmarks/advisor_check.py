@@ -14,7 +14,8 @@
 3. Per advisor seed: the advice, the grid's best rate at the advised batch (interpolated in log rate) and
    the advice's rate over it, the advice's rank among the grid's cells, its ELBO gap to the grid's best
    cell in nats and in seed-to-seed SDs (root mean square of the cells' SDs within 2 nats of the best),
-   and whether the advised rate is at least 10x the range test's lowest rate.
+   and whether the advised rate is at least 10x the range test's lowest rate; and the grid rates at the
+   advised batch within one seed SD of that batch's best (on a flat curve the best rate itself is ill-defined).
 
 Acceptance (issue 21): the advised rate within 2x of the grid's best at its batch, its validation ELBO
 within one seed-to-seed SD of the best, and no advice below 10x the range test's lowest rate.
@@ -80,6 +81,15 @@ def grid_cells(base, batches, args, data) -> list[dict]:
     return cells
 
 
+def window(cells, batch_size: int, width: float) -> tuple[float, float]:
+    """The grid rates at ``batch_size`` whose mean validation ELBO lies within ``width`` nats of that batch
+    size's best: (lowest, highest). On a flat curve "the best rate" is ill-defined; this range is not."""
+    at_b = [(c["learning_rate"], R.cell_mean(c["val_elbos"])) for c in cells if c["batch_size"] == batch_size]
+    top = max(m for _, m in at_b if math.isfinite(m))
+    near = [lr for lr, m in at_b if math.isfinite(m) and m >= top - width]
+    return min(near), max(near)
+
+
 def verdict(advice: dict, cells: list[dict], advised_vals) -> dict:
     """Step 3 for one advice: ``cells`` are the grid's ({batch_size, learning_rate, val_elbos})."""
     b, lr = advice["batch_size"], advice["learning_rate"]
@@ -91,8 +101,11 @@ def verdict(advice: dict, cells: list[dict], advised_vals) -> dict:
     sd = R.seed_sd(cells, b, best) if at_b else math.nan
     ranked = np.where(np.isfinite(means), means, -np.inf)
     rank = int((ranked > (mine if math.isfinite(mine) else -np.inf)).sum()) + 1
+    low, high = window(cells, b, sd) if at_b and math.isfinite(sd) else (math.nan, math.nan)
     return {
         **advice,
+        "rates_within_one_sd": [low, high],
+        "advice_in_window": bool(low / math.sqrt(2) <= lr <= high * math.sqrt(2)),
         "advised_val_elbo": mine,
         "grid_best_lr_at_batch": check.best_interpolated,
         "grid_best_interior": bool(check.interior),
@@ -139,7 +152,8 @@ def _print(out: dict) -> None:
             f"  advisor seed {r['seed']}: batch {r['batch_size']}, lr {r['learning_rate']:.3g}; grid's best at that batch "
             f"{r['grid_best_lr_at_batch']:.3g} (interior {r['grid_best_interior']}); advice/best {r['advice_over_best']:.2f}; "
             f"rank {r['rank']} of {r['n_cells']}; gap {r['gap_nats']:.2f} nats = {r['gap_sds']:.1f} seed SDs; "
-            f">= 10x lowest rate ({r['lr_min']:.2g}): {r['above_10x_lowest']}"
+            f">= 10x lowest rate ({r['lr_min']:.2g}): {r['above_10x_lowest']}; grid rates within one SD of the "
+            f"best at that batch: {r['rates_within_one_sd'][0]:.3g} to {r['rates_within_one_sd'][1]:.3g}"
         )
     print(f"  CPU {out['cpu_s']:.0f} s")
 

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 # Best learning rate / range-test breaking point as ratio(B) = at_64 x (B / 64) ** exponent. Adam: the rule pooled
-# over six data sets of both likelihoods (digits; the first 500 Fashion-MNIST training images; generated shapes
+# over six data sets of both likelihoods (digits; the first 1,000 Fashion-MNIST training images; generated shapes
 # at 8x8 and 16x16 and a standardized 24-d manifold, 1,000 each; the 8x8 shapes with the conv VAE), each data
 # set's own line counted once; read from calibration.json (benchmarks/advisor_ratio.py --pool), which holds its
 # intervals, the spread between data sets and each data set's line (README "The advisor"). SGD with momentum

@@ -1,0 +1,171 @@
+"""The advisor's learning-rate rule as calibrated (``vae_utils.advisor.calibration``,
+``benchmarks/advisor_ratio.py --pool``) and the generated calibration data (``benchmarks/calibration_data.py``).
+
+The pooled fit is checked against a NumPy recomputation on points with a known answer; the generators
+for their shapes, ranges and determinism; the committed calibration for agreeing with ``rules.LR_RATIO``.
+"""
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from vae_utils.advisor import calibration as C
+from vae_utils.advisor import rules
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _module(name):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _points(lines: dict, batch_sizes=(16, 64, 256), noise=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return [
+        {"dataset": d, "batch_size": b, "ratio": float(2 ** (a + e * math.log2(b / 64) + noise * rng.normal()))}
+        for d, (a, e) in lines.items()
+        for b in batch_sizes
+    ]
+
+
+def test_a_data_sets_line_is_the_least_squares_fit_of_log2_ratio_on_log2_batch():
+    b = np.array([16, 32, 64, 128, 512])
+    y = np.array([-3.1, -2.9, -2.2, -2.5, -1.4])
+    x = np.log2(b / 64)
+    design = np.column_stack([np.ones_like(x), x])
+    (a, e), *_ = np.linalg.lstsq(design, y, rcond=None)
+    got = C.fit_line(b, 2**y)
+    assert got == pytest.approx((a, e), abs=1e-10)
+
+
+def test_points_exactly_on_one_line_give_that_line_back_with_no_spread():
+    rule = C.pool(_points({"a": (-3.0, 0.3), "b": (-3.0, 0.3), "c": (-3.0, 0.3)}))
+    assert rule["at_64"] == pytest.approx(2**-3.0)
+    assert rule["exponent"] == pytest.approx(0.3)
+    assert rule["between_sd"] == pytest.approx(0.0, abs=1e-12)
+    assert rule["ols"]["exponent"] == pytest.approx(0.3)
+
+
+def test_the_pooled_rule_is_the_mean_of_the_data_sets_lines_with_a_t_interval_over_data_sets():
+    lines = {"a": (-3.0, 0.2), "b": (-2.0, 0.5), "c": (-2.6, 0.1), "d": (-3.4, 0.4)}
+    points = _points(lines, noise=0.2)
+    rule = C.pool(points)
+    fits = []  # NumPy recomputation: each data set's own least-squares line
+    for d in lines:
+        ps = [p for p in points if p["dataset"] == d]
+        x = np.log2([p["batch_size"] / 64 for p in ps])
+        y = np.log2([p["ratio"] for p in ps])
+        fits.append(np.linalg.lstsq(np.column_stack([np.ones_like(x), x]), y, rcond=None)[0])
+    fits = np.array(fits)
+    a, e = fits.mean(0)
+    sd_a, sd_e = fits.std(0, ddof=1)
+    t = stats.t.ppf(0.975, len(lines) - 1)
+    assert rule["at_64"] == pytest.approx(2**a)
+    assert rule["exponent"] == pytest.approx(e)
+    assert (rule["at_64_low"], rule["at_64_high"]) == pytest.approx((2 ** (a - t * sd_a / 2), 2 ** (a + t * sd_a / 2)))
+    assert (rule["exponent_low"], rule["exponent_high"]) == pytest.approx((e - t * sd_e / 2, e + t * sd_e / 2))
+    assert rule["between_sd"] == pytest.approx(sd_a)
+    spread = t * sd_a * math.sqrt(1 + 1 / len(lines))
+    assert (rule["predict_low"], rule["predict_high"]) == pytest.approx((2 ** (a - spread), 2 ** (a + spread)))
+
+
+def test_the_interval_widens_with_the_spread_between_data_sets_not_with_their_number_of_points():
+    close = C.pool(_points({"a": (-3.0, 0.3), "b": (-2.9, 0.3), "c": (-3.1, 0.3)}, batch_sizes=(16, 32, 64, 128, 256)))
+    apart = C.pool(_points({"a": (-4.0, 0.3), "b": (-2.0, 0.3), "c": (-3.0, 0.3)}, batch_sizes=(16, 64)))
+    assert apart["at_64_high"] / apart["at_64_low"] > 5 * close["at_64_high"] / close["at_64_low"]
+
+
+def test_the_advisors_rule_is_the_committed_calibrations_pooled_rule():
+    cal = C.load()
+    assert rules.LR_RATIO["adam"] == C.rule()
+    assert rules.LR_RATIO["adam"]["at_64"] == pytest.approx(cal["rule"]["at_64"], rel=1e-3)
+    assert cal["rule"]["n_datasets"] >= 4
+
+
+def test_the_per_dataset_table_has_one_row_per_data_set_and_batch_size():
+    table = C.per_dataset()
+    assert not table.duplicated(["data set", "batch size"]).any()
+    assert {"digits", "Fashion-MNIST"} <= set(table["data set"])
+    assert set(table.likelihood) == {"bernoulli", "gaussian"}
+
+
+# --- the generated data ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return _module("calibration_data")
+
+
+def test_shapes_are_intensities_in_the_unit_interval_and_the_same_scenes_at_both_resolutions(gen):
+    small, large = gen.shapes(40, 8), gen.shapes(40, 16)
+    assert small.shape == (40, 8, 8) and large.shape == (40, 16, 16)
+    assert small.min() >= 0 and small.max() <= 1 and 0.05 < small.mean() < 0.5
+    assert np.array_equal(gen.shapes(40, 8), small)  # deterministic
+    pooled = large.reshape(40, 8, 2, 8, 2).mean(axis=(2, 4))
+    assert np.corrcoef(pooled.ravel(), small.ravel())[0, 1] > 0.95
+
+
+def test_the_manifold_data_are_standardized_and_lie_near_a_low_dimensional_surface(gen):
+    x = gen.manifold(2000)
+    assert x.shape == (2000, 24) and x.dtype == np.float32
+    assert np.allclose(x.mean(0), 0, atol=1e-5) and np.allclose(x.std(0), 1, atol=1e-4)
+    s = np.linalg.svd(x - x.mean(0), compute_uv=False) ** 2
+    assert s[:8].sum() / s.sum() > 0.9  # a curved 4-d manifold: a few directions carry most variance
+
+
+def test_generated_datasets_load_by_name_with_their_likelihood_and_image_shape(gen):
+    from vae_utils import load_dataset
+
+    for name, shape in (("shapes8", (8, 8)), ("shapes16", (16, 16))):
+        ds = load_dataset(name)
+        assert ds.likelihood == "bernoulli" and ds.image_shape == shape and ds.dim == shape[0] * shape[1]
+        assert set(np.unique(ds.val)) <= {0.0, 1.0}
+        assert len(ds.train) == gen.GENERATED[name].train_size
+    assert load_dataset("manifold24").likelihood == "gaussian"
+
+
+def test_the_kept_aside_sets_are_valid_advisor_inputs(gen, tmp_path):
+    from vae_utils.advisor.datafile import load_file
+
+    files = gen.write_holdout(tmp_path)
+    for path, likelihood in files.items():
+        ds = load_file(path, likelihood=likelihood)
+        assert len(ds.train) > 300
+    patches = np.load(tmp_path / "patches8.npy")
+    assert patches.shape == (2000, 8, 8) and patches.min() >= 0 and patches.max() <= 1
+
+
+# --- the pooling step's evaluation of the rule on each grid ------------------------------------------
+
+
+def test_the_advised_rates_elbo_is_read_off_the_grids_mean_curve_linearly_in_log_rate():
+    ratio = _module("advisor_ratio")
+    cells = [
+        {"batch_size": 64, "learning_rate": lr, "val_elbos": [m - 1, m + 1]}
+        for lr, m in ((1e-3, -30.0), (2e-3, -26.0), (4e-3, -25.0), (8e-3, -26.0))
+    ]
+    cells[-1]["val_elbos"] = [-27.0, None]  # one seed diverged: the cell counts as the worst
+    elbo, inside = ratio.elbo_at(cells, 64, 2e-3 * 2**0.25)
+    assert inside and elbo == pytest.approx(-26.0 + 0.25 * 1.0)
+    assert ratio.elbo_at(cells, 64, 5e-4) == (-30.0, False)
+    assert ratio.elbo_at(cells, 64, 8e-3)[0] < -100
+    assert ratio.seed_sd(cells, 64, best=-25.0) == pytest.approx(math.sqrt(2))  # cells within 2 nats: two
+
+
+def test_a_data_set_with_one_batch_size_adds_its_ratio_at_64_through_the_others_mean_exponent():
+    points = [*_points({"a": (-3.0, 0.2), "b": (-2.0, 0.4)}), {"dataset": "c", "batch_size": 256, "ratio": 2 ** (-1.0)}]
+    rule = C.pool(points)
+    a_c = -1.0 - 0.3 * 2  # log2 ratio at 256, carried back two doublings by the mean exponent 0.3
+    assert rule["datasets"]["c"]["at_64"] == pytest.approx(2**a_c)
+    assert rule["at_64"] == pytest.approx(2 ** np.mean([-3.0, -2.0, a_c]))
+    assert rule["exponent"] == pytest.approx(0.3) and rule["n_datasets"] == 3

@@ -1,0 +1,206 @@
+"""The advisor's learning-rate rule as measured: ratio(B) = best rate / range-test break = at_64 (B/64)^exponent,
+pooled over several data sets (``benchmarks/advisor_ratio.py --pool`` writes ``calibration.json`` beside
+this module; ``rules.LR_RATIO`` reads it, so the numbers live in one place).
+
+    from vae_utils.advisor import calibration
+    cal = calibration.load()           # the pooled rule, its intervals, one row per data set and batch size
+    calibration.per_dataset(cal)       # a table: each data set's own fit and how far the pooled rule lands
+    calibration.pool(points)           # the fit itself, from {dataset, batch_size, ratio} points
+
+The pooled fit is two-stage (a random-effects summary): each data set's own least-squares line of
+log2 ratio on log2(B / 64) gives (a_d, e_d); the rule is their mean, each data set one vote, with a
+t-interval over data sets (k - 1 degrees of freedom), so the interval carries the data-to-data
+variation, not only the scatter within one data set. A data set with one usable batch size adds its
+ratio at 64 only (carried there by the other data sets' mean exponent), not an exponent. ``between_sd`` is the SD of the a_d in log2
+units, and ``predict_low``/``predict_high`` bound the ratio at 64 for a new data set
+(mean +- t sd sqrt(1 + 1/k)). The one-stage least squares over all points (``ols``) is kept beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["PATH", "NAMES", "name", "load", "pool", "fit_line", "per_dataset", "rule", "values", "scope", "figure"]
+
+PATH = Path(__file__).with_name("calibration.json")
+NAMES = {  # the data sets' names for readers
+    "shapes8": "shapes, 8×8",
+    "shapes16": "shapes, 16×16",
+    "shapes8 (conv)": "shapes, 8×8, conv VAE",
+    "shapes16 (conv)": "shapes, 16×16, conv VAE",
+    "manifold24": "24-d manifold",
+    "fashion_mnist": "Fashion-MNIST",
+}
+
+
+def name(label: str) -> str:
+    """A calibration data set's name for readers."""
+    return NAMES.get(label, label)
+
+
+def fit_line(batch_sizes, ratios) -> tuple[float, float]:
+    """(log2 ratio at B = 64, exponent): least squares of log2 ratio on log2(B / 64)."""
+    x = np.log2(np.asarray(batch_sizes, float) / 64)
+    y = np.log2(np.asarray(ratios, float))
+    if len(set(x)) < 2:
+        return float(y.mean()), math.nan
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(intercept), float(slope)
+
+
+def _t_interval(values, level=0.95) -> tuple[float, float, float, float]:
+    """(mean, low, high, sd) of ``values`` with a t-interval; NaN bounds for fewer than two."""
+    from scipy import stats
+
+    v = np.asarray([x for x in values if math.isfinite(x)], float)
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, math.nan, math.nan, math.nan
+    sd = float(v.std(ddof=1))
+    h = stats.t.ppf(0.5 + level / 2, len(v) - 1) * sd / math.sqrt(len(v))
+    return m, m - h, m + h, sd
+
+
+def pool(points, level: float = 0.95) -> dict:
+    """The pooled rule from ``points`` ({dataset, batch_size, ratio} each): module docstring."""
+    from scipy import stats
+
+    by = {}
+    for p in points:
+        by.setdefault(p["dataset"], []).append(p)
+    fits = {d: fit_line([p["batch_size"] for p in ps], [p["ratio"] for p in ps]) for d, ps in by.items()}
+    slopes = [f[1] for f in fits.values() if math.isfinite(f[1])]
+    for d, (_, e) in list(fits.items()):  # one batch size: its ratio at 64 through the others' mean exponent
+        if not math.isfinite(e) and slopes:
+            x, y = np.log2([p["batch_size"] / 64 for p in by[d]]), np.log2([p["ratio"] for p in by[d]])
+            fits[d] = (float(np.mean(y - np.mean(slopes) * x)), math.nan)
+    a, a_low, a_high, a_sd = _t_interval([f[0] for f in fits.values()], level)
+    e, e_low, e_high, e_sd = _t_interval([f[1] for f in fits.values()], level)
+    k = len(fits)
+    t = stats.t.ppf(0.5 + level / 2, k - 1) if k > 1 else math.nan
+    spread = t * a_sd * math.sqrt(1 + 1 / k) if k > 1 else math.nan
+    ols = fit_line([p["batch_size"] for p in points], [p["ratio"] for p in points])
+    return {
+        "at_64": 2**a,
+        "at_64_low": 2**a_low,
+        "at_64_high": 2**a_high,
+        "exponent": e,
+        "exponent_low": e_low,
+        "exponent_high": e_high,
+        "between_sd": a_sd,  # log2 units: the data sets' own ratios at 64 around the rule
+        "exponent_sd": e_sd,
+        "predict_low": 2 ** (a - spread),
+        "predict_high": 2 ** (a + spread),
+        "n_datasets": k,
+        "n_points": len(points),
+        "level": level,
+        "ols": {"at_64": 2 ** ols[0], "exponent": ols[1]},
+        "datasets": {d: {"at_64": 2 ** f[0], "exponent": f[1]} for d, f in fits.items()},
+    }
+
+
+@functools.cache
+def load(path: str | None = None) -> dict:
+    """The committed calibration (``calibration.json``): {"rule": pool(...), "points": [...], ...}."""
+    return json.loads(Path(path or PATH).read_text(encoding="utf-8"))
+
+
+def rule(path: str | None = None) -> dict:
+    """{"at_64": ..., "exponent": ...}: the pooled Adam rule, as ``rules.LR_RATIO`` holds it."""
+    r = load(path)["rule"]
+    return {"at_64": round(r["at_64"], 4), "exponent": round(r["exponent"], 3)}
+
+
+def per_dataset(cal: dict | None = None):
+    """One row per data set and batch size: its measured ratio, the pooled rule's advice over the grid's best
+    rate, the same for the rule fitted without that data set (leave one out), and the validation ELBO the
+    pooled advice loses against the grid's best (read off the grid's mean curve, linear in log rate), in
+    nats and in seed-to-seed SDs. Columns in words, for a table."""
+    import pandas as pd
+
+    cal = cal or load()
+    df = pd.DataFrame(cal["points"])
+    if df.empty:
+        return df
+    return pd.DataFrame(
+        {
+            "data set": df.dataset.map(name),
+            "likelihood": df.likelihood,
+            "batch size": df.batch_size,
+            "best rate / break": df.ratio,
+            "advised rate / best rate": df.pooled_over_best,
+            "the same, rule fitted without this data set": df.loo_over_best,
+            "ELBO lost (nats)": df.pooled_gap_nats,
+            "ELBO lost (seed-to-seed SDs)": df.pooled_gap_sds,
+        }
+    )
+
+
+def values(cal: dict | None = None) -> dict:
+    """The pooled rule's numbers for prose (``verdicts.publish_values("cal", ...)``)."""
+    cal = cal or load()
+    r = cal["rule"]
+    pts = cal["points"]
+    far = [max(p["pooled_over_best"], 1 / p["pooled_over_best"]) for p in pts]
+    return {
+        "at-64": r["at_64"],
+        "at-64-low": r["at_64_low"],
+        "at-64-high": r["at_64_high"],
+        "exponent": r["exponent"],
+        "exponent-low": r["exponent_low"],
+        "exponent-high": r["exponent_high"],
+        "predict-low": r["predict_low"],
+        "predict-high": r["predict_high"],
+        "n-datasets": r["n_datasets"],
+        "within-2x": sum(f <= 2 for f in far),
+        "n-points": len(pts),
+        "worst-factor": max(far) if far else math.nan,
+        "max-gap-sds": max((p["pooled_gap_sds"] for p in pts), default=math.nan),
+    }
+
+
+def scope(cal: dict | None = None) -> dict:
+    """A caption's provenance: the data sets, budgets and seeds the calibration rests on."""
+    cal = cal or load()
+    runs = cal["runs"]
+    sets = ", ".join(f"{name(r['label'])} ({r['n_train']:,} training examples)" for r in runs)
+    epochs = sorted({r["epochs"] for r in runs})
+    seeds = max((len(r["seeds"]) for r in runs), default=0)
+    cells = sum(len(r["rows"]) for r in runs)
+    text = (
+        f"{sets}; Adam, {'/'.join(map(str, epochs))} epochs, up to {seeds} seeds per grid cell, "
+        f"{cells} batch sizes in all (benchmarks/advisor_ratio.py)"
+    )
+    return {"scope": text}
+
+
+def figure(cal: dict | None = None):
+    """Best rate / break against the batch size: each data set's points and line, and the pooled rule."""
+    import matplotlib.pyplot as plt
+
+    from ..plots import log_ticks
+
+    cal = cal or load()
+    r = cal["rule"]
+    fig, ax = plt.subplots()
+    batches = set()
+    for run, marker in zip(cal["runs"], "osD^vP*X" * 4, strict=False):  # colours repeat: markers tell them apart
+        rows = [x for x in run["rows"] if x["interior"] and math.isfinite(x["ratio"])]
+        batches |= {x["batch_size"] for x in rows}
+        if rows:
+            xy = [x["batch_size"] for x in rows], [x["ratio"] for x in rows]
+            ax.plot(*xy, marker=marker, lw=1, label=name(run["label"]))
+    bb = np.geomspace(min(batches, default=16), max(batches, default=512), 50)
+    line = r["at_64"] * (bb / 64) ** r["exponent"]
+    ax.plot(bb, line, color="0.1", lw=2.2, label="the pooled rule")
+    band = (r["predict_low"] / r["at_64"], r["predict_high"] / r["at_64"])
+    ax.fill_between(bb, line * band[0], line * band[1], color="0.5", alpha=0.18, label="a new data set (95%)")
+    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="best learning rate / range-test break")
+    log_ticks(ax.xaxis, sorted(batches))
+    log_ticks(ax.yaxis, grid=False)
+    return fig

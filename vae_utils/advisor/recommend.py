@@ -39,8 +39,8 @@ Rules of the recommendation:
   fewest examples.
 * **learning rate** = ratio(B) x lr_break, with lr_break from a range test at the recommended
   batch size B and ratio(B) = at_64 x (B / 64)^exponent (``LR_RATIO``, ``lr_ratio``): the best rate
-  over the breaking point, measured on digits (``benchmarks/advisor_ratio.py``; README "The
-  advisor"): 30-epoch grids at six batch sizes (16 to 512), three seeds, the best rate by mean
+  over the breaking point, pooled over several data sets for Adam (``calibration``) and measured on
+  digits for SGD with momentum (``benchmarks/advisor_ratio.py``; README "The advisor"): 30-epoch grids at six batch sizes (16 to 512), three seeds, the best rate by mean
   validation ELBO interpolated in log rate, over the geometric mean of five range tests' breaking
   points, then a line through log2 ratio against log2 B. The breaking point barely moves with the
   batch (a short run from fresh weights), the best rate of a 30-epoch run grows with it, hence the
@@ -72,6 +72,7 @@ from .rules import (
     MIN_BATCH,
     OPTIMIZERS,
     PLACEHOLDER,
+    RATIO_SOURCE,
     Recommendation,
     batch_range,
     lr_ratio,
@@ -437,8 +438,8 @@ def _recommend(data, noise, rt_probe, rt_at_b, optimizer, ratios, low, high, b) 
         f"Batch sizes from B_simple/4 to B_simple, in powers of two, give {low} to {high} (at least {MIN_BATCH}, at "
         f"most 1/8 of the {n} training examples). The batch size is {_batch_rule(bs, n, b)}.",
         f"At batch {b}, the range test's loss starts to rise at lr {rt_at_b.lr_break:.3g} (median over {spread}); "
-        f"the rate is {how} times that rate (the range test's divergence rate): the best rate's ratio to it as "
-        "measured on digits.",
+        f"the rate is {how} times that rate (the range test's divergence rate): the best rate's ratio to it, "
+        f"{RATIO_SOURCE.get(optimizer, 'as measured')}.",
     ]
     allowed = _batch_uncertainty(noise, n, low, high)
     if allowed:

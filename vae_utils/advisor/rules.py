@@ -13,6 +13,7 @@ from . import calibration
 
 __all__ = [
     "LR_RATIO",
+    "RATIO_SOURCE",
     "DELTA",
     "MIN_BATCH",
     "OPTIMIZERS",
@@ -30,6 +31,11 @@ __all__ = [
 # intervals, the spread between data sets and each data set's line (README "The advisor"). SGD with momentum
 # 0.9: measured on digits only, 0.137, exponent 0.65 (95% CI 0.28 to 1.01).
 LR_RATIO = {"adam": calibration.rule(), "momentum": {"at_64": 0.137, "exponent": 0.65}}
+# Where each ratio was measured, in words for the advice's reasons.
+RATIO_SOURCE = {
+    "adam": f"pooled over {len({p['dataset'] for p in calibration.load()['points']})} data sets of both likelihoods",
+    "momentum": "measured on digits alone",
+}
 DELTA = 0.5  # nats: a validation ELBO within this of the best counts as as good (the strategy chapters' margin)
 MIN_BATCH = 8  # the smallest batch size advised
 OPTIMIZERS = tuple(LR_RATIO)

@@ -504,3 +504,4 @@ def test_the_data_note_says_what_is_missing_and_how_to_install_it(monkeypatch):
     monkeypatch.setattr(at_scale, "available", lambda name: "/usr/share/datasets/fashion-mnist")
     note = at_scale.data_note(d)
     assert "read from `/usr/share/datasets/fashion-mnist`" in note and "first 5,000 of the 50,000" in note
+    assert note.startswith("Data: Fashion-MNIST (`dataset = fashion_mnist`)")

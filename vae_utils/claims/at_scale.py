@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from ..core.data import FASHION_MNIST_ENV, HELD_OUT_SIZES, TRAIN_SIZES, available
+from ..core.data import FASHION_MNIST_ENV, HELD_OUT_SIZES, REGISTRY, TRAIN_SIZES, available
 from ..publish.numbers import fmt
 from ..publish.scope import join_and, span
 from . import batch, protocol, rates, stats
@@ -987,7 +987,7 @@ def data_note(d: Design) -> str:
         )
     held = f"first {d.n_held:,}" if d.held_out_size else "all"
     return (
-        f"Data: `{d.dataset}`, read from `{where}`. This build trains on the first {d.n_train:,} of the "
+        f"Data: {REGISTRY[d.dataset].title or d.dataset} (`dataset = {d.dataset}`), read from `{where}`. This build trains on the first {d.n_train:,} of the "
         f"{TRAIN_SIZES[d.dataset]:,} training images ({d.n_train * d.epochs:,} examples per MLP run) and scores on "
         f"the {held} validation and test images: {{ref}}`fm-rerun` gives the full-scale run."
     )

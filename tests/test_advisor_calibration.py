@@ -20,6 +20,18 @@ from vae_utils.advisor import rules
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _registry_restored():
+    """The benchmark modules register their generated data sets when imported: undo that after this
+    module, so that the tests after it see the core's registry (its datasets, messages and template)."""
+    from vae_utils.core import data
+
+    before = dict(data.REGISTRY)
+    yield
+    data.REGISTRY.clear()
+    data.REGISTRY.update(before)
+
+
 def _module(name):
     sys.path.insert(0, str(BENCH))
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")

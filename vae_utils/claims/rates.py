@@ -147,12 +147,9 @@ def survival_median(values, censored, level: float = 0.95) -> tuple[float, float
     else:
         i, after = at[0], events[events > q[at[0]]]
         median = float((q[i] + after[0]) / 2) if abs(p[i] - 0.5) < 1e-9 and len(after) else float(q[i])
-    ends = []
-    for data, end in ((x, "low"), (np.where(c, math.inf, x), "high")):
-        ci = sps.quantile_test(data, q=float(np.median(x)), p=0.5).confidence_interval(level)
-        ends.append(float(getattr(ci, end)))
-    low, high = (v if not math.isnan(v) else (-math.inf if k == 0 else math.inf) for k, v in enumerate(ends))
-    return median, low, high
+    ci = lambda data: sps.quantile_test(data, q=float(np.median(x)), p=0.5).confidence_interval(level)
+    low, high = float(ci(x).low), float(ci(np.where(c, math.inf, x)).high)  # NaN: too few values for the level
+    return median, -math.inf if math.isnan(low) else low, math.inf if math.isnan(high) else high
 
 
 @dataclass(frozen=True)

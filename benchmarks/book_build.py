@@ -1,6 +1,7 @@
 """Time a cold ``make book`` and a rebuild with no change (targets: <= 10 min and <= 30 s on 2 cores).
 
-    .venv/bin/python benchmarks/book_build.py [--profile full] [--jobs 2]
+    .venv/bin/python benchmarks/book_build.py [--profile full] [--jobs 2] [--write-reference]
+    .venv/bin/python benchmarks/book_build.py --reference-from _build/.jupyter_cache   # after a cold `make book`
 
 "Cold" means what a fresh clone has: no execution cache, no staged sources, no HTML, and no sweep
 results (``$VAE_RESULTS_DIR`` points at an empty temporary folder for both builds). The profile's
@@ -22,6 +23,25 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "bookdriver" / "reference_seconds.json"
+
+
+def write_reference(cache: Path) -> dict:
+    """bookdriver/reference_seconds.json from a cold full build's execution cache: the seconds each
+    chapter took (the driver's ETA and its longest-first order read them)."""
+    from jupyter_cache import get_cache
+
+    records = sorted(get_cache(str(cache)).list_cache_records(), key=lambda r: (r.created, r.pk))
+    seconds = {
+        Path(r.uri).stem: round(float(r.data["execution_seconds"]), 1)
+        for r in records
+        if (r.data or {}).get("execution_seconds")
+    }
+    cpu = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "")
+    about = f"a cold full build, {os.cpu_count()} cores ({cpu.split(':')[-1].strip()}), {time.strftime('%Y-%m-%d')}"
+    reference = {"about": about, "seconds": dict(sorted(seconds.items()))}
+    REFERENCE.write_text(json.dumps(reference, indent=1) + "\n")
+    return reference
 
 
 def build_folders(profile: str) -> list[Path]:
@@ -35,7 +55,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--profile", default="full")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument(
+        "--write-reference", action="store_true", help="the cold build's chapter times into " + str(REFERENCE.name)
+    )
+    p.add_argument("--reference-from", type=Path, help="only write the reference from this build's execution cache")
     args = p.parse_args(argv)
+    if args.reference_from:
+        print(json.dumps(write_reference(args.reference_from), indent=1))
+        return 0
     folders = build_folders(args.profile)
     for f in folders:  # 1) move the existing build aside
         aside = f.with_name(f.name + ".before-bench")
@@ -73,6 +100,8 @@ def main(argv=None) -> int:
         "targets_s": {"cold": 600, "rebuild": 30},
     }
     print(json.dumps(result, indent=2))
+    if args.write_reference and args.profile == "full" and codes[0] == 0:
+        write_reference(REPO / "_build" / ".jupyter_cache.bench")
     return 0 if all(c == 0 for c in codes) else 1
 
 

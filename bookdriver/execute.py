@@ -230,6 +230,7 @@ def execute_missing(
     all they started are killed. ``timeout``: seconds per cell, None (the default) for no limit.
     """
 
+    from .params import CHAPTER_CPU_S
     from .paths import results_dir
 
     stop = stop or StopRequest()
@@ -238,7 +239,9 @@ def execute_missing(
     last = last_seconds(paths, [path.name for path, _ in todo])
     todo = longest_first(todo, last)
     names = [path.name for path, _ in todo]
-    progress = BuildProgress(len(status) + len(todo), len(status), results_dir(paths), slots, last)
+    # the reference build's times are the full profile's (and a reader's parameters are scaled by the speed)
+    reference = {f"{stem}.ipynb": s for stem, s in CHAPTER_CPU_S.items()} if paths.profile == "full" else {}
+    progress = BuildProgress(len(status) + len(todo), len(status), results_dir(paths), slots, last, reference=reference)
     progress.plan(names, jobs)
     if not todo:
         return status, progress

@@ -20,6 +20,7 @@ unless ``allow_long`` (``--allow-long``).
 from __future__ import annotations
 
 import fnmatch
+import json
 import math
 import os
 from collections.abc import Callable
@@ -34,10 +35,12 @@ from .paths import ROOT, check_profile
 __all__ = ["load_parameters", "check_parameters", "check_cost", "read_yaml", "RULES", "rule_for"]
 
 LONG_S = 3600.0  # a build predicted to take longer needs --allow-long
-# CPU seconds of each chapter at its defaults: the at-scale chapter measured alone (cold, 2026-12-07: 1,183 CPU-s);
-# every other chapter an equal share of the rest of the measured cold build (2 cores x 1,164 s).
-CHAPTER_CPU_S = {"09_at_scale": 1183.0}
-OTHER_CHAPTER_CPU_S = 125.0
+# Seconds each chapter took at its defaults in the reference cold build (two chapters at a time on 2
+# cores, so about the CPU seconds each used): bookdriver/reference_seconds.json, written by
+# `benchmarks/book_build.py --write-reference` from a cold build's execution cache.
+REFERENCE_SECONDS = json.loads((Path(__file__).with_name("reference_seconds.json")).read_text())
+CHAPTER_CPU_S = {stem: float(s) for stem, s in REFERENCE_SECONDS["seconds"].items()}
+OTHER_CHAPTER_CPU_S = 125.0  # a chapter the reference build did not have
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,11 @@ The ETA is the larger of two estimates, so it never drops below the work known t
 
 * the whole build, from the time each chapter took when the execution cache last stored it: the
   chapters not done, in the order the pool runs them (``plan``), on its ``jobs`` workers, a running
-  chapter counting what is left of its last time (at least nothing). Shown from the first line
-  whenever every chapter to execute has a previous time; a chapter without one (a cold build)
-  counts the mean time of the chapters this build has finished;
+  chapter counting what is left of its last time (at least nothing). A chapter without a previous
+  time (a cold build) counts its time in the reference build (``reference``: the committed
+  ``bookdriver/reference_seconds.json``), scaled by how much faster or slower this build's finished
+  chapters ran than there (the median ratio); a chapter that has neither counts the mean time of the
+  chapters this build has finished. So a cold build shows its ETA from the first line;
 * the training runs known so far: those still to train, at the mean time per run measured in this
   build, divided by the CPU slots (a cold build without history: from its first finished runs).
 
@@ -26,6 +28,7 @@ is printed every ``LOG_EVERY_S`` seconds, the first time at once.
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -57,9 +60,11 @@ class BuildProgress:
         slots: int = 1,
         last_seconds: dict | None = None,
         stream=None,
+        reference: dict | None = None,
     ):
         self.total, self.cached, self.results, self.slots = total, cached, results, max(1, slots)
         self.last_seconds = dict(last_seconds or {})  # chapter -> seconds it took last time
+        self.reference = dict(reference or {})  # chapter -> seconds in the reference cold build
         self.stream = stream or sys.stderr
         self.t0 = time.time()
         self.done: dict[str, str] = {}
@@ -77,11 +82,19 @@ class BuildProgress:
         self.started = dict.fromkeys(self.order[: self.jobs], self.t0)
 
     def _expected(self) -> dict[str, float]:
-        """Each chapter's expected time: its previous one, else the mean of the chapters this build
-        has finished (a cold build without history), else unknown."""
-        took = [s for c, s in self.took.items() if c not in self.last_seconds]
-        mean = sum(took) / len(took) if took else None
-        return {c: self.last_seconds.get(c, mean) for c in self.order}
+        """Each chapter's expected time: its previous one, else its reference time times this build's
+        speed against the reference, else the mean of the chapters this build has finished, else unknown."""
+        took = {c: s for c, s in self.took.items() if c not in self.last_seconds}
+        mean = sum(took.values()) / len(took) if took else None
+        ratios = [s / self.reference[c] for c, s in took.items() if self.reference.get(c)]
+        speed = statistics.median(ratios) if ratios else 1.0
+
+        def expected(c):
+            if c in self.last_seconds:
+                return self.last_seconds[c]
+            return self.reference[c] * speed if c in self.reference else mean
+
+        return {c: expected(c) for c in self.order}
 
     def _chapters_left(self, now: float) -> float | None:
         """Seconds until the last chapter ends (see the module docstring); None when a chapter still

@@ -456,6 +456,30 @@ def test_on_a_cold_build_a_chapter_without_history_counts_the_mean_of_the_chapte
     assert progress.eta() == pytest.approx(40, abs=2)
 
 
+def test_on_a_cold_build_the_eta_is_the_reference_builds_times_scaled_by_this_builds_speed():
+    """No previous times; the reference build took 100, 50 and 30 s: on two workers the ETA is 100 s
+    from the first line. When b ends after 100 s (twice its reference), every other chapter counts
+    twice its reference: a, 100 s in, has 100 s left; c, just started, 60 s: the ETA is 100 s."""
+    from bookdriver.progress import BuildProgress
+
+    progress = BuildProgress(3, 0, None, slots=2, reference={"a": 100.0, "b": 50.0, "c": 30.0})
+    progress.plan(["a", "b", "c"], jobs=2)
+    assert progress.eta() == pytest.approx(100, abs=2) and "ETA 1 min 4" in progress.line()
+    progress.started["a"] -= 100
+    progress.started["b"] -= 100
+    progress.chapter_done("b", "executed in 100 s")
+    assert progress.eta() == pytest.approx(100, abs=2)
+
+
+def test_the_reference_build_times_every_chapter_of_the_book():
+    """bookdriver/reference_seconds.json has a time for every notebook chapter, so that a cold build's
+    ETA and its order (longest first) cover the whole book."""
+    from bookdriver.params import CHAPTER_CPU_S
+
+    stems = {p.stem for p in (REPO / "chapters").glob("*.ipynb")}
+    assert set(CHAPTER_CPU_S) == stems and all(s > 0 for s in CHAPTER_CPU_S.values())
+
+
 def test_each_script_is_loaded_once_per_page():
     """The book's extension drops a repeated inline script (sphinx-thebe's ``const THEBE_JS_URL``,
     registered twice under Sphinx 7.4, once with file None and once with file "": a JavaScript error
@@ -485,7 +509,7 @@ def test_the_longest_chapter_executes_first_by_its_last_time_else_its_measured_c
     todo = [(Path(f"chapters/{stem}.ipynb"), None) for stem in ("04_batch_size", "05_learning_rate", "09_at_scale")]
     cold = [p.stem for p, _ in longest_first(todo, {})]
     assert cold[0] == max(CHAPTER_CPU_S, key=CHAPTER_CPU_S.get) == "09_at_scale"
-    assert cold[1:] == ["04_batch_size", "05_learning_rate"]  # no history: the book's order
+    assert cold[1:] == sorted(cold[1:], key=lambda stem: -CHAPTER_CPU_S[stem])  # no history: the reference build's
     warm = longest_first(
         todo, {"04_batch_size.ipynb": 900.0, "09_at_scale.ipynb": 600.0, "05_learning_rate.ipynb": 1.0}
     )

@@ -52,14 +52,17 @@ def _jupyter_book() -> list[str]:
 
 
 def _kernel_environment(paths: BookPaths, jobs: int) -> None:
-    """What every kernel inherits (the pre-execution workers' and MyST-NB's): where results go, and
-    the build's budget of ``jobs`` training processes, one thread each (``vae_utils.cpuslots``)."""
+    """What every kernel inherits (the pre-execution workers' and MyST-NB's): where results go, the
+    build's budget of ``jobs`` training processes, one thread each (``vae_utils.cpuslots``), and the
+    cache of XLA's compiled programs they share (``vae_utils.xlacache``)."""
     from vae_utils.cpuslots import HELD_ENV, SLOTS_ENV, create_slots
+    from vae_utils.xlacache import CACHE_ENV
 
     env = os.environ
     env["VAE_BOOK_FIGURES"] = ""  # the driver extracts figures from the executed notebooks
     env["VAE_BOOK_PROFILE"] = paths.profile
     env.setdefault("VAE_RESULTS_DIR", str(paths.root / "results"))
+    env.setdefault(CACHE_ENV, str(Path(env["VAE_RESULTS_DIR"]) / "xla-cache"))  # compiled programs, shared
     env[SLOTS_ENV] = str(create_slots(paths.out / ".slots", jobs))
     env.pop(HELD_ENV, None)
     for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):

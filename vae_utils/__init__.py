@@ -31,6 +31,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of notebooks
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from . import xlacache  # after the environment: TensorFlow reads the cache's flag when it loads
+
+xlacache.enable()  # XLA's compiled programs shared by a build's processes, when $VAE_XLA_CACHE names a folder
+
 __version__ = "0.1.0"
 
 _EXPORTS = {

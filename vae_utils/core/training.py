@@ -36,6 +36,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from .. import xlacache
 from ..cpuslots import cpu_slot
 from . import fastpath
 from .config import LR_SCHEDULES, TrainConfig, fail
@@ -275,8 +276,11 @@ def train(config: TrainConfig, data: Dataset | None = None, engine: str = "auto"
         fail("engine", engine, "'auto' or 'fast' when eval_every > 0 (evaluations within an epoch are the fast path's)")
     with cpu_slot():  # a book build's budget of training processes (vae_utils.cpuslots); else free
         if engine == "keras" or not fast:
-            return _train_keras(config, data, steps_per_epoch)
-        return fastpath.train_group([config], data, steps_per_epoch)[0]
+            result = _train_keras(config, data, steps_per_epoch)
+        else:
+            result = fastpath.train_group([config], data, steps_per_epoch)[0]
+    xlacache.publish()  # what XLA compiled for it, for the build's other processes (vae_utils.xlacache)
+    return result
 
 
 STACK_BYTES = 256 * 2**20  # at most this much of epoch data (S x n_train x dim float32) in one stack
@@ -323,4 +327,6 @@ def train_seeds(configs: list[TrainConfig], data: Dataset | None = None) -> list
     size = max(1, STACK_BYTES // (data.train.nbytes or 1))
     with cpu_slot():
         stacks = [list(configs[k : k + size]) for k in range(0, len(configs), size)]
-        return [r for stack in stacks for r in fastpath.train_group(stack, data, steps_per_epoch)]
+        results = [r for stack in stacks for r in fastpath.train_group(stack, data, steps_per_epoch)]
+    xlacache.publish()
+    return results

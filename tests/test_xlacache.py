@@ -1,0 +1,108 @@
+"""The shared cache of XLA's compiled programs (vae_utils/xlacache.py): the same results with and
+without it, programs published whole, and nothing left behind by a killed process."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vae_utils import xlacache
+
+REPO = Path(__file__).resolve().parents[1]
+
+RUN = """
+import hashlib, json, os, sys
+import numpy as np
+import vae_utils
+from vae_utils import TrainConfig, xlacache
+results = vae_utils.train_seeds([TrainConfig(dataset="digits", batch_size=64, epochs=2, seed=s) for s in (0, 1)])
+digest = hashlib.sha256()
+for r in results:
+    digest.update(r.step_loss.tobytes())
+    digest.update(r.history.drop(columns="wall_time_s").to_numpy().tobytes())
+    for w in r.model.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+print(json.dumps({"digest": digest.hexdigest(), "enabled": bool(xlacache._state),
+                  "own": [p.name for p in xlacache._state["own"].glob("*.pb")] if xlacache._state else []}))
+"""
+
+
+def _run(env_extra: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in (xlacache.CACHE_ENV, "TF_XLA_FLAGS")}
+    env.update(env_extra, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-c", RUN], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_runs_that_load_their_programs_from_the_cache_equal_runs_that_compiled_them_bit_for_bit(tmp_path):
+    """Three fresh processes train the same two seeds: without the cache, with an empty cache (it
+    compiles and publishes), and with the filled cache (it loads every program, compiles none). The
+    step losses, histories and weights are equal bit for bit, and each process's folder is gone."""
+    root = tmp_path / "xla-cache"
+    plain = _run({})
+    first = _run({xlacache.CACHE_ENV: str(root)})
+    shared = next(root.glob("tf-*"))
+    published = sorted(p.name for p in shared.glob("*.pb"))
+    second = _run({xlacache.CACHE_ENV: str(root)})
+    assert not plain["enabled"] and first["enabled"] and second["enabled"]
+    assert published, "the first process published the programs it compiled"
+    assert sorted(p.name for p in shared.glob("*.pb")) == published, "the second compiled nothing new"
+    assert plain["digest"] == first["digest"] == second["digest"]
+    assert list((shared / ".processes").iterdir()) == []
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """The module's state as enable() leaves it, on folders of tmp_path (no TensorFlow involved)."""
+    shared, own = tmp_path / "shared", tmp_path / "shared" / ".processes" / f"{socket.gethostname()}-{os.getpid()}"
+    own.mkdir(parents=True)
+    monkeypatch.setattr(xlacache, "_state", {"shared": shared, "own": own})
+    return shared, own
+
+
+def test_a_program_compiled_here_joins_the_shared_folder_whole_and_one_published_elsewhere_is_linked_here(cache):
+    shared, own = cache
+    (own / "mine.pb").write_bytes(b"compiled here")
+    (shared / "theirs.pb").write_bytes(b"compiled elsewhere")
+    assert xlacache.publish() == 1
+    assert (shared / "mine.pb").read_bytes() == b"compiled here"
+    assert (own / "theirs.pb").read_bytes() == b"compiled elsewhere"
+    assert sorted(p.name for p in shared.iterdir() if p.is_file()) == ["mine.pb", "theirs.pb"], "no temporary left"
+    assert xlacache.publish() == 0, "a program is published once"
+
+
+def test_the_folder_of_a_process_that_is_gone_is_removed_and_a_live_ones_is_kept(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    dead, alive, other = (
+        tmp_path / f"{host}-{gone.pid}",
+        tmp_path / f"{host}-{os.getpid()}",
+        tmp_path / f"elsewhere-{gone.pid}",
+    )
+    for folder in (dead, alive, other):
+        (folder / "half-written.pb").parent.mkdir(parents=True)
+        (folder / "half-written.pb").write_bytes(b"\x00")
+    xlacache._remove_stale(tmp_path)
+    assert not dead.exists() and alive.exists() and other.exists(), "another host's processes are not judged here"
+
+
+def test_the_shared_folder_is_keyed_by_the_tensorflow_version_and_the_cpu(tmp_path):
+    name = xlacache.shared_folder(tmp_path).name
+    assert name.startswith(f"tf-{xlacache._tensorflow_version()}-") and name.endswith(xlacache._cpu_key())
+    assert xlacache._tensorflow_version() != "unknown"
+
+
+def test_without_the_variable_or_after_tensorflow_loaded_the_cache_stays_off(monkeypatch, tmp_path):
+    monkeypatch.setattr(xlacache, "_state", {})
+    monkeypatch.delenv(xlacache.CACHE_ENV, raising=False)
+    assert xlacache.enable() is False and xlacache.publish() == 0
+    monkeypatch.setenv(xlacache.CACHE_ENV, str(tmp_path))
+    monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow", object()))
+    assert xlacache.enable() is False and not any(tmp_path.iterdir())

@@ -1,0 +1,142 @@
+"""A persistent cache of XLA's compiled programs, shared by the processes of a build.
+
+Every kernel compiles each graph it trains (a batch size, optimizer, schedule, stack size) the first
+time: 1-3 CPU-s of XLA work, repeated in every kernel of a build. In a cold build on 2026-12-07 the
+first epochs' excess over the later ones (mostly compilation) was 1,360 of the 3,080 training
+seconds. TensorFlow can save a compiled program and load it in a later process
+(``--tf_xla_persistent_cache_directory``). This module shares those files between processes so that
+no process ever reads a file another is still writing:
+
+    VAE_XLA_CACHE=results/xla-cache   # the book driver and sweep set it for the processes they start
+    import vae_utils                  # enable(), before TensorFlow loads: this process's own folder,
+                                      # holding hard links to every complete program of the shared one
+    ...train...                       # TensorFlow loads those, and writes the new ones it compiles there
+    publish()                         # after each training call: new programs join the shared folder,
+                                      # each by an atomic rename
+
+The shared folder is keyed by TensorFlow's version and the CPU's instruction sets (a program
+compiled for AVX-512 must not load on a CPU without it). A loaded program is the compiled code
+itself, so results are bit-identical with and without the cache (tests/test_xlacache.py). A
+process's folder is removed when it exits; one killed leaves it, and the next process on the same
+host removes the folders of processes that are gone. Each program takes 1-4 MB.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import os
+import platform
+import shutil
+import socket
+import sys
+from importlib import metadata
+from pathlib import Path
+
+__all__ = ["CACHE_ENV", "enable", "publish", "shared_folder"]
+
+CACHE_ENV = "VAE_XLA_CACHE"  # a folder: the cache of every process that has it in its environment
+FLAG = "--tf_xla_persistent_cache_directory"
+_state: dict = {}  # "shared", "own": this process's folders once enabled
+
+
+def _tensorflow_version() -> str:
+    for dist in ("tensorflow-cpu", "tensorflow"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def _cpu_key() -> str:
+    """The CPU's instruction sets (the flags line of /proc/cpuinfo), else its platform name: 12 hex digits."""
+    text = platform.machine() + platform.processor()
+    try:
+        flags = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")]
+        text += flags[0] if flags else ""
+    except OSError:
+        pass
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def shared_folder(root) -> Path:
+    """The shared folder under ``root`` for this TensorFlow and this CPU."""
+    return Path(root) / f"tf-{_tensorflow_version()}-{platform.machine()}-{_cpu_key()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(own_root: Path) -> None:
+    """Remove the folders of this host's processes that are gone (a killed process leaves its own)."""
+    host = socket.gethostname()
+    for folder in own_root.glob(f"{host}-*"):
+        pid = folder.name.rpartition("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def enable() -> bool:
+    """Give TensorFlow this process's cache folder (see the module docstring); True when it is on.
+
+    Off when ``$VAE_XLA_CACHE`` is unset, when TensorFlow is already imported (its flags may be read),
+    or when ``TF_XLA_FLAGS`` names a cache folder of its own."""
+    root = os.environ.get(CACHE_ENV, "").strip()
+    if _state or not root or "tensorflow" in sys.modules or FLAG in os.environ.get("TF_XLA_FLAGS", ""):
+        return bool(_state)
+    shared = shared_folder(root)
+    own = shared / ".processes" / f"{socket.gethostname()}-{os.getpid()}"
+    try:
+        shared.mkdir(parents=True, exist_ok=True)
+        _remove_stale(own.parent)
+        shutil.rmtree(own, ignore_errors=True)
+        own.mkdir(parents=True)
+        for program in shared.glob("*.pb"):
+            os.link(program, own / program.name)
+    except OSError as e:  # a read-only or link-less file system: compile as without the cache
+        print(f"warning: the XLA cache in {root} is off ({e})", file=sys.stderr)
+        shutil.rmtree(own, ignore_errors=True)
+        return False
+    os.environ["TF_XLA_FLAGS"] = f"{os.environ.get('TF_XLA_FLAGS', '')} {FLAG}={own}".strip()
+    _state.update(shared=shared, own=own)
+    atexit.register(_leave)
+    return True
+
+
+def publish() -> int:
+    """Move the programs this process compiled into the shared folder (each complete, by an atomic
+    rename of a hard link), and link the ones other processes published since into this process's
+    folder; the number moved. Nothing when the cache is off."""
+    if not _state:
+        return 0
+    shared, own, moved = _state["shared"], _state["own"], 0
+    for program in shared.glob("*.pb"):  # and take the ones other processes have published since
+        if not (own / program.name).exists():
+            with contextlib.suppress(OSError):
+                os.link(program, own / program.name)
+    for program in own.glob("*.pb"):
+        target = shared / program.name
+        if target.exists():
+            continue
+        temporary = shared / f".{program.name}.{os.getpid()}.tmp"
+        try:
+            os.link(program, temporary)
+            os.replace(temporary, target)
+            moved += 1
+        except OSError:
+            temporary.unlink(missing_ok=True)
+    return moved
+
+
+def _leave() -> None:
+    publish()
+    shutil.rmtree(_state["own"], ignore_errors=True)

@@ -106,3 +106,17 @@ def test_without_the_variable_or_after_tensorflow_loaded_the_cache_stays_off(mon
     monkeypatch.setenv(xlacache.CACHE_ENV, str(tmp_path))
     monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow", object()))
     assert xlacache.enable() is False and not any(tmp_path.iterdir())
+
+
+def test_a_child_of_a_process_with_the_cache_gets_a_folder_of_its_own_not_its_parents(tmp_path):
+    """A sweep's kernel inherits its chapter kernel's environment, TF_XLA_FLAGS included: it must not
+    write its programs into its parent's folder (another process's, read while being written)."""
+    show = "import os, vae_utils; print(os.environ['TF_XLA_FLAGS'])"
+    parent = f"import os, subprocess, sys, vae_utils; print(os.environ['TF_XLA_FLAGS'], flush=True); subprocess.run([sys.executable, '-c', {show!r}])"
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_XLA_FLAGS", xlacache.OWN_ENV)}
+    env.update({xlacache.CACHE_ENV: str(tmp_path), "PYTHONPATH": str(REPO)})
+    proc = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    first, second = proc.stdout.split()
+    assert first.startswith(xlacache.FLAG) and second.startswith(xlacache.FLAG) and first != second
+    assert first.count(xlacache.FLAG) == second.count(xlacache.FLAG) == 1

@@ -38,6 +38,7 @@ __all__ = ["CACHE_ENV", "enable", "publish", "shared_folder"]
 
 CACHE_ENV = "VAE_XLA_CACHE"  # a folder: the cache of every process that has it in its environment
 FLAG = "--tf_xla_persistent_cache_directory"
+OWN_ENV = "VAE_XLA_CACHE_OWN"  # the folder this process gave TensorFlow: its children inherit the flag, and replace it
 _state: dict = {}  # "shared", "own": this process's folders once enabled
 
 
@@ -89,9 +90,13 @@ def enable() -> bool:
     """Give TensorFlow this process's cache folder (see the module docstring); True when it is on.
 
     Off when ``$VAE_XLA_CACHE`` is unset, when TensorFlow is already imported (its flags may be read),
-    or when ``TF_XLA_FLAGS`` names a cache folder of its own."""
+    or when ``TF_XLA_FLAGS`` names a cache folder of its own. A child process inherits its parent's
+    flag (the environment): it replaces it with a folder of its own, never writes into its parent's."""
     root = os.environ.get(CACHE_ENV, "").strip()
-    if _state or not root or "tensorflow" in sys.modules or FLAG in os.environ.get("TF_XLA_FLAGS", ""):
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    if os.environ.get(OWN_ENV):  # a child of a process with the cache: not its parent's folder, its own
+        flags = flags.replace(f"{FLAG}={os.environ[OWN_ENV]}", "").strip()
+    if _state or not root or "tensorflow" in sys.modules or FLAG in flags:
         return bool(_state)
     shared = shared_folder(root)
     own = shared / ".processes" / f"{socket.gethostname()}-{os.getpid()}"
@@ -106,7 +111,8 @@ def enable() -> bool:
         print(f"warning: the XLA cache in {root} is off ({e})", file=sys.stderr)
         shutil.rmtree(own, ignore_errors=True)
         return False
-    os.environ["TF_XLA_FLAGS"] = f"{os.environ.get('TF_XLA_FLAGS', '')} {FLAG}={own}".strip()
+    os.environ["TF_XLA_FLAGS"] = f"{flags} {FLAG}={own}".strip()
+    os.environ[OWN_ENV] = str(own)
     _state.update(shared=shared, own=own)
     atexit.register(_leave)
     return True

@@ -10,19 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("VAE_UTILS_OFFLINE", "1")  # no test may reach for the network
-
-# XLA's compiled programs shared by this run's pytest workers and every kernel they start
-# (vae_utils.xlacache): set before vae_utils is imported, so these processes use it too. Removed at
-# the end of the run by the process that made it.
-os.environ.setdefault(
-    "VAE_XLA_CACHE",
-    os.path.join(tempfile.gettempdir(), f"vae-test-xla-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"),
-)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # The processes the tests start get SIGINT's default disposition, however pytest was started. A
@@ -35,9 +26,6 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 import pytest
 
 import vae_utils
-
-XLA_CACHE = os.environ["VAE_XLA_CACHE"]  # the run's own, unless the environment named one (kept then)
-XLA_CACHE_OWN = os.path.basename(XLA_CACHE).startswith("vae-test-xla-")
 
 # Metrics that measure the machine, not the computation: excluded from determinism checks.
 TIMING_KEYS = frozenset({"wall_time_s", "train_time_s", "samples_per_s", "peak_memory_mb"})
@@ -138,11 +126,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         name = item.module.__name__.rpartition(".")[2]
         item.add_marker(pytest.mark.xdist_group(SHARED_WORKER.get(name, name)))
-
-
-def pytest_sessionfinish(session):
-    """The run's XLA cache goes with the run (its controller removes it: workers have ``workerinput``)."""
-    import shutil
-
-    if not hasattr(session.config, "workerinput") and XLA_CACHE_OWN:
-        shutil.rmtree(XLA_CACHE, ignore_errors=True)

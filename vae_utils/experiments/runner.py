@@ -74,7 +74,6 @@ from ..core.config import TrainConfig
 from ..cpuslots import HELD_ENV, MAX_PROCESSES, check_processes, cpu_slot, slot_count
 from ..fileio import atomic_path, write_json
 from ..provenance import training_version
-from ..xlacache import CACHE_ENV
 from . import ledger, store
 from .grid import default_store, estimated_seconds, expand_grid
 from .processes import StopRequest, child_command, kill_tree
@@ -246,9 +245,8 @@ def _worker_threads(spec) -> int:
         return max(1, _cores())
 
 
-def _kernel_env(threads: int, out: Path) -> dict:
+def _kernel_env(threads: int) -> dict:
     env = dict(os.environ)
-    env.setdefault(CACHE_ENV, str(out / "xla-cache"))  # XLA's programs, compiled once for the sweep's kernels
     env.update({k: str(threads) for k in THREAD_ENV})
     env[HELD_ENV] = "1"  # the kernel trains inside the slot its supervisor holds (vae_utils.cpuslots)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -361,7 +359,7 @@ def run_slice(spec: dict) -> dict:
     out = Path(spec["out"])
     runs = [(rid, TrainConfig.from_dict(cfg)) for rid, cfg in spec["runs"]]
     threads = _worker_threads(spec)
-    env = _kernel_env(threads, out)
+    env = _kernel_env(threads)
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     kernels: list[dict] = []
     try:

@@ -32,10 +32,10 @@ book: $(STAMP)
 book-smoke: $(STAMP)
 	$(PY) -m bookdriver build --profile smoke $(if $(PARAMS),--params $(PARAMS))
 
-# Two pytest workers (pytest-xdist), each module's tests in one of them (tests/conftest.py): about half
-# the time of one worker on 2 cores. `make test TEST_JOBS=0` runs them in this process.
+# Two pytest workers (pytest-xdist), each module's tests in one of them (--dist loadscope: a module's
+# fixtures are made once). `make test TEST_JOBS=0` runs them in this process.
 TEST_JOBS ?= 2
-XDIST = $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadgroup)
+XDIST = $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadscope)
 test: $(STAMP)
 	$(PY) -m pytest $(XDIST) $(ARGS)
 

@@ -111,18 +111,3 @@ def dask_workers(address: str, n: int = 1):
             proc.terminate()
         for proc in procs:
             proc.communicate(timeout=60)
-
-
-# -- pytest -n 2 (make test): a module's tests in one worker ---------------------------------------------
-
-SHARED_WORKER = {"test_built_verdicts": "test_book"}  # modules that reuse another module's fixture
-
-
-def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n 2 --dist loadgroup`` (``make test``) each module's tests run in one worker, so a
-    module-scoped fixture (a smoke build, a Dask scheduler, a trained run) is made once; a module that
-    reuses another's fixture (the smoke build) runs in that module's worker, so no two workers build
-    one tree at once."""
-    for item in items:
-        name = item.module.__name__.rpartition(".")[2]
-        item.add_marker(pytest.mark.xdist_group(SHARED_WORKER.get(name, name)))

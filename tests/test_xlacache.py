@@ -120,3 +120,13 @@ def test_a_child_of_a_process_with_the_cache_gets_a_folder_of_its_own_not_its_pa
     first, second = proc.stdout.split()
     assert first.startswith(xlacache.FLAG) and second.startswith(xlacache.FLAG) and first != second
     assert first.count(xlacache.FLAG) == second.count(xlacache.FLAG) == 1
+
+
+def test_past_its_bound_the_shared_folder_drops_its_oldest_programs(tmp_path):
+    for age, name in enumerate(["newest", "middle", "oldest"]):
+        (tmp_path / f"{name}.pb").write_bytes(b"x" * 100)
+        os.utime(tmp_path / f"{name}.pb", (1_000_000 - age, 1_000_000 - age))
+    xlacache._bound(tmp_path, limit=250)
+    assert sorted(p.stem for p in tmp_path.glob("*.pb")) == ["middle", "newest"]
+    xlacache._bound(tmp_path, limit=250)
+    assert len(list(tmp_path.glob("*.pb"))) == 2, "within the bound nothing goes"

@@ -18,7 +18,8 @@ The shared folder is keyed by TensorFlow's version and the CPU's instruction set
 compiled for AVX-512 must not load on a CPU without it). A loaded program is the compiled code
 itself, so results are bit-identical with and without the cache (tests/test_xlacache.py). A
 process's folder is removed when it exits; one killed leaves it, and the next process on the same
-host removes the folders of processes that are gone. Each program takes 1-4 MB.
+host removes the folders of processes that are gone. Each program takes 1-4 MB; past ``MAX_BYTES`` the
+oldest programs are removed.
 
 What it saves: a graph compiled before by a process that traced the same functions in the same order.
 A program's key is a hash of its HLO, whose function names carry TensorFlow's per-process counter
@@ -50,6 +51,7 @@ __all__ = ["CACHE_ENV", "enable", "publish", "shared_folder"]
 
 CACHE_ENV = "VAE_XLA_CACHE"  # a folder: the cache of every process that has it in its environment
 FLAG = "--tf_xla_persistent_cache_directory"
+MAX_BYTES = 2 * 2**30  # the shared folder's bound: past it, the oldest programs go (a full build's are ~330 MB)
 OWN_ENV = "VAE_XLA_CACHE_OWN"  # the folder this process gave TensorFlow: its children inherit the flag, and replace it
 _state: dict = {}  # "shared", "own": this process's folders once enabled
 
@@ -152,7 +154,26 @@ def publish() -> int:
             moved += 1
         except OSError:
             temporary.unlink(missing_ok=True)
+    if moved:
+        _bound(shared)
     return moved
+
+
+def _bound(shared: Path, limit: int = MAX_BYTES) -> None:
+    """Remove the oldest programs of the shared folder until it holds at most ``limit`` bytes (the
+    programs of graphs no build trains any more accumulate; a removed one is compiled again if needed)."""
+    programs = []
+    for program in shared.glob("*.pb"):
+        with contextlib.suppress(OSError):  # another process may remove one meanwhile
+            stat = program.stat()
+            programs.append((stat.st_mtime, stat.st_size, program))
+    programs.sort(key=lambda t: t[:2])
+    total = sum(size for _, size, _ in programs)
+    for _, size, program in programs:
+        if total <= limit:
+            break
+        program.unlink(missing_ok=True)
+        total -= size
 
 
 def _leave() -> None:

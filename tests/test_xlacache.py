@@ -57,6 +57,51 @@ def test_runs_that_load_their_programs_from_the_cache_equal_runs_that_compiled_t
     assert list((shared / ".processes").iterdir()) == []
 
 
+ORDERED = """
+import json, sys
+import vae_utils
+from vae_utils import TrainConfig
+for batch_size in json.loads(sys.argv[1]):
+    vae_utils.train(TrainConfig(dataset="digits", batch_size=batch_size, epochs=1, train_size=256, held_out_size=64))
+"""
+
+
+@pytest.mark.slow
+def test_a_process_that_traces_its_graphs_in_another_order_still_finds_their_programs(tmp_path):
+    """The names TensorFlow gives a traced graph's functions are in its HLO, so in the program's cache
+    key; ``stable_names`` numbers them from the graph alone. A process that trains batch 16, 32, 64
+    publishes three programs; one that trains them in the reverse order compiles none."""
+    root = tmp_path / "xla-cache"
+    env = {k: v for k, v in os.environ.items() if k not in (xlacache.CACHE_ENV, "TF_XLA_FLAGS")}
+    env.update({xlacache.CACHE_ENV: str(root)}, PYTHONPATH=str(REPO))
+    programs = []
+    for order in ([16, 32, 64], [64, 32, 16]):
+        proc = subprocess.run([sys.executable, "-c", ORDERED, json.dumps(order)], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        programs.append(sorted(p.name for p in next(root.glob("tf-*")).glob("*.pb")))
+    assert len(programs[0]) >= 3, programs[0]
+    assert programs[1] == programs[0], "the reverse order compiled new programs"
+
+
+def test_stable_names_number_a_graphs_functions_from_its_key_and_its_count_in_this_process():
+    import tensorflow as tf
+
+    def names(key):
+        @tf.function(autograph=False)
+        def loop(x):
+            return tf.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * 2.0), (0, x))[1]
+
+        with xlacache.stable_names(key):
+            graph = loop.get_concrete_function(tf.TensorSpec([], tf.float32)).graph
+        return sorted(graph.as_graph_def().library.function[k].signature.name for k in range(2))
+
+    first, other, again = names("graph a"), names("graph b"), names("graph a")
+    numbers = [int(n.rpartition("_")[2]) for n in first + other + again]
+    assert all(n >= 2**40 for n in numbers), "far above TensorFlow's own counter"
+    assert len(set(first + other + again)) == 6, "a second trace of one key in one process gets new names"
+    assert [n.rpartition("_")[0] for n in first] == ["while_body", "while_cond"]
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     """The module's state as enable() leaves it, on folders of tmp_path (no TensorFlow involved)."""

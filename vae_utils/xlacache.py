@@ -39,6 +39,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import itertools
 import os
 import platform
 import shutil
@@ -47,13 +48,14 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["CACHE_ENV", "enable", "publish", "shared_folder"]
+__all__ = ["CACHE_ENV", "enable", "publish", "shared_folder", "stable_names"]
 
 CACHE_ENV = "VAE_XLA_CACHE"  # a folder: the cache of every process that has it in its environment
 FLAG = "--tf_xla_persistent_cache_directory"
 MAX_BYTES = 2 * 2**30  # the shared folder's bound: past it, the oldest programs go (a full build's are ~330 MB)
 OWN_ENV = "VAE_XLA_CACHE_OWN"  # the folder this process gave TensorFlow: its children inherit the flag, and replace it
 _state: dict = {}  # "shared", "own": this process's folders once enabled
+_traces: dict = {}  # graph key -> how many times this process traced it (stable_names)
 
 
 def _tensorflow_version() -> str:
@@ -179,3 +181,50 @@ def _bound(shared: Path, limit: int = MAX_BYTES) -> None:
 def _leave() -> None:
     publish()
     shutil.rmtree(_state["own"], ignore_errors=True)
+
+
+@contextlib.contextmanager
+def stable_names(key):
+    """While a graph traces: number TensorFlow's generated function names from ``key`` alone.
+
+    TensorFlow names each traced function, loop body and branch with one per-process counter
+    (``__inference_run_epoch_<n>``, ``while_body_<n>``); the names are in the HLO and so in the
+    program's cache key, and the same graph traced after other graphs would be a new program. Inside
+    this block those names count from a base set by ``key`` (any value whose ``repr`` names the graph
+    the same way in every process) and by how many times this process has traced it before, far above
+    the counter's own values: the same graph gives the same HLO in every process, whatever it traced
+    before. ``key`` must name everything that changes the graph: two different graphs under one key
+    in one process stop with TensorFlow's "duplicate function" error, never a wrong program (the cache
+    key hashes the whole HLO, not the names). Tensors keep the counter's ids; only names change."""
+    try:  # TensorFlow's internal modules: another layout traces as usual (the cache then finds fewer programs)
+        from tensorflow.python.eager.polymorphic_function import concrete_function
+        from tensorflow.python.framework import ops
+        from tensorflow.python.ops import control_flow_util_v2
+    except ImportError:  # pragma: no cover
+        yield
+        return
+
+    seen = _traces[repr(key)] = _traces.get(repr(key), 0) + 1
+    digest = int(hashlib.sha256(f"{key!r}#{seen}".encode()).hexdigest()[:10], 16)  # < 2^40
+    numbers = itertools.count(2**40 + digest * 2**20)  # 2^20 names per trace, below 2^61
+
+    def numbered(name_fn):
+        def name(*args):
+            counter, ops.uid = ops.uid, lambda: next(numbers)
+            try:
+                return name_fn(*args)
+            finally:
+                ops.uid = counter
+
+        return name
+
+    names = [(control_flow_util_v2, "unique_fn_name"), (control_flow_util_v2, "unique_grad_fn_name")]
+    names += [(concrete_function, f) for f in ("_inference_name", "_forward_name", "_backward_name")]
+    saved = [(module, attribute, getattr(module, attribute)) for module, attribute in names if hasattr(module, attribute)]
+    for module, attribute, name_fn in saved:
+        setattr(module, attribute, numbered(name_fn))
+    try:
+        yield
+    finally:
+        for module, attribute, name_fn in saved:
+            setattr(module, attribute, name_fn)

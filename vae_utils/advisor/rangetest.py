@@ -119,7 +119,7 @@ def range_test(loss_fn, variables, optimizer, lr_min=1e-5, lr_max=10.0, steps=30
     variables = list(variables)
     optimizer.build(variables)
 
-    @tf.function
+    @tf.function(autograph=False)
     def run(lr_min, log_ratio, n):
         def body(i, losses, ema, start, go):
             lr = lr_min * tf.exp(log_ratio * tf.cast(i, tf.float32))

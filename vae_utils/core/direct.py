@@ -18,20 +18,28 @@ when it is missing (another TensorFlow version) or a tape is recording, the call
 
 from __future__ import annotations
 
+import contextlib
+
 import tensorflow as tf
+
+from .. import xlacache
 
 __all__ = ["direct"]
 
 
-def direct(function):
-    """``function`` (a ``tf.function`` of tensors, lists and dicts of tensors) with a cheaper call."""
+def direct(function, graph=None):
+    """``function`` (a ``tf.function`` of tensors, lists and dicts of tensors) with a cheaper call.
+
+    ``graph``: the graph's name for ``xlacache.stable_names`` (then its trace names the same functions
+    in every process, and a compiled program in the XLA cache is found whatever was traced before)."""
     traced: dict = {}
 
     def call(*args):
         flat = tf.nest.flatten(args)
         key = tuple((t.dtype, tuple(t.shape)) for t in flat)
         if key not in traced:
-            traced[key] = _flat_caller(function, args)
+            with xlacache.stable_names((graph, key)) if graph is not None else contextlib.nullcontext():
+                traced[key] = _flat_caller(function, args)
         fast = traced[key]
         if fast is None or not tf.executing_eagerly() or _tape_recording():
             return function(*args)

@@ -65,7 +65,7 @@ def compiled_draws(n: int, batch_size: int, latent_dim: int, bernoulli: bool):
     """``epoch_draws`` for a training set of ``n`` rows as one XLA computation: ``draw(x_train, epoch, seed)``."""
     steps = n // batch_size
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=True, autograph=False)
     def draw(x_train, epoch, seed):
         return epoch_draws(x_train, epoch, seed, steps, batch_size, latent_dim, bernoulli)
 

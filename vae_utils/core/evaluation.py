@@ -62,6 +62,7 @@ def _eval_function(model):
                 model.posterior, model.decoder, model.likelihood, model.decoder_log_var, x, k, seed
             ),
             reduce_retracing=True,
+            autograph=False,
         )
         model._vae_eval_fn = fn
     return fn

@@ -192,10 +192,10 @@ class StackedTrainer:
     after the others; shape [0, S] when k = 0).
     """
 
-    def __init__(self, model_config: ModelConfig, config: TrainConfig, n_train: int, members: int):
+    def __init__(self, model_config: ModelConfig, config: TrainConfig, n_train: int, members: int, key=None):
         self.layout = Layout(model_config)
         self.members = members
-        self.run_epoch = direct(_compile_epoch(self.layout, config, n_train, members))
+        self.run_epoch = direct(_compile_epoch(self.layout, config, n_train, members), graph=key)
 
 
 @dataclass(frozen=True)
@@ -322,7 +322,7 @@ def _compile_epoch(layout: Layout, config: TrainConfig, n: int, members: int):
     shape = _Shape(n // bs, bs, c.latent_dim, bernoulli, members, config.eval_every, free_bits)
     update = _update_fn(layout, config, shape)
 
-    @tf.function(jit_compile=JIT_COMPILE)
+    @tf.function(jit_compile=JIT_COMPILE, autograph=False)  # explicit loops; AutoGraph would cost ~2 s a process
     def run_epoch(x_train, x_val, eps_val, epoch, seeds, theta, slots, active, h):
         # 1) the epoch's randomness: each member's shuffle, binarization and noise (``draws``)
         x_epoch, noise = _member_draws(x_train, epoch, seeds, shape)
@@ -379,7 +379,7 @@ def stacked_trainer(model_config: ModelConfig, config: TrainConfig, n_train: int
     if key not in _TRAINERS:
         if len(_TRAINERS) >= 32:  # bound memory in long sweeps
             _TRAINERS.pop(next(iter(_TRAINERS)))
-        _TRAINERS[key] = StackedTrainer(model_config, config, n_train, members)
+        _TRAINERS[key] = StackedTrainer(model_config, config, n_train, members, key=("fastpath", *key))
     return _TRAINERS[key]
 
 

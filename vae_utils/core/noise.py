@@ -55,7 +55,7 @@ def _traced(model, beta: float):
     variables = model.trainable_variables
     bernoulli = model.likelihood == "bernoulli"
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def squared_norm(xb, key):
         if bernoulli:
             xb = binarize_tensor(xb, key)

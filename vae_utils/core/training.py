@@ -140,7 +140,7 @@ def _compile_epoch(vae, optimizer, config: TrainConfig, n: int):
     step = _compile_step(vae, optimizer, config)
     draw = compiled_draws(n, bs, vae.config.latent_dim, vae.likelihood == "bernoulli")
 
-    @tf.function
+    @tf.function(autograph=False)  # explicit loops: AutoGraph's conversion only costs ~2 s per process
     def run_epoch(x_train, epoch, seed, steps_per_epoch, h):
         # 1) the epoch's randomness up front, keyed by (seed, epoch): shuffle, binarization, noise,
         #    drawn under XLA by the function the fast path compiles into its epoch (``draws``)

@@ -76,7 +76,9 @@ def test_a_process_that_traces_its_graphs_in_another_order_still_finds_their_pro
     env.update({xlacache.CACHE_ENV: str(root)}, PYTHONPATH=str(REPO))
     programs = []
     for order in ([16, 32, 64], [64, 32, 16]):
-        proc = subprocess.run([sys.executable, "-c", ORDERED, json.dumps(order)], env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", ORDERED, json.dumps(order)], env=env, capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         programs.append(sorted(p.name for p in next(root.glob("tf-*")).glob("*.pb")))
     assert len(programs[0]) >= 3, programs[0]

@@ -220,7 +220,9 @@ def stable_names(key):
 
     names = [(control_flow_util_v2, "unique_fn_name"), (control_flow_util_v2, "unique_grad_fn_name")]
     names += [(concrete_function, f) for f in ("_inference_name", "_forward_name", "_backward_name")]
-    saved = [(module, attribute, getattr(module, attribute)) for module, attribute in names if hasattr(module, attribute)]
+    saved = [
+        (module, attribute, getattr(module, attribute)) for module, attribute in names if hasattr(module, attribute)
+    ]
     for module, attribute, name_fn in saved:
         setattr(module, attribute, numbered(name_fn))
     try:

@@ -33,9 +33,10 @@ book-smoke: $(STAMP)
 	$(PY) -m bookdriver build --profile smoke $(if $(PARAMS),--params $(PARAMS))
 
 # Two pytest workers (pytest-xdist), each module's tests in one of them (--dist loadscope: a module's
-# fixtures are made once). `make test TEST_JOBS=0` runs them in this process.
+# fixtures are made once), handed out in conftest.py's order (the smoke build first, not last as by
+# size). `make test TEST_JOBS=0` runs them in this process.
 TEST_JOBS ?= 2
-XDIST = $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadscope)
+XDIST = $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadscope --no-loadscope-reorder)
 test: $(STAMP)
 	$(PY) -m pytest $(XDIST) $(ARGS)
 

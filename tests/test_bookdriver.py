@@ -471,6 +471,20 @@ def test_on_a_cold_build_the_eta_is_the_reference_builds_times_scaled_by_this_bu
     assert progress.eta() == pytest.approx(100, abs=2)
 
 
+def test_a_cold_builds_eta_never_scales_the_reference_down_when_the_first_chapters_ran_fast():
+    """b ends in 25 s, half its reference: a, 25 s in, still counts 75 s of its reference 100, not 25.
+    Chapters speed up unequally (a change to the digits chapters' training leaves the at-scale one
+    as it was), so a fast first chapter says little about the rest; slow ones scale it up (above)."""
+    from bookdriver.progress import BuildProgress
+
+    progress = BuildProgress(3, 0, None, slots=2, reference={"a": 100.0, "b": 50.0, "c": 30.0})
+    progress.plan(["a", "b", "c"], jobs=2)
+    progress.started["a"] -= 25
+    progress.started["b"] -= 25
+    progress.chapter_done("b", "executed in 25 s")
+    assert progress.eta() == pytest.approx(75, abs=2)
+
+
 def test_the_reference_build_times_every_chapter_of_the_book():
     """bookdriver/reference_seconds.json has a time for every notebook chapter, so that a cold build's
     ETA and its order (longest first) cover the whole book."""

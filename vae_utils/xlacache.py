@@ -21,15 +21,16 @@ process's folder is removed when it exits; one killed leaves it, and the next pr
 host removes the folders of processes that are gone. Each program takes 1-4 MB; past ``MAX_BYTES`` the
 oldest programs are removed.
 
-What it saves: a graph compiled before by a process that traced the same functions in the same order.
-A program's key is a hash of its HLO, whose function names carry TensorFlow's per-process counter
-(``__inference_run_epoch_<n>``), so the same epoch traced after other functions is a new program. Six
-digits graphs (batch 16, 64, 256; stacks of 3 and 5), one thread, idle: 41.7 CPU-s compiled, 41.9
-with an empty cache (compiled and saved), 11.4 loaded by the same script, 32.1 by the script with its
-loop reversed. So a cold build gains nothing measurable (its kernels trace in different orders), and a
-rebuild that re-executes a chapter (a changed training code, a reader's parameters) loads the programs
-of the build before: smoke chapter 04 took 232 s cold and 89 s with the cache of its first execution. Off for
-``sweep`` on its own and in the tests: TensorFlow 2.21's loader logs a false "could lead to SIGILL"
+What it saves: every program compiled before by any process of the build. A program's key is a hash
+of its HLO, which holds the names TensorFlow gives the traced functions; TensorFlow numbers those from
+one per-process counter (``__inference_run_epoch_<n>``), so the same graph traced after other graphs
+used to be a new program. ``stable_names`` numbers them from the graph's own key while it traces (the
+fast path's epochs trace under it). Six digits graphs (batch 16, 64, 256; stacks of 3 and 5), one
+thread: 42.9 CPU-s compiled and saved by one process, 12.7 loaded by a process that trains them in the
+reverse order (28.9 before ``stable_names``). A rebuild that re-executes
+a chapter (a changed training code, a reader's parameters) loads the programs of the build before.
+
+Off for ``sweep`` on its own and in the tests: TensorFlow 2.21's loader logs a false "could lead to SIGILL"
 error for every program it loads (the tuning flags ``+prefer-no-scatter``/``+prefer-no-gather`` are
 not instruction sets) at log levels below 3; the book's kernels run at level 3 and drop stderr.
 """

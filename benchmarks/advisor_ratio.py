@@ -5,6 +5,7 @@
         --json results/advisor_ratio/fashion_mnist.json
     .venv/bin/python benchmarks/advisor_ratio.py --dataset shapes16 --architecture conv --train-size 1000 ...
     .venv/bin/python benchmarks/advisor_ratio.py --pool results/advisor_ratio/*.json   # -> vae_utils/advisor/calibration.json
+    .venv/bin/python benchmarks/advisor_ratio.py --pool results/advisor_ratio/momentum/*.json   # -> calibration_momentum.json
 
 Any registered dataset (``vae_utils.core.data.REGISTRY``: digits, fashion_mnist when installed, ...) and
 the generated ones of ``calibration_data.py`` (shapes8, shapes16: one kind of image at two resolutions;
@@ -27,7 +28,8 @@ splits (the range tests train on the same examples), ``--architecture conv`` the
 then their mean with a t-interval over data sets and the between-data-set SD), evaluates the pooled
 rule and the rule fitted without each data set (leave one out) on each data set's grid (the advised
 rate's validation ELBO read off the grid's mean curve, linear in log rate), and writes
-``vae_utils/advisor/calibration.json`` (``--out``), which ``rules.LR_RATIO`` reads.
+the optimizer's calibration file (``calibration.path``: ``vae_utils/advisor/calibration.json`` for Adam,
+``calibration_momentum.json`` for SGD with momentum; ``--out``), which ``rules.LR_RATIO`` reads.
 """
 
 from __future__ import annotations
@@ -80,7 +82,11 @@ def train_cell(base: dict, batch_size: int, lr: float, seeds, data=None, cache=C
     results = train_seeds([TrainConfig(**cell, seed=s) for s in seeds], data)
     vals = [math.nan if r.metrics["diverged"] else float(r.metrics["val_elbo"]) for r in results]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"cell": json.loads(key), "val_elbos": [v if math.isfinite(v) else None for v in vals]}))
+    path.write_text(
+        json.dumps(
+            {"cell": json.loads(key), "val_elbos": [v if v is not None and math.isfinite(v) else None for v in vals]}
+        )
+    )
     return vals
 
 
@@ -155,7 +161,11 @@ def calibrate(args) -> dict:
         f"fit: ratio = {2**a:.3f} x (B / 64)^{e:.2f}; CPU {cpu:.0f} s (grid {cpu_grid:.0f}), wall {time.time() - t0:.0f} s"
     )
     cells = [
-        {"batch_size": b, "learning_rate": lr, "val_elbos": [v if math.isfinite(v) else None for v in vals]}
+        {
+            "batch_size": b,
+            "learning_rate": lr,
+            "val_elbos": [v if v is not None and math.isfinite(v) else None for v in vals],
+        }
         for b, by_lr in grid.items()
         for lr, vals in by_lr.items()
     ]
@@ -235,7 +245,13 @@ def pool_runs(runs) -> dict:
         loo = C.pool(others) if len({p["dataset"] for p in others}) >= 2 else rule
         evaluated += [_evaluate(run, row, rule, loo) for row in run["rows"] if math.isfinite(row["lr_break"])]
     keep = ("label", "dataset", "architecture", "likelihood", "n_train", "epochs", "seeds", "rt_seeds", "cpu_s", "rows")
-    return {"rule": rule, "points": evaluated, "runs": [{k: r.get(k) for k in keep} for r in runs]}
+    optimizer = runs[0].get("optimizer", "adam")
+    return {
+        "optimizer": optimizer,
+        "rule": rule,
+        "points": evaluated,
+        "runs": [{k: r.get(k) for k in keep} for r in runs],
+    }
 
 
 def _print_pool(cal: dict) -> None:
@@ -287,10 +303,19 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default: 1)")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--pool", nargs="+", default=None, metavar="JSON", help="fit the rule over these runs' JSONs")
-    p.add_argument("--out", default=str(C.PATH), help="--pool: where the calibration goes")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="--pool: where the calibration goes (default: the optimizer's file beside calibration.py)",
+    )
     args = p.parse_args(argv)
     if args.pool:
-        cal = pool_runs([json.loads(Path(f).read_text()) for f in args.pool])
+        runs = [json.loads(Path(f).read_text()) for f in args.pool]
+        optimizers = {r.get("optimizer", "adam") for r in runs}
+        if len(optimizers) != 1:
+            p.error(f"--pool: runs of one optimizer only; these are of {sorted(optimizers)}")
+        cal = pool_runs(runs)
+        args.out = args.out or str(C.path(optimizers.pop()))
         _print_pool(cal)
         print(markdown(cal))
         Path(args.out).write_text(json.dumps(cal, indent=1) + "\n")

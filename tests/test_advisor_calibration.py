@@ -103,6 +103,15 @@ def test_the_advisors_rule_is_the_committed_calibrations_pooled_rule():
     assert cal["rule"]["n_datasets"] >= 4
 
 
+def test_sgd_with_momentum_has_its_own_rule_pooled_over_data_sets_of_both_likelihoods():
+    cal = C.load(C.path("momentum"))
+    assert cal["optimizer"] == "momentum" and C.path("momentum").name == "calibration_momentum.json"
+    assert rules.LR_RATIO["momentum"] == C.rule(C.path("momentum")) != rules.LR_RATIO["adam"]
+    assert cal["rule"]["n_datasets"] >= 4
+    assert {r["likelihood"] for r in cal["runs"]} == {"bernoulli", "gaussian"}
+    assert "SGD with momentum" in C.scope(cal)["scope"] and "Adam" not in C.scope(cal)["scope"]
+
+
 def test_the_per_dataset_table_has_one_row_per_data_set_and_batch_size():
     table = C.per_dataset()
     assert not table.duplicated(["data set", "batch size"]).any()

@@ -24,6 +24,7 @@ import vae_utils
 from vae_utils import TrainConfig, train
 from vae_utils.experiments import default_store, sweep
 from vae_utils.claims.records import all_records
+from vae_utils.advisor import LR_RATIO  # the calibration files are package data
 r = train(TrainConfig(epochs=1, eval_k=5, hidden_units=(16,)))
 df = sweep({"epochs": 1, "eval_k": 5, "hidden_units": [[16]]}, out=default_store("installed"), workers=1, progress=False)
 print(json.dumps({
@@ -34,6 +35,7 @@ print(json.dumps({
     "status": list(df["status"]),
     "store": str(default_store("installed")),
     "claims": len(all_records()),
+    "rate rules": sorted(LR_RATIO),
 }))
 """
 
@@ -76,6 +78,7 @@ def test_pip_install_gives_a_toolkit_that_trains_and_runs_a_sweep_from_the_packa
     from vae_utils.claims.records import all_records
 
     assert out["claims"] == len(all_records()) > 0, "the claim tables are package data"
+    assert out["rate rules"] == ["adam", "momentum"], "the advisor's calibration files are package data"
     required = {r.split(";")[0].split(">")[0].split("=")[0].strip().lower() for r in out["requires"]}
     assert {"keras", "numpy", "pandas", "scipy", "papermill", "ipykernel", "pyarrow", "pyyaml"} <= required
     assert {"tensorflow-cpu", "tensorflow"} <= required, "tensorflow-cpu on Linux/Windows, tensorflow on macOS"

@@ -25,9 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PATH", "NAMES", "name", "load", "pool", "fit_line", "per_dataset", "rule", "values", "scope", "figure"]
+__all__ = [
+    "PATH",
+    "NAMES",
+    "name",
+    "path",
+    "load",
+    "pool",
+    "fit_line",
+    "per_dataset",
+    "rule",
+    "values",
+    "scope",
+    "figure",
+]
 
-PATH = Path(__file__).with_name("calibration.json")
+PATH = Path(__file__).with_name("calibration.json")  # Adam's; another optimizer's: ``path(optimizer)``
 NAMES = {  # the data sets' names for readers
     "shapes8": "shapes, 8×8",
     "shapes16": "shapes, 16×16",
@@ -36,6 +49,11 @@ NAMES = {  # the data sets' names for readers
     "manifold24": "24-d manifold",
     "fashion_mnist": "Fashion-MNIST",
 }
+
+
+def path(optimizer: str = "adam") -> Path:
+    """The calibration file of ``optimizer``: ``calibration.json`` for Adam, ``calibration_<optimizer>.json`` else."""
+    return PATH if optimizer == "adam" else PATH.with_name(f"calibration_{optimizer}.json")
 
 
 def name(label: str) -> str:
@@ -111,7 +129,7 @@ def load(path: str | None = None) -> dict:
 
 
 def rule(path: str | None = None) -> dict:
-    """{"at_64": ..., "exponent": ...}: the pooled Adam rule, as ``rules.LR_RATIO`` holds it."""
+    """{"at_64": ..., "exponent": ...}: the pooled rule (Adam's, or the one in ``path``), as ``rules.LR_RATIO`` holds it."""
     r = load(path)["rule"]
     return {"at_64": round(r["at_64"], 4), "exponent": round(r["exponent"], 3)}
 
@@ -172,8 +190,10 @@ def scope(cal: dict | None = None) -> dict:
     epochs = sorted({r["epochs"] for r in runs})
     seeds = max((len(r["seeds"]) for r in runs), default=0)
     cells = sum(len(r["rows"]) for r in runs)
+    optimizers = {"adam": "Adam", "momentum": "SGD with momentum 0.9"}
+    optimizer = optimizers.get(cal.get("optimizer", "adam"), cal.get("optimizer"))
     text = (
-        f"{sets}; Adam, {'/'.join(map(str, epochs))} epochs, up to {seeds} seeds per grid cell, "
+        f"{sets}; {optimizer}, {'/'.join(map(str, epochs))} epochs, up to {seeds} seeds per grid cell, "
         f"{cells} batch sizes in all (benchmarks/advisor_ratio.py)"
     )
     return {"scope": text}

@@ -24,17 +24,18 @@ __all__ = [
     "batch_range",
 ]
 
-# Best learning rate / range-test breaking point as ratio(B) = at_64 x (B / 64) ** exponent. Adam: the rule pooled
-# over six data sets of both likelihoods (digits; the first 1,000 Fashion-MNIST training images; generated shapes
-# at 8x8 and 16x16 and a standardized 24-d manifold, 1,000 each; the 8x8 shapes with the conv VAE), each data
-# set's own line counted once; read from calibration.json (benchmarks/advisor_ratio.py --pool), which holds its
-# intervals, the spread between data sets and each data set's line (README "The advisor"). SGD with momentum
-# 0.9: measured on digits only, 0.137, exponent 0.65 (95% CI 0.28 to 1.01).
-LR_RATIO = {"adam": calibration.rule(), "momentum": {"at_64": 0.137, "exponent": 0.65}}
+# Best learning rate / range-test breaking point as ratio(B) = at_64 x (B / 64) ** exponent, for Adam and for SGD
+# with momentum 0.9: each rule pooled over six data sets of both likelihoods (digits; the first 1,000 Fashion-MNIST
+# training images; generated shapes at 8x8 and 16x16 and a standardized 24-d manifold, 1,000 each; the 8x8 shapes
+# with the conv VAE), each data set's own line counted once; read from the optimizer's calibration file
+# (calibration.path; benchmarks/advisor_ratio.py --pool), which holds its intervals, the spread between data
+# sets and each data set's line (README "The advisor").
+LR_RATIO = {optimizer: calibration.rule(calibration.path(optimizer)) for optimizer in ("adam", "momentum")}
 # Where each ratio was measured, in words for the advice's reasons.
 RATIO_SOURCE = {
-    "adam": f"pooled over {len({p['dataset'] for p in calibration.load()['points']})} data sets of both likelihoods",
-    "momentum": "measured on digits alone",
+    optimizer: f"pooled over {len({p['dataset'] for p in calibration.load(calibration.path(optimizer))['points']})} "
+    "data sets of both likelihoods"
+    for optimizer in LR_RATIO
 }
 DELTA = 0.5  # nats: a validation ELBO within this of the best counts as as good (the strategy chapters' margin)
 MIN_BATCH = 8  # the smallest batch size advised

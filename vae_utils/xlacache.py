@@ -46,6 +46,7 @@ import platform
 import shutil
 import socket
 import sys
+import threading
 from importlib import metadata
 from pathlib import Path
 
@@ -57,6 +58,7 @@ MAX_BYTES = 2 * 2**30  # the shared folder's bound: past it, the oldest programs
 OWN_ENV = "VAE_XLA_CACHE_OWN"  # the folder this process gave TensorFlow: its children inherit the flag, and replace it
 _state: dict = {}  # "shared", "own": this process's folders once enabled
 _traces: dict = {}  # graph key -> how many times this process traced it (stable_names)
+_tracing = threading.RLock()  # stable_names patches TensorFlow's module globals: one trace at a time
 
 
 def _tensorflow_version() -> str:
@@ -205,7 +207,8 @@ def stable_names(key):
         yield
         return
 
-    seen = _traces[repr(key)] = _traces.get(repr(key), 0) + 1
+    with _tracing:
+        seen = _traces[repr(key)] = _traces.get(repr(key), 0) + 1
     digest = int(hashlib.sha256(f"{key!r}#{seen}".encode()).hexdigest()[:10], 16)  # < 2^40
     numbers = itertools.count(2**40 + digest * 2**20)  # 2^20 names per trace, below 2^61
 
@@ -221,13 +224,14 @@ def stable_names(key):
 
     names = [(control_flow_util_v2, "unique_fn_name"), (control_flow_util_v2, "unique_grad_fn_name")]
     names += [(concrete_function, f) for f in ("_inference_name", "_forward_name", "_backward_name")]
-    saved = [
-        (module, attribute, getattr(module, attribute)) for module, attribute in names if hasattr(module, attribute)
-    ]
-    for module, attribute, name_fn in saved:
-        setattr(module, attribute, numbered(name_fn))
-    try:
-        yield
-    finally:
+    with _tracing:
+        saved = [
+            (module, attribute, getattr(module, attribute)) for module, attribute in names if hasattr(module, attribute)
+        ]
         for module, attribute, name_fn in saved:
-            setattr(module, attribute, name_fn)
+            setattr(module, attribute, numbered(name_fn))
+        try:
+            yield
+        finally:
+            for module, attribute, name_fn in saved:
+                setattr(module, attribute, name_fn)

@@ -67,6 +67,11 @@ def set_threads(n: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(n)
 
 
+def _finite(vals) -> list:
+    """Validation ELBOs for JSON: a diverged seed's (NaN, or None as read back from the cache) is None."""
+    return [v if v is not None and math.isfinite(v) else None for v in vals]
+
+
 def train_cell(base: dict, batch_size: int, lr: float, seeds, data=None, cache=CACHE) -> list[float]:
     """Validation ELBOs of one grid cell, one per seed (NaN: diverged); cached as JSON."""
     from vae_utils.core.training import train_seeds
@@ -82,11 +87,7 @@ def train_cell(base: dict, batch_size: int, lr: float, seeds, data=None, cache=C
     results = train_seeds([TrainConfig(**cell, seed=s) for s in seeds], data)
     vals = [math.nan if r.metrics["diverged"] else float(r.metrics["val_elbo"]) for r in results]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {"cell": json.loads(key), "val_elbos": [v if v is not None and math.isfinite(v) else None for v in vals]}
-        )
-    )
+    path.write_text(json.dumps({"cell": json.loads(key), "val_elbos": _finite(vals)}))
     return vals
 
 
@@ -164,7 +165,7 @@ def calibrate(args) -> dict:
         {
             "batch_size": b,
             "learning_rate": lr,
-            "val_elbos": [v if v is not None and math.isfinite(v) else None for v in vals],
+            "val_elbos": _finite(vals),
         }
         for b, by_lr in grid.items()
         for lr, vals in by_lr.items()

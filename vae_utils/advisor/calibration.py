@@ -190,8 +190,9 @@ def scope(cal: dict | None = None) -> dict:
     epochs = sorted({r["epochs"] for r in runs})
     seeds = max((len(r["seeds"]) for r in runs), default=0)
     cells = sum(len(r["rows"]) for r in runs)
-    optimizers = {"adam": "Adam", "momentum": "SGD with momentum 0.9"}
-    optimizer = optimizers.get(cal.get("optimizer", "adam"), cal.get("optimizer"))
+    from ..core.optimizers import OPTIMIZERS
+
+    optimizer = OPTIMIZERS[cal.get("optimizer", "adam")].words
     text = (
         f"{sets}; {optimizer}, {'/'.join(map(str, epochs))} epochs, up to {seeds} seeds per grid cell, "
         f"{cells} batch sizes in all (benchmarks/advisor_ratio.py)"

@@ -39,12 +39,13 @@ Rules of the recommendation:
   fewest examples.
 * **learning rate** = ratio(B) x lr_break, with lr_break from a range test at the recommended
   batch size B and ratio(B) = at_64 x (B / 64)^exponent (``LR_RATIO``, ``lr_ratio``): the best rate
-  over the breaking point, pooled over several data sets for Adam (``calibration``) and measured on
-  digits for SGD with momentum (``benchmarks/advisor_ratio.py``; README "The advisor"): 30-epoch grids at six batch sizes (16 to 512), three seeds, the best rate by mean
-  validation ELBO interpolated in log rate, over the geometric mean of five range tests' breaking
-  points, then a line through log2 ratio against log2 B. The breaking point barely moves with the
-  batch (a short run from fresh weights), the best rate of a 30-epoch run grows with it, hence the
-  exponent (Adam 0.30, SGD with momentum 0.65). The numbers depend on the range test's settings
+  over the breaking point, pooled over six data sets of both likelihoods for each optimizer
+  (``calibration``; ``benchmarks/advisor_ratio.py --pool``): per data set, 30-epoch grids of rates at
+  two or three batch sizes, three seeds, the best rate by mean validation ELBO interpolated in log
+  rate, over the geometric mean of five range tests' breaking points, a line through log2 ratio
+  against log2 B; the rule is the mean of the data sets' lines. The breaking point barely moves with
+  the batch (a short run from fresh weights), the best rate of a 30-epoch run grows with it, hence the
+  exponent (``calibration.json``, ``calibration_momentum.json``). The numbers depend on the range test's settings
   (``rangetest.DEFAULTS``) and on the budget of epochs; the confirmation grid checks them.
 * the **optimizer**: the first of ``optimizers`` (Adam by default, the book's robust choice).
 """

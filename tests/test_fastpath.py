@@ -162,12 +162,12 @@ def test_a_stack_trained_twice_is_bit_identical(timing_keys):
 
 @pytest.mark.slow
 def test_a_diverging_seed_in_a_stack_stops_alone_and_says_so():
-    """SGD with momentum at lr 0.3: seeds 3 and 6 diverge in epoch 2, seed 0 in epoch 1, seed 5 does not. In one
+    """SGD with momentum at lr 0.27: seeds 3 and 1 diverge in epoch 2, seed 0 in epoch 1, seed 2 does not. In one
     stack each diverging seed reports the epoch, step and reason train() reports alone, with NaN held-out
-    metrics and the history up to that epoch; seed 5's run equals its run alone."""
+    metrics and the history up to that epoch; seed 2's run equals its run alone."""
     configs = [
-        TrainConfig(**{**SHORT, "batch_size": 64, "optimizer": "momentum", "learning_rate": 0.3, "seed": s})
-        for s in (0, 5, 3, 6)
+        TrainConfig(**{**SHORT, "batch_size": 64, "optimizer": "momentum", "learning_rate": 0.27, "seed": s})
+        for s in (3, 2, 0, 1)
     ]
     together = train_seeds(configs)
     alone = [train(c) for c in configs]
@@ -318,26 +318,6 @@ def test_the_compiled_epoch_trains_on_the_batches_and_noise_the_keras_path_draws
     np.testing.assert_array_equal(sums[:, 1:], 0.0)  # batches and noise equal, bit for bit
 
 
-def test_the_epochs_binarization_is_data_binarize_tensor_under_xla(digits):
-    """draws binarizes with integers drawn two per 64-bit Philox draw: under XLA, the very numbers
-    data.binarize_tensor gives with the same seed (stateless_uniform's float32 draws), bit for bit."""
-    from vae_utils.core.data import binarize_tensor
-
-    x = tf.constant(np.resize(digits.train, (1001, 63)))  # an odd number of values
-    seed = tf.constant([7, 3])
-    ours = tf.function(lambda x: draws._uniform_integers(tf.shape(x), x.shape.num_elements(), seed), jit_compile=True)
-    theirs = tf.function(lambda x: tf.random.stateless_uniform(tf.shape(x), seed=seed, alg=draws.ALG), jit_compile=True)
-    np.testing.assert_array_equal(ours(x).numpy() * 2.0**-23, theirs(x).numpy())
-    binarized = tf.function(
-        lambda x: binarize_tensor(
-            x,
-            seed,
-        ),
-        jit_compile=True,
-    )(x).numpy()
-    np.testing.assert_array_equal((ours(x).numpy() < x.numpy() * 2.0**23).astype(np.float32), binarized)
-
-
 @pytest.mark.slow
 def test_a_stack_that_would_hold_too_much_data_is_split():
     """With a tiny STACK_BYTES, train_seeds trains one seed per stack, and still one result per config."""
@@ -374,7 +354,7 @@ def test_plan_keeps_the_seeds_of_a_config_in_one_block():
 def test_a_sweep_trains_a_configs_seeds_as_one_stack_and_records_each_run(tmp_path):
     """Through the papermill template: each run has its own ok or diverged record, written as train() would
     write it, trained in a stack of the config's seeds; a cached rerun trains nothing."""
-    grid = {**SHORT, "batch_size": 64, "optimizer": "momentum", "learning_rate": 0.3, "seed": [0, 5, 3]}
+    grid = {**SHORT, "batch_size": 64, "optimizer": "momentum", "learning_rate": 0.27, "seed": [3, 2, 0]}
     df = sweep(grid, tmp_path / "store", workers=1, progress=False)
     assert df["status"].tolist() == ["diverged", "ok", "diverged"]
     for config, row in zip(expand_grid(grid), df.itertuples(), strict=True):

@@ -227,13 +227,8 @@ class _Shape:
 def _member_draws(x_train, epoch, seeds, shape: _Shape):
     """Each member's batches and noise, [steps, (S,) batch, ...]: ``draws.epoch_draws`` of its own seed."""
     s = shape
-    drawn = [
-        epoch_draws(x_train, epoch, seeds[m], s.steps, s.batch_size, s.latent_dim, s.bernoulli)
-        for m in range(s.members)
-    ]
-    if s.members == 1:
-        return drawn[0]
-    return tuple(tf.stack(parts, axis=1) for parts in zip(*drawn, strict=True))
+    x_epoch, noise = epoch_draws(x_train, epoch, seeds, s.steps, s.batch_size, s.latent_dim, s.bernoulli)
+    return (x_epoch, noise) if s.members > 1 else (x_epoch[:, 0], noise[:, 0])
 
 
 def _loss_and_gradient(layout: Layout, weights, xb, eps, weight, free_bits):
@@ -265,7 +260,7 @@ def _update_fn(layout: Layout, config: TrainConfig, shape: _Shape):
         lr, alpha, weight = at_step(config, step, h)
         floor = h["free_bits"] if shape.free_bits else None
         loss, recon, kl, grad = _loss_and_gradient(layout, weights, x_epoch[i], noise[i], weight, floor)
-        weights, slots = _step(optimizer, weights, grad, slots, lr, alpha, h, active, shape.members)
+        weights, slots = _step(optimizer, weights, grad, slots, lr, alpha, h)
         counted = tf.logical_and(tf.math.is_finite(loss), active)
         values = tf.stack([loss, recon, kl], axis=-1)
         sums += tf.where(counted[..., None], values, tf.zeros_like(values))
@@ -277,18 +272,14 @@ def _update_fn(layout: Layout, config: TrainConfig, shape: _Shape):
     return update
 
 
-def _step(optimizer, weights, grad, slots, lr, alpha, h, active, members: int):
-    """The optimizer's update of each block: (weights, slots). In a stack a stopped member keeps its
-    state (one that diverges now gets its void update); one run's body only runs while it is active."""
+def _step(optimizer, weights, grad, slots, lr, alpha, h):
+    """The optimizer's update of each block: (weights, slots). Every member of a stack is updated, also
+    one that has stopped: only a divergence stops a member, its later updates are masked out of the
+    sums and losses, and its weights are not used (``run_epoch``). Freezing it instead
+    (``tf.where(active, new, old)`` on every block) made XLA copy all weights and slots each step."""
     new = [
         optimizer(w, g, [s[j] for s in slots], lr, alpha, h) for j, (w, g) in enumerate(zip(weights, grad, strict=True))
     ]
-    if members > 1:
-        keep = active[:, None, None]  # blocks are [S, in, out] or [S, 1, n]
-        new = [
-            (tf.where(keep, w, weights[j]), [tf.where(keep, a, b[j]) for a, b in zip(s, slots, strict=True)])
-            for j, (w, s) in enumerate(new)
-        ]
     return [w for w, _ in new], [[s[k] for _, s in new] for k in range(len(slots))]
 
 

@@ -263,5 +263,8 @@ def execute_missing(
             for pid in list(getattr(pool, "_processes", None) or {}):
                 kill_tree(pid)
             status |= {futures[f].name: "interrupted" for f in futures if futures[f].name not in status}
-        pool.shutdown(wait=not stopping, cancel_futures=True)
+        # wait for the pool's manager thread even when stopping (its workers are dead by now): Python 3.11's
+        # exit handler for process pools otherwise races that thread's closing of its wake-up pipe and
+        # can print "OSError: [Errno 9] Bad file descriptor" after the build's own last line
+        pool.shutdown(wait=True, cancel_futures=True)
     return status, progress

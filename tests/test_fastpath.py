@@ -334,6 +334,34 @@ def test_a_stack_that_would_hold_too_much_data_is_split():
     assert [r.config.seed for r in results] == [0, 1, 2]
 
 
+@pytest.mark.slow
+def test_a_stack_that_would_hold_too_many_weights_is_split():
+    """With STACK_WEIGHTS twice one toy model's weights, five seeds train as stacks of 2, 2 and 1, in order."""
+    data = Dataset(
+        "toy", *(np.random.default_rng(0).random((n, 4), dtype=np.float32) for n in (64, 16, 16)), "bernoulli"
+    )
+    configs = [TrainConfig(**{**SHORT, "batch_size": 16, "epochs": 1, "seed": s}) for s in range(5)]
+    weights = fastpath.Layout(configs[0].model_config(data.dim, data.likelihood, data.image_shape)).size
+    before, training.STACK_WEIGHTS = training.STACK_WEIGHTS, 2 * weights
+    try:
+        results = train_seeds(configs, data)
+    finally:
+        training.STACK_WEIGHTS = before
+    assert [r.metrics["group_size"] for r in results] == [2, 2, 2, 2, 1]
+    assert [r.config.seed for r in results] == [0, 1, 2, 3, 4]
+
+
+def test_the_book_s_mlps_stack_ten_digits_runs_and_train_fashion_mnist_runs_alone():
+    """STACK_WEIGHTS lets the 64-256-8 MLP on digits stack ten seeds and keeps the 784-256-16 MLP alone."""
+    from vae_utils.core.model import ModelConfig
+
+    digits = fastpath.Layout(ModelConfig(input_dim=64, latent_dim=8, hidden_units=(256,))).size
+    fashion = fastpath.Layout(ModelConfig(input_dim=784, latent_dim=16, hidden_units=(256,))).size
+    by_hand = lambda d, h, L: (d * h + h) + 2 * (h * L + L) + (L * h + h) + (h * d + d)  # encoder, heads, decoder
+    assert (digits, fashion) == (by_hand(64, 256, 8), by_hand(784, 256, 16)) == (39_504, 415_024)
+    assert training.STACK_WEIGHTS // digits == 10 and training.STACK_WEIGHTS // fashion == 0
+
+
 # --- sweeps ------------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,9 @@
    and whether the advised rate is at least 10x the range test's lowest rate; and the grid rates at the
    advised batch within one seed SD of that batch's best (on a flat curve the best rate itself is ill-defined).
 
+``--summary`` also writes this data file's rows into ``vae_utils/advisor/holdout.json``
+(``calibration.HOLDOUT``; the other data files' rows are kept), which chapter 11 renders.
+
 Acceptance (issue 21): the advised rate within 2x of the grid's best at its batch, its validation ELBO
 within one seed-to-seed SD of the best, and no advice below 10x the range test's lowest rate.
 The sets kept aside from the rule's calibration (``calibration_data.write_holdout``) must never be
@@ -38,9 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import advisor_ratio as R
 import calibration_data
 
+from vae_utils.advisor import calibration
 from vae_utils.advisor.datafile import load_file
 from vae_utils.advisor.rules import LR_RATIO, PLACEHOLDER
 from vae_utils.claims import analysis as A
+from vae_utils.fileio import read_json, write_json
 
 LRS = [2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2, 6.4e-2]
 
@@ -158,6 +163,29 @@ def _print(out: dict) -> None:
     print(f"  CPU {out['cpu_s']:.0f} s")
 
 
+SUMMARY_KEYS = (
+    "seed", "batch_size", "learning_rate", "lr_break", "lr_min", "grid_best_lr_at_batch", "grid_best_interior",
+    "advice_over_best", "rank", "n_cells", "gap_nats", "seed_sd", "gap_sds", "above_10x_lowest",
+    "rates_within_one_sd", "confirmation_ran",
+)  # fmt: skip
+
+
+def write_summary(out: dict, path=calibration.HOLDOUT) -> None:
+    """This check's rows into ``path`` under the data file's name, the other files' rows kept."""
+    name = Path(out["data"]).stem
+    held = read_json(path) if Path(path).is_file() else {"sets": []}
+    entry = {"name": name, "likelihood": out["likelihood"], "n_train": out["n_train"], "rule": out["rule"]}
+    entry |= {
+        "epochs": out["epochs"],
+        "seeds": out["seeds"],
+        "learning_rates": sorted({c["learning_rate"] for c in out["cells"]}),
+    }
+    entry |= {"batch_sizes": sorted({c["batch_size"] for c in out["cells"]})}
+    entry["rows"] = [{k: r[k] for k in SUMMARY_KEYS} for r in out["rows"]]
+    held["sets"] = sorted([s for s in held["sets"] if s["name"] != name] + [entry], key=lambda s: s["name"])
+    write_json(path, held)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="a .npy file (examples x features, or images)")
@@ -171,6 +199,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None)
+    p.add_argument("--summary", action="store_true", help="write the rows into vae_utils/advisor/holdout.json")
     p.add_argument("--grid-only", action="store_true", help="train the grid (--batch-sizes) into the cache, then stop")
     args = p.parse_args(argv)
     if args.make_data:
@@ -184,6 +213,8 @@ def main(argv=None) -> int:
     _print(out)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+    if args.summary:
+        write_summary(out)
     return 0
 
 

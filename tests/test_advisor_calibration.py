@@ -6,6 +6,7 @@ for their shapes, ranges and determinism; the committed calibration for agreeing
 """
 
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
@@ -190,3 +191,52 @@ def test_a_data_set_with_one_batch_size_adds_its_ratio_at_64_through_the_others_
     assert rule["datasets"]["c"]["at_64"] == pytest.approx(2**a_c)
     assert rule["at_64"] == pytest.approx(2 ** np.mean([-3.0, -2.0, a_c]))
     assert rule["exponent"] == pytest.approx(0.3) and rule["n_datasets"] == 3
+
+
+# --- the check on the kept-aside sets (benchmarks/advisor_check.py --summary, chapter 11) ------------
+
+
+def _check_out(data, over_best, gap_sds, rule=None):
+    rows = [
+        {
+            "seed": s, "batch_size": 8, "learning_rate": 1e-3 * f, "lr_break": 0.01, "lr_min": 1e-5,
+            "grid_best_lr_at_batch": 1e-3, "grid_best_interior": True, "advice_over_best": f, "rank": 1,
+            "n_cells": 10, "gap_nats": 0.1 * g, "seed_sd": 0.1, "gap_sds": g, "above_10x_lowest": True,
+            "rates_within_one_sd": [5e-4, 4e-3], "confirmation_ran": False,
+        }
+        for s, (f, g) in enumerate(zip(over_best, gap_sds, strict=True))
+    ]  # fmt: skip
+    cells = [{"batch_size": b, "learning_rate": lr, "val_elbos": [-1.0]} for b in (8, 16) for lr in (1e-3, 2e-3)]
+    return {"data": f"/x/{data}.npy", "likelihood": "bernoulli", "n_train": 1400, "rule": rule or rules.LR_RATIO["adam"],
+            "epochs": 30, "seeds": [0, 1, 2], "rows": rows, "cells": cells}  # fmt: skip
+
+
+def test_the_kept_aside_summary_counts_advices_within_a_factor_of_two_either_way(tmp_path):
+    check = _module("advisor_check")
+    path = tmp_path / "holdout.json"
+    check.write_summary(_check_out("patches8", [0.45, 1.9, 2.6], [0.2, 1.4, 0.9]), path)
+    values = C.holdout_values(path)
+    assert values["n-advices"] == 3 and values["within-2x"] == 1  # 0.45 is 2.2x below the best, 2.6 above
+    assert values["within-1sd"] == 2 and values["max-gap-sds"] == pytest.approx(1.4)
+    assert values["worst-factor"] == pytest.approx(2.6) and values["grid-seeds"] == 3
+    table = C.holdout(path)
+    assert list(table["advised rate / best rate"]) == [0.45, 1.9, 2.6]
+    assert set(table["data set"]) == {"photo patches, 8×8"}
+    assert "batch sizes 8, 16 x rates 0.001 to 0.002" in C.holdout_scope(path)["scope"]
+
+
+def test_a_new_check_replaces_its_data_sets_rows_and_keeps_the_others(tmp_path):
+    check = _module("advisor_check")
+    path = tmp_path / "holdout.json"
+    check.write_summary(_check_out("patches8", [3.0], [0.1]), path)
+    check.write_summary(_check_out("tabular", [1.0, 1.1], [0.1, 0.2]), path)
+    check.write_summary(_check_out("patches8", [1.5], [0.3]), path)
+    assert C.holdout_values(path)["n-advices"] == 3 and C.holdout_values(path)["worst-factor"] == pytest.approx(1.5)
+
+
+def test_the_books_kept_aside_check_was_run_with_the_rule_the_advisor_uses_now():
+    """Chapter 11 renders holdout.json: after a new calibration, run advisor_check.py --summary again."""
+    sets = json.loads(C.HOLDOUT.read_text())["sets"]
+    assert {s["name"] for s in sets} == {"patches8", "tabular"}
+    assert all(s["rule"] == rules.LR_RATIO["adam"] for s in sets)
+    assert all(len(s["rows"]) == 3 for s in sets)

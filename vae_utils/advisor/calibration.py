@@ -6,6 +6,7 @@ this module; ``rules.LR_RATIO`` reads it, so the numbers live in one place).
     cal = calibration.load()           # the pooled rule, its intervals, one row per data set and batch size
     calibration.per_dataset(cal)       # a table: each data set's own fit and how far the pooled rule lands
     calibration.pool(points)           # the fit itself, from {dataset, batch_size, ratio} points
+    calibration.holdout()              # the advice on data kept aside from the fit, against their own grids
 
 The pooled fit is two-stage (a random-effects summary): each data set's own least-squares line of
 log2 ratio on log2(B / 64) gives (a_d, e_d); the rule is their mean, each data set one vote, with a
@@ -38,9 +39,14 @@ __all__ = [
     "values",
     "scope",
     "figure",
+    "HOLDOUT",
+    "holdout",
+    "holdout_values",
+    "holdout_scope",
 ]
 
 PATH = Path(__file__).with_name("calibration.json")  # Adam's; another optimizer's: ``path(optimizer)``
+HOLDOUT = PATH.with_name("holdout.json")  # the advice on the kept-aside sets (benchmarks/advisor_check.py --summary)
 NAMES = {  # the data sets' names for readers
     "shapes8": "shapes, 8×8",
     "shapes16": "shapes, 16×16",
@@ -48,6 +54,8 @@ NAMES = {  # the data sets' names for readers
     "shapes16 (conv)": "shapes, 16×16, conv VAE",
     "manifold24": "24-d manifold",
     "fashion_mnist": "Fashion-MNIST",
+    "patches8": "photo patches, 8×8",
+    "tabular": "breast-cancer table",
 }
 
 
@@ -177,6 +185,8 @@ def values(cal: dict | None = None) -> dict:
         "n-datasets": r["n_datasets"],
         "within-2x": sum(f <= 2 for f in far),
         "n-points": len(pts),
+        "batch-low": min((p["batch_size"] for p in pts), default=math.nan),
+        "batch-high": max((p["batch_size"] for p in pts), default=math.nan),
         "worst-factor": max(far) if far else math.nan,
         "max-gap-sds": max((p["pooled_gap_sds"] for p in pts), default=math.nan),
     }
@@ -225,3 +235,62 @@ def figure(cal: dict | None = None):
     log_ticks(ax.xaxis, sorted(batches))
     log_ticks(ax.yaxis, grid=False)
     return fig
+
+
+def holdout(path: str | None = None):
+    """The advice on the data sets kept aside from the calibration (``HOLDOUT``): one row per data set and
+    advisor seed, the advice against that data set's own grid (its best rate at the advised batch size,
+    interpolated in log rate, and the validation ELBO the advice loses against the grid's best cell, in
+    nats and in seed-to-seed SDs). Columns in words, for a table."""
+    import pandas as pd
+
+    sets = json.loads(Path(path or HOLDOUT).read_text(encoding="utf-8"))["sets"]
+    rows = [
+        {
+            "data set": name(s["name"]),
+            "likelihood": s["likelihood"],
+            "advisor seed": r["seed"],
+            "batch size": r["batch_size"],
+            "advised rate": r["learning_rate"],
+            "grid's best rate": r["grid_best_lr_at_batch"],
+            "advised rate / best rate": r["advice_over_best"],
+            "ELBO lost (nats)": r["gap_nats"],
+            "ELBO lost (seed-to-seed SDs)": r["gap_sds"],
+        }
+        for s in sets
+        for r in s["rows"]
+    ]
+    return pd.DataFrame(rows)
+
+
+def holdout_values(path: str | None = None) -> dict:
+    """The kept-aside check's numbers for prose (``verdicts.publish_values("held", ...)``): advices within a
+    factor of 2 of the grid's best rate, within one seed-to-seed SD of its best ELBO, the farthest factor."""
+    data = json.loads(Path(path or HOLDOUT).read_text(encoding="utf-8"))
+    rows = [r for s in data["sets"] for r in s["rows"]]
+    far = [max(r["advice_over_best"], 1 / r["advice_over_best"]) for r in rows]
+    return {
+        "n-datasets": len(data["sets"]),
+        "n-advices": len(rows),
+        "within-2x": sum(f <= 2 for f in far),
+        "within-1sd": sum(r["gap_sds"] <= 1 for r in rows),
+        "worst-factor": max(far),
+        "max-gap-sds": max(r["gap_sds"] for r in rows),
+        "grid-seeds": max(len(s["seeds"]) for s in data["sets"]),
+    }
+
+
+def holdout_scope(path: str | None = None) -> dict:
+    """The kept-aside check's provenance for a caption: the data sets, grids, seeds and the rule checked."""
+    sets = json.loads(Path(path or HOLDOUT).read_text(encoding="utf-8"))["sets"]
+
+    def grid(s):
+        lrs, bs = s["learning_rates"], s["batch_sizes"]
+        return (
+            f"{name(s['name'])} ({s['n_train']:,} training examples; batch sizes {', '.join(map(str, bs))} x rates "
+            f"{min(lrs):g} to {max(lrs):g}, each twice the last, x {len(s['seeds'])} seeds; rule "
+            f"{s['rule']['at_64']:.3g} (B/64)^{s['rule']['exponent']:.2f})"
+        )
+
+    epochs = "/".join(map(str, sorted({s["epochs"] for s in sets})))
+    return {"scope": f"{'; '.join(map(grid, sets))}; Adam, {epochs} epochs (benchmarks/advisor_check.py --summary)"}

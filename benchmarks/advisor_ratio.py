@@ -200,6 +200,15 @@ def elbo_at(cells, batch_size: int, lr: float) -> tuple[float, bool]:
     return float(np.interp(math.log2(lr), x, y)), inside
 
 
+def beside_divergence(cells, batch_size: int, lr: float) -> bool:
+    """Whether ``lr`` lies between (or on) grid rates of which one had a diverged seed: there ``elbo_at``
+    reads the line towards a cell it counts as far below the rest, a pessimistic bound, not a measurement."""
+    pts = sorted((c["learning_rate"], cell_mean(c["val_elbos"])) for c in cells if c["batch_size"] == batch_size)
+    below = [m for r, m in pts if r <= lr][-1:]
+    above = [m for r, m in pts if r >= lr][:1]
+    return any(not math.isfinite(m) for m in below + above)
+
+
 def seed_sd(cells, batch_size: int, best: float, within: float = 2.0) -> float:
     """The seed-to-seed SD at one batch size: the root mean square of the cells' SDs over seeds, over the
     cells whose mean lies within ``within`` nats of the best (where the advice should land)."""
@@ -233,6 +242,7 @@ def _evaluate(run, row, rule, loo) -> dict:
         gap = row["best_val_elbo"] - elbo
         out |= {f"{name}_lr": lr, f"{name}_over_best": lr / row["best_lr"], f"{name}_gap_nats": gap}
         out |= {f"{name}_gap_sds": gap / sd if sd > 0 else math.nan, f"{name}_inside_grid": inside}
+        out[f"{name}_beside_divergence"] = beside_divergence(cells, b, lr)
     return out | {"seed_sd": sd}
 
 

@@ -121,13 +121,25 @@ def holdout_tabular() -> np.ndarray:
     return ((x - x.mean(0)) / x.std(0)).astype(np.float32)
 
 
+def holdout_diabetes() -> np.ndarray:
+    """sklearn's diabetes table (442 x 10), each feature standardized (float32)."""
+    from sklearn.datasets import load_diabetes
+
+    x = load_diabetes().data
+    return ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+
+
 def write_holdout(folder) -> dict:
-    """Save the two kept-aside sets as .npy files in ``folder``; {file: likelihood}."""
+    """Save the kept-aside sets as .npy files in ``folder``; {file: likelihood}. The first two were kept aside
+    from the start of issue 21; patches16 and diabetes were added after the rule's last calibration and
+    never run before its check (a second, fresh test of the same rule)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files = {
         folder / "patches8.npy": (holdout_patches(), "bernoulli"),
         folder / "tabular.npy": (holdout_tabular(), "gaussian"),
+        folder / "patches16.npy": (holdout_patches(size=16, seed=1), "bernoulli"),
+        folder / "diabetes.npy": (holdout_diabetes(), "gaussian"),
     }
     for path, (x, _) in files.items():
         np.save(path, x)

@@ -93,8 +93,11 @@ def test_the_short_run_of_a_large_file_is_its_updates_not_a_full_epoch(tmp_path)
     np.save(tmp_path / "rows.npy", x)
     proc = advise("--data", tmp_path / "rows.npy", "--likelihood", "gaussian", "--no-confirm", "--out", tmp_path / "a")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    short = json.loads((tmp_path / "a" / "advice.json").read_text())["short_run"]
-    assert short["updates"] <= 300
+    advice = json.loads((tmp_path / "a" / "advice.json").read_text())
+    assert advice["short_run"]["updates"] <= 300
+    # Pure noise has a large B_simple (~2,000 here): a batch beyond the rule's calibrated 8-256, and the advice says so.
+    assert advice["recommendation"]["batch_size"] > 256
+    assert any("it is extrapolated" in r for r in advice["recommendation"]["reasons"])
 
 
 @pytest.mark.parametrize(

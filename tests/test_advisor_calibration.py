@@ -237,6 +237,29 @@ def test_a_new_check_replaces_its_data_sets_rows_and_keeps_the_others(tmp_path):
 def test_the_books_kept_aside_check_was_run_with_the_rule_the_advisor_uses_now():
     """Chapter 11 renders holdout.json: after a new calibration, run advisor_check.py --summary again."""
     sets = json.loads(C.HOLDOUT.read_text())["sets"]
-    assert {s["name"] for s in sets} == {"patches8", "tabular"}
+    assert {s["name"] for s in sets} == {"patches8", "tabular", "patches16", "diabetes"}
     assert all(s["rule"] == rules.LR_RATIO["adam"] for s in sets)
     assert all(len(s["rows"]) == 3 for s in sets)
+
+
+def test_the_advice_says_when_its_batch_lies_beyond_the_batch_sizes_the_rule_was_measured_at():
+    low, high = rules.RATIO_BATCHES["adam"]
+    points = [p["batch_size"] for p in C.load()["points"]]
+    assert (low, high) == (min(points), max(points)) == (8, 256)
+    assert rules.extrapolation("adam", low) is None and rules.extrapolation("adam", high) is None
+    text = rules.extrapolation("adam", 4 * high)
+    assert f"batch sizes {low} to {high}" in text and f"at batch {4 * high} it is extrapolated" in text
+    assert rules.extrapolation("momentum", 1024).startswith("The rate's rule was measured at batch sizes 16 to 256")
+
+
+def test_a_loss_read_towards_a_diverged_rate_is_flagged_and_left_out_of_the_largest_loss(tmp_path):
+    ratio = _module("advisor_ratio")
+    cells = [{"batch_size": 64, "learning_rate": lr, "val_elbos": [-26.0, -25.0]} for lr in (1e-3, 2e-3, 4e-3)]
+    cells[-1]["val_elbos"] = [-25.0, None]  # a seed diverged at 4e-3
+    assert not ratio.beside_divergence(cells, 64, 1.5e-3) and not ratio.beside_divergence(cells, 64, 2e-3)
+    assert ratio.beside_divergence(cells, 64, 3e-3) and ratio.beside_divergence(cells, 64, 4e-3)
+    cal = {"rule": C.load()["rule"], "points": [
+        {"batch_size": 128, "pooled_over_best": 1.1, "pooled_gap_sds": 9.0, "pooled_beside_divergence": True},
+        {"batch_size": 8, "pooled_over_best": 0.6, "pooled_gap_sds": 1.5, "pooled_beside_divergence": False},
+    ]}  # fmt: skip
+    assert C.values(cal)["max-gap-sds"] == 1.5 and C.values(cal)["n-beside-divergence"] == 1

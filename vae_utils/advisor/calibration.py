@@ -55,7 +55,9 @@ NAMES = {  # the data sets' names for readers
     "manifold24": "24-d manifold",
     "fashion_mnist": "Fashion-MNIST",
     "patches8": "photo patches, 8×8",
+    "patches16": "photo patches, 16×16",
     "tabular": "breast-cancer table",
+    "diabetes": "diabetes table",
 }
 
 
@@ -163,6 +165,9 @@ def per_dataset(cal: dict | None = None):
             "the same, rule fitted without this data set": df.loo_over_best,
             "ELBO lost (nats)": df.pooled_gap_nats,
             "ELBO lost (seed-to-seed SDs)": df.pooled_gap_sds,
+            "beside a diverged rate": (
+                df["pooled_beside_divergence"] if "pooled_beside_divergence" in df else pd.Series(False, index=df.index)
+            ).map({True: "yes", False: "no"}),
         }
     )
 
@@ -173,6 +178,7 @@ def values(cal: dict | None = None) -> dict:
     r = cal["rule"]
     pts = cal["points"]
     far = [max(p["pooled_over_best"], 1 / p["pooled_over_best"]) for p in pts]
+    read = [p for p in pts if not p.get("pooled_beside_divergence")]  # the losses read between two stable rates
     return {
         "at-64": r["at_64"],
         "at-64-low": r["at_64_low"],
@@ -188,7 +194,8 @@ def values(cal: dict | None = None) -> dict:
         "batch-low": min((p["batch_size"] for p in pts), default=math.nan),
         "batch-high": max((p["batch_size"] for p in pts), default=math.nan),
         "worst-factor": max(far) if far else math.nan,
-        "max-gap-sds": max((p["pooled_gap_sds"] for p in pts), default=math.nan),
+        "max-gap-sds": max((p["pooled_gap_sds"] for p in read), default=math.nan),
+        "n-beside-divergence": len(pts) - len(read),
     }
 
 

@@ -76,6 +76,7 @@ from .rules import (
     RATIO_SOURCE,
     Recommendation,
     batch_range,
+    extrapolation,
     lr_ratio,
 )
 
@@ -442,6 +443,9 @@ def _recommend(data, noise, rt_probe, rt_at_b, optimizer, ratios, low, high, b) 
         f"the rate is {how} times that rate (the range test's divergence rate): the best rate's ratio to it, "
         f"{RATIO_SOURCE.get(optimizer, 'as measured')}.",
     ]
+    outside = extrapolation(optimizer, b) if r == LR_RATIO.get(optimizer) else None  # not for a rule given
+    if outside:
+        reasons.append(outside)
     allowed = _batch_uncertainty(noise, n, low, high)
     if allowed:
         reasons.append(

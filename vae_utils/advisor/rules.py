@@ -14,6 +14,8 @@ from . import calibration
 __all__ = [
     "LR_RATIO",
     "RATIO_SOURCE",
+    "RATIO_BATCHES",
+    "extrapolation",
     "DELTA",
     "MIN_BATCH",
     "OPTIMIZERS",
@@ -35,6 +37,11 @@ LR_RATIO = {optimizer: calibration.rule(calibration.path(optimizer)) for optimiz
 RATIO_SOURCE = {
     optimizer: f"pooled over {len({p['dataset'] for p in calibration.load(calibration.path(optimizer))['points']})} "
     "data sets of both likelihoods"
+    for optimizer in LR_RATIO
+}
+# The batch sizes each rule was measured at (its calibration's smallest and largest): beyond them it is extrapolated.
+RATIO_BATCHES = {
+    optimizer: (min(b := [p["batch_size"] for p in calibration.load(calibration.path(optimizer))["points"]]), max(b))
     for optimizer in LR_RATIO
 }
 DELTA = 0.5  # nats: a validation ELBO within this of the best counts as as good (the strategy chapters' margin)
@@ -70,6 +77,20 @@ def lr_ratio(optimizer: str, batch_size: int, table: dict | None = None) -> floa
     if isinstance(r, (int, float)):
         return float(r)
     return float(r["at_64"] * (batch_size / 64) ** r["exponent"])
+
+
+def extrapolation(optimizer: str, batch_size: int) -> str | None:
+    """A sentence for the advice when ``batch_size`` lies outside the batch sizes ``optimizer``'s calibrated
+    rule was measured at (``RATIO_BATCHES``); None inside them."""
+    if optimizer not in RATIO_BATCHES:
+        return None
+    low, high = RATIO_BATCHES[optimizer]
+    if low <= batch_size <= high:
+        return None
+    return (
+        f"The rate's rule was measured at batch sizes {low} to {high}; at batch {batch_size} it is extrapolated: "
+        "take the rate as a centre to search around by factors of 2 (the confirmation grid does)."
+    )
 
 
 def _pow2(x: float) -> int:

@@ -216,9 +216,9 @@ def test_the_kept_aside_summary_counts_advices_within_a_factor_of_two_either_way
     path = tmp_path / "holdout.json"
     check.write_summary(_check_out("patches8", [0.45, 1.9, 2.6], [0.2, 1.4, 0.9]), path)
     values = C.holdout_values(path)
-    assert values["n-advices"] == 3 and values["within-2x"] == 1  # 0.45 is 2.2x below the best, 2.6 above
-    assert values["within-1sd"] == 2 and values["max-gap-sds"] == pytest.approx(1.4)
-    assert values["worst-factor"] == pytest.approx(2.6) and values["grid-seeds"] == 3
+    assert values["held-n-advices"] == 3 and values["held-within-2x"] == 1  # 0.45 is 2.2x below the best, 2.6 above
+    assert values["held-within-1sd"] == 2 and values["held-max-gap-sds"] == pytest.approx(1.4)
+    assert values["held-worst-factor"] == pytest.approx(2.6) and values["held-grid-seeds"] == 3
     table = C.holdout(path)
     assert list(table["advised rate / best rate"]) == [0.45, 1.9, 2.6]
     assert set(table["data set"]) == {"photo patches, 8×8"}
@@ -231,7 +231,8 @@ def test_a_new_check_replaces_its_data_sets_rows_and_keeps_the_others(tmp_path):
     check.write_summary(_check_out("patches8", [3.0], [0.1]), path)
     check.write_summary(_check_out("tabular", [1.0, 1.1], [0.1, 0.2]), path)
     check.write_summary(_check_out("patches8", [1.5], [0.3]), path)
-    assert C.holdout_values(path)["n-advices"] == 3 and C.holdout_values(path)["worst-factor"] == pytest.approx(1.5)
+    values = C.holdout_values(path)
+    assert values["held-n-advices"] == 3 and values["held-worst-factor"] == pytest.approx(1.5)
 
 
 def test_the_books_kept_aside_check_was_run_with_the_rule_the_advisor_uses_now():

@@ -271,12 +271,13 @@ def holdout(path: str | None = None):
 
 
 def holdout_values(path: str | None = None) -> dict:
-    """The kept-aside check's numbers for prose (``verdicts.publish_values("held", ...)``): advices within a
-    factor of 2 of the grid's best rate, within one seed-to-seed SD of its best ELBO, the farthest factor."""
+    """The kept-aside check's numbers for prose, keys prefixed ``held-`` (chapter 11 publishes them with the
+    rule's, ``verdicts.publish_values("cal", values() | holdout_values())``): advices within a factor of 2 of
+    the grid's best rate, within one seed-to-seed SD of its best ELBO, the farthest factor."""
     data = json.loads(Path(path or HOLDOUT).read_text(encoding="utf-8"))
     rows = [r for s in data["sets"] for r in s["rows"]]
     far = [max(r["advice_over_best"], 1 / r["advice_over_best"]) for r in rows]
-    return {
+    values = {
         "n-datasets": len(data["sets"]),
         "n-advices": len(rows),
         "within-2x": sum(f <= 2 for f in far),
@@ -285,6 +286,7 @@ def holdout_values(path: str | None = None) -> dict:
         "max-gap-sds": max(r["gap_sds"] for r in rows),
         "grid-seeds": max(len(s["seeds"]) for s in data["sets"]),
     }
+    return {f"held-{k}": v for k, v in values.items()}
 
 
 def holdout_scope(path: str | None = None) -> dict:

@@ -302,4 +302,4 @@ def holdout_scope(path: str | None = None) -> dict:
         )
 
     epochs = "/".join(map(str, sorted({s["epochs"] for s in sets})))
-    return {"scope": f"{'; '.join(map(grid, sets))}; Adam, {epochs} epochs (benchmarks/advisor_check.py --summary)"}
+    return {"scope": f"{'; '.join(map(grid, sets))}; Adam, {epochs} epochs (benchmarks/advisor_check.py)"}

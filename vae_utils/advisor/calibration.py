@@ -251,7 +251,7 @@ def holdout(path: str | None = None):
     nats and in seed-to-seed SDs). Columns in words, for a table."""
     import pandas as pd
 
-    sets = json.loads(Path(path or HOLDOUT).read_text(encoding="utf-8"))["sets"]
+    sets = load(path or HOLDOUT)["sets"]
     rows = [
         {
             "data set": name(s["name"]),
@@ -274,7 +274,7 @@ def holdout_values(path: str | None = None) -> dict:
     """The kept-aside check's numbers for prose, keys prefixed ``held-`` (chapter 11 publishes them with the
     rule's, ``verdicts.publish_values("cal", values() | holdout_values())``): advices within a factor of 2 of
     the grid's best rate, within one seed-to-seed SD of its best ELBO, the farthest factor."""
-    data = json.loads(Path(path or HOLDOUT).read_text(encoding="utf-8"))
+    data = load(path or HOLDOUT)
     rows = [r for s in data["sets"] for r in s["rows"]]
     far = [max(r["advice_over_best"], 1 / r["advice_over_best"]) for r in rows]
     values = {
@@ -291,7 +291,7 @@ def holdout_values(path: str | None = None) -> dict:
 
 def holdout_scope(path: str | None = None) -> dict:
     """The kept-aside check's provenance for a caption: the data sets, grids, seeds and the rule checked."""
-    sets = json.loads(Path(path or HOLDOUT).read_text(encoding="utf-8"))["sets"]
+    sets = load(path or HOLDOUT)["sets"]
 
     def grid(s):
         lrs, bs = s["learning_rates"], s["batch_sizes"]

@@ -18,7 +18,8 @@
    advised batch within one seed SD of that batch's best (on a flat curve the best rate itself is ill-defined).
 
 ``--summary`` also writes this data file's rows into ``vae_utils/advisor/holdout.json``
-(``calibration.HOLDOUT``; the other data files' rows are kept), which chapter 11 renders.
+(``calibration.HOLDOUT``; the other data files' rows are kept), which chapter 11 renders; with ``--confirm``,
+beside them as the check with the advisor's confirmation on (``with_confirmation``).
 
 Acceptance (issue 21): the advised rate within 2x of the grid's best at its batch, its validation ELBO
 within one seed-to-seed SD of the best, and no advice below 10x the range test's lowest rate.
@@ -43,7 +44,7 @@ import calibration_data
 
 from vae_utils.advisor import calibration
 from vae_utils.advisor.datafile import load_file
-from vae_utils.advisor.rules import LR_RATIO, PLACEHOLDER
+from vae_utils.advisor.rules import DELTA, LR_RATIO, PLACEHOLDER
 from vae_utils.claims import analysis as A
 from vae_utils.fileio import read_json, write_json
 
@@ -60,9 +61,13 @@ def run_advisor(path, likelihood, seed, confirm) -> dict:
     at_b = [rt for rt in adv.range_tests if rt.batch_size == rec.batch_size] or adv.range_tests
     out = {"seed": seed, "batch_size": rec.batch_size, "learning_rate": rec.learning_rate, "lr_break": rec.lr_break}
     out |= {"lr_min": float(at_b[-1].settings["lr_min"]), "headline": rec.headline, "warnings": adv.warnings}
-    out |= {"cpu_s": time.process_time() - t, "confirmation_ran": bool(adv.confirmation.get("ran"))}
+    c = adv.confirmation
+    out |= {"cpu_s": time.process_time() - t, "confirmation_ran": bool(c.get("ran"))}
+    out |= {"confirmation": c.get("decision"), "fresh_seeds": c.get("fresh_seeds", [])}
     print(
-        f"advice seed {seed}: batch {rec.batch_size}, lr {rec.learning_rate:.3g} (break {rec.lr_break:.3g})", flush=True
+        f"advice seed {seed}: batch {rec.batch_size}, lr {rec.learning_rate:.3g} (break {rec.lr_break:.3g})"
+        + (f"; confirmation: {c['verdict']}" if c.get("ran") else ""),
+        flush=True,
     )
     return out
 
@@ -166,14 +171,23 @@ def _print(out: dict) -> None:
 SUMMARY_KEYS = (
     "seed", "batch_size", "learning_rate", "lr_break", "lr_min", "grid_best_lr_at_batch", "grid_best_interior",
     "advice_over_best", "rank", "n_cells", "gap_nats", "seed_sd", "gap_sds", "above_10x_lowest",
-    "rates_within_one_sd", "confirmation_ran",
+    "rates_within_one_sd", "confirmation_ran", "confirmation",
 )  # fmt: skip
 
 
-def write_summary(out: dict, path=calibration.HOLDOUT) -> None:
-    """This check's rows into ``path`` under the data file's name, the other files' rows kept."""
+def write_summary(out: dict, path=calibration.HOLDOUT, confirm: bool = False) -> None:
+    """This check's rows into ``path`` under the data file's name, the other files' rows kept. With
+    ``confirm`` (the advisor ran its confirmation): into that set's ``with_confirmation`` instead, beside
+    the rows of the check without it (which must be there, with the same rule)."""
     name = Path(out["data"]).stem
     held = read_json(path) if Path(path).is_file() else {"sets": []}
+    if confirm:
+        entry = next((s for s in held["sets"] if s["name"] == name and s["rule"] == out["rule"]), None)
+        if entry is None:
+            raise SystemExit(f"{path}: no check of {name} without its confirmation under rule {out['rule']}; run it first")
+        entry["with_confirmation"] = {"delta": DELTA, "rows": [{k: r.get(k) for k in SUMMARY_KEYS} for r in out["rows"]]}
+        write_json(path, held)
+        return
     entry = {"name": name, "likelihood": out["likelihood"], "n_train": out["n_train"], "rule": out["rule"]}
     entry |= {
         "epochs": out["epochs"],
@@ -181,7 +195,10 @@ def write_summary(out: dict, path=calibration.HOLDOUT) -> None:
         "learning_rates": sorted({c["learning_rate"] for c in out["cells"]}),
     }
     entry |= {"batch_sizes": sorted({c["batch_size"] for c in out["cells"]})}
-    entry["rows"] = [{k: r[k] for k in SUMMARY_KEYS} for r in out["rows"]]
+    entry["rows"] = [{k: r.get(k) for k in SUMMARY_KEYS} for r in out["rows"]]
+    old = next((s for s in held["sets"] if s["name"] == name), {})
+    if old.get("with_confirmation") and all(old[k] == entry[k] for k in ("rule", "seeds", "epochs")):
+        entry["with_confirmation"] = old["with_confirmation"]  # the same check again: its confirmed rows still hold
     held["sets"] = sorted([s for s in held["sets"] if s["name"] != name] + [entry], key=lambda s: s["name"])
     write_json(path, held)
 
@@ -214,7 +231,7 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))
     if args.summary:
-        write_summary(out)
+        write_summary(out, confirm=args.confirm)
     return 0
 
 

@@ -235,12 +235,43 @@ def test_a_new_check_replaces_its_data_sets_rows_and_keeps_the_others(tmp_path):
     assert values["held-n-advices"] == 3 and values["held-worst-factor"] == pytest.approx(1.5)
 
 
+def test_a_check_with_the_confirmation_on_sits_beside_the_plain_one_and_is_counted_by_how_it_decided(tmp_path):
+    check = _module("advisor_check")
+    path = tmp_path / "holdout.json"
+    confirmed = _check_out("patches16", [0.6, 0.37, 0.28], [0.2, 0.9, 0.8])
+    for row, decision in zip(confirmed["rows"], ("beaten", "confirmed", "undecided"), strict=True):
+        row["confirmation"] = decision
+    with pytest.raises(SystemExit, match="no check of patches16 without its confirmation"):
+        check.write_summary(confirmed, path, confirm=True)  # the plain check comes first
+    check.write_summary(_check_out("patches16", [0.34, 0.37, 0.28], [1.7, 0.9, 0.8]), path)
+    check.write_summary(confirmed, path, confirm=True)
+    C.load.cache_clear()  # load() caches per path; this test rewrites one
+    values = C.holdout_values(path)
+    assert values["held-n-advices"] == 3 and values["held-within-1sd"] == 2  # the plain check's counts unchanged
+    assert values["held-confirm-sets"] == "the photo patches, 16×16" and values["held-confirm-n-advices"] == 3
+    assert (values["held-confirm-beaten"], values["held-confirm-confirmed"], values["held-confirm-undecided"]) == (1, 1, 1)
+    assert values["held-confirm-within-2x"] == 1 and values["held-confirm-within-1sd"] == 3
+    assert values["held-confirm-delta"] == rules.DELTA
+    table = C.holdout(path)
+    assert list(table["confirmation"]) == ["off"] * 3 + [
+        "its grid's best became the advice", "advice confirmed", "undecided: advice kept"
+    ]
+    check.write_summary(_check_out("patches16", [0.34, 0.37, 0.28], [1.7, 0.9, 0.8]), path)  # the same check again
+    C.load.cache_clear()
+    assert C.holdout_values(path)["held-confirm-n-advices"] == 3
+    check.write_summary(_check_out("patches16", [0.34], [1.7], rule={"at_64": 0.2, "exponent": 0.3}), path)
+    C.load.cache_clear()
+    assert C.holdout_values(path)["held-confirm-n-advices"] == 0  # a new rule: the confirmed rows no longer hold
+
+
 def test_the_books_kept_aside_check_was_run_with_the_rule_the_advisor_uses_now():
     """Chapter 11 renders holdout.json: after a new calibration, run advisor_check.py --summary again."""
     sets = json.loads(C.HOLDOUT.read_text())["sets"]
     assert {s["name"] for s in sets} == {"patches8", "tabular", "patches16", "diabetes"}
     assert all(s["rule"] == rules.LR_RATIO["adam"] for s in sets)
     assert all(len(s["rows"]) == 3 for s in sets)
+    confirmed = {s["name"]: len(s["with_confirmation"]["rows"]) for s in sets if "with_confirmation" in s}
+    assert confirmed == {"patches16": 3}  # the set the rule missed, checked again with the confirmation on
 
 
 def test_the_advice_says_when_its_batch_lies_beyond_the_batch_sizes_the_rule_was_measured_at():

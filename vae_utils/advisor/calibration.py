@@ -248,14 +248,18 @@ def holdout(path: str | None = None):
     """The advice on the data sets kept aside from the calibration (``HOLDOUT``): one row per data set and
     advisor seed, the advice against that data set's own grid (its best rate at the advised batch size,
     interpolated in log rate, and the validation ELBO the advice loses against the grid's best cell, in
-    nats and in seed-to-seed SDs). Columns in words, for a table."""
+    nats and in seed-to-seed SDs); then the rows of the sets checked again with the advisor's confirmation
+    on, with how it decided. Columns in words, for a table."""
     import pandas as pd
 
     sets = load(path or HOLDOUT)["sets"]
+    runs = [(s, r, "off") for s in sets for r in s["rows"]]
+    runs += [(s, r, CONFIRMATION[r.get("confirmation")]) for s in sets for r in _confirmed_rows(s)]
     rows = [
         {
             "data set": name(s["name"]),
             "likelihood": s["likelihood"],
+            "confirmation": how,
             "advisor seed": r["seed"],
             "batch size": r["batch_size"],
             "advised rate": r["learning_rate"],
@@ -264,10 +268,22 @@ def holdout(path: str | None = None):
             "ELBO lost (nats)": r["gap_nats"],
             "ELBO lost (seed-to-seed SDs)": r["gap_sds"],
         }
-        for s in sets
-        for r in s["rows"]
+        for s, r, how in runs
     ]
     return pd.DataFrame(rows)
+
+
+CONFIRMATION = {  # how the advisor's confirmation decided, for a table
+    "beaten": "its grid's best became the advice",
+    "confirmed": "advice confirmed",
+    "best": "advice confirmed",
+    "undecided": "undecided: advice kept",
+    None: "not run (budget)",
+}
+
+
+def _confirmed_rows(s: dict) -> list:
+    return (s.get("with_confirmation") or {}).get("rows", [])
 
 
 def holdout_values(path: str | None = None) -> dict:
@@ -286,7 +302,27 @@ def holdout_values(path: str | None = None) -> dict:
         "max-gap-sds": max(r["gap_sds"] for r in rows),
         "grid-seeds": max(len(s["seeds"]) for s in data["sets"]),
     }
-    return {f"held-{k}": v for k, v in values.items()}
+    return {f"held-{k}": v for k, v in values.items()} | _confirmed_values(data["sets"])
+
+
+def _confirmed_values(sets) -> dict:
+    """The kept-aside sets checked again with the advisor's confirmation on (``with_confirmation``): which
+    sets, how the confirmation decided, and the advices within 2x and one SD of the grid's best then."""
+    checked = [s for s in sets if _confirmed_rows(s)]
+    rows = [r for s in checked for r in _confirmed_rows(s)]
+    far = [max(r["advice_over_best"], 1 / r["advice_over_best"]) for r in rows]
+    decided = [r.get("confirmation") for r in rows]
+    values = {
+        "sets": " and ".join(f"the {name(s['name'])}" for s in checked) or "none",
+        "delta": max((s["with_confirmation"]["delta"] for s in checked), default=math.nan),
+        "n-advices": len(rows),
+        "beaten": decided.count("beaten"),
+        "confirmed": decided.count("confirmed") + decided.count("best"),
+        "undecided": decided.count("undecided"),
+        "within-2x": sum(f <= 2 for f in far),
+        "within-1sd": sum(r["gap_sds"] <= 1 for r in rows),
+    }
+    return {f"held-confirm-{k}": v for k, v in values.items()}
 
 
 def holdout_scope(path: str | None = None) -> dict:

@@ -671,7 +671,7 @@ def _recommend_all(data, noise, short, tests, probe, optimizers, ratios, opts):
 
 def _follow_confirmation(rec: Recommendation, c: dict) -> dict:
     """When the confirmation grid's best beat the measured advice by more than delta beyond the seeds'
-    noise (``confirm._decide``: "beaten"), the grid's best becomes the advice; the measured one is kept
+    noise on fresh seeds (``confirm.fresh_verdict``: "beaten"), the grid's best becomes the advice; the measured one is kept
     in ``rec.headline["measured"]`` and the reason comes first. Returns ``c``."""
     if c.get("decision") != "beaten":
         return c
@@ -680,8 +680,9 @@ def _follow_confirmation(rec: Recommendation, c: dict) -> dict:
     reason = (
         f"The confirmation grid's best cell (batch {b['batch_size']}, lr {b['learning_rate']:.3g}) beat the "
         f"measured advice (batch {rec.batch_size}, lr {rec.learning_rate:.3g}) by {c['gap']:.2f} nats of validation "
-        f"ELBO (95% CI {c['gap_low']:.2f} to {c['gap_high']:.2f}, paired over seeds), more than delta = "
-        f"{c['delta']:g} nats: it is the advice. The reasons below are the measured advice's."
+        f"ELBO on {len(c['fresh_seeds'])} fresh seeds ({c['level']:.1%} CI {c['gap_low']:.2f} to {c['gap_high']:.2f}, "
+        f"paired over seeds), more than delta = {c['delta']:g} nats: it is the advice. The reasons below are the "
+        "measured advice's."
     )
     rec.headline = {"measured": measured, "source": "confirmation grid", "reason": reason}
     rec.batch_size, rec.learning_rate = b["batch_size"], b["learning_rate"]

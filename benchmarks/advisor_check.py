@@ -184,8 +184,13 @@ def write_summary(out: dict, path=calibration.HOLDOUT, confirm: bool = False) ->
     if confirm:
         entry = next((s for s in held["sets"] if s["name"] == name and s["rule"] == out["rule"]), None)
         if entry is None:
-            raise SystemExit(f"{path}: no check of {name} without its confirmation under rule {out['rule']}; run it first")
-        entry["with_confirmation"] = {"delta": DELTA, "rows": [{k: r.get(k) for k in SUMMARY_KEYS} for r in out["rows"]]}
+            raise SystemExit(
+                f"{path}: no check of {name} without its confirmation under rule {out['rule']}; run it first"
+            )
+        entry["with_confirmation"] = {
+            "delta": DELTA,
+            "rows": [{k: r.get(k) for k in SUMMARY_KEYS} for r in out["rows"]],
+        }
         write_json(path, held)
         return
     entry = {"name": name, "likelihood": out["likelihood"], "n_train": out["n_train"], "rule": out["rule"]}

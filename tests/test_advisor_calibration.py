@@ -249,13 +249,12 @@ def test_a_check_with_the_confirmation_on_sits_beside_the_plain_one_and_is_count
     values = C.holdout_values(path)
     assert values["held-n-advices"] == 3 and values["held-within-1sd"] == 2  # the plain check's counts unchanged
     assert values["held-confirm-sets"] == "the photo patches, 16×16" and values["held-confirm-n-advices"] == 3
-    assert (values["held-confirm-beaten"], values["held-confirm-confirmed"], values["held-confirm-undecided"]) == (1, 1, 1)
+    assert [values[f"held-confirm-{k}"] for k in ("beaten", "confirmed", "undecided")] == [1, 1, 1]
     assert values["held-confirm-within-2x"] == 1 and values["held-confirm-within-1sd"] == 3
     assert values["held-confirm-delta"] == rules.DELTA
     table = C.holdout(path)
-    assert list(table["confirmation"]) == ["off"] * 3 + [
-        "its grid's best became the advice", "advice confirmed", "undecided: advice kept"
-    ]
+    decided = ["its grid's best became the advice", "advice confirmed", "undecided: advice kept"]
+    assert list(table["confirmation"]) == ["off"] * 3 + decided
     check.write_summary(_check_out("patches16", [0.34, 0.37, 0.28], [1.7, 0.9, 0.8]), path)  # the same check again
     C.load.cache_clear()
     assert C.holdout_values(path)["held-confirm-n-advices"] == 3

@@ -189,7 +189,11 @@ def confirm_verdict(df, rec: Recommendation, delta: float) -> dict:
     if best is None or not is_rec.any():
         return {"ran": True, "within_delta": None, "verdict": "The grid has no finite validation ELBO to compare."}
     mine = cells[is_rec].iloc[0]
-    b = {"batch_size": int(best.batch_size), "learning_rate": float(best.learning_rate), "val_elbo": float(best["mean"])}
+    b = {
+        "batch_size": int(best.batch_size),
+        "learning_rate": float(best.learning_rate),
+        "val_elbo": float(best["mean"]),
+    }
     diff, gap = _gap(df, b, rec), float(best["mean"] - mine["mean"])
     decision = "best" if is_rec[cells["mean"].idxmax()] else _decide(diff, gap, delta, chosen_here=True)
     out = {
@@ -238,7 +242,11 @@ def fresh_verdict(first: dict, df, rec: Recommendation) -> dict:
 
 
 def _seed_words(seeds) -> str:
-    return f"{seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2 else ", ".join(map(str, seeds))
+    return (
+        f"{seeds[0]}–{seeds[-1]}"
+        if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2
+        else ", ".join(map(str, seeds))
+    )
 
 
 def _verdict(out: dict, rec, diff, mine) -> str:

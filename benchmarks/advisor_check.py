@@ -30,6 +30,7 @@ calibrated on.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import sys
@@ -42,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import advisor_ratio as R
 import calibration_data
 
-from vae_utils.advisor import calibration
+from vae_utils.advisor import advise, calibration
 from vae_utils.advisor.datafile import load_file
 from vae_utils.advisor.rules import DELTA, LR_RATIO, PLACEHOLDER
 from vae_utils.claims import analysis as A
@@ -53,8 +54,6 @@ LRS = [2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2, 6.4e-2]
 
 def run_advisor(path, likelihood, seed, confirm) -> dict:
     """One advice: batch, rate, break, and the lowest rate of the range test at the advised batch."""
-    from vae_utils.advisor import advise
-
     t = time.process_time()
     adv = advise(path, likelihood=likelihood, seed=seed, confirm=confirm, progress=False)
     rec = adv.recommendation
@@ -145,6 +144,7 @@ def check(args) -> dict:
     return {
         "data": str(args.data),
         "likelihood": args.likelihood,
+        "budget_minutes": inspect.signature(advise).parameters["budget_minutes"].default,  # the advisor's default
         "n_train": len(data.train),
         "rule": LR_RATIO["adam"],
         "seeds": args.seeds,
@@ -189,6 +189,7 @@ def write_summary(out: dict, path=calibration.HOLDOUT, confirm: bool = False) ->
             )
         entry["with_confirmation"] = {
             "delta": DELTA,
+            "budget_minutes": out["budget_minutes"],
             "rows": [{k: r.get(k) for k in SUMMARY_KEYS} for r in out["rows"]],
         }
         write_json(path, held)

@@ -208,6 +208,7 @@ def _check_out(data, over_best, gap_sds, rule=None):
     ]  # fmt: skip
     cells = [{"batch_size": b, "learning_rate": lr, "val_elbos": [-1.0]} for b in (8, 16) for lr in (1e-3, 2e-3)]
     return {"data": f"/x/{data}.npy", "likelihood": "bernoulli", "n_train": 1400, "rule": rule or rules.LR_RATIO["adam"],
+            "budget_minutes": 5.0,
             "epochs": 30, "seeds": [0, 1, 2], "rows": rows, "cells": cells}  # fmt: skip
 
 
@@ -251,7 +252,7 @@ def test_a_check_with_the_confirmation_on_sits_beside_the_plain_one_and_is_count
     assert values["held-confirm-sets"] == "the photo patches, 16×16" and values["held-confirm-n-advices"] == 3
     assert [values[f"held-confirm-{k}"] for k in ("beaten", "confirmed", "undecided")] == [1, 1, 1]
     assert values["held-confirm-within-2x"] == 1 and values["held-confirm-within-1sd"] == 3
-    assert values["held-confirm-delta"] == rules.DELTA
+    assert values["held-confirm-delta"] == rules.DELTA and values["held-confirm-budget-minutes"] == 5.0
     table = C.holdout(path)
     decided = ["its grid's best became the advice", "advice confirmed", "undecided: advice kept"]
     assert list(table["confirmation"]) == ["off"] * 3 + decided

@@ -315,6 +315,7 @@ def _confirmed_values(sets) -> dict:
     values = {
         "sets": " and ".join(f"the {name(s['name'])}" for s in checked) or "none",
         "delta": max((s["with_confirmation"]["delta"] for s in checked), default=math.nan),
+        "budget-minutes": max((s["with_confirmation"]["budget_minutes"] for s in checked), default=math.nan),
         "n-advices": len(rows),
         "beaten": decided.count("beaten"),
         "confirmed": decided.count("confirmed") + decided.count("best"),

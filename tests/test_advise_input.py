@@ -86,6 +86,7 @@ def test_a_negative_seed_is_reported_under_the_flag_the_user_typed(flag, data):
     no_tensorflow(proc)
 
 
+@pytest.mark.slow
 def test_the_short_run_of_a_large_file_is_its_updates_not_a_full_epoch(tmp_path):
     """10^7 rows with a 1-minute budget were still in the short run at 185 s: at least one whole epoch
     was trained. 200,000 rows (2,187 updates an epoch at batch 64) must stay within the 300 asked for."""

@@ -161,6 +161,7 @@ def test_a_checked_range_test_on_digits_breaks_in_its_usual_place(digits):
     assert 5e-3 < rt.lr_break < 0.2 and rep["low"] <= rt.lr_break <= rep["high"]
 
 
+@pytest.mark.slow
 def test_a_range_test_that_starts_above_the_break_is_extended_down_and_the_advice_is_at_least_10x_its_lowest_rate(
     digits,
 ):
@@ -247,6 +248,7 @@ def test_noise_scale_step_counts_non_positive_estimates_and_leaves_them_out():
     assert r["b_simple"] == pytest.approx(math.sqrt(100 * 120))
 
 
+@pytest.mark.slow
 def test_b_simple_over_independent_runs_covers_the_analytic_value_of_linear_regression():
     """Each "run" is an independent linear-regression problem at the same |w - w*|^2 (B_simple = 31 exactly),
     estimated twice on its own draws; the interval over 3 runs (t on the log scale, 2 degrees of freedom)
@@ -276,6 +278,7 @@ def _pooled_regression_run(rep: int, checkpoints: int = 3, repeats: int = 2):
     return pooled_b_simple(ckpts), exact
 
 
+@pytest.mark.slow
 def test_b_simple_pooled_over_checkpoints_and_runs_covers_the_analytic_value_of_linear_regression():
     """Each run pools three checkpoints (mean tr(Sigma) over mean |G|^2, as the advisor pools a short run's last
     half); the interval over 3 such runs holds the exact 31 in 90-99.5% of 300 repetitions."""
@@ -890,6 +893,7 @@ def _null_grid(rng, seeds=5, rates=(1e-3, 2e-3, 4e-3, 8e-3)):
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 def test_the_grids_best_rate_chosen_on_other_seeds_beats_the_advice_no_more_often_than_alpha_when_no_rate_is_better():
     """Issue 18: choosing the best rate on the seeds that judge it makes the grid's choice look better
     than the advice under no effect (a run lucky on validation is lucky on test). Chosen on the other

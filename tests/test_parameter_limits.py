@@ -126,6 +126,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once_in_one_short_line(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_an_error_about_a_huge_value_is_one_line_of_bounded_length(tmp_path):
     """A list where a number belongs used to be printed whole: a line of megabytes."""
     (tmp_path / "my.yaml").write_text("05_learning_rate:\n  epochs: [" + ", ".join(["1"] * 200_000) + "]\n")
@@ -144,6 +145,7 @@ def test_a_grid_too_large_is_refused_before_it_is_expanded():
     assert time.monotonic() - t0 < 10
 
 
+@pytest.mark.slow
 def test_a_sweep_grid_of_ten_billion_runs_is_one_line_through_the_cli(tmp_path):
     seeds = [str(s) for s in range(100_000)]
     lrs = [f"{1e-3 + i * 1e-9:.9g}" for i in range(100_000)]

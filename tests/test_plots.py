@@ -746,6 +746,7 @@ def _tuning_figure():
     return fig
 
 
+@pytest.mark.slow
 def test_every_figure_has_a_bounded_pixel_size_and_aspect_ratio(figures):
     """No figure is stretched by text outside its axes: every PNG is at most 2400 px a side with an
     aspect ratio (width / height) within 0.6-7 (the optimizer chapter's tuning figure was 954 × 14,658)."""

@@ -180,6 +180,7 @@ def test_the_ladders_start_within_one_rung_above_the_best_rate_and_are_the_seeds
         rates.break_ladders(math.nan, [0], doublings=3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("median", "sd", "doublings"), [(0.1, 0.5, 7), (0.2, 0.8, 6)]
 )  # top rungs 0.36–0.51 and 0.18–0.26

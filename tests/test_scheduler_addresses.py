@@ -61,6 +61,7 @@ def listener():
         s.close()
 
 
+@pytest.mark.slow
 def test_a_port_that_accepts_and_never_answers_is_one_line_within_the_deadline(listener, tmp_path):
     """It used to be silent for over 400 s: Dask's handshake read has no deadline of its own."""
     address = listener(None)

@@ -49,6 +49,7 @@ def _paired_effects(effect, reps, n=10, sd=DELTA, seed=0):
     return [S.one_sample(effect + sd * rng.standard_normal(n), unit="nats") for _ in range(reps)]
 
 
+@pytest.mark.slow
 def test_equivalence_at_an_effect_of_exactly_delta_comes_out_at_most_five_percent():
     """Seed-matched differences with mean Δ and SD Δ, 10 seeds: TOST's size at the boundary is its
     level, 5 %; the old two-sided 95 % rule was below it but had little power (next test)."""
@@ -99,6 +100,7 @@ def test_zero_differences_from_the_advice_check_never_read_no_effect_at_a_gap_of
     assert_below([V.decide(e, 1, DELTA) for e in effects], V.EQUIVALENT, "advice check, gap Δ")
 
 
+@pytest.mark.slow
 def test_zero_differences_from_the_advice_check_keep_supported_and_opposite_below_five_percent():
     """No gap: all-zero differences (half the builds) give p = 1; the others a t-test."""
     effects = _advice_check(0.0, 1200, seed=3)
@@ -137,6 +139,7 @@ def _arms(p_a, p_b, shift, reps, n=10, seed=5):
     return out
 
 
+@pytest.mark.slow
 def test_diverging_seeds_in_both_arms_keep_supported_and_opposite_below_five_percent():
     """Each run diverges with probability 0.3 in either arm, no effect otherwise: the rank test with
     diverged runs ranked worst keeps its level."""
@@ -175,6 +178,7 @@ def _u_builds(bend, reps, seeds=10, sd=0.3, seed=7):
     return out
 
 
+@pytest.mark.slow
 def test_an_inverted_u_never_reads_no_effect_that_matters_and_one_bending_by_delta_at_most_five_percent():
     """An inverted U of 1.25 nats (the audit's: 'equivalent' in 97–99.7 % of builds on its slope
     alone) and one bending by exactly Δ: with the shape check, 'no effect that matters' stays at or

@@ -545,6 +545,13 @@ def test_a_gap_the_fresh_seeds_cannot_resolve_keeps_the_advice_and_says_so():
     assert (rec.batch_size, rec.learning_rate) == (64, 1e-3) and rec.headline == {}
 
 
+def test_a_best_cell_that_trails_the_advice_on_fresh_seeds_confirms_the_advice_and_says_it_trails():
+    first = confirm_verdict(_grid({(64, 1e-3): -25.0, (64, 2e-3): -24.0}), _rec(), delta=0.5)
+    out = fresh_verdict(first, _grid({(64, 1e-3): -25.0, (64, 2e-3): -25.2}, seeds=(3, 4, 5)), _rec())
+    assert out["decision"] == "confirmed" and out["gap"] < 0
+    assert "it trails by 0.2" in out["verdict"] and "the advice stands" in out["verdict"]
+
+
 def test_a_second_look_that_does_not_fit_the_budget_says_what_budget_would_include_it(digits):
     """With 1 s left after an undecided first look, no fresh seeds train; the verdict names the fewest
     (FRESH_SEEDS[0], two cells) with their cost and the --budget-minutes that would include them."""
@@ -557,8 +564,8 @@ def test_a_second_look_that_does_not_fit_the_budget_says_what_budget_would_inclu
     first = confirm_verdict(_grid({(64, 1e-3): -25.0, (64, 2e-3): -24.0}), _rec(), delta=0.5)
     plan = {"seeds": [0, 1, 2], "epochs": 30, "workers": 1}
     short = dict(samples_per_s=50_000.0, batch_size=64)
-    out, words = _second_look(first, plan, digits, {}, _rec(), short, None, Clock())
-    assert words == "" and out["decision"] == "undecided" and "fresh_seeds" not in out
+    out, words, estimated_s = _second_look(first, plan, digits, {}, _rec(), short, None, Clock())
+    assert words == "" and estimated_s == 0 and out["decision"] == "undecided" and "fresh_seeds" not in out
     k = FRESH_SEEDS[0]
     assert re.search(rf"A second look on {k} fresh seeds \({2 * k} runs, about \d+ s\) would decide; 1 s of the "
                      r"budget are left \(--budget-minutes \d+ would include it\)\.$", out["verdict"])  # fmt: skip

@@ -236,7 +236,8 @@ def fresh_verdict(first: dict, df, rec: Recommendation) -> dict:
     }[decision]
     out["verdict"] = (
         f"{first['verdict']} Second look, on {len(seeds)} fresh seeds ({_seed_words(seeds)}), which did not choose "
-        f"the best cell: it leads by {gap:.2f} nats ({diff.format()}, paired over seeds), {ruling}."
+        f"the best cell: it {'leads' if gap >= 0 else 'trails'} by {abs(gap):.2f} nats (best − recommended: "
+        f"{diff.format()}, paired over seeds), {ruling}."
     )
     return out
 
@@ -317,24 +318,26 @@ def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, 
     )
     grid = _grid_dicts(cells, seeds, epochs, rec.optimizer)
     df, where = _train_grid(data, fixed, grid, store, workers if named else None, clock.log)
-    out, extended, df = _past_the_edge(
+    out, extended, df, cost_edge = _past_the_edge(
         df, confirm_verdict(df, rec, delta), plan, data, fixed, rec, short, delta, store, clock
     )
-    out, fresh = _second_look(out, plan, data, fixed, rec, short, store, clock)
-    what += extended + fresh
-    out |= plan | {"store": where, "wall_time_s": time.perf_counter() - t0}
+    out, fresh, cost_fresh = _second_look(out, plan, data, fixed, rec, short, store, clock)
+    what, cost = what + extended + fresh, cost + cost_edge + cost_fresh
+    out |= plan | {"store": where, "wall_time_s": time.perf_counter() - t0, "estimated_s": cost}
     out["verdict"] += f" The check cost {what}: {out['wall_time_s']:.0f} s (estimated {cost:.0f} s)."
     clock.done("confirmation", t0, out["verdict"])
     return out
 
 
-def _past_the_edge(df, out, plan, data, fixed, rec, short, delta, store, clock) -> tuple[dict, str]:
+def _past_the_edge(df, out, plan, data, fixed, rec, short, delta, store, clock) -> tuple:
     """When the best cell lies on the grid's edge and one step beyond it (``beyond_edge``) fits the budget
-    left: those runs trained (once) and the whole judged again. Returns (the verdict, words for the cost)."""
+    left: those runs trained (once) and the whole judged again. Returns (the verdict, words for the cost,
+    every run, the estimated seconds)."""
     seeds, epochs, workers, named = plan["seeds"], plan["epochs"], plan["workers"], data.name in DATASETS
     extra = beyond_edge(out, plan["runs_at"], len(data.train))
-    if not extra or _grid_cost_s(short, data, extra, seeds, epochs, workers, named) > clock.left_s:
-        return out, "", df
+    cost = _grid_cost_s(short, data, extra, seeds, epochs, workers, named) if extra else 0.0
+    if not extra or cost > clock.left_s:
+        return out, "", df, 0.0
     import pandas as pd
 
     clock.log(f"advise: the best cell lies on the grid's edge; one step beyond it: {extra}")
@@ -343,16 +346,16 @@ def _past_the_edge(df, out, plan, data, fixed, rec, short, delta, store, clock) 
     df = pd.concat([df, more], ignore_index=True)
     out = confirm_verdict(df, rec, delta) | {"extended": [list(c) for c in extra]}
     where = ", ".join(f"batch {b} and lr {lr:.3g}" for b, lr in extra)
-    return out, f", then {len(extra) * len(seeds)} runs one step past its edge ({where})", df
+    return out, f", then {len(extra) * len(seeds)} runs one step past its edge ({where})", df, cost
 
 
-def _second_look(out, plan, data, fixed, rec, short, store, clock) -> tuple[dict, str]:
+def _second_look(out, plan, data, fixed, rec, short, store, clock) -> tuple[dict, str, float]:
     """When the first look did not decide: the best and the recommended cells on as many fresh seeds
     (``FRESH_SEEDS``, after the grid's) as fit the budget left, judged by ``fresh_verdict``; when even
     the fewest do not fit, the verdict says what budget would include them. Returns (the verdict, words
-    for the cost)."""
+    for the cost, the estimated seconds)."""
     if out.get("decision") != "undecided":
-        return out, ""
+        return out, "", 0.0
     epochs, workers, named = plan["epochs"], plan["workers"], data.name in DATASETS
     cells = [(out["best"]["batch_size"], out["best"]["learning_rate"]), (rec.batch_size, rec.learning_rate)]
     first = max(plan["seeds"]) + 1
@@ -365,12 +368,12 @@ def _second_look(out, plan, data, fixed, rec, short, store, clock) -> tuple[dict
             f"{cost(FRESH_SEEDS[0]):.0f} s) would decide; {max(clock.left_s, 0):.0f} s of the budget are left "
             f"(--budget-minutes {need} would include it)."
         )
-        return out, ""
+        return out, "", 0.0
     seeds = list(range(first, first + k))
     clock.log(f"advise: undecided; a second look on {k} fresh seeds {seeds} for {cells}")
     df, _ = _train_grid(data, fixed, _grid_dicts(cells, seeds, epochs, rec.optimizer), store,
                         workers if named else None, clock.log)  # fmt: skip
-    return fresh_verdict(out, df, rec), f", then {2 * k} runs on {k} fresh seeds for the second look"
+    return fresh_verdict(out, df, rec), f", then {2 * k} runs on {k} fresh seeds for the second look", cost(k)
 
 
 def beyond_edge(out: dict, cells, n_train: int) -> list[tuple]:

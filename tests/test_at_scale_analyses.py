@@ -505,3 +505,12 @@ def test_the_data_note_says_what_is_missing_and_how_to_install_it(monkeypatch):
     note = at_scale.data_note(d)
     assert "read from `/usr/share/datasets/fashion-mnist`" in note and "first 5,000 of the 50,000" in note
     assert note.startswith("Data: Fashion-MNIST (`dataset = fashion_mnist`)")
+
+
+def test_the_page_names_the_rate_each_beta_of_the_mlp_trained_at_since_the_units_it_switches_off_depend_on_it(chapter):
+    ev, d = chapter["ev"], chapter["design"]
+    said = ev.beta_values()["beta-rates"]
+    tuned = {b: r for b, r in ev.tuned.beta_rates.items() if b in d.collapse_betas}
+    assert tuned and all(f"{fmt(r)} at β = {fmt(b)}" in said for b, r in tuned.items())
+    runs = ev.beta_runs()
+    assert all(set(runs[runs.beta == b].learning_rate) == {r} for b, r in tuned.items())  # the rates the runs used

@@ -718,11 +718,14 @@ class Evaluation:
 
     def beta_values(self) -> dict:
         """The KL term at the smallest and the largest β, the best β on the tuning seeds' validation ELBO,
-        the active units per β of both models, and the notes."""
+        the rate each β of the MLP trained at (the count of active units depends on it), the active units
+        per β of both models, and the notes."""
         mlp, conv = self.beta_runs(), self.conv_runs()
         kl = mlp.groupby("beta").test_kl_loss.mean()
         at = lambda s, i: float(s.iloc[i]) if len(s) else math.nan
+        rates = [(b, r) for b, r in self.tuned.beta_rates.items() if b in self.d.collapse_betas]
         return {"beta-kl-lo": at(kl, 0), "beta-kl-hi": at(kl, -1), "beta-best": fmt(self.tuned.best_beta),
+                "beta-rates": join_and([f"{fmt(r)} at β = {fmt(b)}" for b, r in sorted(rates)]) or "none tuned",
                 "beta-collapse-note": _units_note(mlp, self.d, "MLP"),
                 "conv-beta-collapse-note": _units_note(conv, self.d, "conv VAE")}  # fmt: skip
 

@@ -281,7 +281,7 @@ def test_the_advice_says_when_its_batch_lies_beyond_the_batch_sizes_the_rule_was
     assert rules.extrapolation("adam", low) is None and rules.extrapolation("adam", high) is None
     text = rules.extrapolation("adam", 4 * high)
     assert f"batch sizes {low} to {high}" in text and f"at batch {4 * high} it is extrapolated" in text
-    assert rules.extrapolation("momentum", 1024).startswith("The rate's rule was measured at batch sizes 16 to 256")
+    assert rules.extrapolation("momentum", 1024).startswith("The rate's rule was measured at batch sizes 8 to 256")
 
 
 def test_a_loss_read_towards_a_diverged_rate_is_flagged_and_left_out_of_the_largest_loss(tmp_path):

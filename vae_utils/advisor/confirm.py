@@ -318,7 +318,7 @@ def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, 
     )
     grid = _grid_dicts(cells, seeds, epochs, rec.optimizer)
     df, where = _train_grid(data, fixed, grid, store, workers if named else None, clock.log)
-    out, extended, df, cost_edge = _past_the_edge(
+    out, extended, cost_edge = _past_the_edge(
         df, confirm_verdict(df, rec, delta), plan, data, fixed, rec, short, delta, store, clock
     )
     out, fresh, cost_fresh = _second_look(out, plan, data, fixed, rec, short, store, clock)
@@ -332,21 +332,20 @@ def confirmation(data, fixed, rec, short, seeds, epochs, delta, store, workers, 
 def _past_the_edge(df, out, plan, data, fixed, rec, short, delta, store, clock) -> tuple:
     """When the best cell lies on the grid's edge and one step beyond it (``beyond_edge``) fits the budget
     left: those runs trained (once) and the whole judged again. Returns (the verdict, words for the cost,
-    every run, the estimated seconds)."""
+    the estimated seconds)."""
     seeds, epochs, workers, named = plan["seeds"], plan["epochs"], plan["workers"], data.name in DATASETS
     extra = beyond_edge(out, plan["runs_at"], len(data.train))
     cost = _grid_cost_s(short, data, extra, seeds, epochs, workers, named) if extra else 0.0
     if not extra or cost > clock.left_s:
-        return out, "", df, 0.0
+        return out, "", 0.0
     import pandas as pd
 
     clock.log(f"advise: the best cell lies on the grid's edge; one step beyond it: {extra}")
     grid = _grid_dicts(extra, seeds, epochs, rec.optimizer)
     more, _ = _train_grid(data, fixed, grid, store, workers if named else None, clock.log)
-    df = pd.concat([df, more], ignore_index=True)
-    out = confirm_verdict(df, rec, delta) | {"extended": [list(c) for c in extra]}
+    out = confirm_verdict(pd.concat([df, more], ignore_index=True), rec, delta) | {"extended": [list(c) for c in extra]}
     where = ", ".join(f"batch {b} and lr {lr:.3g}" for b, lr in extra)
-    return out, f", then {len(extra) * len(seeds)} runs one step past its edge ({where})", df, cost
+    return out, f", then {len(extra) * len(seeds)} runs one step past its edge ({where})", cost
 
 
 def _second_look(out, plan, data, fixed, rec, short, store, clock) -> tuple[dict, str, float]:

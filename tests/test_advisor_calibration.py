@@ -254,7 +254,7 @@ def test_a_check_with_the_confirmation_on_sits_beside_the_plain_one_and_is_count
     assert values["held-confirm-within-2x"] == 1 and values["held-confirm-within-1sd"] == 3
     assert values["held-confirm-delta"] == rules.DELTA and values["held-confirm-budget-minutes"] == 5.0
     table = C.holdout(path)
-    decided = ["its grid's best became the advice", "advice confirmed", "undecided: advice kept"]
+    decided = ["grid's best adopted", "confirmed", "undecided"]
     assert list(table["confirmation"]) == ["off"] * 3 + decided
     check.write_summary(_check_out("patches16", [0.34, 0.37, 0.28], [1.7, 0.9, 0.8]), path)  # the same check again
     C.load.cache_clear()

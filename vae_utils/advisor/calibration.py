@@ -274,11 +274,11 @@ def holdout(path: str | None = None):
 
 
 CONFIRMATION = {  # how the advisor's confirmation decided, for a table
-    "beaten": "its grid's best became the advice",
-    "confirmed": "advice confirmed",
-    "best": "advice confirmed",
-    "undecided": "undecided: advice kept",
-    None: "not run (budget)",
+    "beaten": "grid's best adopted",
+    "confirmed": "confirmed",
+    "best": "confirmed",
+    "undecided": "undecided",
+    None: "not run",
 }
 
 

@@ -36,8 +36,9 @@ DIGITS_RUN = dict(dataset="digits", batch_size=64, learning_rate=1e-3, optimizer
 
 # Modules that start first and last under ``make test``'s workers (xdist hands modules out in this order,
 # ``--no-loadscope-reorder``): the smoke build of test_book is the longest single piece, so it starts at
-# once in one worker while the other runs the rest; test_built_verdicts reads that build, so it comes last.
-FIRST, LAST = ("test_book.py",), ("test_built_verdicts.py",)
+# once in one worker while the other runs the rest; test_built_verdicts and test_at_scale_chapter read that
+# build, so they come last.
+FIRST, LAST = ("test_book.py",), ("test_at_scale_chapter.py", "test_built_verdicts.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -5,17 +5,23 @@ publishes every verdict as "not testable". It must also paste exactly the same g
 because the page's Markdown pastes them all and a missing key fails the book build. The data-missing case
 is made with ``dataset=mnist`` and an empty Keras cache: the chapter's check (``vae_utils.core.data.available``)
 is the same for both 28x28 datasets, and Debian's Fashion-MNIST directory cannot be hidden from a kernel.
+
+The run with the data is the smoke build's (``tests/test_book.py``'s fixture, reused when built): executing the
+chapter again here, on a Dask cluster, took about four minutes of a test worker. The sweeps' Dask path is tested
+on a real cluster in ``tests/test_sweeps_faults.py``; that the chapter hands ``scheduler`` to each sweep is
+checked below.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import dask_workers
+from test_book import PATHS, smoke_build  # noqa: F401 (the fixture: one smoke build, reused when cached)
 
 from vae_utils.claims import records
 from vae_utils.claims.verdicts import MIME_TYPE
@@ -29,6 +35,18 @@ SMOKE = REPO / "profiles" / "smoke" / "09_at_scale.yaml"
 GLUE = "application/papermill.record/"
 
 
+def _glued(path: Path) -> dict:
+    """An executed notebook's glued outputs by key."""
+    nb = nbformat.read(path, as_version=4)
+    return {
+        o["metadata"]["scrapbook"]["name"]: o["data"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "scrapbook" in o.get("metadata", {})
+    }
+
+
 def _execute(tmp_path: Path, name: str, *args: str, **env: str) -> dict:
     """Run the chapter with the smoke profile (and ``args``) in a fresh results store; its glued outputs by key."""
     out = tmp_path / f"{name}.ipynb"
@@ -37,14 +55,7 @@ def _execute(tmp_path: Path, name: str, *args: str, **env: str) -> dict:
     environ = dict(os.environ, VAE_RESULTS_DIR=str(tmp_path / "results"), VAE_BOOK_FIGURES="", **env)
     proc = subprocess.run(cmd, cwd=REPO, env=environ, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    nb = nbformat.read(out, as_version=4)
-    return {
-        o["metadata"]["scrapbook"]["name"]: o["data"]
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.get("outputs", [])
-        if "scrapbook" in o.get("metadata", {})
-    }
+    return _glued(out)
 
 
 def _verdicts(glued: dict) -> dict:
@@ -80,16 +91,21 @@ def test_without_its_data_the_page_states_the_design_and_marks_every_measured_va
 
 
 @pytest.mark.skipif(data.available("fashion_mnist") is None, reason="Fashion-MNIST is not installed")
-def test_with_and_without_its_data_the_chapter_pastes_the_same_glue_keys(missing, tmp_path, dask_scheduler):
-    """The smoke run on Fashion-MNIST glues exactly the keys of the data-missing run (so both pages build).
-    Its sweeps run on a real Dask cluster, as the full-scale profile's do: a ``dask scheduler`` and two
-    ``dask worker`` processes on 127.0.0.1 (``-p scheduler``; ``workers 0``: one slice per worker)."""
-    with dask_workers(dask_scheduler, 2):
-        with_data = _execute(tmp_path, "smoke", "-p", "scheduler", dask_scheduler, "-p", "workers", "0")
-    manifests = list((tmp_path / "results" / "sweeps" / "at-scale-smoke" / "sweeps").glob("*.json"))
-    assert manifests and {json.loads(m.read_text())["scheduler"] for m in manifests} == {dask_scheduler}
+def test_with_and_without_its_data_the_chapter_pastes_the_same_glue_keys(missing, smoke_build):  # noqa: F811
+    """The smoke build's run on Fashion-MNIST glues exactly the keys of the data-missing run (so both pages build),
+    and each of its verdicts' scopes is computed from the runs it judged."""
+    with_data = _glued(PATHS.src / CHAPTER)
     assert set(with_data) == set(missing)
     assert "read from" in with_data["fm-data-note"][GLUE + "text/markdown"]
     for v in _verdicts(with_data).values():  # each scope computed from the runs the verdict judged
         v = json.loads(v) if isinstance(v, str) else v
         assert v["scope"].startswith("Fashion-MNIST (256 training images") and "2 seeds (0–1)" in v["scope"]
+
+
+def test_every_sweep_of_the_chapter_gets_the_scheduler_parameter():
+    """``-p scheduler tcp://…`` reaches every sweep: each ``sweep(…)`` call of the chapter passes ``**run``, the
+    dict that holds ``scheduler``."""
+    code = "\n".join(c.source for c in nbformat.read(REPO / CHAPTER, as_version=4).cells if c.cell_type == "code")
+    assert "run = default_store(store), dict(workers=workers or None, scheduler=scheduler or None)" in code
+    calls = re.findall(r"\bsweep\((.*)\)", code)
+    assert calls and all(c.endswith("**run") for c in calls), calls

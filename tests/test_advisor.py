@@ -692,6 +692,7 @@ def test_advice_for_the_conv_architecture_trains_the_conv_vae_on_images():
 
     images = (load_digits().data / 16.0).reshape(-1, 8, 8)
     advice = adv.advise(images, architecture="conv", budget_minutes=2, short_updates=20, noise_repeats=2,
+                        noise_batches=8, range_repeats=1, range_test=dict(steps=100), short_seeds=2,
                         confirm=False, progress=False, probe_batch=32)  # fmt: skip
     assert advice.architecture == "conv" and advice.short_run["updates"] > 0
     assert np.isfinite(advice.short_run["test_elbo"]) and all(np.isfinite(advice.noise["runs"][0]["estimates"]))
@@ -702,7 +703,7 @@ def test_advice_for_the_conv_architecture_trains_the_conv_vae_on_images():
     assert advice.noise["n_used"] == collapsed.count(False)
     if all(collapsed):
         assert np.isnan(advice.recommendation.b_simple) and advice.recommendation.batch_range == (8, 128)
-        assert advice.warnings[0].startswith("Posterior collapse: 3 of 3 short runs")
+        assert advice.warnings[0].startswith("Posterior collapse: 2 of 2 short runs")
 
 
 def test_a_csv_with_a_header_an_npz_array_and_images_all_load_as_split_datasets(tmp_path):
@@ -772,9 +773,8 @@ def test_advice_on_a_data_file_runs_its_confirmation_grid_in_process_and_prints_
 
     path = tmp_path / "digits.npy"
     np.save(path, (load_digits().data / 16.0).reshape(-1, 8, 8))
-    advice = adv.advise(
-        path, budget_minutes=5, short_updates=100, noise_repeats=3, grid_seeds=(0,), grid_epochs=1, probe_batch=32
-    )
+    advice = adv.advise(path, budget_minutes=5, short_updates=100, noise_repeats=3, grid_seeds=(0,), grid_epochs=1,
+                        probe_batch=32, range_repeats=1, range_test=dict(steps=100), short_seeds=2)  # fmt: skip
     c = advice.confirmation
     assert c["ran"] and len(c["cells"]) == len(c["runs_at"]) + len(c.get("extended", [])) and c["store"] is None
     assert "edge" in c and (c["decision"] == "best" or "first_look" in c or "would decide" in c["verdict"])

@@ -183,6 +183,12 @@ def figures():
         plt.close(fig)
 
 
+@pytest.fixture(scope="module")
+def rendered(figures):
+    """Each figure's saved (SVG, PNG) bytes, rendered once for the checks that read them."""
+    return {name: figure_bytes(fig) for name, fig in figures.items()}
+
+
 def _texts(fig):
     """Every visible, non-empty Text of a figure (tick labels included)."""
     found = fig.findobj(matplotlib.text.Text)
@@ -218,10 +224,10 @@ def test_text_px_scales_a_font_to_the_page_column_and_never_up():
 
 
 @pytest.mark.slow
-def test_every_text_of_every_figure_renders_at_least_12_px_at_page_width(figures):
+def test_every_text_of_every_figure_renders_at_least_12_px_at_page_width(figures, rendered):
     """For each figure, its saved (tight) SVG width and each text's font size give >= 12 CSS px."""
     for name, fig in figures.items():
-        svg = figure_bytes(fig)[0].decode()
+        svg = rendered[name][0].decode()
         width_pt = float(re.search(r'<svg[^>]*width="([0-9.]+)pt"', svg).group(1))
         small = [
             (t.get_text(), t.get_fontsize())
@@ -233,13 +239,13 @@ def test_every_text_of_every_figure_renders_at_least_12_px_at_page_width(figures
 
 
 @pytest.mark.slow
-def test_no_figure_shows_an_underscore_identifier_in_labels_legends_or_colour_bars(figures):
+def test_no_figure_shows_an_underscore_identifier_in_labels_legends_or_colour_bars(figures, rendered):
     """Axis labels, titles, legend titles and colour-bar labels (figure objects) and every text of
     the saved SVG (svg.fonttype none keeps text as text) are words, never `test_elbo`."""
     for name, fig in figures.items():
         bad = [w for w in _words_of(fig) if IDENTIFIER.search(w)]
         assert bad == [], (name, bad)
-        svg = figure_bytes(fig)[0].decode()
+        svg = rendered[name][0].decode()
         texts = [m.strip() for m in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
         if name not in ("images", "recon"):  # image grids have no text
             assert texts, name
@@ -721,12 +727,12 @@ MAX_PNG_PX = 2400
 ASPECT_RANGE = (0.6, 7.0)  # width / height
 
 
-def _png_size(fig) -> tuple[int, int]:
+def _png_size(png: bytes) -> tuple[int, int]:
     from io import BytesIO
 
     from PIL import Image
 
-    return Image.open(BytesIO(figure_bytes(fig)[1])).size
+    return Image.open(BytesIO(png)).size
 
 
 def _tuning_figure():
@@ -747,10 +753,11 @@ def _tuning_figure():
 
 
 @pytest.mark.slow
-def test_every_figure_has_a_bounded_pixel_size_and_aspect_ratio(figures):
+def test_every_figure_has_a_bounded_pixel_size_and_aspect_ratio(rendered):
     """No figure is stretched by text outside its axes: every PNG is at most 2400 px a side with an
     aspect ratio (width / height) within 0.6-7 (the optimizer chapter's tuning figure was 954 × 14,658)."""
-    sizes = {name: _png_size(fig) for name, fig in {**figures, "tuning": _tuning_figure()}.items()}
+    pngs = {name: png for name, (_, png) in rendered.items()} | {"tuning": figure_bytes(_tuning_figure())[1]}
+    sizes = {name: _png_size(png) for name, png in pngs.items()}
     bad = {
         n: (w, h)
         for n, (w, h) in sizes.items()

@@ -100,15 +100,18 @@ def last_seconds(paths: BookPaths, names) -> dict[str, float]:
     return seconds
 
 
-def longest_first(todo, last: dict[str, float]):
+def longest_first(todo, last: dict[str, float], profile: str = "full"):
     """The chapters to execute, the longest expected first, so that the longest does not start late
-    and end alone: expected is its time when the cache last stored it, else its measured cold cost
-    (``params.CHAPTER_CPU_S``), else the typical chapter's. Ties keep the book's order."""
-    from .params import CHAPTER_CPU_S, OTHER_CHAPTER_CPU_S
+    and end alone: expected is its time when the cache last stored it, else its cold cost in the
+    profile's reference build (else the full one's, ``params.reference_seconds``), else the typical
+    chapter's. Ties keep the book's order."""
+    from .params import CHAPTER_CPU_S, OTHER_CHAPTER_CPU_S, reference_seconds
+
+    reference = reference_seconds(profile) or CHAPTER_CPU_S
 
     def expected(item) -> float:
         path = item[0]
-        return last.get(path.name) or CHAPTER_CPU_S.get(path.stem, OTHER_CHAPTER_CPU_S)
+        return last.get(path.name) or reference.get(path.stem, OTHER_CHAPTER_CPU_S)
 
     return sorted(todo, key=lambda item: -expected(item))
 
@@ -230,17 +233,17 @@ def execute_missing(
     all they started are killed. ``timeout``: seconds per cell, None (the default) for no limit.
     """
 
-    from .params import CHAPTER_CPU_S
+    from .params import reference_seconds
     from .paths import results_dir
 
     stop = stop or StopRequest()
     cache = open_cache(paths.cache)  # a damaged one is set aside (a warning line) and made anew
     status, todo = _split_by_cache(paths, cache)
     last = last_seconds(paths, [path.name for path, _ in todo])
-    todo = longest_first(todo, last)
+    todo = longest_first(todo, last, paths.profile)
     names = [path.name for path, _ in todo]
-    # the reference build's times are the full profile's (and a reader's parameters are scaled by the speed)
-    reference = {f"{stem}.ipynb": s for stem, s in CHAPTER_CPU_S.items()} if paths.profile == "full" else {}
+    # the profile's reference cold build (a reader's parameters are scaled by this build's speed)
+    reference = {f"{stem}.ipynb": s for stem, s in reference_seconds(paths.profile).items()}
     progress = BuildProgress(len(status) + len(todo), len(status), results_dir(paths), slots, last, reference=reference)
     progress.plan(names, jobs)
     if not todo:

@@ -32,14 +32,21 @@ from vae_utils.cpuslots import MAX_PROCESSES
 
 from .paths import ROOT, check_profile
 
-__all__ = ["load_parameters", "check_parameters", "check_cost", "read_yaml", "RULES", "rule_for"]
+__all__ = ["load_parameters", "check_parameters", "check_cost", "read_yaml", "reference_seconds", "RULES", "rule_for"]
 
 LONG_S = 3600.0  # a build predicted to take longer needs --allow-long
-# Seconds each chapter took at its defaults in the reference cold build (two chapters at a time on 2
-# cores, so about the CPU seconds each used): bookdriver/reference_seconds.json, written by
-# `benchmarks/book_build.py --write-reference` from a cold build's execution cache.
+# Seconds each chapter took at its defaults in a profile's reference cold build (two chapters at a time
+# on 2 cores, so about the CPU seconds each used): bookdriver/reference_seconds.json, keyed by profile,
+# written by `benchmarks/book_build.py --write-reference` from a cold build's execution cache.
 REFERENCE_SECONDS = json.loads((Path(__file__).with_name("reference_seconds.json")).read_text())
-CHAPTER_CPU_S = {stem: float(s) for stem, s in REFERENCE_SECONDS["seconds"].items()}
+
+
+def reference_seconds(profile: str) -> dict[str, float]:
+    """Chapter stem -> seconds in ``profile``'s reference cold build; {} for a profile without one."""
+    return {stem: float(s) for stem, s in REFERENCE_SECONDS.get(profile, {}).get("seconds", {}).items()}
+
+
+CHAPTER_CPU_S = reference_seconds("full")
 OTHER_CHAPTER_CPU_S = 125.0  # a chapter the reference build did not have
 
 

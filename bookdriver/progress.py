@@ -14,8 +14,8 @@ The ETA is the larger of two estimates, so it never drops below the work known t
 * the whole build, from the time each chapter took when the execution cache last stored it: the
   chapters not done, in the order the pool runs them (``plan``), on its ``jobs`` workers, a running
   chapter counting what is left of its last time (at least nothing). A chapter without a previous
-  time (a cold build) counts its time in the reference build (``reference``: the committed
-  ``bookdriver/reference_seconds.json``), scaled by how much slower this build's finished chapters
+  time (a cold build) counts its time in the profile's reference build (``reference``: the committed
+  ``bookdriver/reference_seconds.json``, for the full and the smoke profiles), scaled by how much slower this build's finished chapters
   ran than there (the median ratio), never down: chapters differ in how a change speeds them up (in
   the cold build of 2026-12-07 the first to finish ran at 0.72x its reference, the at-scale chapter
   at 1.38x; scaled down, the ETA was 8 min at minute 12 with 13 min left); a chapter that has neither
@@ -24,7 +24,9 @@ The ETA is the larger of two estimates, so it never drops below the work known t
 * the training runs known so far: those still to train, at the mean time per run measured in this
   build, divided by the CPU slots (a cold build without history: from its first finished runs).
 
-Before either is known it says so. On a terminal the status line rewrites itself; in a log (CI) it
+Before either is known it says so. While only the runs say something (a profile without a reference
+build, before its first chapter ends) the line reads "ETA at least …": chapters still to start will
+list more runs (a cold smoke build printed "ETA 7 s" at 30 s of 6 minutes before it said so). On a terminal the status line rewrites itself; in a log (CI) it
 is printed every ``LOG_EVERY_S`` seconds, the first time at once.
 """
 
@@ -136,24 +138,36 @@ class BuildProgress:
                 except (OSError, ValueError):
                     continue
 
+    def _runs_left(self) -> float | None:
+        """Seconds the training runs known so far still need (None before the first one finishes)."""
+        finished = [s for s in self.runs.values() if s is not None]
+        left_runs = sum(s is None for s in self.runs.values())
+        return left_runs * (sum(finished) / len(finished)) / self.slots if finished else None
+
     def eta(self) -> float | None:
         """Seconds left (the larger of the two estimates of the module docstring), or None when
         nothing is known yet."""
-        finished = [s for s in self.runs.values() if s is not None]
-        left_runs = sum(s is None for s in self.runs.values())
-        runs_s = left_runs * (sum(finished) / len(finished)) / self.slots if finished else None
-        known = [s for s in (runs_s, self._chapters_left(time.time())) if s is not None]
+        known = [s for s in (self._runs_left(), self._chapters_left(time.time())) if s is not None]
         return max(known) if known else None
+
+    def _eta_words(self) -> str:
+        """ "ETA 3 min 20 s"; "ETA at least 40 s" while only the runs known so far say anything (the
+        chapters still to start will list more)."""
+        eta = self.eta()
+        if eta is None:
+            return "ETA once the first runs finish"
+        if self._chapters_left(time.time()) is None:
+            return f"ETA at least {fmt_duration(eta)} (the runs listed so far)"
+        return f"ETA {fmt_duration(eta)}"
 
     def line(self) -> str:
         runs_done = sum(s is not None for s in self.runs.values())
-        eta = self.eta()
         parts = [
             f"chapters {len(self.done) + self.cached}/{self.total}",
             f"training runs {runs_done}/{len(self.runs)}"
             + ("" if len(self.done) + self.cached == self.total else " known so far"),
             f"{fmt_duration(time.time() - self.t0)} elapsed",
-            f"ETA {fmt_duration(eta)}" if eta is not None else "ETA once the first runs finish",
+            self._eta_words(),
         ]
         return "[book] " + " · ".join(parts)
 

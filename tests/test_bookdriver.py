@@ -485,13 +485,33 @@ def test_a_cold_builds_eta_never_scales_the_reference_down_when_the_first_chapte
     assert progress.eta() == pytest.approx(75, abs=2)
 
 
-def test_the_reference_build_times_every_chapter_of_the_book():
-    """bookdriver/reference_seconds.json has a time for every notebook chapter, so that a cold build's
-    ETA and its order (longest first) cover the whole book."""
-    from bookdriver.params import CHAPTER_CPU_S
+def test_the_reference_builds_time_every_chapter_of_the_book_in_the_full_and_the_smoke_profile():
+    """bookdriver/reference_seconds.json has a time for every notebook chapter in both profiles a plain
+    ``make`` builds, so that a cold build's ETA and its order (longest first) cover the whole book."""
+    from bookdriver.params import CHAPTER_CPU_S, reference_seconds
 
     stems = {p.stem for p in (REPO / "chapters").glob("*.ipynb")}
-    assert set(CHAPTER_CPU_S) == stems and all(s > 0 for s in CHAPTER_CPU_S.values())
+    for profile in ("full", "smoke"):
+        seconds = reference_seconds(profile)
+        assert set(seconds) == stems and all(s > 0 for s in seconds.values()), profile
+    assert reference_seconds("full") == CHAPTER_CPU_S and reference_seconds("replication") == {}
+
+
+def test_while_only_the_runs_listed_so_far_give_an_eta_it_reads_at_least():
+    """A profile without a reference build, before any chapter ends: 3 of 4 listed runs left at 10 s
+    each on one slot is 30 s, but the chapters still to start will list more, so "at least 30 s"
+    (a cold smoke build printed "ETA 7 s" at 30 s of 6 minutes). Once a chapter ends, a plain ETA."""
+    from bookdriver.progress import BuildProgress
+
+    progress = BuildProgress(2, 0, None, slots=1)
+    progress.plan(["a", "b"], jobs=1)
+    progress.runs = {"r0": 10.0, "r1": None, "r2": None, "r3": None}
+    assert progress.eta() == pytest.approx(30) and "ETA at least 30 s (the runs listed so far)" in progress.line()
+    progress.started["a"] -= 50
+    progress.chapter_done("a", "executed in 50 s")  # b counts 50 s: more than the runs' 30 s
+    assert progress.eta() == pytest.approx(50, abs=2)
+    line = progress.line()
+    assert "ETA 5" in line and "at least" not in line
 
 
 def test_each_script_is_loaded_once_per_page():
@@ -518,7 +538,7 @@ def test_each_script_is_loaded_once_per_page():
 
 def test_the_longest_chapter_executes_first_by_its_last_time_else_its_measured_cold_cost():
     from bookdriver.execute import longest_first
-    from bookdriver.params import CHAPTER_CPU_S
+    from bookdriver.params import CHAPTER_CPU_S, reference_seconds
 
     todo = [(Path(f"chapters/{stem}.ipynb"), None) for stem in ("04_batch_size", "05_learning_rate", "09_at_scale")]
     cold = [p.stem for p, _ in longest_first(todo, {})]
@@ -528,3 +548,6 @@ def test_the_longest_chapter_executes_first_by_its_last_time_else_its_measured_c
         todo, {"04_batch_size.ipynb": 900.0, "09_at_scale.ipynb": 600.0, "05_learning_rate.ipynb": 1.0}
     )
     assert [p.stem for p, _ in warm] == ["04_batch_size", "09_at_scale", "05_learning_rate"]
+    smoke = reference_seconds("smoke")  # a cold smoke build: the smoke reference's order, not the full one's
+    assert [p.stem for p, _ in longest_first(todo, {}, "smoke")] == sorted(smoke.keys() & {"04_batch_size",
+        "05_learning_rate", "09_at_scale"}, key=lambda stem: -smoke[stem])  # fmt: skip

@@ -69,19 +69,19 @@ for batch_size in json.loads(sys.argv[1]):
 @pytest.mark.slow
 def test_a_process_that_traces_its_graphs_in_another_order_still_finds_their_programs(tmp_path):
     """The names TensorFlow gives a traced graph's functions are in its HLO, so in the program's cache
-    key; ``stable_names`` numbers them from the graph alone. A process that trains batch 16, 32, 64
-    publishes three programs; one that trains them in the reverse order compiles none."""
+    key; ``stable_names`` numbers them from the graph alone. A process that trains batch 16 and 64
+    publishes their programs; one that trains them in the reverse order compiles none."""
     root = tmp_path / "xla-cache"
     env = {k: v for k, v in os.environ.items() if k not in (xlacache.CACHE_ENV, "TF_XLA_FLAGS")}
     env.update({xlacache.CACHE_ENV: str(root)}, PYTHONPATH=str(REPO))
     programs = []
-    for order in ([16, 32, 64], [64, 32, 16]):
+    for order in ([16, 64], [64, 16]):
         proc = subprocess.run(
             [sys.executable, "-c", ORDERED, json.dumps(order)], env=env, capture_output=True, text=True
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         programs.append(sorted(p.name for p in next(root.glob("tf-*")).glob("*.pb")))
-    assert len(programs[0]) >= 3, programs[0]
+    assert len(programs[0]) >= 2, programs[0]
     assert programs[1] == programs[0], "the reverse order compiled new programs"
 
 

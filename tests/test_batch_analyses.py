@@ -285,8 +285,10 @@ class _World:
             rates = g["learning_rate"] if isinstance(g["learning_rate"], list) else [g["learning_rate"]]
             rows += [self._row(g, s, lr) for s in seeds for lr in rates]
         frame = pd.DataFrame(rows)
-        arm = "scan" if "eval_k" in grid[0] else "fixed updates" if grid[0].get("eval_every") else "fixed epochs"
-        self.grids.append((arm, sorted(frame.seed.unique())))
+        arms = {"scan" if "eval_k" in g else "fixed updates" if g.get("eval_every") else "fixed epochs" for g in grid}
+        self.grids.append(
+            (arms.pop() if len(arms) == 1 else "look", sorted(frame.seed.unique()))
+        )  # look: arms together
         return frame
 
     def _row(self, g: dict, s: int, lr: float) -> dict:
@@ -342,7 +344,8 @@ def test_claims_a_look_decides_keep_their_verdict_and_their_arms_train_no_more_s
     assert v["bs-steps"].outcome == v["bs-compute"].outcome == "supported" and v["bs-memory"].outcome == "not testable"
     budget_claims = ("bs-gap", "bs-underfit", "bs-steps", "bs-compute", "bs-memory")
     assert all(v[i].seeds_used == 5 for i in budget_claims), "decided at the first look"
-    assert [a for a, _ in world.grids if a != "scan"] == ["fixed epochs", "fixed updates"], "trained once"
+    assert [a for a, _ in world.grids if a != "scan"] == ["look", "fixed epochs", "fixed updates"], "trained once"
+    assert world.grids[0] == ("look", list(range(5))), "the first look's arms in one sweep, then each arm's rows read"
     assert v["bs-gap"].scope_record["seeds"] == list(range(5)) and v["bs-gap"].scope_record["tuned_on"] == [
         1000,
         1001,

@@ -464,20 +464,18 @@ class Design:
 
 
 def judge_look(fam, design: Design, seeds: Sequence[int], run: Callable, curves: Callable, runs=None) -> dict:
-    """One look of ``fam``: train, on ``seeds``, the arms (``ARMS``) whose claims are still open, with
-    ``run`` (a grid -> its sweep rows; stored runs are reused), and hand every open claim its estimate
-    from this look's runs. ``curves``: run ids -> their validation curves (``load_curves``). Returns
+    """One look of ``fam``: train, on ``seeds``, the arms (``ARMS``) whose claims are still open, in one
+    sweep (its workers share the runs, and a kernel traces a graph the arms share once), with ``run``
+    (a grid -> its sweep rows; stored runs are reused), and hand every open claim its estimate from this
+    look's runs. ``curves``: run ids -> their validation curves (``load_curves``). Returns
     ``runs`` ({arm: its latest runs}, plus "memory": the runs the memory claim was judged on) with the
     arms trained here replaced: after the last look, each arm with the seeds it got."""
     runs = dict(runs or {})
-    for arm, claims in ARMS.items():
-        if not any(fam.is_open(c) for c in claims):
-            continue
-        if arm == "scan":
-            runs[arm] = run([g for g in design.scan if g["seed"] in set(seeds)])
-        else:
-            cells = {k: c for k, c in design.cells.items() if k[0] == arm}
-            runs[arm] = judged(run(evaluation_grid(cells, design.tuned, seeds)), design.floor)
+    grids = {arm: _arm_grid(design, arm, seeds) for arm, claims in ARMS.items() if any(map(fam.is_open, claims))}
+    if len(grids) > 1:
+        run([g for gs in grids.values() for g in gs])  # the look's runs, trained together (one sweep)
+    for arm, grid in grids.items():  # each arm's rows (now stored: no training)
+        runs[arm] = run(grid) if arm == "scan" else judged(run(grid), design.floor)
     _add_budget_claims(fam, design, runs, curves)
     if fam.is_open("bs-stable"):
         breaking = protocol.breaking_rates(runs["scan"], by=["optimizer", "batch_size"], floor=design.floor)
@@ -487,6 +485,13 @@ def judge_look(fam, design: Design, seeds: Sequence[int], run: Callable, curves:
         runs["memory"] = pd.concat([runs[b] for b in BUDGETS])
         fam.not_testable("bs-memory", memory_values(runs["memory"])["reason"], runs=runs["memory"])
     return runs
+
+
+def _arm_grid(design: Design, arm: str, seeds: Sequence[int]) -> list[dict]:
+    """The runs of one arm on ``seeds``: the stability scan's, or a budget's cells at their tuned rates."""
+    if arm == "scan":
+        return [g for g in design.scan if g["seed"] in set(seeds)]
+    return evaluation_grid({k: c for k, c in design.cells.items() if k[0] == arm}, design.tuned, seeds)
 
 
 def _add_budget_claims(fam, design: Design, runs: Mapping, curves: Callable) -> None:

@@ -24,6 +24,7 @@ from vae_utils.experiments import (
     load_step_losses,
     store,
     sweep,
+    sweep_each,
 )
 from vae_utils.experiments.runner import default_workers, plan
 from vae_utils.experiments.template import TEMPLATE, notebook_parameters, parameters_source, write_parameters
@@ -318,6 +319,24 @@ def test_a_tiny_sweep_leaves_records_and_notebooks_and_a_second_call_is_all_cach
     )
     per_run = steps.groupby("run_id").size()
     assert dict(per_run) == dict(zip(runs["run_id"], runs["steps"].astype(int), strict=True))
+
+
+@pytest.mark.slow
+def test_sweep_each_trains_the_runs_of_all_its_grids_in_one_kernel_and_returns_each_grids_rows(tmp_path):
+    """Two grids sharing a run (batch 64): one sweep starts one kernel for the three runs, and each grid's
+    rows are what a sweep of that grid alone returns."""
+    out = tmp_path / "store"
+    grids = {
+        "small": {**TINY, "batch_size": [32, 64]},
+        "large": [{**TINY, "batch_size": 64}, {**TINY, "batch_size": 128}],
+    }
+    each = sweep_each(grids, out, workers=1, progress=False)
+    manifests = [json.loads(m.read_text()) for m in (out / "sweeps").glob("*.json")]
+    assert [len(m["pending"]) for m in manifests if m["kernels"]] == [3], "one kernel trained batch 32, 64 and 128"
+    assert list(each) == ["small", "large"]
+    for name, grid in grids.items():
+        pd.testing.assert_frame_equal(each[name], sweep(grid, out, workers=1, progress=False))
+    assert list(each["large"].batch_size) == [64, 128] and (each["small"].status == "ok").all()
 
 
 @pytest.mark.slow

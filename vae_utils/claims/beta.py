@@ -186,9 +186,9 @@ def _needed(fam, kind: str, entry: Mapping, remedy_betas: set) -> bool:
 
 
 def look_grids(fam, design: Mapping[str, Sequence[Mapping]], seeds) -> dict[str, list[dict]]:
-    """One look's sweeps: of each experiment's grid in ``design`` ({"evaluation": each β at its rate,
-    "remedies": one entry per schedule and β, "overfit": ...}, without seeds) the entries the open
-    claims need, on ``seeds``: every β while beta-collapse is open, else the constant β of the open
+    """One look's grids (``sweep_each`` trains them in one sweep): of each experiment's grid in ``design``
+    ({"evaluation": each β at its rate, "remedies": one entry per schedule and β, "overfit": ...}, without
+    seeds) the entries the open claims need, on ``seeds``: every β while beta-collapse is open, else the constant β of the open
     remedies; a schedule's runs while its claim is open; the overfitting runs while beta-overfit
     is. An experiment no open claim needs is left out."""
     remedy_betas = {float(e["beta"]) for e in design.get("remedies", ())}

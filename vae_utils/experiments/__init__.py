@@ -14,7 +14,7 @@ grid, local or on Dask; Ctrl-C stops it cleanly), ``results`` (a store as pandas
 from .grid import default_store, expand_grid
 from .ledger import publish_runs
 from .results import load_curves, load_histories, load_results, load_step_losses
-from .runner import sweep
+from .runner import sweep, sweep_each
 
-__all__ = ["sweep", "expand_grid", "default_store", "load_results", "load_histories", "load_step_losses", "load_curves",
+__all__ = ["sweep", "sweep_each", "expand_grid", "default_store", "load_results", "load_histories", "load_step_losses", "load_curves",
            "publish_runs"]  # fmt: skip

@@ -80,7 +80,16 @@ from .processes import StopRequest, child_command, kill_tree
 from .results import records_to_frame
 from .template import TEMPLATE
 
-__all__ = ["sweep", "default_workers", "run_slice", "format_summary", "launch_kernel", "Progress", "SweepInterrupted"]
+__all__ = [
+    "sweep",
+    "sweep_each",
+    "default_workers",
+    "run_slice",
+    "format_summary",
+    "launch_kernel",
+    "Progress",
+    "SweepInterrupted",
+]
 
 WORKERS_ENV = "VAE_SWEEP_WORKERS"  # overrides the default worker count (one per core)
 POLL_S = 0.25  # how often supervisors and the progress bar look at the store
@@ -789,6 +798,16 @@ def sweep(grid, out=None, workers=None, scheduler=None, timeout_s=None, progress
         backend.close()
     ledger.record(results)  # the chapter's run table (experiments.ledger.runs_used)
     return results
+
+
+def sweep_each(grids: dict, out=None, **options) -> dict[str, pd.DataFrame]:
+    """``{name: sweep(grid, out, **options)}`` for a dict of grids, their pending runs trained in one
+    sweep of them all: one kernel start per worker instead of one per grid, the workers share the runs,
+    and a kernel traces a graph two grids share once. A run in two grids trains once and is in both."""
+    if len(grids) > 1:
+        union = [g for grid in grids.values() for g in (grid if isinstance(grid, (list, tuple)) else [grid])]
+        sweep(union, out, **options)
+    return {name: sweep(grid, out, **options) for name, grid in grids.items()}  # each grid's rows (stored now)
 
 
 def _sweep(configs, out, backend, scheduler, timeout_s, wait_s, progress) -> pd.DataFrame:

@@ -15,19 +15,20 @@ The ETA is the larger of two estimates, so it never drops below the work known t
   chapters not done, in the order the pool runs them (``plan``), on its ``jobs`` workers, a running
   chapter counting what is left of its last time (at least nothing). A chapter without a previous
   time (a cold build) counts its time in the profile's reference build (``reference``: the committed
-  ``bookdriver/reference_seconds.json``, for the full and the smoke profiles), scaled by how much slower this build's finished chapters
-  ran than there (the median ratio), never down: chapters differ in how a change speeds them up (in
-  the cold build of 2026-12-07 the first to finish ran at 0.72x its reference, the at-scale chapter
-  at 1.38x; scaled down, the ETA was 8 min at minute 12 with 13 min left); a chapter that has neither
-  counts the mean time of the chapters this build has finished. So a cold build shows its ETA from
-  the first line;
+  ``bookdriver/reference_seconds.json``, for the full and the smoke profiles), scaled by how much slower
+  this build's finished chapters ran than there (the median ratio), never down: chapters differ in how a
+  change speeds them up (in the cold build of 2026-12-07 the first to finish ran at 0.72x its reference,
+  the at-scale chapter at 1.38x; scaled down, the ETA was 8 min at minute 12 with 13 min left); a
+  chapter that has neither counts the mean time of the chapters this build has finished. So a cold build
+  shows its ETA from the first line;
 * the training runs known so far: those still to train, at the mean time per run measured in this
   build, divided by the CPU slots (a cold build without history: from its first finished runs).
 
 Before either is known it says so. While only the runs say something (a profile without a reference
 build, before its first chapter ends) the line reads "ETA at least …": chapters still to start will
-list more runs (a cold smoke build printed "ETA 7 s" at 30 s of 6 minutes before it said so). On a terminal the status line rewrites itself; in a log (CI) it
-is printed every ``LOG_EVERY_S`` seconds, the first time at once.
+list more runs (a cold smoke build printed "ETA 7 s" at 30 s of 6 minutes before it said so). On a
+terminal the status line rewrites itself; in a log (CI) it is printed every ``LOG_EVERY_S`` seconds,
+the first time at once.
 """
 
 from __future__ import annotations
@@ -151,8 +152,8 @@ class BuildProgress:
         return max(known) if known else None
 
     def _eta_words(self) -> str:
-        """ "ETA 3 min 20 s"; "ETA at least 40 s" while only the runs known so far say anything (the
-        chapters still to start will list more)."""
+        """The line's ETA: "ETA 3 min 20 s", or "ETA at least 40 s" while only the runs known so far say
+        anything (the chapters still to start will list more)."""
         eta = self.eta()
         if eta is None:
             return "ETA once the first runs finish"

@@ -188,9 +188,9 @@ def _needed(fam, kind: str, entry: Mapping, remedy_betas: set) -> bool:
 def look_grids(fam, design: Mapping[str, Sequence[Mapping]], seeds) -> dict[str, list[dict]]:
     """One look's grids (``sweep_each`` trains them in one sweep): of each experiment's grid in ``design``
     ({"evaluation": each β at its rate, "remedies": one entry per schedule and β, "overfit": ...}, without
-    seeds) the entries the open claims need, on ``seeds``: every β while beta-collapse is open, else the constant β of the open
-    remedies; a schedule's runs while its claim is open; the overfitting runs while beta-overfit
-    is. An experiment no open claim needs is left out."""
+    seeds) the entries the open claims need, on ``seeds``: every β while beta-collapse is open, else the
+    constant β of the open remedies; a schedule's runs while its claim is open; the overfitting runs while
+    beta-overfit is. An experiment no open claim needs is left out."""
     remedy_betas = {float(e["beta"]) for e in design.get("remedies", ())}
     grids = {
         kind: [{**e, "seed": list(seeds)} for e in entries if _needed(fam, kind, e, remedy_betas)]

@@ -16,5 +16,5 @@ from .ledger import publish_runs
 from .results import load_curves, load_histories, load_results, load_step_losses
 from .runner import sweep, sweep_each
 
-__all__ = ["sweep", "sweep_each", "expand_grid", "default_store", "load_results", "load_histories", "load_step_losses", "load_curves",
-           "publish_runs"]  # fmt: skip
+__all__ = ["sweep", "sweep_each", "expand_grid", "default_store", "load_results", "load_histories",
+           "load_step_losses", "load_curves", "publish_runs"]  # fmt: skip

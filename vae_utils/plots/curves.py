@@ -163,20 +163,27 @@ def _categorical_points(ax, d, x, y, hue, looks, ci, order):
     colors = {lv: look.color for lv, look in looks.items()}
     hue_kw = {"hue": hue, "hue_order": list(looks), "palette": colors} if hue else {"color": colors[None]}
     ok = d[np.isfinite(d[y])]
-    sns.stripplot(
-        ok,
-        x=x,
-        y=y,
-        order=order,
-        dodge=hue is not None,
-        jitter=0.06,
-        alpha=0.45,
-        size=5,
-        legend=False,
-        ax=ax,
-        zorder=2,
-        **hue_kw,
-    )
+    # seaborn jitters the dots with NumPy's legacy global generator (hence its API here): seeded, so the same
+    # runs give the same figure in every execution, and the caller's state restored afterwards
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(0)  # noqa: NPY002
+    try:
+        sns.stripplot(
+            ok,
+            x=x,
+            y=y,
+            order=order,
+            dodge=hue is not None,
+            jitter=0.06,
+            alpha=0.45,
+            size=5,
+            legend=False,
+            ax=ax,
+            zorder=2,
+            **hue_kw,
+        )
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
     sns.pointplot(
         ok,
         x=x,
